@@ -1,0 +1,138 @@
+"""Small helpers every parser uses to build ECS documents the way Elastic's ingest pipelines do."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+_EMPTY = (None, "", {}, [])
+
+
+def put(doc: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted path, creating objects on the way; None and "" are not written (Elastic drops them)."""
+    if value is None or value == "":
+        return
+    keys = path.split(".")
+    node = doc
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[keys[-1]] = value
+
+
+def get(doc: dict[str, Any], path: str, default: Any = None) -> Any:
+    node: Any = doc
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def pop(doc: dict[str, Any], path: str, default: Any = None) -> Any:
+    keys = path.split(".")
+    node: Any = doc
+    for key in keys[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            return default
+    return node.pop(keys[-1], default) if isinstance(node, dict) else default
+
+
+def drop_empty(value: Any, extra_empty: tuple[Any, ...] = ()) -> Any:
+    """Remove null, "", empty objects and empty lists recursively (the pipelines' final clean-up script)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            item = drop_empty(item, extra_empty)
+            if item in _EMPTY or (extra_empty and _is(item, extra_empty)):
+                continue
+            out[key] = item
+        return out
+    if isinstance(value, list):
+        items = [drop_empty(item, extra_empty) for item in value]
+        return [i for i in items if not (i in _EMPTY or (extra_empty and _is(i, extra_empty)))]
+    return value
+
+
+def _is(item: Any, candidates: tuple[Any, ...]) -> bool:
+    return isinstance(item, str) and item in candidates
+
+
+def iso_ms(moment: datetime) -> str:
+    """ES date rendering: UTC, millisecond precision, `Z`."""
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def epoch_ms_to_iso(ms: int | float) -> str:
+    return iso_ms(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def epoch_s_to_iso(seconds: int | float) -> str:
+    return iso_ms(datetime.fromtimestamp(seconds, UTC))
+
+
+def parse_iso(text: str) -> datetime:
+    """ISO 8601 as AWS writes it (`2024-10-30T20:01:59Z`, with or without fractions/offset)."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def iso_to_iso_ms(text: str) -> str:
+    return iso_ms(parse_iso(text))
+
+
+@lru_cache(maxsize=65536)
+def ip_version(text: str) -> int | None:
+    """4 or 6 when `text` is an IP address, else None (hostnames such as `ssm.amazonaws.com` are common)."""
+    try:
+        return ipaddress.ip_address(text).version
+    except ValueError:
+        return None
+
+
+def is_ip(text: Any) -> bool:
+    return isinstance(text, str) and ip_version(text) is not None
+
+
+def append_unique(doc: dict[str, Any], path: str, *values: Any) -> None:
+    """Add values to a list field (related.ip, related.user, ...), keeping order, skipping empties/dupes."""
+    current = get(doc, path)
+    items = list(current) if isinstance(current, list) else []
+    for value in values:
+        if value in (None, "") or value in items:
+            continue
+        items.append(value)
+    if items:
+        put(doc, path, items)
+
+
+def to_int(value: Any) -> int | None:
+    if value is None or value == "" or value == "-":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        return int(number) if number == number and abs(number) != float("inf") else None
+
+
+def to_float(value: Any) -> float | None:
+    if value is None or value == "" or value == "-":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None

@@ -1,0 +1,55 @@
+"""Rules from the settings that steer parsing: dataset detection overrides and event filters.
+
+Plain frozen dataclasses (picklable, no validation here): `consumer.settings` validates the YAML and builds
+them; `parsers.detect` and `parsers.filters` apply them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionRule:
+    """Events whose CloudWatch log group (and optionally log stream) match these globs get `dataset`."""
+
+    dataset: str
+    log_group: str = "*"
+    log_stream: str = "*"
+    vpcflow_format: str | None = None  # a custom VPC Flow Logs format string, `${version} ${srcaddr} ...`
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """`field` compared with `equals` (any of the values) or `matches` (a regular expression)."""
+
+    field: str
+    equals: tuple[str | int | float | bool, ...] = ()
+    matches: str | None = None
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FilterRule:
+    """Applied to documents after parsing. `drop` removes the document (counted); `remove` deletes `fields`;
+    `mask` replaces the values of `fields` with `mask_with`. All conditions must hold (an empty list: always)."""
+
+    action: Literal["drop", "remove", "mask"]
+    datasets: tuple[str, ...] = ()  # empty: every dataset
+    conditions: tuple[Condition, ...] = ()
+    fields: tuple[str, ...] = ()
+    mask_with: str = "[REDACTED]"
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamParsing:
+    """Everything parsing needs to know about the stream a record came from."""
+
+    stream: str = "local"
+    namespace: str = "default"
+    dataset: str | None = None  # forces one dataset for every event of the stream
+    detection: tuple[DetectionRule, ...] = ()
+    filters: tuple[FilterRule, ...] = ()
+    labels: tuple[tuple[str, str], ...] = field(default=())

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Installs everything secstash needs to run and to be tested on this machine, idempotently:
+#   - .venv in the project root, with amazon-kclpy (jars from Maven Central) and `pip install -e '.[test]'`
+#   - the KCL MultiLangDaemon jars (the exact list amazon-kclpy's pom.xml names)
+#   - kinesis-local (kinesis-mock, npm)
+#   - Elasticsearch 8.19 and OpenSearch 2.19 integ-test zips (Maven Central), unpacked
+#   - a system user that runs the search engines (they refuse to run as root)
+# and records where each thing is in $CACHE/env.json, read by consumer/embedded/paths.py.
+#
+# Large downloads live outside the clone, in ${SECSTASH_CACHE:-$HOME/.cache/secstash} and ~/.m2, so a
+# rerun only checks that each piece is there. Override the versions with the variables below.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${SECSTASH_CACHE:-$HOME/.cache/secstash}"
+KCLPY_VERSION="${SECSTASH_KCLPY_VERSION:-3.2.0}"
+KINESIS_LOCAL_VERSION="${SECSTASH_KINESIS_LOCAL_VERSION:-0.6.2}"
+# Newest 8.19.N / 2.19.N that Maven Central served when this was written (2026-11).
+ES_VERSION="${SECSTASH_ES_VERSION:-8.19.21}"
+OS_VERSION="${SECSTASH_OS_VERSION:-2.19.6}"
+SEARCH_USER="${SECSTASH_SEARCH_USER:-secstash-search}"
+JAVA17_HOME="${SECSTASH_JAVA17_HOME:-}"
+PYTHON="${SECSTASH_PYTHON:-python3.11}"
+DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+M2_REPO="${SECSTASH_M2_REPO:-$HOME/.m2/repository}"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+t0=$SECONDS
+mkdir -p "$CACHE"
+
+find_java17() {
+  [[ -n "$JAVA17_HOME" ]] && { echo "$JAVA17_HOME"; return; }
+  local d
+  for d in /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-openjdk* /usr/lib/jvm/temurin-17*; do
+    [[ -x "$d/bin/java" ]] && { echo "$d"; return; }
+  done
+  echo "setup.sh: no Java 17 found (set SECSTASH_JAVA17_HOME)" >&2
+  exit 1
+}
+find_java_newest() {
+  local d
+  for d in /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/temurin-2[1-9]* /usr/lib/jvm/java-2[1-9]-openjdk*; do
+    [[ -x "$d/bin/java" ]] && { echo "$d"; return; }
+  done
+  echo ""
+}
+JAVA17_HOME="$(find_java17)"
+JAVA_NEWEST_HOME="$(find_java_newest)"
+for tool in mvn npm node unzip "$PYTHON"; do
+  command -v "$tool" >/dev/null || { echo "setup.sh: '$tool' not on PATH" >&2; exit 1; }
+done
+
+# ---------------------------------------------------------------- venv
+VENV="$ROOT/.venv"
+if [[ ! -x "$VENV/bin/python" ]]; then
+  log "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+CONSTRAINTS=()
+[[ -f "$ROOT/constraints.txt" ]] && CONSTRAINTS=(-c "$ROOT/constraints.txt")
+
+# ---------------------------------------------------------------- KCL jars
+# amazon-kclpy ships only a pom.xml listing every jar (transitives flattened) and downloads them when its
+# wheel is built. That pom has no coordinates of its own, so Maven refuses it: add them, let Maven fill
+# ~/.m2 and copy exactly the listed jars, then build the wheel from ~/.m2 (KCL_MVN_REPO_SEARCH_URL).
+KCL_DIR="$CACHE/kclpy-$KCLPY_VERSION"
+KCL_JARS="$KCL_DIR/jars"
+KCL_WHEEL_DIR="$KCL_DIR/wheel"
+SDIST_DIR="$KCL_DIR/sdist"
+if [[ ! -f "$KCL_JARS/.complete" || -z "$(ls "$KCL_WHEEL_DIR"/amazon_kclpy-*.whl 2>/dev/null)" ]]; then
+  mkdir -p "$SDIST_DIR" "$KCL_JARS" "$KCL_WHEEL_DIR"
+  sdist="$(ls "$SDIST_DIR"/amazon_kclpy-"$KCLPY_VERSION".tar.gz 2>/dev/null || true)"
+  if [[ -z "$sdist" ]]; then
+    log "downloading amazon-kclpy $KCLPY_VERSION sdist"
+    "${PIP[@]}" download --no-deps --no-binary :all: "amazon-kclpy==$KCLPY_VERSION" -d "$SDIST_DIR"
+    sdist="$(ls "$SDIST_DIR"/amazon_kclpy-"$KCLPY_VERSION".tar.gz)"
+  fi
+  rm -rf "$SDIST_DIR/src" && mkdir -p "$SDIST_DIR/src"
+  tar -xzf "$sdist" -C "$SDIST_DIR/src" --strip-components=1
+  "$VENV/bin/python" - "$SDIST_DIR/src/pom.xml" "$KCL_DIR/pom.xml" "$KCLPY_VERSION" <<'PY'
+import re, sys
+src, dst, version = sys.argv[1:]
+pom = open(src, encoding="utf-8").read()
+if "<artifactId>secstash-kcl-jars</artifactId>" not in pom:
+    coords = (f"<groupId>local.secstash</groupId><artifactId>secstash-kcl-jars</artifactId>"
+              f"<version>{version}</version><packaging>pom</packaging>")
+    pom, n = re.subn(r"(<modelVersion>[^<]*</modelVersion>)", r"\1" + coords, pom, count=1)
+    if n != 1:
+        sys.exit("amazon-kclpy pom.xml has no <modelVersion>: cannot add coordinates")
+open(dst, "w", encoding="utf-8").write(pom)
+PY
+  log "fetching KCL jars listed by amazon-kclpy $KCLPY_VERSION (Maven)"
+  rm -f "$KCL_JARS"/*.jar
+  # excludeTransitive: the pom already lists the full closure; copy exactly what kclpy would install.
+  mvn -B -q -f "$KCL_DIR/pom.xml" -Dmaven.repo.local="$M2_REPO" "$DEP_PLUGIN:copy-dependencies" \
+    -DexcludeTransitive=true -DincludeScope=runtime -DoutputDirectory="$KCL_JARS"
+  log "building amazon-kclpy wheel with its jars from $M2_REPO"
+  rm -f "$KCL_WHEEL_DIR"/*.whl
+  KCL_MVN_REPO_SEARCH_URL="file://$M2_REPO/" "${PIP[@]}" wheel --no-deps "$SDIST_DIR/src" -w "$KCL_WHEEL_DIR"
+  touch "$KCL_JARS/.complete"
+fi
+KCL_WHEEL="$(ls "$KCL_WHEEL_DIR"/amazon_kclpy-*.whl | head -n1)"
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('amazon-kclpy') != '$KCLPY_VERSION')" 2>/dev/null; then
+  log "installing $(basename "$KCL_WHEEL")"
+  "${PIP[@]}" install "${CONSTRAINTS[@]}" "$KCL_WHEEL"
+fi
+
+# ---------------------------------------------------------------- project
+# Reinstall only when pyproject.toml or constraints.txt changed since the last successful install.
+stamp_want="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" 2>/dev/null | sha256sum | cut -c1-16)"
+stamp_file="$VENV/.secstash-installed"
+if [[ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_want" ]] || ! "$VENV/bin/python" -c "import consumer" 2>/dev/null; then
+  log "pip install -e '.[test]' ${CONSTRAINTS[*]}"
+  "${PIP[@]}" install "${CONSTRAINTS[@]}" -e "$ROOT[test]"
+  echo "$stamp_want" >"$stamp_file"
+fi
+
+# ---------------------------------------------------------------- kinesis-local
+NODE_PREFIX="$CACHE/node"
+KINESIS_LOCAL_HOME="$NODE_PREFIX/node_modules/kinesis-local"
+if [[ "$(node -p "try{require('$KINESIS_LOCAL_HOME/package.json').version}catch(e){''}")" != "$KINESIS_LOCAL_VERSION" ]]; then
+  log "npm install kinesis-local@$KINESIS_LOCAL_VERSION"
+  mkdir -p "$NODE_PREFIX"
+  npm install --prefix "$NODE_PREFIX" --no-audit --no-fund --loglevel=error "kinesis-local@$KINESIS_LOCAL_VERSION" >/dev/null
+fi
+[[ -f "$KINESIS_LOCAL_HOME/server.json" ]] || { echo "setup.sh: kinesis-local has no server.json" >&2; exit 1; }
+
+# ---------------------------------------------------------------- search engines
+fetch_zip() { # group artifact version destdir -> unpacked home
+  local group=$1 artifact=$2 version=$3 dest=$4
+  local home="$dest/$artifact-$version"
+  if [[ ! -f "$home/.complete" ]]; then
+    log "fetching $group:$artifact:$version:zip"
+    mvn -B -q -Dmaven.repo.local="$M2_REPO" "$DEP_PLUGIN:copy" \
+      -Dartifact="$group:$artifact:$version:zip" -DoutputDirectory="$dest/zips" -Dmdep.overWriteIfNewer=true
+    rm -rf "$home" "$dest/.unpack"
+    mkdir -p "$dest/.unpack"
+    unzip -q "$dest/zips/$artifact-$version.zip" -d "$dest/.unpack"
+    mv "$dest/.unpack/$artifact-$version" "$home"
+    rm -rf "$dest/.unpack" "$dest/zips/$artifact-$version.zip"
+    touch "$home/.complete"
+  fi
+  echo "$home"
+}
+ES_HOME="$(fetch_zip org.elasticsearch.distribution.integ-test-zip elasticsearch "$ES_VERSION" "$CACHE/search")"
+OS_HOME="$(fetch_zip org.opensearch.distribution.integ-test-zip opensearch "$OS_VERSION" "$CACHE/search")"
+
+# Elasticsearch and OpenSearch refuse to start as root. The homes stay owned by root (read-only for the
+# service user); each node gets its config copied into its own data dir at start (consumer/embedded).
+RUN_AS=""
+if [[ "$(id -u)" == 0 ]]; then
+  if ! id -u "$SEARCH_USER" >/dev/null 2>&1; then
+    log "creating system user $SEARCH_USER"
+    useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$SEARCH_USER"
+  fi
+  RUN_AS="$SEARCH_USER"
+  # The service user must be able to traverse to the homes, e.g. through /root.
+  d="$CACHE/search"
+  while [[ "$d" != "/" ]]; do
+    if [[ "$(stat -c %a "$d")" != *[1357] ]]; then chmod o+x "$d"; fi
+    d="$(dirname "$d")"
+  done
+  chmod -R o+rX "$ES_HOME" "$OS_HOME"
+fi
+
+# ---------------------------------------------------------------- env.json
+"$VENV/bin/python" - "$CACHE/env.json" <<PY
+import json, sys
+env = {
+    "cache": "$CACHE",
+    "kclpy_version": "$KCLPY_VERSION",
+    "kcl_jars": "$KCL_JARS",
+    "kinesis_local_version": "$KINESIS_LOCAL_VERSION",
+    "kinesis_local_home": "$KINESIS_LOCAL_HOME",
+    "node": "$(command -v node)",
+    "es_version": "$ES_VERSION",
+    "es_home": "$ES_HOME",
+    "os_version": "$OS_VERSION",
+    "os_home": "$OS_HOME",
+    "java17_home": "$JAVA17_HOME",
+    "java_newest_home": "$JAVA_NEWEST_HOME",
+    "search_user": "$RUN_AS" or None,
+}
+tmp = sys.argv[1] + ".tmp"
+with open(tmp, "w") as f:
+    json.dump(env, f, indent=2)
+    f.write("\n")
+import os; os.replace(tmp, sys.argv[1])
+PY
+
+kcl_jar="$(ls "$KCL_JARS"/amazon-kinesis-client-multilang-*.jar)"
+log "amazon-kclpy $KCLPY_VERSION, KCL $(basename "$kcl_jar" .jar | sed 's/amazon-kinesis-client-multilang-//') ($(ls "$KCL_JARS"/*.jar | wc -l) jars)"
+log "kinesis-local $KINESIS_LOCAL_VERSION, Elasticsearch $ES_VERSION, OpenSearch $OS_VERSION"
+log "Java 17: $JAVA17_HOME; newest Java: ${JAVA_NEWEST_HOME:-none}; search engines run as: ${RUN_AS:-$(id -un)}"
+log "paths in $CACHE/env.json; done in $((SECONDS - t0)) s"
