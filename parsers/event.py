@@ -38,7 +38,10 @@ class Event:
 
     def text(self) -> str:
         if self.message is None:
-            self.message = orjson.dumps(self.obj).decode()
+            try:
+                self.message = orjson.dumps(self.obj).decode()
+            except (orjson.JSONEncodeError, TypeError) as exc:  # deeper than 255 levels, integers over 64 bits
+                raise EventError(f"event cannot be rendered as JSON: {exc}", reason="too_deep") from None
         return self.message
 
     def json(self) -> Any:

@@ -33,3 +33,5 @@ class RecordOutcome:
     dropped: Counter[str] = field(default_factory=Counter)
     events: int = 0  # log events found in the record (a failed envelope counts as one)
     events_by_dataset: Counter[str] = field(default_factory=Counter)
+    # Documents dropped by a filter, by rule name (`filters[<n>]` for an unnamed rule).
+    filtered: Counter[str] = field(default_factory=Counter)

@@ -1,33 +1,194 @@
 """Parse one whole Kinesis record: unwrap its envelope, detect each event's dataset, parse, filter.
 
-Placeholder until the envelope work lands (owned by the envelopes helper): handles bare events only.
+    parse_record(data, parsing, options) -> RecordOutcome
+
+Never raises. Every event of the record ends in exactly one of: documents (`outcome.documents`, each with
+the event's ordinal), an intentional drop counted by reason (`outcome.dropped`: `parser_drop` when the parser
+returns no document, `filtered` when a filter drops every document of the event), or a `Failure` (for the
+dead-letter path). Per event: unwrap -> detect -> the dataset's guarded parser -> `document.finalize` ->
+filters -> `document.ship(namespace, labels)`.
+
+* `outcome.events` counts events; `outcome.events_by_dataset` counts them by detected dataset (registry
+  name). Ordinals number the events of the record 0, 1, 2, ... in record order.
+* A record whose envelope cannot be unwrapped (bad gzip, over the decompression cap, a malformed
+  CloudWatch Logs or EventBridge envelope) is one failed event: ordinal None, dataset None, raw = the
+  record's bytes in base64.
+* Parts of a record that are not events are counted drops but not events: CloudWatch Logs control messages
+  (`control_message`), empty records (`empty_record`), Security Hub events without findings
+  (`no_findings`), CloudTrail files without records (`no_records`).
+* A filter drop is also counted per rule name in `outcome.filtered`.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+from typing import Any
+
+from parsers import document, registry
+from parsers.detect import EVENTBRIDGE, Detector
+from parsers.envelopes import Unwrapped, eventbridge, unwrap
 from parsers.errors import ParseError
 from parsers.event import Event
+from parsers.filters import FilterSet
 from parsers.options import ParseOptions
 from parsers.outcome import Failure, ParsedDocument, RecordOutcome
 from parsers.rules import StreamParsing
 
 
 def parse_record(data: bytes, parsing: StreamParsing, options: ParseOptions) -> RecordOutcome:
-    from parsers import document, registry
-
-    outcome = RecordOutcome(events=1)
-    dataset = parsing.dataset or "cloudwatch_logs"
-    spec = registry.get(dataset)
-    event = Event(message=data.decode("utf-8", "replace"))
+    outcome = RecordOutcome()
     try:
-        docs = spec.parse(event, options)
-    except ParseError as exc:
-        outcome.failures.append(Failure(exc.reason, exc.message, 0, dataset, event.text()))
+        unwrapped = unwrap(data, options.max_decompressed_bytes)
+    except Exception as exc:  # noqa: BLE001 - a bad envelope (or an envelope bug) dead-letters the record
+        reason, message = _describe(exc)
+        outcome.events = 1
+        outcome.failures.append(Failure(reason, message, None, None, base64.b64encode(data).decode("ascii")))
         return outcome
-    for part, doc in enumerate(docs):
-        document.finalize(doc, spec, event, options)
-        document.ship(doc, spec, parsing.namespace, dict(parsing.labels))
-        outcome.documents.append(ParsedDocument(spec.name, spec.event_dataset, doc, 0, part))
-    if not docs:
-        outcome.dropped["parser_drop"] += 1
+    _Run(_context(parsing), options, outcome).items(unwrapped)
     return outcome
+
+
+class _Context:
+    """What a stream's settings compile to: built once per StreamParsing, reused for every record."""
+
+    __slots__ = ("detector", "filters", "labels", "namespace")
+
+    def __init__(self, parsing: StreamParsing) -> None:
+        self.detector = Detector(parsing)
+        self.filters = FilterSet(parsing.filters)
+        self.namespace = parsing.namespace
+        self.labels = dict(parsing.labels)
+
+
+_CONTEXTS: dict[int, tuple[StreamParsing, _Context]] = {}
+
+
+def _context(parsing: StreamParsing) -> _Context:
+    # Keyed by identity (hashing the nested rules on every record would cost more than the look-up saves);
+    # the entry keeps `parsing` alive, so its id cannot be reused while cached.
+    entry = _CONTEXTS.get(id(parsing))
+    if entry is not None and entry[0] is parsing:
+        return entry[1]
+    context = _Context(parsing)
+    if len(_CONTEXTS) >= 64:
+        _CONTEXTS.clear()
+    _CONTEXTS[id(parsing)] = (parsing, context)
+    return context
+
+
+class _Run:
+    """One record's events through detection, parsing, filters and the shipper's fields."""
+
+    __slots__ = ("context", "options", "ordinal", "outcome", "specs")
+
+    def __init__(self, context: _Context, options: ParseOptions, outcome: RecordOutcome) -> None:
+        self.context, self.options, self.outcome = context, options, outcome
+        self.ordinal = 0
+        self.specs: dict[str, registry.DatasetSpec | None] = {}
+
+    def items(self, unwrapped: Unwrapped) -> None:
+        self.outcome.dropped.update(unwrapped.dropped)
+        detect = self.context.detector.dataset
+        for known, event in unwrapped.items:
+            try:
+                dataset = detect(event, known)
+            except Exception as exc:  # noqa: BLE001 - a detection bug must not lose the record
+                self._fail(exc, None, event)
+                continue
+            if dataset == EVENTBRIDGE:
+                self._eventbridge(event)
+            else:
+                self._event(dataset, event)
+
+    def _eventbridge(self, event: Event) -> None:
+        """An EventBridge event inside a CloudWatch Logs event (a rule targeting a log group)."""
+        nested = Unwrapped()
+        try:
+            eventbridge.unwrap(event.json_object(), event.message, nested, via=event.meta)
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc, None, event)
+            return
+        self.items(nested)
+
+    def _event(self, dataset: str, event: Event) -> None:
+        outcome = self.outcome
+        ordinal = self.ordinal
+        self.ordinal += 1
+        outcome.events += 1
+        outcome.events_by_dataset[dataset] += 1
+        try:
+            spec = self._spec(dataset)
+            if spec is None:
+                outcome.failures.append(Failure("unknown_dataset", f"no parser for dataset {dataset!r}", ordinal,
+                                                dataset, _raw(event)))
+                return
+            docs = spec.parse(event, self.options)
+            if not docs:
+                outcome.dropped["parser_drop"] += 1
+                return
+            kept = self._finish(docs, spec, event, ordinal)
+        except Exception as exc:  # noqa: BLE001 - ParseError from the parser; anything else is our bug
+            self._fail(exc, dataset, event, ordinal)
+            return
+        if kept:
+            outcome.documents.extend(kept)
+        else:
+            outcome.dropped["filtered"] += 1
+
+    def _finish(self, docs: list[dict[str, Any]], spec: registry.DatasetSpec, event: Event,
+                ordinal: int) -> list[ParsedDocument]:
+        """The event's documents, all or none: a failure half-way leaves no partial output behind."""
+        context, options = self.context, self.options
+        filters = context.filters
+        kept = []
+        for part, doc in enumerate(docs):
+            document.finalize(doc, spec, event, options)
+            if filters:
+                dropped_by = filters.apply(doc, spec)
+                if dropped_by is not None:
+                    self.outcome.filtered[dropped_by] += 1
+                    continue
+            document.ship(doc, spec, context.namespace, context.labels)
+            kept.append(ParsedDocument(spec.name, spec.event_dataset, doc, ordinal, part))
+        return kept
+
+    def _spec(self, dataset: str) -> registry.DatasetSpec | None:
+        try:
+            return self.specs[dataset]
+        except KeyError:
+            pass
+        try:
+            spec: registry.DatasetSpec | None = registry.get(dataset)
+        except KeyError:
+            spec = None
+        self.specs[dataset] = spec
+        return spec
+
+    def _fail(self, exc: Exception, dataset: str | None, event: Event, ordinal: int | None = None) -> None:
+        if ordinal is None:  # the event failed before it was counted
+            ordinal = self.ordinal
+            self.ordinal += 1
+            self.outcome.events += 1
+        reason, message = _describe(exc)
+        self.outcome.failures.append(Failure(reason, message, ordinal, dataset, _raw(event)))
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, ParseError):
+        return exc.reason, exc.message
+    if isinstance(exc, RecursionError) or (isinstance(exc, TypeError) and str(exc) == "Recursion limit reached"):
+        return "too_deep", "input nested too deeply"  # Python's recursion limit, or orjson's (255) when rendering
+    return "internal_error", f"{type(exc).__name__}: {exc}"
+
+
+def _raw(event: Event) -> str:
+    """The event's text for the dead-letter record, even when orjson cannot render it (nested past 254)."""
+    try:
+        return event.text()
+    except TypeError:  # orjson.JSONEncodeError
+        try:
+            return json.dumps(event.obj, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):
+            return "(an object nested too deeply to render)"
+

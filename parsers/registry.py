@@ -54,6 +54,10 @@ class DatasetSpec:
             raise
         except RecursionError:
             raise EventError("input nested too deeply", reason="too_deep") from None
+        except TypeError as exc:
+            if "Recursion limit" in str(exc):  # orjson's own depth limit (255 levels)
+                raise EventError("input nested too deeply", reason="too_deep") from None
+            raise EventError(f"parser bug: TypeError: {exc}", reason="parser_bug") from exc
         except Exception as exc:  # noqa: BLE001 - any parser bug: dead-letter the event, keep the worker
             raise EventError(f"parser bug: {type(exc).__name__}: {exc}", reason="parser_bug") from exc
 

@@ -1,7 +1,7 @@
 """Rules from the settings that steer parsing: dataset detection overrides and event filters.
 
 Plain frozen dataclasses (picklable, no validation here): `consumer.settings` validates the YAML and builds
-them; `parsers.detect` and `parsers.filters` apply them.
+them; `parsers.detect` and `parsers.filters` apply them (their docstrings give the exact semantics).
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from typing import Literal
 
 @dataclass(frozen=True, slots=True)
 class DetectionRule:
-    """Events whose CloudWatch log group (and optionally log stream) match these globs get `dataset`."""
+    """Events whose CloudWatch log group (and optionally log stream) match these globs get `dataset`.
+
+    Globs are `fnmatch` patterns, case-sensitive, `*` crossing `/`. Only CloudWatch Logs events have a log
+    group, so a rule never applies to EventBridge events, CloudTrail files or plain lines.
+    """
 
     dataset: str
     log_group: str = "*"
@@ -22,7 +26,8 @@ class DetectionRule:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """`field` compared with `equals` (any of the values) or `matches` (a regular expression)."""
+    """`field` (dotted) compared with `equals` (any of the values) or `matches` (a regular expression,
+    searched anywhere in the value). With neither, the condition tests that the field exists."""
 
     field: str
     equals: tuple[str | int | float | bool, ...] = ()
@@ -33,7 +38,8 @@ class Condition:
 @dataclass(frozen=True, slots=True)
 class FilterRule:
     """Applied to documents after parsing. `drop` removes the document (counted); `remove` deletes `fields`;
-    `mask` replaces the values of `fields` with `mask_with`. All conditions must hold (an empty list: always)."""
+    `mask` replaces the values of `fields` with `mask_with` (only the parts matching `mask_pattern`, when it is
+    given). All conditions must hold (an empty list: always)."""
 
     action: Literal["drop", "remove", "mask"]
     datasets: tuple[str, ...] = ()  # empty: every dataset
@@ -41,6 +47,7 @@ class FilterRule:
     fields: tuple[str, ...] = ()
     mask_with: str = "[REDACTED]"
     name: str = ""
+    mask_pattern: str | None = None  # a regular expression: mask only the matching parts of string values
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +60,4 @@ class StreamParsing:
     detection: tuple[DetectionRule, ...] = ()
     filters: tuple[FilterRule, ...] = ()
     labels: tuple[tuple[str, str], ...] = field(default=())
+    vpcflow_format: str | None = None  # the stream's custom VPC Flow format, for vpcflow events no rule gave one

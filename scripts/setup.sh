@@ -24,8 +24,10 @@ PYTHON="${SECSTASH_PYTHON:-python3.11}"
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 M2_REPO="${SECSTASH_M2_REPO:-$HOME/.m2/repository}"
 
-log() { printf '[setup] %s\n' "$*" >&2; }
 t0=$SECONDS
+log() { printf '[setup %3ds] %s\n' "$((SECONDS - t0))" "$*" >&2; }
+# mvn -q still prints colour resets; keep its output (errors) on stderr, readable.
+mvn_q() { mvn -B -q "$@" 2>&1 | sed -e 's/\x1b\[[0-9;]*m//g' -e '/^$/d' >&2; }
 mkdir -p "$CACHE"
 
 find_java17() {
@@ -46,7 +48,7 @@ find_java_newest() {
 }
 JAVA17_HOME="$(find_java17)"
 JAVA_NEWEST_HOME="$(find_java_newest)"
-for tool in mvn npm node unzip "$PYTHON"; do
+for tool in mvn npm node unzip tar sha256sum "$PYTHON" $([[ "$(id -u)" == 0 ]] && echo setpriv useradd); do
   command -v "$tool" >/dev/null || { echo "setup.sh: '$tool' not on PATH" >&2; exit 1; }
 done
 
@@ -61,43 +63,55 @@ CONSTRAINTS=()
 [[ -f "$ROOT/constraints.txt" ]] && CONSTRAINTS=(-c "$ROOT/constraints.txt")
 
 # ---------------------------------------------------------------- KCL jars
-# amazon-kclpy ships only a pom.xml listing every jar (transitives flattened) and downloads them when its
-# wheel is built. That pom has no coordinates of its own, so Maven refuses it: add them, let Maven fill
-# ~/.m2 and copy exactly the listed jars, then build the wheel from ~/.m2 (KCL_MVN_REPO_SEARCH_URL).
-KCL_DIR="$CACHE/kclpy-$KCLPY_VERSION"
+# amazon-kclpy is a source package that ships only a pom.xml listing every jar of the MultiLangDaemon
+# (transitives flattened) and downloads them while its wheel is built; it fails if one is missing.
+# amazon-kclpy 3.2.0 names KCL 3.5.3, which Maven Central does not serve here: the newest KCL 3
+# MultiLangDaemon it serves is 3.1.3, the one amazon-kclpy 3.1.3 names. The Python code of kclpy 3.1.3
+# and 3.2.0 is identical (same protocol), so: take the jar list from the kclpy version in
+# SECSTASH_KCL_JARS_FROM (default 3.1.3), give that pom the coordinates Maven needs, let Maven fill
+# ~/.m2 and copy exactly the listed jars, then build the kclpy $KCLPY_VERSION wheel with that pom in
+# place of its own, its jars read from ~/.m2 (KCL_MVN_REPO_SEARCH_URL).
+KCL_JARS_FROM="${SECSTASH_KCL_JARS_FROM:-3.1.3}"
+KCL_DIR="$CACHE/kclpy-$KCLPY_VERSION-jars-$KCL_JARS_FROM"
 KCL_JARS="$KCL_DIR/jars"
 KCL_WHEEL_DIR="$KCL_DIR/wheel"
-SDIST_DIR="$KCL_DIR/sdist"
-if [[ ! -f "$KCL_JARS/.complete" || -z "$(ls "$KCL_WHEEL_DIR"/amazon_kclpy-*.whl 2>/dev/null)" ]]; then
-  mkdir -p "$SDIST_DIR" "$KCL_JARS" "$KCL_WHEEL_DIR"
-  sdist="$(ls "$SDIST_DIR"/amazon_kclpy-"$KCLPY_VERSION".tar.gz 2>/dev/null || true)"
-  if [[ -z "$sdist" ]]; then
-    log "downloading amazon-kclpy $KCLPY_VERSION sdist"
-    "${PIP[@]}" download --no-deps --no-binary :all: "amazon-kclpy==$KCLPY_VERSION" -d "$SDIST_DIR"
-    sdist="$(ls "$SDIST_DIR"/amazon_kclpy-"$KCLPY_VERSION".tar.gz)"
+fetch_sdist() { # version -> unpacked source dir
+  local version=$1 dir="$CACHE/sdist"
+  if [[ ! -f "$dir/amazon_kclpy-$version/setup.py" ]]; then
+    log "downloading amazon-kclpy $version sdist"
+    mkdir -p "$dir"
+    "${PIP[@]}" download --no-deps --no-binary :all: "amazon-kclpy==$version" -d "$dir"
+    tar -xzf "$dir/amazon_kclpy-$version.tar.gz" -C "$dir"
   fi
-  rm -rf "$SDIST_DIR/src" && mkdir -p "$SDIST_DIR/src"
-  tar -xzf "$sdist" -C "$SDIST_DIR/src" --strip-components=1
-  "$VENV/bin/python" - "$SDIST_DIR/src/pom.xml" "$KCL_DIR/pom.xml" "$KCLPY_VERSION" <<'PY'
+  echo "$dir/amazon_kclpy-$version"
+}
+if [[ ! -f "$KCL_JARS/.complete" || -z "$(ls "$KCL_WHEEL_DIR"/amazon_kclpy-*.whl 2>/dev/null)" ]]; then
+  pom_src="$(fetch_sdist "$KCL_JARS_FROM")"
+  py_src="$(fetch_sdist "$KCLPY_VERSION")"
+  mkdir -p "$KCL_JARS" "$KCL_WHEEL_DIR"
+  "$VENV/bin/python" - "$pom_src/pom.xml" "$KCL_DIR/pom.xml" "$KCL_JARS_FROM" <<'PY'
 import re, sys
 src, dst, version = sys.argv[1:]
 pom = open(src, encoding="utf-8").read()
-if "<artifactId>secstash-kcl-jars</artifactId>" not in pom:
-    coords = (f"<groupId>local.secstash</groupId><artifactId>secstash-kcl-jars</artifactId>"
-              f"<version>{version}</version><packaging>pom</packaging>")
-    pom, n = re.subn(r"(<modelVersion>[^<]*</modelVersion>)", r"\1" + coords, pom, count=1)
-    if n != 1:
-        sys.exit("amazon-kclpy pom.xml has no <modelVersion>: cannot add coordinates")
+coords = (f"<groupId>local.secstash</groupId><artifactId>kclpy-jars</artifactId>"
+          f"<version>{version}</version><packaging>pom</packaging>")
+pom, n = re.subn(r"(<modelVersion>[^<]*</modelVersion>)", lambda m: m.group(1) + coords, pom, count=1)
+if n != 1:
+    sys.exit("amazon-kclpy pom.xml has no <modelVersion>: cannot add coordinates")
 open(dst, "w", encoding="utf-8").write(pom)
 PY
-  log "fetching KCL jars listed by amazon-kclpy $KCLPY_VERSION (Maven)"
+  log "fetching the KCL jars named by amazon-kclpy $KCL_JARS_FROM (Maven)"
   rm -f "$KCL_JARS"/*.jar
-  # excludeTransitive: the pom already lists the full closure; copy exactly what kclpy would install.
-  mvn -B -q -f "$KCL_DIR/pom.xml" -Dmaven.repo.local="$M2_REPO" "$DEP_PLUGIN:copy-dependencies" \
-    -DexcludeTransitive=true -DincludeScope=runtime -DoutputDirectory="$KCL_JARS"
-  log "building amazon-kclpy wheel with its jars from $M2_REPO"
+  # excludeTransitive: the pom already lists the whole closure; copy exactly what kclpy would install.
+  mvn_q -f "$KCL_DIR/pom.xml" -Dmaven.repo.local="$M2_REPO" "$DEP_PLUGIN:copy-dependencies" \
+    -DexcludeTransitive=true -DoutputDirectory="$KCL_JARS"
+  log "building the amazon-kclpy $KCLPY_VERSION wheel with those jars"
+  build="$KCL_DIR/build" && rm -rf "$build" && cp -r "$py_src" "$build"
+  cp "$pom_src/pom.xml" "$build/pom.xml"
   rm -f "$KCL_WHEEL_DIR"/*.whl
-  KCL_MVN_REPO_SEARCH_URL="file://$M2_REPO/" "${PIP[@]}" wheel --no-deps "$SDIST_DIR/src" -w "$KCL_WHEEL_DIR"
+  (cd "$build" && KCL_MVN_REPO_SEARCH_URL="file://$M2_REPO/" "${PIP[@]}" wheel --no-deps . -w "$KCL_WHEEL_DIR" \
+    >"$KCL_DIR/wheel-build.log" 2>&1) || { tail -n 40 "$KCL_DIR/wheel-build.log" >&2; exit 1; }
+  rm -rf "$build"
   touch "$KCL_JARS/.complete"
 fi
 KCL_WHEEL="$(ls "$KCL_WHEEL_DIR"/amazon_kclpy-*.whl | head -n1)"
@@ -108,9 +122,9 @@ fi
 
 # ---------------------------------------------------------------- project
 # Reinstall only when pyproject.toml or constraints.txt changed since the last successful install.
-stamp_want="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" 2>/dev/null | sha256sum | cut -c1-16)"
+stamp_want="$(cat "$ROOT/pyproject.toml" "${CONSTRAINTS[@]:1}" | sha256sum | cut -c1-16)"
 stamp_file="$VENV/.secstash-installed"
-if [[ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_want" ]] || ! "$VENV/bin/python" -c "import consumer" 2>/dev/null; then
+if [[ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_want" ]] || ! "$VENV/bin/python" -c "import importlib.metadata as m; m.version('secstash')" 2>/dev/null; then
   log "pip install -e '.[test]' ${CONSTRAINTS[*]}"
   "${PIP[@]}" install "${CONSTRAINTS[@]}" -e "$ROOT[test]"
   echo "$stamp_want" >"$stamp_file"
@@ -132,11 +146,11 @@ fetch_zip() { # group artifact version destdir -> unpacked home
   local home="$dest/$artifact-$version"
   if [[ ! -f "$home/.complete" ]]; then
     log "fetching $group:$artifact:$version:zip"
-    mvn -B -q -Dmaven.repo.local="$M2_REPO" "$DEP_PLUGIN:copy" \
-      -Dartifact="$group:$artifact:$version:zip" -DoutputDirectory="$dest/zips" -Dmdep.overWriteIfNewer=true
+    mvn_q -Dmaven.repo.local="$M2_REPO" "$DEP_PLUGIN:copy" \
+      -Dartifact="$group:$artifact:$version:zip" -DoutputDirectory="$dest/zips"
     rm -rf "$home" "$dest/.unpack"
     mkdir -p "$dest/.unpack"
-    unzip -q "$dest/zips/$artifact-$version.zip" -d "$dest/.unpack"
+    unzip -q "$dest/zips/$artifact-$version.zip" -d "$dest/.unpack" >&2
     mv "$dest/.unpack/$artifact-$version" "$home"
     rm -rf "$dest/.unpack" "$dest/zips/$artifact-$version.zip"
     touch "$home/.complete"
@@ -155,7 +169,7 @@ if [[ "$(id -u)" == 0 ]]; then
     useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$SEARCH_USER"
   fi
   RUN_AS="$SEARCH_USER"
-  # The service user must be able to traverse to the homes, e.g. through /root.
+  # The service user must be able to traverse to the homes, e.g. through /root: o+x (search, not list).
   d="$CACHE/search"
   while [[ "$d" != "/" ]]; do
     if [[ "$(stat -c %a "$d")" != *[1357] ]]; then chmod o+x "$d"; fi
@@ -165,11 +179,14 @@ if [[ "$(id -u)" == 0 ]]; then
 fi
 
 # ---------------------------------------------------------------- env.json
+kcl_jar="$(ls "$KCL_JARS"/amazon-kinesis-client-multilang-*.jar | head -n1)"
+KCL_VERSION="$(basename "$kcl_jar" .jar)" && KCL_VERSION="${KCL_VERSION#amazon-kinesis-client-multilang-}"
 "$VENV/bin/python" - "$CACHE/env.json" <<PY
 import json, sys
 env = {
     "cache": "$CACHE",
     "kclpy_version": "$KCLPY_VERSION",
+    "kcl_version": "$KCL_VERSION",
     "kcl_jars": "$KCL_JARS",
     "kinesis_local_version": "$KINESIS_LOCAL_VERSION",
     "kinesis_local_home": "$KINESIS_LOCAL_HOME",
@@ -189,8 +206,7 @@ with open(tmp, "w") as f:
 import os; os.replace(tmp, sys.argv[1])
 PY
 
-kcl_jar="$(ls "$KCL_JARS"/amazon-kinesis-client-multilang-*.jar)"
-log "amazon-kclpy $KCLPY_VERSION, KCL $(basename "$kcl_jar" .jar | sed 's/amazon-kinesis-client-multilang-//') ($(ls "$KCL_JARS"/*.jar | wc -l) jars)"
+log "amazon-kclpy $KCLPY_VERSION, KCL MultiLangDaemon $KCL_VERSION ($(ls "$KCL_JARS"/*.jar | wc -l) jars in $KCL_JARS)"
 log "kinesis-local $KINESIS_LOCAL_VERSION, Elasticsearch $ES_VERSION, OpenSearch $OS_VERSION"
 log "Java 17: $JAVA17_HOME; newest Java: ${JAVA_NEWEST_HOME:-none}; search engines run as: ${RUN_AS:-$(id -un)}"
-log "paths in $CACHE/env.json; done in $((SECONDS - t0)) s"
+log "paths in $CACHE/env.json; done"

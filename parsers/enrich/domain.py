@@ -1,6 +1,17 @@
 """`registered_domain` / `top_level_domain` / `subdomain` as Elasticsearch's `registered_domain` processor.
 
-tldextract runs offline on its bundled Public Suffix List snapshot (no fetch at run time).
+Elasticsearch asks Apache httpclient's PublicSuffixMatcher for the "domain root", with quirks its expected
+documents show and a plain Public Suffix List lookup would not reproduce:
+
+* private-section rules (`cloudfront.net`, `us-east-1.amazonaws.com`) count, and when one matches, the
+  root is the suffix itself: `d111.cloudfront.net` -> registered `cloudfront.net`;
+* `top_level_domain` is the registered domain minus its first label, not the matched suffix:
+  `x.s3.dualstack.us-east-1.amazonaws.com` -> top level `dualstack.us-east-1.amazonaws.com`;
+* a name that is itself an ICANN suffix (`co.uk`) gets only `top_level_domain`.
+
+tldextract runs offline on its bundled Public Suffix List snapshot (no fetch at run time). It is newer than
+the one inside Elasticsearch, so names under suffixes added since (e.g. `s3.us-east-1.amazonaws.com`) resolve
+to a longer registered domain than Elastic's.
 """
 
 from __future__ import annotations
@@ -9,19 +20,34 @@ from functools import lru_cache
 
 import tldextract
 
-_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=False)
+_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
 
 
 @lru_cache(maxsize=65536)
 def registered_domain(fqdn: str) -> dict[str, str] | None:
-    """{domain, registered_domain, top_level_domain, subdomain} (only the parts that exist), or None."""
-    host = fqdn.rstrip(".").lower() if fqdn else ""
-    if not host:
+    """{domain, registered_domain, top_level_domain, subdomain} (only the parts that exist), or None.
+
+    `domain` is the name as given. Callers strip a trailing dot first where the pipeline does.
+    """
+    if not fqdn or fqdn.startswith("."):
         return None
-    parts = _EXTRACT(host)
-    if not parts.suffix or not parts.domain:
+    try:
+        parts = _EXTRACT(fqdn.lower())
+    except (ValueError, UnicodeError):  # IDNA encoding of odd labels
         return None
-    out = {"domain": host, "registered_domain": f"{parts.domain}.{parts.suffix}", "top_level_domain": parts.suffix}
-    if parts.subdomain:
-        out["subdomain"] = parts.subdomain
+    if not parts.suffix:
+        return None
+    if parts.is_private:
+        root = parts.suffix
+    elif parts.domain:
+        root = f"{parts.domain}.{parts.suffix}"
+    else:  # the whole name is a public suffix
+        return {"top_level_domain": fqdn}
+    first_dot = root.find(".") + 1
+    if not 0 < first_dot < len(root):
+        return None
+    out = {"domain": fqdn, "registered_domain": root, "top_level_domain": root[first_dot:]}
+    sub_end = fqdn.rfind("." + root)
+    if sub_end > 0:
+        out["subdomain"] = fqdn[:sub_end]
     return out

@@ -1,0 +1,102 @@
+"""Notable occurrences of the runtime: each function logs (at most) once and updates its metrics, so logs
+and metrics never drift apart. Labels come from small fixed sets: stream (configured), dataset
+(registered), reason (a fixed vocabulary); shard ids and error texts go to the logs only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+log = structlog.get_logger("secstash")
+
+RECORDS = Counter("secstash_records_received_total", "Kinesis records received", ["stream"])
+RECORD_BYTES = Counter("secstash_records_received_bytes_total", "Kinesis record payload bytes received",
+                       ["stream"])
+EVENTS = Counter("secstash_events_received_total", "log events found in records", ["stream", "dataset"])
+DOCUMENTS = Counter("secstash_documents_produced_total", "documents produced by the parsers",
+                    ["stream", "dataset"])
+DROPPED = Counter("secstash_events_dropped_total", "events intentionally not indexed (counted, never silent)",
+                  ["stream", "reason"])
+PARSE_FAILURES = Counter("secstash_parse_failures_total", "events or records that failed to parse "
+                         "(dead-lettered)", ["stream", "reason"])
+BATCHES = Counter("secstash_batches_total", "record batches handled, by outcome", ["stream", "outcome"])
+BATCH_SECONDS = Histogram("secstash_batch_delivery_seconds", "time from receiving a batch to every sink "
+                          "holding it", ["stream"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900))
+LATENCY = Histogram("secstash_end_to_end_latency_seconds", "Kinesis arrival to delivery, per batch (its "
+                    "oldest record)", ["stream"], buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600))
+LAG = Gauge("secstash_checkpoint_lag_milliseconds", "MillisBehindLatest of the last batch, largest over the "
+            "stream's shards held here", ["stream"])
+RETENTION = Gauge("secstash_stream_retention_hours", "the stream's retention period, to compare lag with",
+                  ["stream"])
+SHARDS = Gauge("secstash_shards_held", "shards whose record processor is connected", ["stream"])
+CHECKPOINTS = Counter("secstash_checkpoints_total", "checkpoints written after delivery", ["stream"])
+INFLIGHT = Gauge("secstash_inflight_bytes", "raw record bytes admitted and not yet delivered")
+INFLIGHT_LIMIT = Gauge("secstash_inflight_bytes_limit", "the in-flight bytes cap (pipeline.max_in_flight_bytes)")
+QUEUE = Gauge("secstash_queue_depth", "work waiting, by queue", ["queue"])
+DAEMON_UP = Gauge("secstash_kcl_daemon_up", "1 while the stream's KCL daemon runs", ["stream"])
+DAEMON_RESTARTS = Counter("secstash_kcl_daemon_restarts_total", "KCL daemon exits followed by a restart",
+                          ["stream"])
+POOL_RESTARTS = Counter("secstash_parser_pool_restarts_total", "parser pool rebuilt after a worker died")
+
+
+def daemon_started(stream: str, pid: int) -> None:
+    DAEMON_UP.labels(stream).set(1)
+    log.info("kcl daemon started", stream=stream, pid=pid)
+
+
+def daemon_exited(stream: str, code: int, restart_in_s: float) -> None:
+    DAEMON_UP.labels(stream).set(0)
+    DAEMON_RESTARTS.labels(stream).inc()
+    log.warning("kcl daemon exited, restarting", stream=stream, exit_code=code, restart_in_s=round(restart_in_s, 2))
+
+
+def daemon_stopped(stream: str, code: int) -> None:
+    DAEMON_UP.labels(stream).set(0)
+    log.info("kcl daemon stopped", stream=stream, exit_code=code)
+
+
+def batch_received(stream: str, records: int, raw_bytes: int, lag_ms: int | None) -> None:
+    RECORDS.labels(stream).inc(records)
+    RECORD_BYTES.labels(stream).inc(raw_bytes)
+    if lag_ms is not None:
+        LAG.labels(stream).set(lag_ms)
+
+
+def batch_parsed(stream: str, events_by_dataset: Mapping[str, int], documents_by_dataset: Mapping[str, int],
+                 dropped: Mapping[str, int], failures: Mapping[str, int]) -> None:
+    for dataset, count in events_by_dataset.items():
+        EVENTS.labels(stream, dataset).inc(count)
+    for dataset, count in documents_by_dataset.items():
+        DOCUMENTS.labels(stream, dataset).inc(count)
+    for reason, count in dropped.items():
+        DROPPED.labels(stream, reason).inc(count)
+    for reason, count in failures.items():
+        PARSE_FAILURES.labels(stream, reason).inc(count)
+
+
+def batch_delivered(stream: str, seconds: float, oldest_arrival_age_s: float) -> None:
+    BATCHES.labels(stream, "delivered").inc()
+    BATCH_SECONDS.labels(stream).observe(seconds)
+    LATENCY.labels(stream).observe(max(0.0, oldest_arrival_age_s))
+
+
+def batch_failed(stream: str, shard: str, error: BaseException) -> None:
+    BATCHES.labels(stream, "failed").inc()
+    log.error("batch not delivered; the shard will be re-read from its checkpoint", stream=stream, shard=shard,
+              error=type(error).__name__, detail=str(error)[:500])
+
+
+def shard_event(stream: str, shard: str, event: str, position: str | None) -> None:
+    if event == "checkpointed":
+        CHECKPOINTS.labels(stream).inc()
+        log.debug("checkpointed", stream=stream, shard=shard, position=position)
+    else:
+        log.info("shard " + event.replace("_", " "), stream=stream, shard=shard, position=position)
+
+
+def pool_restarted(error: BaseException) -> None:
+    POOL_RESTARTS.inc()
+    log.error("parser worker died; pool rebuilt", error=type(error).__name__, detail=str(error)[:300])

@@ -1,0 +1,1 @@
+"""Everything about the KCL MultiLangDaemon: its properties, its supervision, and the per-shard processor."""

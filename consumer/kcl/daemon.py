@@ -1,0 +1,138 @@
+"""Supervise one KCL MultiLangDaemon (a JVM) per stream: start it, restart it with backoff when it exits,
+stop it gracefully.
+
+The daemon exits whenever one of its record processors exits (which ours do on purpose when a batch was
+not delivered), so restarts are part of normal failure handling, not only of crashes. Restarting re-reads
+every shard of the stream from its last checkpoint.
+
+On stop, SIGTERM makes the daemon ask every processor to checkpoint (`shutdown_requested`) within
+`kcl.shutdown_grace_ms`; after that (plus a margin) it is killed. The JVM runs in its own session so a
+terminal's Ctrl-C reaches only `secstash run`, which then stops the daemons in order, and it receives
+SIGKILL if `secstash run` itself dies (PR_SET_PDEATHSIG), so no orphan keeps reading a stream.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from consumer import events
+from sinks.backoff import full_jitter
+
+log = structlog.get_logger("secstash.kcl")
+
+_PR_SET_PDEATHSIG = 1
+# A daemon that stayed up this long is healthy again: the next restart starts from the initial backoff.
+STABLE_AFTER_S = 300.0
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass  # not Linux: the supervisor's own shutdown path still stops the daemon
+
+
+class DaemonSupervisor:
+    def __init__(self, stream: str, command: list[str], env: dict[str, str], log_path: Path | None,
+                 backoff_initial_s: float, backoff_max_s: float, stop_grace_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self._command = command
+        self._env = env
+        self._log_path = log_path
+        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._stop_grace_s = stop_grace_s
+        self._clock = clock
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(target=self._run, name=f"kcl-{stream}", daemon=True)
+        self.restarts = 0
+
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        with self._lock:
+            return self._process.pid if self._process else None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        stderr = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115 - owned by the child
+        try:
+            return subprocess.Popen(self._command, env=self._env, stdin=subprocess.DEVNULL,
+                                    stdout=stderr or None, stderr=stderr or None,
+                                    start_new_session=True, preexec_fn=_die_with_parent)
+        finally:
+            if stderr:
+                stderr.close()
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            with self._lock:
+                if self._stopping.is_set():
+                    break
+                self._process = self._spawn()
+                process = self._process
+            events.daemon_started(self.stream, process.pid)
+            started = self._clock()
+            code = process.wait()
+            if self._stopping.is_set():
+                events.daemon_stopped(self.stream, code)
+                break
+            attempt = 1 if self._clock() - started > STABLE_AFTER_S else attempt + 1
+            self.restarts += 1
+            delay = self._backoff[0] if attempt == 1 else full_jitter(attempt, *self._backoff)
+            events.daemon_exited(self.stream, code, delay)
+            self._stopping.wait(delay)
+
+    def stop(self) -> None:
+        """Graceful: SIGTERM, wait for the checkpoints of the shutdown, then SIGKILL what is left."""
+        self._stopping.set()
+        with self._lock:
+            process = self._process
+        if process is not None and process.poll() is None:
+            # Only the JVM: its shutdown hook asks each record processor to checkpoint; signalling the
+            # processors too would kill them before they can.
+            try:
+                process.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(self._stop_grace_s)
+            except subprocess.TimeoutExpired:
+                log.warning("kcl daemon did not stop in time, killing it", stream=self.stream)
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+        self._thread.join(timeout=5)
+
+    def kill(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            process = self._process
+        if process is not None and process.poll() is None:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    # The daemon's record processors are in its process group: they go with it.
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,138 @@
+"""Deliver one batch of one shard to every sink; return only when each has durably taken its part.
+
+    raw records ──► archive (S3, raw bytes as received)          ┐
+               └──► parser pool ──► search (bulk create)         ├─► all resolved: the caller checkpoints
+                                └──► dead letters (S3)            ┘
+
+A failure anywhere raises: the caller must not checkpoint, and the shard is re-read from its last
+checkpoint (archive keys and document ids are deterministic, so the re-read duplicates nothing in the
+index). Memory is bounded by `ByteBudget`: a batch waits for admission while the raw bytes of batches in
+flight exceed the cap, and that wait blocks the shard's processor, which blocks the KCL daemon's fetching.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from consumer import events
+from consumer.pool import Parsed, WireRecord
+from sinks.batch import BulkItem, DeadLetter, RawRecord, RecordBatch
+
+
+class RecordSink(Protocol):
+    def deliver(self, batch: RecordBatch) -> Future[None]: ...
+
+
+class ItemSink(Protocol):
+    def deliver(self, items: Sequence[BulkItem]) -> Future[None]: ...
+
+
+class DeadLetterSink(Protocol):
+    def deliver(self, entries: Sequence[DeadLetter]) -> Future[None]: ...
+
+
+class Parser(Protocol):
+    def parse(self, stream: str, shard: str, records: Sequence[WireRecord]) -> Parsed: ...
+
+
+class ByteBudget:
+    """Admission by bytes. A batch bigger than the whole budget is admitted alone, never refused."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._cond = threading.Condition()
+        events.INFLIGHT_LIMIT.set(limit)
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    @contextmanager
+    def hold(self, size: int) -> Iterator[None]:
+        with self._cond:
+            if self._used and self._used + size > self.limit:
+                events.QUEUE.labels("admission").inc()
+                try:
+                    self._cond.wait_for(lambda: not self._used or self._used + size <= self.limit)
+                finally:
+                    events.QUEUE.labels("admission").dec()
+            self._used += size
+            events.INFLIGHT.set(self._used)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used -= size
+                events.INFLIGHT.set(self._used)
+                self._cond.notify_all()
+
+
+@dataclass(slots=True)
+class Delivered:
+    """What one delivered batch amounted to (the demo's summary and the tests read these)."""
+
+    records: int
+    events: int
+    documents: int
+    dropped_events: int
+    dead_letters: int
+    arrivals_ms: tuple[int, ...] = ()
+    delivered_at: float = 0.0
+
+
+class Pipeline:
+    def __init__(self, parser: Parser, archive: RecordSink, search: ItemSink, dead_letters: DeadLetterSink,
+                 budget: ByteBudget, clock: Callable[[], float] = time.time,
+                 on_delivered: Callable[[str, Delivered], None] | None = None) -> None:
+        self._parser = parser
+        self._archive = archive
+        self._search = search
+        self._dead_letters = dead_letters
+        self._budget = budget
+        self._clock = clock
+        self._on_delivered = on_delivered
+
+    def deliver(self, stream: str, shard: str, wire: Sequence[WireRecord], lag_ms: int | None = None) -> Delivered:
+        """Blocks until archive, search and dead-letter sinks all hold the batch; raises if any cannot."""
+        started = self._clock()
+        batch = RecordBatch(stream, shard, tuple(RawRecord(w[0], w[1], w[2], w[3], w[4]) for w in wire))
+        size = batch.raw_bytes
+        events.batch_received(stream, len(wire), size, lag_ms)
+        with self._budget.hold(size):
+            archived = self._archive.deliver(batch)
+            parsed = self._parser.parse(stream, shard, wire)
+            events.batch_parsed(stream, parsed.events, parsed.documents, parsed.dropped, parsed.failures)
+            pending: list[Future[Any]] = [archived]
+            if parsed.items:
+                pending.append(self._search.deliver(parsed.items))
+            if parsed.dead_letters:
+                pending.append(self._dead_letters.deliver(parsed.dead_letters))
+            _wait_all(pending)
+        oldest = min(r.arrival_ms for r in batch.records) / 1000.0
+        now = self._clock()
+        events.batch_delivered(stream, now - started, now - oldest)
+        delivered = Delivered(len(wire), parsed.event_count, len(parsed.items), parsed.dropped_events,
+                              len(parsed.dead_letters), tuple(r.arrival_ms for r in batch.records), now)
+        if self._on_delivered is not None:
+            self._on_delivered(stream, delivered)
+        return delivered
+
+
+def _wait_all(futures: Sequence[Future[Any]]) -> None:
+    """Wait for every future, even after one fails (so nothing is still writing when we report), then
+    raise the first failure."""
+    first: BaseException | None = None
+    for future in futures:
+        try:
+            future.result()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below after the others settle
+            first = first or exc
+    if first is not None:
+        raise first

@@ -1,0 +1,186 @@
+"""The parser pool: worker processes that turn raw records into bulk items and dead letters.
+
+Workers receive plain lists (cheap to pickle) and return serialised documents (bytes), so the pipeline
+process never holds parsed dicts. A batch is cut into chunks so one busy shard still uses every core.
+A worker that dies (out of memory, a crash in a C extension) breaks the pool: it is rebuilt and the chunk
+retried once; if it dies again, the chunk's records are dead-lettered as `worker_crashed` rather than
+retried forever, so one poison record cannot stall a shard.
+"""
+
+from __future__ import annotations
+
+import base64
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from threading import Lock
+from typing import Any
+
+from consumer import events
+from parsers import ParseOptions, StreamParsing, parse_record
+from sinks.batch import BulkItem, DeadLetter, RawRecord, Source
+from sinks.documents import build_bulk_items, dead_letters_for
+
+# A record as it crosses process boundaries: [sequence, sub_sequence, arrival_ms, partition_key, data_b64].
+WireRecord = Sequence[Any]
+MIN_CHUNK = 64  # below this, the pickling round trip costs more than a second core gains
+
+
+@dataclass(frozen=True, slots=True)
+class IndexNaming:
+    """Where documents go: data streams `logs-<event.dataset>-<namespace>`, or a pattern for plain indices."""
+
+    pattern: str = "logs-{dataset}-{namespace}"
+
+    def __call__(self, event_dataset: str, namespace: str) -> str:
+        return self.pattern.format(dataset=event_dataset, namespace=namespace)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    parsing: dict[str, StreamParsing]  # by stream name
+    options: ParseOptions
+    naming: IndexNaming = IndexNaming()
+
+
+@dataclass(slots=True)
+class Parsed:
+    items: list[BulkItem] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    events: Counter[str] = field(default_factory=Counter)  # by dataset
+    documents: Counter[str] = field(default_factory=Counter)  # by dataset
+    dropped: Counter[str] = field(default_factory=Counter)  # by reason
+    failures: Counter[str] = field(default_factory=Counter)  # by reason
+    event_count: int = 0
+    dropped_events: int = 0  # events with no document: intentional drops
+
+    def merge(self, other: Parsed) -> None:
+        self.items.extend(other.items)
+        self.dead_letters.extend(other.dead_letters)
+        self.events.update(other.events)
+        self.documents.update(other.documents)
+        self.dropped.update(other.dropped)
+        self.failures.update(other.failures)
+        self.event_count += other.event_count
+        self.dropped_events += other.dropped_events
+
+
+_CONFIG: WorkerConfig | None = None
+
+
+def _init_worker(config: WorkerConfig) -> None:
+    global _CONFIG
+    _CONFIG = config
+
+
+def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: WorkerConfig | None = None) -> Parsed:
+    """Parse consecutive records of one shard. Runs in a worker (config from the initializer) or inline."""
+    config = config or _CONFIG
+    assert config is not None, "worker not initialised"
+    parsing = config.parsing.get(stream) or StreamParsing(stream=stream)
+    out = Parsed()
+    for wire in records:
+        record = RawRecord(wire[0], wire[1], wire[2], wire[3], wire[4])
+        outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options)
+        # build_bulk_items first: a document it cannot serialise becomes a failure for dead_letters_for.
+        out.items.extend(build_bulk_items(stream, shard, record, outcome, config.naming))
+        out.dead_letters.extend(dead_letters_for(stream, shard, record, outcome))
+        out.events.update(outcome.events_by_dataset)
+        out.dropped.update(outcome.dropped)
+        out.event_count += outcome.events
+        for failure in outcome.failures:
+            out.failures[failure.reason] += 1
+        produced = {d.ordinal for d in outcome.documents}
+        failed = {f.ordinal for f in outcome.failures}
+        out.dropped_events += max(0, outcome.events - len(produced) - len(failed))
+        for document in outcome.documents:
+            out.documents[document.event_dataset] += 1
+    return out
+
+
+def _crashed(stream: str, shard: str, records: Sequence[WireRecord], error: BaseException) -> Parsed:
+    out = Parsed()
+    for wire in records:
+        source = Source(stream, shard, wire[0], wire[1], None)
+        out.dead_letters.append(DeadLetter("parse", "worker_crashed", f"parser worker died twice on this chunk: "
+                                           f"{type(error).__name__}", None, source, wire[4]))
+        out.failures["worker_crashed"] += 1
+        out.event_count += 1
+    return out
+
+
+class ParserPool:
+    def __init__(self, config: WorkerConfig, workers: int | None = None,
+                 executor_factory: Callable[[int, WorkerConfig], ProcessPoolExecutor] | None = None) -> None:
+        self._config = config
+        self._workers = workers or os.cpu_count() or 1
+        self._factory = executor_factory or _default_executor
+        self._lock = Lock()
+        self._executor = self._factory(self._workers, config)
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    def parse(self, stream: str, shard: str, records: Sequence[WireRecord]) -> Parsed:
+        chunks = _chunks(records, self._workers)
+        futures = [(chunk, self._submit(stream, shard, chunk)) for chunk in chunks]
+        events.QUEUE.labels("parse_chunks").inc(len(futures))
+        result = Parsed()
+        try:
+            for chunk, future in futures:
+                try:
+                    part = future.result()
+                except BrokenProcessPool as exc:
+                    self._rebuild(exc)
+                    try:
+                        part = self._submit(stream, shard, chunk).result()
+                    except BrokenProcessPool as again:
+                        self._rebuild(again)
+                        part = _crashed(stream, shard, chunk, again)
+                result.merge(part)
+        finally:
+            events.QUEUE.labels("parse_chunks").dec(len(futures))
+        return result
+
+    def _submit(self, stream: str, shard: str, chunk: Sequence[WireRecord]) -> Future[Parsed]:
+        with self._lock:
+            executor = self._executor
+        try:
+            return executor.submit(parse_chunk, stream, shard, chunk)
+        except BrokenProcessPool as exc:
+            failed: Future[Parsed] = Future()
+            failed.set_exception(exc)
+            return failed
+
+    def _rebuild(self, error: BaseException) -> None:
+        with self._lock:
+            broken = self._executor
+            if not getattr(broken, "_broken", False) and not isinstance(error, BrokenProcessPool):
+                return
+            events.pool_restarted(error)
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._factory(self._workers, self._config)
+
+    def close(self) -> None:
+        with self._lock:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _chunks(records: Sequence[WireRecord], workers: int) -> list[Sequence[WireRecord]]:
+    if not records:
+        return []
+    size = max(MIN_CHUNK, -(-len(records) // workers))
+    return [records[i:i + size] for i in range(0, len(records), size)]
+
+
+def _default_executor(workers: int, config: WorkerConfig) -> ProcessPoolExecutor:
+    # forkserver: the pipeline process runs threads, and forking a threaded process can deadlock a child.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["parsers", "parsers.registry", "sinks.documents"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                               initargs=(config,))

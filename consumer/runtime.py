@@ -1,0 +1,187 @@
+"""`secstash run` assembled: sinks, parser pool, pipeline, the processors' socket, health endpoints and one
+supervised KCL daemon per stream. Start order is outside-in (sinks first, daemons last) so no record is
+read before everything that must take it is ready; stop order is the reverse.
+
+Shutdown (SIGTERM/SIGINT), within `pipeline.shutdown_grace_s`:
+  1. stop every daemon gracefully: each stops fetching, lets its in-flight `process_records` finish (our
+     processors are blocked on delivery, which the still-running pipeline completes), then asks each
+     processor to checkpoint (`shutdown_requested`);
+  2. refuse new batches, close the sinks (flushing what they hold), the pool and the servers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from consumer import events
+from consumer.health import HealthServer
+from consumer.kcl import properties
+from consumer.kcl.daemon import DaemonSupervisor
+from consumer.kcl.processor import SOCKET_ENV, STREAM_ENV
+from consumer.pipeline import ByteBudget, Delivered, Pipeline
+from consumer.pool import IndexNaming, ParserPool, WorkerConfig
+from consumer.server import PipelineServer
+from consumer.settings import Settings
+from parsers import ParseOptions
+from sinks import aws
+from sinks.archive.service import ArchiveSink
+from sinks.deadletter import DeadLetterSink
+from sinks.s3store import LockedObjectStore
+from sinks.search.service import SearchSink
+
+log = structlog.get_logger("secstash")
+LOGBACK = Path(__file__).parent / "kcl" / "logback.xml"
+
+
+@dataclass
+class Totals:
+    """Running totals of delivered work, per stream (the demo's summary reads them)."""
+
+    records: int = 0
+    events: int = 0
+    documents: int = 0
+    dropped_events: int = 0
+    dead_letters: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, _: str, delivered: Delivered) -> None:
+        with self.lock:
+            self.records += delivered.records
+            self.events += delivered.events
+            self.documents += delivered.documents
+            self.dropped_events += delivered.dropped_events
+            self.dead_letters += delivered.dead_letters
+
+
+class App:
+    def __init__(self, settings: Settings, run_dir: Path | None = None,
+                 on_delivered: Callable[[str, Delivered], None] | None = None) -> None:
+        self.settings = settings
+        self.run_dir = run_dir or Path(settings.pipeline.socket_dir or tempfile.mkdtemp(prefix="secstash-"))
+        self.totals = Totals()
+        self.latencies: list[float] = []  # seconds from Kinesis arrival to delivery, per record (the demo)
+        self._on_delivered = on_delivered
+        self._accepting = True
+        self._started: list[Any] = []
+        self.supervisors: list[DaemonSupervisor] = []
+        self.health: HealthServer | None = None
+
+    # --- assembly ----------------------------------------------------------------------------------------
+
+    def _clients(self) -> tuple[Any, Any]:
+        region, aws_settings = self.settings.aws.region, self.settings.aws
+        return (aws.client("s3", region, aws_settings.endpoint("s3")),
+                aws.client("kms", region, aws_settings.endpoint("kms")))
+
+    def start(self) -> None:
+        s = self.settings
+        for stream in s.streams:
+            events.RETENTION.labels(stream.stream_name)  # exported from the start; set when known
+        s3, kms = self._clients()
+        store = LockedObjectStore(s3, s.archive.bucket, kms_key_id=s.archive.kms_key_id,
+                                  retention_days=s.archive.retention_days,
+                                  multipart_threshold=s.archive.multipart_threshold_bytes)
+        self.store = store
+        self.archive = ArchiveSink(s.archive, store, s3, kms=kms)
+        self.archive.start()
+        self._started.append(self.archive)
+        self.dead_letters = DeadLetterSink(store, s.archive.dead_letter_prefix)
+        self.search = SearchSink(s.search, self.dead_letters, store, s.archive.spill_prefix)
+        self.search.start()
+        self._started.append(self.search)
+
+        naming = IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern)
+        config = WorkerConfig(
+            parsing={st.stream_name: st.parsing(s.filters) for st in s.streams},
+            options=ParseOptions(keep_original=s.pipeline.keep_original, geoip_dir=s.pipeline.geoip_dir,
+                                 max_decompressed_bytes=s.pipeline.max_decompressed_bytes),
+            naming=naming)
+        self.pool = ParserPool(config, s.pipeline.workers)
+        self.pipeline = Pipeline(self.pool, self.archive, self.search, self.dead_letters,
+                                 ByteBudget(s.pipeline.max_in_flight_bytes), on_delivered=self._delivered)
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        socket_path = str(self.run_dir / "pipeline.sock")
+        self.server = PipelineServer(socket_path, self.pipeline, accepting=lambda: self._accepting,
+                                     on_shard_started=self.archive.shard_started)
+        self.server.start()
+        if s.metrics.enabled:
+            self.health = HealthServer(s.metrics.host, s.metrics.port, self.readiness)
+            self.health.start()
+        self._start_daemons(socket_path)
+        log.info("secstash running", streams=[st.stream_name for st in s.streams], workers=self.pool.workers,
+                 metrics_port=self.health.port if self.health else None)
+
+    def _start_daemons(self, socket_path: str) -> None:
+        s = self.settings
+        from consumer.embedded import paths  # located lazily: a container sets SECSTASH_KCL_JARS
+
+        jars = s.kcl.jars_dir or str(paths.kcl_jars_dir())
+        disable_cbor = s.aws.endpoint("kinesis") is not None
+        for stream in s.streams:
+            props = properties.build(s, stream)
+            path = properties.write(self.run_dir / f"{stream.stream_name}.properties", props)
+            env = dict(os.environ)
+            env[SOCKET_ENV] = socket_path
+            env[STREAM_ENV] = stream.stream_name
+            env.setdefault("SECSTASH_LOG_LEVEL", "warning" if s.log_level != "debug" else "debug")
+            command = properties.command_line(s.kcl.java, jars, path, s.kcl.heap_mb, LOGBACK, disable_cbor)
+            supervisor = DaemonSupervisor(
+                stream.stream_name, command, env, self.run_dir / f"{stream.stream_name}.kcl.log",
+                s.kcl.restart_backoff_initial_s, s.kcl.restart_backoff_max_s,
+                stop_grace_s=s.kcl.shutdown_grace_ms / 1000 + 10)
+            supervisor.start()
+            self.supervisors.append(supervisor)
+
+    def _delivered(self, stream: str, delivered: Delivered) -> None:
+        self.totals.add(stream, delivered)
+        if len(self.latencies) < 1_000_000:  # bounded: only the demo and tests read it
+            self.latencies.extend(delivered.delivered_at - a / 1000 for a in delivered.arrivals_ms)
+        if self._on_delivered:
+            self._on_delivered(stream, delivered)
+
+    # --- health ------------------------------------------------------------------------------------------
+
+    def readiness(self) -> dict[str, bool]:
+        checks = {f"daemon:{s.stream}": s.running for s in self.supervisors}
+        checks["sink:search"] = bool(getattr(self, "search", None) and self.search.healthy())
+        checks["sink:archive"] = bool(getattr(self, "archive", None) and self.archive.healthy())
+        return checks
+
+    # --- shutdown ----------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        grace = self.settings.pipeline.shutdown_grace_s
+        deadline = time.monotonic() + grace
+        stoppers = [threading.Thread(target=s.stop, name=f"stop-{s.stream}") for s in self.supervisors]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for supervisor in self.supervisors:
+            if supervisor.running:
+                supervisor.kill()
+        self._accepting = False
+        for sink in reversed(self._started):
+            sink.close(max(1.0, deadline - time.monotonic()))
+        if hasattr(self, "server"):
+            self.server.stop()
+        if hasattr(self, "pool"):
+            self.pool.close()
+        if self.health:
+            self.health.stop()
+        log.info("secstash stopped", records=self.totals.records, documents=self.totals.documents)
+
+
+def python_executable() -> str:
+    return sys.executable

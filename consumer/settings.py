@@ -1,0 +1,352 @@
+"""Settings: one YAML file plus `SECSTASH_` environment overrides, validated before any I/O.
+
+Environment overrides use `__` between levels: `SECSTASH_SEARCH__PASSWORD=...`,
+`SECSTASH_PIPELINE__WORKERS=4`, `SECSTASH_STREAMS='[{"name": "logs"}]'` (JSON for lists and objects).
+Unknown keys are errors, so a misspelt key never silently falls back to a default. `load()` raises
+`SettingsError` whose message names every bad key as a dotted path (`streams[0].retrieval_mode`).
+Secrets are `SecretStr`: they print as `**********` and never reach logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from parsers.rules import Condition, DetectionRule, FilterRule, StreamParsing
+from sinks.archive.config import ArchiveSettings
+from sinks.search.config import SearchSettings
+
+MiB = 1024 * 1024
+ENV_PREFIX = "SECSTASH_"
+
+
+class SettingsError(Exception):
+    """The settings cannot be used; the message names each offending key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- streams ---------------------------------------------------------------------------------------------
+
+_STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_STREAM_ARN = re.compile(r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/([A-Za-z0-9_.-]{1,128})$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class DetectionRuleSettings(Strict):
+    """Send events of matching CloudWatch log groups/streams (globs) to a dataset."""
+
+    log_group: str = "*"
+    log_stream: str = "*"
+    dataset: str
+    vpcflow_format: str | None = Field(None, description="custom VPC Flow Logs format, `${version} ...`")
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        return _check_dataset(value)
+
+
+class ConditionSettings(Strict):
+    field: str
+    equals: list[str | int | float | bool] = []
+    matches: str | None = None
+    negate: bool = False
+
+    @model_validator(mode="after")
+    def _one_test(self) -> ConditionSettings:
+        if not self.equals and self.matches is None:
+            raise ValueError("give `equals` or `matches`")
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(f"`matches` is not a valid regular expression: {exc}") from None
+        return self
+
+
+class FilterSettings(Strict):
+    """Drop documents, or remove or mask fields, where every condition holds."""
+
+    name: str = ""
+    action: Literal["drop", "remove", "mask"]
+    datasets: list[str] = []
+    when: list[ConditionSettings] = []
+    fields: list[str] = []
+    mask_with: str = "[REDACTED]"
+    mask_pattern: str | None = Field(None, description="mask only the parts of string values matching this regex")
+
+    @field_validator("mask_pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @field_validator("datasets")
+    @classmethod
+    def _known_datasets(cls, value: list[str]) -> list[str]:
+        return [_check_dataset(v) for v in value]
+
+    @model_validator(mode="after")
+    def _fields_for_edits(self) -> FilterSettings:
+        if self.action in ("remove", "mask") and not self.fields:
+            raise ValueError(f"action {self.action!r} needs `fields`")
+        return self
+
+    def rule(self) -> FilterRule:
+        return FilterRule(
+            action=self.action, datasets=tuple(self.datasets), fields=tuple(self.fields),
+            mask_with=self.mask_with, name=self.name, mask_pattern=self.mask_pattern,
+            conditions=tuple(Condition(c.field, tuple(c.equals), c.matches, c.negate) for c in self.when),
+        )
+
+
+class StreamSettings(Strict):
+    """One Kinesis stream. Give `name` or `arn` (an ARN also fixes the account and region)."""
+
+    name: str | None = None
+    arn: str | None = None
+    region: str | None = Field(None, description="defaults to aws.region, or the ARN's region")
+    role_arn: str | None = Field(None, description="assume this role (through STS) to read the stream")
+    application_name: str | None = Field(None, description="KCL application = lease table name")
+    initial_position: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON"
+    retrieval_mode: Literal["polling", "fanout"] = "polling"
+    dataset: str | None = Field(None, description="force one dataset for every event of the stream")
+    namespace: str = Field("default", pattern=r"^[a-z0-9_]{1,100}$")
+    labels: dict[str, str] = {}
+    detection: list[DetectionRuleSettings] = []
+    vpcflow_format: str | None = Field(None, description="custom VPC Flow Logs format for the whole stream")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not _STREAM_NAME.match(value):
+            raise ValueError("not a Kinesis stream name ([A-Za-z0-9_.-], 1-128 characters)")
+        return value
+
+    @field_validator("arn")
+    @classmethod
+    def _arn(cls, value: str | None) -> str | None:
+        if value is not None and not _STREAM_ARN.match(value):
+            raise ValueError("not a Kinesis stream ARN (arn:aws:kinesis:<region>:<account>:stream/<name>)")
+        return value
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_ARN.match(value):
+            raise ValueError("not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError("not an AWS region name")
+        return value
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, value: str | None) -> str | None:
+        return None if value is None else _check_dataset(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", key):
+                raise ValueError(f"label name {key!r} must be [A-Za-z_][A-Za-z0-9_]*")
+        return value
+
+    @model_validator(mode="after")
+    def _name_or_arn(self) -> StreamSettings:
+        if not self.name and not self.arn:
+            raise ValueError("give `name` or `arn`")
+        if self.name and self.arn:
+            match = _STREAM_ARN.match(self.arn)
+            if match and match.group(1) != self.name:
+                raise ValueError("`name` and `arn` name different streams")
+        return self
+
+    @property
+    def stream_name(self) -> str:
+        if self.name:
+            return self.name
+        match = _STREAM_ARN.match(self.arn or "")
+        assert match is not None  # validated above
+        return match.group(1)
+
+    @property
+    def lease_table(self) -> str:
+        return self.application_name or f"secstash-{self.stream_name}"
+
+    def parsing(self, filters: list[FilterSettings]) -> StreamParsing:
+        return StreamParsing(
+            stream=self.stream_name, namespace=self.namespace, dataset=self.dataset,
+            detection=tuple(DetectionRule(r.dataset, r.log_group, r.log_stream, r.vpcflow_format)
+                            for r in self.detection),
+            filters=tuple(f.rule() for f in filters),
+            labels=tuple(sorted(self.labels.items())),
+            vpcflow_format=self.vpcflow_format,
+        )
+
+
+# --- AWS, KCL, pipeline ----------------------------------------------------------------------------------
+
+
+class AwsSettings(Strict):
+    region: str = "us-east-1"
+    endpoint_url: str | None = Field(None, description="one endpoint for every AWS API (local emulators)")
+    kinesis_endpoint: str | None = None
+    dynamodb_endpoint: str | None = None
+    s3_endpoint: str | None = None
+    kms_endpoint: str | None = None
+    sts_endpoint: str | None = None
+    cloudwatch_endpoint: str | None = None
+
+    def endpoint(self, service: str) -> str | None:
+        return getattr(self, f"{service}_endpoint", None) or self.endpoint_url
+
+
+class KclSettings(Strict):
+    java: str = Field("java", description="java executable (17 or newer)")
+    jars_dir: str | None = Field(None, description="folder of the MultiLangDaemon jars; default: as installed")
+    heap_mb: int = Field(512, ge=128, le=65536, description="JVM -Xmx per daemon")
+    max_records: int = Field(10000, ge=1, le=10000)
+    idle_time_between_reads_ms: int = Field(1000, ge=200)
+    failover_time_ms: int = Field(10000, ge=1000)
+    shard_sync_interval_ms: int = Field(60000, ge=1000)
+    lease_assignment_interval_ms: int = Field(1000, ge=100)
+    parent_shard_poll_interval_ms: int = Field(10000, ge=100)
+    shutdown_grace_ms: int = Field(25000, ge=1000, description="time shards get to checkpoint on SIGTERM")
+    metrics_level: Literal["NONE", "SUMMARY", "DETAILED"] = "NONE"
+    restart_backoff_initial_s: float = Field(1.0, gt=0)
+    restart_backoff_max_s: float = Field(60.0, gt=0)
+    extra_properties: dict[str, str] = Field({}, description="more daemon properties; checked against the known keys")
+
+
+class PipelineSettings(Strict):
+    workers: int | None = Field(None, ge=1, le=256, description="parser processes; default: number of cores")
+    max_in_flight_bytes: int = Field(256 * MiB, ge=1 * MiB, description="raw bytes admitted but not delivered")
+    max_decompressed_bytes: int = Field(64 * MiB, ge=1024, description="gzip-bomb cap per record")
+    keep_original: bool = False
+    geoip_dir: str | None = None
+    shutdown_grace_s: float = Field(30.0, gt=0, description="SIGTERM to exit, all in-flight work included")
+    socket_dir: str | None = Field(None, description="where the record processors' socket lives")
+
+
+class MetricsSettings(Strict):
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = Field(9108, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    """The root: everything `secstash run` needs."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, env_prefix=ENV_PREFIX,
+                                      env_nested_delimiter="__", nested_model_default_partial_update=True)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    aws: AwsSettings = AwsSettings()
+    streams: Annotated[list[StreamSettings], Field(min_length=1)]
+    kcl: KclSettings = KclSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    archive: ArchiveSettings
+    search: SearchSettings
+    filters: list[FilterSettings] = []
+    metrics: MetricsSettings = MetricsSettings()
+
+    @model_validator(mode="after")
+    def _unique_streams(self) -> Settings:
+        seen: set[tuple[str, str]] = set()
+        for stream in self.streams:
+            key = (stream.stream_name, stream.lease_table)
+            if key in seen:
+                raise ValueError(f"stream {stream.stream_name!r} listed twice with one application name")
+            seen.add(key)
+        return self
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first: an override wins over the file (given as init values).
+        return env_settings, init_settings
+
+    def stream_region(self, stream: StreamSettings) -> str:
+        if stream.region:
+            return stream.region
+        if stream.arn:
+            return stream.arn.split(":")[3]
+        return self.aws.region
+
+
+def _check_dataset(value: str) -> str:
+    from parsers import registry
+
+    if value not in registry.names():
+        raise ValueError(f"unknown dataset {value!r}; known: {', '.join(registry.names())}")
+    return value
+
+
+def _format_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = ""
+        for part in item["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (misspelt?)"
+        elif item["type"] == "missing":
+            message = "required key missing"
+        lines.append(f"{path or '<root>'}: {message}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load(path: str | os.PathLike[str] | None, environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate the YAML file (may be None: environment only) plus `SECSTASH_` overrides."""
+    data: Any = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"settings file {path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise SettingsError(f"settings file {path} must hold a mapping at the top level")
+    saved = None
+    if environ is not None:
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(environ)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise SettingsError(_format_errors(exc)) from None
+    finally:
+        if saved is not None:
+            os.environ.clear()
+            os.environ.update(saved)

@@ -1,0 +1,287 @@
+"""Least-privilege IAM policies for secstash, derived from its settings file.
+
+    python deploy/iam/generate.py --config secstash.yml --account-id 111122223333 --out-dir policies/
+
+writes
+  secstash-pipeline-policy.json     the role `secstash run` runs as (IRSA / ECS task role)
+  secstash-readonly-policy.json     a separate role for `secstash verify` and `secstash replay`: reads
+                                    of the archive and manifest prefixes, Decrypt through S3, and
+                                    Verify/GetPublicKey on the signing key
+  secstash-stream-reader-<account>-<role>.json
+                                    for each streams[].role_arn: what that role (in the stream's account)
+                                    must allow; secstash's own role only gets sts:AssumeRole on it
+
+What is granted, and only when the settings need it:
+  - Kinesis reads of the named streams; RegisterStreamConsumer, SubscribeToShard and
+    DescribeStreamConsumer only for streams with retrieval_mode: fanout
+  - the KCL tables of each stream: the lease table (its application name), <app>-WorkerMetricStats and
+    <app>-CoordinatorState, and Query on the lease table's index
+  - cloudwatch:PutMetricData, limited to the KCL applications' namespaces, only when kcl.metrics_level
+    is not NONE
+  - s3:PutObject, s3:PutObjectRetention (and s3:AbortMultipartUpload for large objects) under the
+    archive, dead-letter, spill and manifest prefixes; GetBucketObjectLockConfiguration and
+    GetBucketVersioning on the bucket; s3:GetObject and a prefix-limited s3:ListBucket on the manifest
+    prefix (each shard's chain head) and, with search.redrive_spill, the spill prefix
+  - kms:GenerateDataKey and kms:Decrypt on the archive key, through S3 only; kms:Sign (and DescribeKey)
+    on the manifest signing key only when archive.signing_key_id is set
+  - sts:AssumeRole on the configured streams[].role_arn only
+  - es:ESHttp* on the domain (or aoss:APIAccessAll on the collection) only when search.aws_sigv4 is on
+
+IAM cannot name a KMS key by alias, so when archive.kms_key_id (or signing_key_id) is an alias or a bare
+id, or unset (the bucket's default key), pass the key's ARN with --kms-key-arn (--signing-key-arn).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(?:[0-9a-f-]{36}|mrk-[0-9a-f]{32})$")
+_ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/(.+)$")
+
+Policy = dict[str, Any]
+
+
+class PolicyError(ValueError):
+    """The settings (and arguments) do not give enough to write a policy; the message says what is missing."""
+
+
+def _document(statements: Iterable[dict[str, Any]]) -> Policy:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _statement(sid: str, actions: list[str], resources: list[str], condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    stmt: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": sorted(actions),
+                            "Resource": sorted(set(resources)) if len(set(resources)) > 1 else resources[0]}
+    if condition:
+        stmt["Condition"] = condition
+    return stmt
+
+
+def _key_arn(given: str | None, override: str | None, what: str, flag: str) -> str:
+    if override:
+        if not _KEY_ARN.match(override):
+            raise PolicyError(f"{flag} {override!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
+        return override
+    if given and _KEY_ARN.match(given):
+        return given
+    raise PolicyError(f"{what} is {given!r}, which IAM cannot name: pass the key's ARN with {flag}")
+
+
+class _Context:
+    def __init__(self, settings: Any, account_id: str, partition: str) -> None:
+        if not re.fullmatch(r"\d{12}", account_id):
+            raise PolicyError(f"--account-id {account_id!r} is not a 12-digit AWS account id")
+        self.s = settings
+        self.account = account_id
+        self.partition = partition
+
+    def stream_arn(self, stream: Any) -> str:
+        if stream.arn:
+            return str(stream.arn)
+        region = self.s.stream_region(stream)
+        return f"arn:{self.partition}:kinesis:{region}:{self.account}:stream/{stream.stream_name}"
+
+    def table_arn(self, stream: Any, name: str) -> str:
+        # The daemon's DynamoDB client uses the stream's region and secstash's own credentials.
+        return f"arn:{self.partition}:dynamodb:{self.s.stream_region(stream)}:{self.account}:table/{name}"
+
+    @property
+    def bucket_arn(self) -> str:
+        return f"arn:{self.partition}:s3:::{self.s.archive.bucket}"
+
+    def object_arns(self, prefixes: list[str] | None = None) -> list[str]:
+        a = self.s.archive
+        prefixes = prefixes or [a.prefix, a.dead_letter_prefix, a.spill_prefix, a.manifest_prefix]
+        return [f"{self.bucket_arn}/{p.strip('/')}/*" for p in dict.fromkeys(prefixes)]
+
+    @property
+    def s3_via(self) -> dict[str, Any]:
+        return {"StringEquals": {"kms:ViaService": f"s3.{self.s.aws.region}.amazonaws.com"}}
+
+
+def _listable(prefixes: list[str]) -> list[str]:
+    """s3:prefix values that let ListObjectsV2 walk below each prefix and no further."""
+    out: list[str] = []
+    for p in dict.fromkeys(p.strip("/") for p in prefixes):
+        out += [p, f"{p}/*"]
+    return out
+
+
+def _kinesis_statements(ctx: _Context, streams: list[Any], sid_suffix: str = "") -> list[dict[str, Any]]:
+    if not streams:
+        return []
+    out = [_statement(f"ReadStreams{sid_suffix}",
+                      ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+                       "kinesis:GetShardIterator", "kinesis:ListShards"],
+                      [ctx.stream_arn(s) for s in streams])]
+    fanout = [s for s in streams if s.retrieval_mode == "fanout"]
+    if fanout:
+        out.append(_statement(f"RegisterFanOutConsumers{sid_suffix}", ["kinesis:RegisterStreamConsumer"],
+                              [ctx.stream_arn(s) for s in fanout]))
+        # KCL names its enhanced fan-out consumer after the application (the lease table).
+        out.append(_statement(f"SubscribeFanOut{sid_suffix}",
+                              ["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"],
+                              [f"{ctx.stream_arn(s)}/consumer/{s.lease_table}:*" for s in fanout]))
+    return out
+
+
+def _search_statement(ctx: _Context, domain_arn: str | None) -> list[dict[str, Any]]:
+    search = ctx.s.search
+    if not search.aws_sigv4:
+        return []
+    if not domain_arn:
+        raise PolicyError("search.aws_sigv4 is on: pass the domain's (or collection's) ARN with --search-arn")
+    if search.aws_service == "aoss":
+        if ":aoss:" not in domain_arn:
+            raise PolicyError(f"--search-arn {domain_arn!r} is not an OpenSearch Serverless collection ARN")
+        return [_statement("SearchSigV4", ["aoss:APIAccessAll"], [domain_arn])]
+    if ":es:" not in domain_arn or ":domain/" not in domain_arn:
+        raise PolicyError(f"--search-arn {domain_arn!r} is not an OpenSearch Service domain ARN")
+    return [_statement("SearchSigV4", ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut"],
+                       [f"{domain_arn.rstrip('/')}/*"])]
+
+
+def pipeline_policy(settings: Any, account_id: str, *, partition: str = "aws", kms_key_arn: str | None = None,
+                    signing_key_arn: str | None = None, search_arn: str | None = None) -> Policy:
+    """The policy of the role `secstash run` runs as."""
+    ctx = _Context(settings, account_id, partition)
+    own = [s for s in settings.streams if not s.role_arn]
+    statements = _kinesis_statements(ctx, own)
+
+    leases = [ctx.table_arn(s, s.lease_table) for s in settings.streams]
+    statements.append(_statement("KclLeaseTables",
+                                 ["dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTable",
+                                  "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                  "dynamodb:DeleteItem"], leases))
+    statements.append(_statement("KclLeaseTableIndexes", ["dynamodb:Query"], [f"{arn}/index/*" for arn in leases]))
+    statements.append(_statement(
+        "KclMetadataTables",
+        ["dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem",
+         "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+        [ctx.table_arn(s, f"{s.lease_table}-{suffix}") for s in settings.streams
+         for suffix in ("WorkerMetricStats", "CoordinatorState")]))
+    if settings.kcl.metrics_level != "NONE":
+        # PutMetricData has no resource; the namespace condition keeps it to the KCL applications'.
+        statements.append(_statement("KclCloudWatchMetrics", ["cloudwatch:PutMetricData"], ["*"],
+                                     {"StringEquals": {"cloudwatch:namespace":
+                                                       sorted({s.lease_table for s in settings.streams})}}))
+
+    statements.append(_statement("ArchiveWrite",
+                                 ["s3:PutObject", "s3:PutObjectRetention", "s3:AbortMultipartUpload"],
+                                 ctx.object_arns()))
+    # The archive reads each shard's hash-chain head back from the manifests when it takes a lease; the
+    # search sink re-reads spilled batches to redrive them (search.redrive_spill).
+    readable = [settings.archive.manifest_prefix]
+    if settings.search.redrive_spill:
+        readable.append(settings.archive.spill_prefix)
+    statements.append(_statement("ArchiveReadBack", ["s3:GetObject"], ctx.object_arns(readable)))
+    statements.append(_statement("ArchiveListBack", ["s3:ListBucket"], [ctx.bucket_arn],
+                                 {"StringLike": {"s3:prefix": _listable(readable)}}))
+    statements.append(_statement("ArchiveBucketChecks",
+                                 ["s3:GetBucketObjectLockConfiguration", "s3:GetBucketVersioning"],
+                                 [ctx.bucket_arn]))
+    key = _key_arn(settings.archive.kms_key_id, kms_key_arn, "archive.kms_key_id", "--kms-key-arn")
+    # Decrypt: S3 needs it to complete multipart uploads under SSE-KMS.
+    statements.append(_statement("ArchiveKey", ["kms:GenerateDataKey", "kms:Decrypt"], [key], ctx.s3_via))
+    if settings.archive.signing_key_id or signing_key_arn:
+        signing = _key_arn(settings.archive.signing_key_id, signing_key_arn, "archive.signing_key_id",
+                           "--signing-key-arn")
+        # DescribeKey: the signer checks the key's usage and algorithms at start.
+        statements.append(_statement("SignManifests", ["kms:DescribeKey", "kms:Sign"], [signing]))
+
+    roles = sorted({s.role_arn for s in settings.streams if s.role_arn})
+    if roles:
+        statements.append(_statement("AssumeStreamRoles", ["sts:AssumeRole"], roles))
+    statements += _search_statement(ctx, search_arn)
+    return _document(statements)
+
+
+def readonly_policy(settings: Any, account_id: str, *, partition: str = "aws", kms_key_arn: str | None = None,
+                    signing_key_arn: str | None = None, search_arn: str | None = None) -> Policy:
+    """The policy of the role for `secstash verify` and `secstash replay`: reads the archived records and
+    their manifests (object versions included: manifests name them), writes nothing to AWS (replay writes
+    to the search cluster, an IAM grant only when search.aws_sigv4 is on)."""
+    ctx = _Context(settings, account_id, partition)
+    a = settings.archive
+    readable = [a.prefix, a.manifest_prefix]
+    statements = [
+        _statement("ArchiveRead", ["s3:GetObject", "s3:GetObjectVersion"], ctx.object_arns(readable)),
+        _statement("ArchiveList", ["s3:ListBucket"], [ctx.bucket_arn], {"StringLike": {"s3:prefix": _listable(readable)}}),
+        _statement("ArchiveKeyDecrypt", ["kms:Decrypt"],
+                   [_key_arn(a.kms_key_id, kms_key_arn, "archive.kms_key_id", "--kms-key-arn")], ctx.s3_via),
+    ]
+    if a.signing_key_id or signing_key_arn:
+        signing = _key_arn(a.signing_key_id, signing_key_arn, "archive.signing_key_id", "--signing-key-arn")
+        statements.append(_statement("VerifyManifests", ["kms:GetPublicKey", "kms:Verify"], [signing]))
+    statements += _search_statement(ctx, search_arn)
+    return _document(statements)
+
+
+def stream_reader_policies(settings: Any, account_id: str, *, partition: str = "aws") -> dict[str, Policy]:
+    """For each streams[].role_arn, the policy that role must carry: read (and fan-out) on its streams."""
+    _Context(settings, account_id, partition)  # validates the arguments like the other policies
+    by_role: dict[str, list[Any]] = {}
+    for stream in settings.streams:
+        if stream.role_arn:
+            by_role.setdefault(stream.role_arn, []).append(stream)
+    out = {}
+    for role, streams in sorted(by_role.items()):
+        match = _ROLE_ARN.match(role)
+        assert match is not None  # settings validated the ARN
+        role_account, role_name = match.group(2), match.group(3).rsplit("/", 1)[-1]
+        # A stream named without an ARN lives in the role's account.
+        reader_ctx = _Context(settings, role_account, partition)
+        out[f"secstash-stream-reader-{role_account}-{role_name}.json"] = _document(
+            _kinesis_statements(reader_ctx, streams))
+    return out
+
+
+def render(policy: Policy) -> str:
+    return json.dumps(policy, indent=2) + "\n"
+
+
+def generate(settings: Any, account_id: str, **keys: Any) -> dict[str, Policy]:
+    """Every policy file for these settings, by file name."""
+    files = {
+        "secstash-pipeline-policy.json": pipeline_policy(settings, account_id, **keys),
+        "secstash-readonly-policy.json": readonly_policy(settings, account_id, **keys),
+    }
+    files.update(stream_reader_policies(settings, account_id, partition=keys.get("partition", "aws")))
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="secstash settings YAML")
+    parser.add_argument("--account-id", required=True, help="the account secstash runs in (12 digits)")
+    parser.add_argument("--partition", default="aws", help="aws, aws-cn or aws-us-gov")
+    parser.add_argument("--kms-key-arn", help="archive key ARN, when archive.kms_key_id is not one")
+    parser.add_argument("--signing-key-arn", help="manifest signing key ARN, when signing_key_id is not one")
+    parser.add_argument("--search-arn", help="OpenSearch domain / collection ARN, when search.aws_sigv4 is on")
+    parser.add_argument("--out-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    from consumer import settings as settings_module
+
+    try:
+        settings = settings_module.load(args.config)
+        files = generate(settings, args.account_id, partition=args.partition, kms_key_arn=args.kms_key_arn,
+                         signing_key_arn=args.signing_key_arn, search_arn=args.search_arn)
+    except (settings_module.SettingsError, PolicyError) as exc:
+        print(f"generate.py: {exc}", file=sys.stderr)
+        return 2
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name, policy in files.items():
+        (args.out_dir / name).write_text(render(policy))
+        print(args.out_dir / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

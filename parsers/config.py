@@ -1,0 +1,162 @@
+"""AWS Config rule evaluations (`aws.config`): one `EvaluationResult` joined with its `ConfigRuleInfo` per event.
+
+Reproduces Elastic's `config` pipeline (ECS 8.17.0) as its current test case shows it: `aws.config.*` in
+snake_case, `InputParameters` decoded from its JSON text, dates from epoch seconds, `event.outcome` and
+`result.evaluation` from the compliance type, `rule.*` and `resource.*` from the rule and the evaluated resource.
+`rule.uuid` is the `fingerprint` processor's digest of the rule ARN. No `@timestamp`: the pipeline sets none,
+so it comes from the envelope. The `aws.config.*` copies of fields mapped to ECS are kept
+(`preserve_duplicate_custom_fields`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import orjson
+
+from parsers import ecs
+from parsers._findings import (
+    Move,
+    add,
+    compile_spec,
+    date_unix_ms_or_unix,
+    error_fields,
+    event_text,
+    ops,
+    prune,
+    to_boolean,
+    walk,
+)
+from parsers.event import Event
+from parsers.options import ParseOptions
+from parsers.registry import register
+
+_QUALIFIER = "evaluation_result_identifier.evaluation_result_qualifier"
+
+SPEC: dict[str, Any] = compile_spec({
+    "Annotation": "annotation",
+    "ComplianceType": "compliance_type",
+    "ConfigRuleInvokedTime": Move("config_rule_invoked_time", date_unix_ms_or_unix),
+    "ConfigRuleInfo": {
+        "ConfigRuleArn": "rule_info.config_rule_arn",
+        "ConfigRuleId": "rule_info.config_rule_id",
+        "ConfigRuleName": "rule_info.config_rule_name",
+        "ConfigRuleState": "rule_info.config_rule_state",
+        "CreatedBy": "rule_info.created_by",
+        "Description": "rule_info.description",
+        "EvaluationModes": Move("rule_info.evaluation_modes", items=ops(("Mode", "mode", None))),
+        "MaximumExecutionFrequency": "rule_info.maximum_execution_frequency",
+        "Scope": {
+            "ComplianceResourceId": "rule_info.scope.compliance_resource_id",
+            "ComplianceResourceTypes": "rule_info.scope.compliance_resource_types",
+            "TagKey": "rule_info.scope.tag_key",
+            "TagValue": "rule_info.scope.tag_value",
+        },
+        "Source": {
+            "CustomPolicyDetails": {
+                "EnableDebugLogDelivery": Move(
+                    "rule_info.source.custom_policy_details.enable_debug_log_delivery", to_boolean),
+                "PolicyRuntime": "rule_info.source.custom_policy_details.policy_runtime",
+                "PolicyText": "rule_info.source.custom_policy_details.policy_text",
+            },
+            "Owner": "rule_info.source.owner",
+            "SourceDetails": Move("rule_info.source.source_details", items=ops(
+                ("EventSource", "event_source", None),
+                ("MaximumExecutionFrequency", "maximum_execution_frequency", None),
+                ("MessageType", "message_type", None),
+            )),
+            "SourceIdentifier": "rule_info.source.source_identifier",
+        },
+    },
+    "EvaluationResultIdentifier": {
+        "EvaluationResultQualifier": {
+            "ConfigRuleName": f"{_QUALIFIER}.config_rule_name",
+            "EvaluationMode": f"{_QUALIFIER}.evaluation_mode",
+            "ResourceId": f"{_QUALIFIER}.resource_id",
+            "ResourceType": f"{_QUALIFIER}.resource_type",
+        },
+        "OrderingTimestamp": Move("evaluation_result_identifier.ordering_timestamp", date_unix_ms_or_unix),
+        "ResourceEvaluationId": "evaluation_result_identifier.resource_evaluation_id",
+    },
+    "ResultRecordedTime": Move("result_recorded_time", date_unix_ms_or_unix),
+    "ResultToken": "result_token",
+})
+
+_OUTCOME = {"COMPLIANT": ("success", "passed"), "NON_COMPLIANT": ("failure", "failed")}
+
+
+@register("config", ecs_version="8.17.0")
+def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
+    original = event_text(event)
+    evaluation = event.json_object()
+    errors: list[str] = []
+    cfg: dict[str, Any] = {}
+    walk(SPEC, evaluation, cfg, errors)
+    _input_parameters(cfg, ecs.get(evaluation, "ConfigRuleInfo.InputParameters"), errors)
+    doc: dict[str, Any] = {
+        "cloud": {"provider": "aws"},
+        "observer": {"vendor": "AWS Config"},
+        "event": {"category": ["configuration"], "kind": "event", "type": ["info"], "original": original},
+        "aws": {"config": cfg},
+    }
+    _ecs(doc, cfg)
+    error_fields(doc, errors)
+    if errors:
+        doc["event"]["kind"] = "pipeline_error"
+    return [doc]
+
+
+def _input_parameters(cfg: dict[str, Any], text: Any, errors: list[str]) -> None:
+    if text is None or text == "":
+        return
+    if not isinstance(text, str):
+        errors.append("InputParameters is not a JSON text")
+        return
+    try:
+        parameters = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        errors.append(f"InputParameters is not JSON: {exc}")
+        return
+    if type(parameters) in (dict, list):
+        parameters = prune(parameters)
+    if parameters not in (None, "", {}, []):
+        cfg.setdefault("rule_info", {})["input_parameters"] = parameters
+
+
+def _ecs(doc: dict[str, Any], cfg: dict[str, Any]) -> None:
+    get = ecs.get
+    arn = get(cfg, "rule_info.config_rule_arn")
+    if isinstance(arn, str):
+        # dissect "%{}:%{}:%{}:%{}:%{cloud.account.id}:%{}" (the last part takes the rest)
+        parts = arn.split(":", 5)
+        if len(parts) == 6:
+            ecs.put(doc, "cloud.account.id", parts[4])
+            ecs.put(doc, "cloud.account.name", parts[4])
+        doc["rule"] = {"reference": arn, "uuid": _fingerprint(arn)}
+    ecs.put(doc, "rule.id", get(cfg, "rule_info.config_rule_id"))
+    ecs.put(doc, "rule.name", get(cfg, "rule_info.config_rule_name"))
+    users: list[str] = []
+    add(users, get(cfg, "rule_info.created_by"))
+    ecs.put(doc, "related.user", users or None)
+    description = get(cfg, "rule_info.description")
+    ecs.put(doc, "rule.description", description)
+    ecs.put(doc, "message", description)
+    event = doc["event"]
+    ecs.put(event, "created", get(cfg, "evaluation_result_identifier.ordering_timestamp"))
+    ecs.put(event, "id", get(cfg, "evaluation_result_identifier.resource_evaluation_id"))
+    ecs.put(doc, "resource.id", get(cfg, f"{_QUALIFIER}.resource_id"))
+    ecs.put(doc, "resource.type", get(cfg, f"{_QUALIFIER}.resource_type"))
+    compliance = cfg.get("compliance_type")
+    if isinstance(compliance, str):
+        event["outcome"], evaluation = _OUTCOME.get(compliance, ("unknown", "unknown"))
+    else:
+        evaluation = "unknown"
+    ecs.put(doc, "result.evaluation", evaluation)
+    ecs.put(doc, "rule.tags", get(cfg, "rule_info.scope.tag_value"))
+
+
+def _fingerprint(value: str) -> str:
+    """Elasticsearch's `fingerprint` processor (SHA-1, no salt) over one string field: a 0 byte, then UTF-8."""
+    return base64.b64encode(hashlib.sha1(b"\x00" + value.encode("utf-8", "surrogatepass")).digest()).decode()

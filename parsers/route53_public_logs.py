@@ -1,0 +1,65 @@
+"""Amazon Route 53 public DNS query logs (`aws.route53_public_logs`), delivered through CloudWatch Logs.
+
+`1.0 <timestamp> <hosted zone> <query name> <type> <rcode> <protocol> <edge location> <resolver ip>
+<edns client subnet|->`, matched with the pipeline's grok rewritten as a Python regex.
+
+Documents follow the aws 1.45.3 pipeline. As there, `dns.question.name` comes only from the
+registered-domain lookup: reverse (`in-addr.arpa`) names and names under no known suffix get none.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from parsers._lines import HOSTNAME, NUMBER, ip_kind, iso8601_ms
+from parsers.enrich import geoip
+from parsers.enrich.domain import registered_domain
+from parsers.errors import EventError
+from parsers.event import Event
+from parsers.options import ParseOptions
+from parsers.registry import register
+
+_IP = r"[0-9A-Fa-f:.]+"  # checked with ip_kind afterwards, as grok's IP pattern would refuse the same
+_LINE = re.compile(
+    rf"{NUMBER} (?P<timestamp>\S+) (?P<hosted_zone_id>\S*) (?P<question>{HOSTNAME})"
+    rf" (?P<type>\w+) (?P<rcode>\w+) (?P<transport>\w+) (?P<edge_location>[A-Z]{{3}}\d+(?:-[A-Z]+\d+)?)"
+    rf" (?P<source>{_IP}) (?:(?P<subnet>{_IP}/[0-9]+)|-)",
+    re.ASCII,
+)
+_IANA = {"tcp": "6", "udp": "17"}
+
+
+@register("route53_public_logs", ecs_version="8.0.0")
+def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
+    text = event.text()
+    match = _LINE.match(text)
+    if match is None or ip_kind(match["source"]) is None:
+        raise EventError("not a Route 53 public DNS query log line", reason="no_match")
+    f = match.groupdict()
+    source = f["source"]
+    transport = f["transport"].lower()
+    route53 = {"hosted_zone_id": f["hosted_zone_id"], "edge_location": f["edge_location"]}
+    if f["subnet"]:
+        route53["edns_client_subnet"] = f["subnet"]
+    doc: dict[str, Any] = {
+        "aws": {"route53": route53},
+        "cloud": {"provider": "aws"},
+        "event": {"kind": "event", "category": ["network"], "type": ["protocol"], "original": text,
+                  "outcome": "success" if f["rcode"] == "NOERROR" else "failure"},
+        "dns": {"question": {"type": f["type"]}, "response_code": f["rcode"]},
+        "network": {"transport": transport, "protocol": "dns", "type": "ipv6" if ":" in source else "ipv4"},
+        "source": {"address": source, "ip": source},
+        "related": {"ip": [source]},
+    }
+    if (timestamp := iso8601_ms(f["timestamp"])) is not None:
+        doc["@timestamp"] = timestamp
+    if iana := _IANA.get(transport):
+        doc["network"]["iana_number"] = iana
+    question = f["question"]
+    if not question.endswith("in-addr.arpa") and (parts := registered_domain(question)) is not None:
+        doc["dns"]["question"].update({("name" if k == "domain" else k): v for k, v in parts.items()})
+    if (name := doc["dns"]["question"].get("name")) is not None:
+        doc["related"]["hosts"] = [name]
+    geoip.enrich(doc["source"], source, options.geoip_dir)
+    return [doc]

@@ -1,0 +1,135 @@
+"""AWS WAF (v2) web ACL traffic logs (`aws.waf`), one JSON object per event.
+
+Documents follow the aws 1.45.3 pipeline (the one with test cases): GeoIP falls back to the log's own
+country and ASN, the header list becomes a name -> value map, and the final clean-up removes null, "",
+"-", empty lists and empty objects everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parsers import ecs
+from parsers.enrich import geoip
+from parsers.errors import EventError
+from parsers.event import Event
+from parsers.options import ParseOptions
+from parsers.registry import register
+
+# Log keys moved as they are under aws.waf.
+_MOVED = (("terminatingRuleMatchDetails", "terminating_rule_match_details"), ("ruleGroupList", "rule_group_list"),
+          ("rateBasedRuleList", "rate_based_rule_list"),
+          ("nonTerminatingMatchingRules", "non_terminating_matching_rules"))
+
+
+@register("waf", ecs_version="8.0.0")
+def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
+    log = event.json_object()
+    request = log.get("httpRequest")
+    if not isinstance(request, dict):
+        request = {}
+    waf: dict[str, Any] = {}
+    doc: dict[str, Any] = {
+        "aws": {"waf": waf},
+        "cloud": {"provider": "aws"},
+        "event": {"category": "web", "type": ["access"], "kind": "event", "original": event.text()},
+    }
+    if (timestamp := _epoch_ms(log.get("timestamp"))) is not None:
+        doc["@timestamp"] = timestamp
+    _source(doc, request, log.get("ClientASN"), options.geoip_dir)
+    http: dict[str, Any] = {"request": {"id": request.get("requestId"), "method": request.get("httpMethod")}}
+    version = request.get("httpVersion")
+    if isinstance(version, str) and "/" in version:
+        protocol, _, http["version"] = version.partition("/")
+        doc["network"] = {"protocol": protocol.lower()}
+        if protocol.lower() == "http":
+            doc["network"]["transport"] = "tcp"
+    doc["http"] = http
+    doc["url"] = {"query": request.get("args"), "path": request.get("uri")}
+    for key, target in _MOVED:
+        if key in log:
+            waf[target] = log[key]
+    headers = request.get("headers")
+    if isinstance(headers, list):
+        waf["request"] = {"headers": _headers(headers)}
+    action = log.get("action")
+    doc["event"]["action"] = action
+    if action == "ALLOW":
+        doc["event"]["type"].append("allowed")
+    elif action == "BLOCK":
+        doc["event"]["type"].append("denied")
+    if (arn := log.get("webaclId")) is not None:
+        waf["arn"] = arn
+        _arn(doc, arn)
+    doc["rule"] = {"id": log.get("terminatingRuleId"), "ruleset": log.get("terminatingRuleType")}
+    waf["source"] = {"name": log.get("httpSourceName"), "id": log.get("httpSourceId")}
+    try:
+        _clean(doc)
+    except RecursionError:  # orjson decodes deeper nesting than Python recursion allows
+        raise EventError("WAF log nested too deeply", reason="too_deep") from None
+    return [doc]
+
+
+def _source(doc: dict[str, Any], request: dict[str, Any], client_asn: Any, geoip_dir: str | None) -> None:
+    ip = request.get("clientIp")
+    source: dict[str, Any] = {"ip": ip}
+    if isinstance(ip, str) and ecs.is_ip(ip):
+        doc["related"] = {"ip": [ip]}
+        geoip.enrich(source, ip, geoip_dir)
+    elif ip is not None and not isinstance(ip, str):
+        raise EventError("httpRequest.clientIp is not a string", reason="invalid_field")
+    if "country_iso_code" not in source.get("geo", {}) and request.get("country") is not None:
+        source.setdefault("geo", {})["country_iso_code"] = request["country"]
+    if "number" not in source.get("as", {}) and client_asn is not None:
+        source.setdefault("as", {})["number"] = client_asn
+    doc["source"] = source
+
+
+def _headers(headers: list[Any]) -> dict[str, Any]:
+    """[{name, value}, ...] -> {name: value}; later duplicates win, as in the pipeline's script."""
+    out: dict[str, Any] = {}
+    for header in headers:
+        if isinstance(header, dict) and isinstance(header.get("name"), str):
+            out[header["name"]] = header.get("value")
+    return out
+
+
+def _arn(doc: dict[str, Any], arn: Any) -> None:
+    """`arn:aws:wafv2:<region>:<account>:<id...>` -> cloud.service.name, cloud.region, cloud.account.id, aws.waf.id."""
+    if not isinstance(arn, str):
+        return
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return
+    doc["cloud"].update(service={"name": parts[2]}, region=parts[3], account={"id": parts[4]})
+    doc["aws"]["waf"]["id"] = parts[5]
+
+
+def _clean(value: Any) -> bool:
+    """The pipeline's final script: drop null, "", "-", [] and {} values of objects, depth first.
+
+    List items are cleaned inside but never removed (the script only filters objects). Returns whether
+    `value` is itself one of the removable values.
+    """
+    if isinstance(value, dict):
+        for key in [k for k, v in value.items() if _clean(v)]:
+            del value[key]
+        return not value
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, (dict, list)):
+                _clean(item)
+        return not value
+    return value is None or value == "" or value == "-"
+
+
+def _epoch_ms(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    number = ecs.to_float(value) if isinstance(value, str) else value
+    if not isinstance(number, (int, float)):
+        return None
+    try:
+        return ecs.epoch_ms_to_iso(number)
+    except (ValueError, OverflowError, OSError):
+        return None

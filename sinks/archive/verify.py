@@ -1,0 +1,346 @@
+"""Check the archive against its manifests: every listed object present and unchanged, every object listed,
+every shard's chain unbroken, every signature good.
+
+Findings (any one makes `secstash verify` exit non-zero):
+
+    missing            a manifest entry's object is gone (or hidden by a delete marker)
+    altered            an object's bytes no longer hash to its entry's SHA-256
+    unlisted           an object no manifest lists, holding records no listed object holds (or unreadable)
+    chain_break        an entry does not name the shard's previous entry, or names one that is gone
+    manifest_invalid   a manifest object that does not parse, or disagrees with its key or object key
+    bad_signature      a signed entry whose signature does not verify (or unsigned, with require_signatures)
+    conflicting_copy   one position archived twice with different bytes
+
+Notices (reported, not findings):
+
+    reread_duplicate   listed objects overlap: records archived twice after a crash or a lease hand-over
+    interrupted_write  an unlisted object whose every record is, byte for byte, in listed objects: the
+                       writer stopped between an object and its manifest entry and the records were
+                       archived again
+
+Reading: every listed object in the range is downloaded and hashed (the figure `verify s/GB` measures this);
+objects are decoded only where duplicates need comparing, which is rare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sinks.archive import reader
+from sinks.archive.encode import (
+    ArchiveFormatError,
+    ArchiveKey,
+    decode_object,
+    parse_archive_key,
+    position_text,
+)
+from sinks.archive.manifest import ManifestEntry, ManifestError, parse_entry, shard_prefix
+from sinks.archive.signing import SignatureVerifier
+from sinks.batch import Position
+
+FindingKind = Literal["missing", "altered", "unlisted", "chain_break", "manifest_invalid", "bad_signature",
+                      "conflicting_copy", "reread_duplicate", "interrupted_write"]
+NOTICE_KINDS = frozenset({"reread_duplicate", "interrupted_write"})
+MAX_DECODED_BYTES = 1024 * 1024 * 1024  # refuse to inflate a (tampered) object beyond 1 GiB
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: FindingKind
+    stream: str
+    shard: str
+    key: str
+    detail: str
+
+    @property
+    def is_notice(self) -> bool:
+        return self.kind in NOTICE_KINDS
+
+
+@dataclass(slots=True)
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    manifests: int = 0
+    objects: int = 0
+    bytes_read: int = 0
+    duplicate_records: int = 0
+    signed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if not f.is_notice]
+
+    @property
+    def notices(self) -> list[Finding]:
+        return [f for f in self.findings if f.is_notice]
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+    def add(self, kind: FindingKind, stream: str, shard: str, key: str, detail: str) -> None:
+        self.findings.append(Finding(kind, stream, shard, key, detail))
+
+
+@dataclass(slots=True)
+class _Listed:
+    manifest_key: str
+    entry: ManifestEntry
+
+
+@dataclass(slots=True)
+class Verifier:
+    s3: Any
+    bucket: str
+    prefix: str = "archive"
+    manifest_prefix: str = "manifests"
+    kms: Any = None
+    require_signatures: bool = False
+    workers: int = 8
+    clock: Callable[[], float] = time.monotonic
+    _signatures: SignatureVerifier | None = field(default=None, init=False)
+
+    def run(self, stream: str | None = None, since: int | None = None, until: int | None = None) -> Report:
+        started = self.clock()
+        report = Report()
+        if self.kms is not None:
+            self._signatures = SignatureVerifier(self.kms)
+        listed = self._read_manifests(report, stream, since, until)
+        objects = {o.key: o for o in reader.archive_objects(self.s3, self.bucket, self.prefix, stream, since, until)}
+        report.objects = len(objects)
+        by_key = {item.entry.key: item for items in listed.values() for item in items}
+        self._check_objects(report, list(by_key.values()), objects)
+        for (name, shard), items in sorted(listed.items()):
+            self._check_chain(report, name, shard, items)
+        unlisted = [o for key, o in sorted(objects.items()) if key not in by_key]
+        self._check_unlisted(report, unlisted, listed)
+        report.seconds = self.clock() - started
+        return report
+
+    # --- manifests ---------------------------------------------------------------------------------------
+
+    def _read_manifests(self, report: Report, stream: str | None, since: int | None,
+                        until: int | None) -> dict[tuple[str, str], list[_Listed]]:
+        keys = list(reader.manifest_keys(self.s3, self.bucket, self.manifest_prefix, stream, since, until))
+        report.manifests = len(keys)
+        with ThreadPoolExecutor(self.workers) as pool:
+            bodies = list(pool.map(lambda k: reader.get_bytes(self.s3, self.bucket, k[0]), keys))
+        listed: dict[tuple[str, str], list[_Listed]] = defaultdict(list)
+        for (key, name, shard), body in zip(keys, bodies, strict=True):
+            if body is None:
+                continue  # deleted between listing and reading: its absence shows as a chain break
+            report.bytes_read += len(body)
+            try:
+                entry = parse_entry(body)
+            except ManifestError as exc:
+                report.add("manifest_invalid", name, shard, key, str(exc))
+                continue
+            expected = entry.manifest_key(self.manifest_prefix)
+            parsed = parse_archive_key(self.prefix, entry.key)
+            if expected != key or (entry.stream, entry.shard) != (name, shard):
+                report.add("manifest_invalid", name, shard, key, f"entry belongs at {expected}")
+                continue
+            if parsed is None or (parsed.stream, parsed.shard, parsed.first, parsed.last) != (
+                    entry.stream, entry.shard, entry.first, entry.last):
+                report.add("manifest_invalid", name, shard, key, f"object key {entry.key} does not match the entry")
+                continue
+            self._check_signature(report, key, entry)
+            listed[(name, shard)].append(_Listed(key, entry))
+        for items in listed.values():
+            items.sort(key=lambda item: (item.entry.first, item.entry.last))
+        return listed
+
+    def _check_signature(self, report: Report, key: str, entry: ManifestEntry) -> None:
+        if entry.signature is None:
+            if self.require_signatures:
+                report.add("bad_signature", entry.stream, entry.shard, key, "entry is not signed")
+            return
+        report.signed += 1
+        if self._signatures is None:
+            return  # no KMS client: signatures cannot be checked (the CLI always passes one)
+        try:
+            ok = self._signatures.valid(entry)
+        except (ClientError, BotoCoreError) as exc:
+            report.add("bad_signature", entry.stream, entry.shard, key, f"cannot verify with KMS: {exc}")
+            return
+        if not ok:
+            report.add("bad_signature", entry.stream, entry.shard, key,
+                       f"signature by {entry.signature.key_id} ({entry.signature.algorithm}) does not verify")
+
+    # --- objects -----------------------------------------------------------------------------------------
+
+    def _check_objects(self, report: Report, items: list[_Listed], objects: dict[str, reader.ListedObject]) -> None:
+        def digest(item: _Listed) -> tuple[_Listed, str | None, int]:
+            body = reader.get_bytes(self.s3, self.bucket, item.entry.key)
+            if body is None:
+                return item, None, 0
+            return item, hashlib.sha256(body).hexdigest(), len(body)
+
+        present = [i for i in items if i.entry.key in objects]
+        for item in items:
+            if item.entry.key not in objects:
+                report.add("missing", item.entry.stream, item.entry.shard, item.entry.key,
+                           self._missing_detail(item.entry))
+        with ThreadPoolExecutor(self.workers) as pool:
+            for item, sha, size in pool.map(digest, present):
+                entry = item.entry
+                report.bytes_read += size
+                if sha is None:
+                    report.add("missing", entry.stream, entry.shard, entry.key, self._missing_detail(entry))
+                elif sha != entry.sha256 or size != entry.size:
+                    report.add("altered", entry.stream, entry.shard, entry.key, self._altered_detail(entry, sha))
+
+    def _missing_detail(self, entry: ManifestEntry) -> str:
+        kept = self._version_intact(entry)
+        if kept:
+            return f"no current version (a delete marker?); the archived version {entry.version_id} is intact"
+        return f"listed by its manifest entry (sha256 {entry.sha256[:16]}...) but not in the bucket"
+
+    def _altered_detail(self, entry: ManifestEntry, sha: str) -> str:
+        detail = f"sha256 {sha[:16]}... where the manifest says {entry.sha256[:16]}..."
+        if self._version_intact(entry):
+            detail += f"; a newer version covers it, the archived version {entry.version_id} is intact"
+        return detail
+
+    def _version_intact(self, entry: ManifestEntry) -> bool:
+        if not entry.version_id or entry.version_id == "null":
+            return False
+        try:
+            body = reader.get_bytes(self.s3, self.bucket, entry.key, entry.version_id)
+        except ClientError:
+            return False
+        return body is not None and hashlib.sha256(body).hexdigest() == entry.sha256
+
+    # --- chains ------------------------------------------------------------------------------------------
+
+    def _check_chain(self, report: Report, stream: str, shard: str, items: list[_Listed]) -> None:
+        first = items[0]
+        if first.entry.prev_manifest is not None:
+            self._check_predecessor_outside(report, first)
+        for previous, item in itertools.pairwise(items):
+            entry = item.entry
+            if not entry.follows(previous.entry, previous.manifest_key):
+                named = entry.prev_manifest or "nothing (a new chain)"
+                report.add("chain_break", stream, shard, item.manifest_key,
+                           f"names {named} as its predecessor, but the shard's previous entry is "
+                           f"{previous.manifest_key}")
+            if entry.first <= previous.entry.last:
+                self._compare_overlap(report, previous, item)
+
+    def _check_predecessor_outside(self, report: Report, item: _Listed) -> None:
+        entry = item.entry
+        assert entry.prev_manifest is not None
+        try:
+            body = reader.get_bytes(self.s3, self.bucket, entry.prev_manifest)
+        except ClientError as exc:
+            report.add("chain_break", entry.stream, entry.shard, item.manifest_key,
+                       f"cannot read predecessor {entry.prev_manifest}: {exc}")
+            return
+        if body is None:
+            report.add("chain_break", entry.stream, entry.shard, item.manifest_key,
+                       f"predecessor entry {entry.prev_manifest} is gone")
+            return
+        try:
+            previous = parse_entry(body)
+        except ManifestError as exc:
+            report.add("chain_break", entry.stream, entry.shard, item.manifest_key,
+                       f"predecessor entry {entry.prev_manifest} is unreadable: {exc}")
+            return
+        if not entry.follows(previous, entry.prev_manifest):
+            report.add("chain_break", entry.stream, entry.shard, item.manifest_key,
+                       f"predecessor entry {entry.prev_manifest} names object {previous.key} "
+                       f"(sha256 {previous.sha256[:16]}...), not what this entry links to")
+
+    def _compare_overlap(self, report: Report, previous: _Listed, item: _Listed) -> None:
+        older = self._records(previous.entry.key)
+        newer = self._records(item.entry.key)
+        if older is None or newer is None:
+            return  # missing or unreadable: already a finding
+        shared = older.keys() & newer.keys()
+        report.duplicate_records += len(shared)
+        differing = [p for p in shared if older[p] != newer[p]]
+        if differing:
+            report.add("conflicting_copy", item.entry.stream, item.entry.shard, item.entry.key,
+                       f"{len(differing)} records also in {previous.entry.key} with different bytes, first at "
+                       f"{position_text(min(differing))}")
+        else:
+            report.add("reread_duplicate", item.entry.stream, item.entry.shard, item.entry.key,
+                       f"{len(shared)} records also in {previous.entry.key}")
+
+    def _records(self, key: str) -> dict[Position, bytes] | None:
+        body = reader.get_bytes(self.s3, self.bucket, key)
+        if body is None:
+            return None
+        try:
+            records = decode_object(body, MAX_DECODED_BYTES)
+        except ArchiveFormatError:
+            return None
+        return {r.position: hashlib.blake2b(r.data_b64.encode(), digest_size=16).digest() for r in records}
+
+    # --- unlisted objects --------------------------------------------------------------------------------
+
+    def _check_unlisted(self, report: Report, unlisted: Iterable[reader.ListedObject],
+                        listed: dict[tuple[str, str], list[_Listed]]) -> None:
+        for obj in unlisted:
+            parsed = obj.parsed
+            if parsed is None:
+                report.add("unlisted", "?", "?", obj.key, "not a key the archive writes")
+                continue
+            body = reader.get_bytes(self.s3, self.bucket, obj.key)
+            if body is None:
+                continue
+            report.bytes_read += len(body)
+            try:
+                records = decode_object(body, MAX_DECODED_BYTES)
+            except ArchiveFormatError as exc:
+                report.add("unlisted", parsed.stream, parsed.shard, obj.key, f"no manifest lists it; {exc}")
+                continue
+            uncovered = self._uncovered(parsed, records, listed.get((parsed.stream, parsed.shard), []))
+            if uncovered:
+                report.add("unlisted", parsed.stream, parsed.shard, obj.key,
+                           f"no manifest lists it; {uncovered} of its {len(records)} records are in no listed object")
+            else:
+                report.duplicate_records += len(records)
+                report.add("interrupted_write", parsed.stream, parsed.shard, obj.key,
+                           f"no manifest lists it, but all {len(records)} records are in listed objects")
+
+    def _uncovered(self, parsed: ArchiveKey, records: list[Any], items: list[_Listed]) -> int:
+        if not records or any(r.stream != parsed.stream or r.shard != parsed.shard for r in records):
+            return max(1, len(records))
+        low = min(r.position for r in records)
+        high = max(r.position for r in records)
+        candidates = [i for i in items if i.entry.first <= high and i.entry.last >= low]
+        candidates += self._neighbours(parsed, low, high, {i.entry.key for i in items})
+        known: dict[Position, bytes] = {}
+        for item in candidates:
+            known.update(self._records(item.entry.key) or {})
+        return sum(1 for r in records
+                   if known.get(r.position) != hashlib.blake2b(r.data_b64.encode(), digest_size=16).digest())
+
+    def _neighbours(self, parsed: ArchiveKey, low: Position, high: Position, seen: set[str]) -> list[_Listed]:
+        """Listed objects just outside the verified range that may hold an unlisted object's records: the
+        entries of the same shard in the object's hour and the next one."""
+        start = int(datetime.strptime(f"{parsed.dt} {parsed.hour}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+                    .timestamp() * 1000)
+        base = shard_prefix(self.manifest_prefix, parsed.stream, parsed.shard)
+        found = []
+        for hour in reader.hour_partitions(self.s3, self.bucket, base, start, start + 2 * reader.HOUR_MS):
+            for key, _ in reader.list_objects(self.s3, self.bucket, hour):
+                try:
+                    entry = reader.read_entry(self.s3, self.bucket, key)
+                except ManifestError:
+                    continue
+                if entry and entry.key not in seen and entry.first <= high and entry.last >= low:
+                    found.append(_Listed(key, entry))
+        return found

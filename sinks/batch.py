@@ -1,0 +1,98 @@
+"""What flows into the sinks: raw Kinesis records with their positions, bulk items, dead letters."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """Where a record sits in its shard. KPL sub-records share a sequence number and differ by sub-sequence."""
+
+    sequence: int
+    sub_sequence: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.sequence}.{self.sub_sequence}"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One Kinesis record as the KCL daemon handed it over; `data_b64` is kept as received (base64)."""
+
+    sequence: str
+    sub_sequence: int
+    arrival_ms: int  # approximateArrivalTimestamp, epoch milliseconds
+    partition_key: str
+    data_b64: str
+
+    @property
+    def position(self) -> Position:
+        return Position(int(self.sequence), self.sub_sequence)
+
+    def data(self) -> bytes:
+        return base64.b64decode(self.data_b64)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    """Consecutive records of one shard, in order: the unit the KCL processor hands over and checkpoints."""
+
+    stream: str
+    shard: str
+    records: tuple[RawRecord, ...]
+
+    @property
+    def first(self) -> Position:
+        return self.records[0].position
+
+    @property
+    def last(self) -> Position:
+        return self.records[-1].position
+
+    @property
+    def raw_bytes(self) -> int:
+        """Decoded payload size, computed from the base64 length without decoding."""
+        total = 0
+        for record in self.records:
+            encoded = record.data_b64
+            total += len(encoded) * 3 // 4 - encoded.count("=", len(encoded) - 2)
+        return total
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a document came from: enough to find the raw record in the archive."""
+
+    stream: str
+    shard: str
+    sequence: str
+    sub_sequence: int
+    ordinal: int | None  # event index inside the record; None for a whole-record failure
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItem:
+    """One document ready for a `create` bulk action. `body` is the serialised JSON document."""
+
+    index: str  # data stream or index name
+    id: str  # deterministic, from the source position
+    body: bytes
+    dataset: str  # event.dataset, for metrics
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Something that could not become an indexed document, with why, kept whole for `secstash redrive`."""
+
+    stage: Literal["parse", "index"]
+    reason: str  # fixed vocabulary (metric label)
+    message: str  # detail for humans
+    dataset: str | None
+    source: Source
+    raw: str  # parse stage: the event text (or base64 record); index stage: the document JSON
+    index: str | None = None  # index stage: the target the document was refused by
+    id: str | None = None  # index stage: the document id, so a redrive stays idempotent

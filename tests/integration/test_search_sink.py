@@ -1,0 +1,394 @@
+"""The search sink against real Elasticsearch 8.19 and OpenSearch 2.19 (integ-test zips, Java 17, 512 MB heap,
+disk watermarks off) and moto server for S3: every fault the sink must survive without losing a document.
+
+Servers start once per session (each fault test puts its documents in its own data stream namespace); tests
+wait on conditions with deadlines, never on fixed sleeps. Counts printed with `-s` feed the closing report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import orjson
+import pytest
+import yaml
+from botocore.config import Config
+from prometheus_client import REGISTRY
+
+from consumer.commands import redrive
+from consumer.embedded.moto_server import MotoServer
+from consumer.embedded.process import wait_until
+from consumer.embedded.search_engine import SearchEngine
+from sinks.batch import BulkItem, DeadLetter, Source
+from sinks.deadletter import DeadLetterSink, iter_dead_letters
+from sinks.errors import SinkConfigError
+from sinks.s3store import LockedObjectStore
+from sinks.search.config import SearchSettings
+from sinks.search.service import SearchSink
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REGION = "us-east-1"
+CREDENTIALS = {"aws_access_key_id": "AKIDSECSTASHTEST", "aws_secret_access_key": "secret"}
+DATASET = "aws.cloudtrail"
+LONG = 240.0  # deadline for waits that include a server restart on a 2-core machine
+
+
+# --------------------------------------------------------------------------- servers (once per session)
+
+
+@pytest.fixture(scope="session")
+def es() -> Iterator[SearchEngine]:
+    with SearchEngine("elasticsearch", heap_mb=512) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def es_tiny_write_queue() -> Iterator[SearchEngine]:
+    """One write thread and a queue of one: concurrent bulk requests get real 429s."""
+    settings = {"thread_pool.write.size": 1, "thread_pool.write.queue_size": 1}
+    with SearchEngine("elasticsearch", heap_mb=512, extra_settings=settings) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def es_secure() -> Iterator[SearchEngine]:
+    """x-pack security on: HTTPS with a trustme certificate, a file-realm user."""
+    with SearchEngine("elasticsearch", heap_mb=512, security=True) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def opensearch() -> Iterator[SearchEngine]:
+    with SearchEngine("opensearch", heap_mb=512) as engine:
+        yield engine
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def s3_client(endpoint: str) -> Any:
+    return boto3.client("s3", endpoint_url=endpoint, region_name=REGION, config=Config(retries={"max_attempts": 2}),
+                        **CREDENTIALS)
+
+
+def document(n: int, namespace: str, dataset: str = DATASET, **extra: Any) -> dict[str, Any]:
+    """A CloudTrail-shaped ECS document (~1 kB)."""
+    return {
+        "@timestamp": (datetime(2024, 5, 6, tzinfo=UTC) + timedelta(seconds=n)).isoformat(timespec="milliseconds"),
+        "data_stream": {"type": "logs", "dataset": dataset, "namespace": namespace},
+        "ecs": {"version": "8.11.0"},
+        "event": {"dataset": dataset, "module": "aws", "kind": "event", "action": "AssumeRole",
+                  "provider": "sts.amazonaws.com", "outcome": "success", "id": str(uuid.UUID(int=n)),
+                  "category": ["authentication"], "type": ["info"]},
+        "cloud": {"provider": "aws", "region": "eu-west-1", "account": {"id": "123456789012"}},
+        "source": {"ip": "89.160.20.156", "address": "89.160.20.156", "port": 40000 + n % 20000,
+                   "geo": {"country_iso_code": "SE", "location": {"lat": 58.4167, "lon": 15.6167}}},
+        "user": {"name": f"user-{n % 97}", "id": f"AIDA{n:012d}"},
+        "user_agent": {"original": "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64.amzn.2"},
+        "related": {"ip": ["89.160.20.156"], "user": [f"user-{n % 97}"]},
+        "aws": {"cloudtrail": {"event_version": "1.08", "event_type": "AwsApiCall", "read_only": True,
+                               "request_parameters": "{roleArn=arn:aws:iam::123456789012:role/admin, "
+                                                     f"roleSessionName=session-{n}}}",
+                               "user_identity": {"type": "IAMUser", "arn": f"arn:aws:iam::123456789012:user/u{n}"},
+                               "flattened": {"request_parameters": {"roleArn": "arn:aws:iam::123456789012:role/admin",
+                                                                    "durationSeconds": 3600}}}},
+        **extra,
+    }
+
+
+def bulk_items(count: int, namespace: str, start: int = 0, dataset: str = DATASET,
+               override: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None) -> list[BulkItem]:
+    out = []
+    for n in range(start, start + count):
+        doc = document(n, namespace, dataset)
+        if override is not None:
+            doc = override(n, doc)
+        out.append(BulkItem(f"logs-{dataset}-{namespace}", f"{namespace}-{n:08d}", orjson.dumps(doc), dataset,
+                            Source("security-logs", "shardId-000000000001", str(10_000_000 + n), 0, 0)))
+    return out
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def count(engine: SearchEngine, target: str) -> int:
+    engine.request("POST", f"/{target}/_refresh")
+    status, body = engine.request("GET", f"/{target}/_count")
+    return int(body["count"]) if status == 200 else -1
+
+
+def settle(futures: list[Future[None]], timeout: float) -> None:
+    wait_until(lambda: all(f.done() for f in futures), timeout=timeout, interval=0.2, what="deliveries")
+    for future in futures:
+        future.result(0)
+
+
+class Rig:
+    """A SearchSink wired to one engine and a fresh Object-Locked, KMS-encrypted bucket on moto."""
+
+    def __init__(self, engine: SearchEngine, moto: MotoServer, **overrides: Any) -> None:
+        self.engine = engine
+        self.s3 = s3_client(moto.endpoint)
+        kms = boto3.client("kms", endpoint_url=moto.endpoint, region_name=REGION, **CREDENTIALS)
+        self.kms_key = kms.create_key(Description="archive")["KeyMetadata"]["KeyId"]
+        self.bucket = f"archive-{uuid.uuid4().hex[:12]}"
+        self.s3.create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
+        self.store = LockedObjectStore(self.s3, self.bucket, kms_key_id=self.kms_key, retention_days=1,
+                                       backoff_initial_s=0.05, backoff_max_s=0.5)
+        self.dead_letters = DeadLetterSink(self.store, "dead-letter")
+        base: dict[str, Any] = {
+            "kind": engine.kind, "hosts": [engine.url], "retry_initial_backoff_s": 0.05,
+            "retry_max_backoff_s": 1.0, "health_interval_s": 0.5, "redrive_interval_s": 2.0,
+            "start_timeout_s": 60,
+        }
+        if engine.basic_auth:
+            base.update(username=engine.basic_auth[0], password=engine.basic_auth[1], ca_certs=str(engine.ca_certs))
+        base.update(overrides)
+        self.settings = SearchSettings(**base)
+        self.sink = SearchSink(self.settings, self.dead_letters, self.store, "spill", s3=self.s3)
+
+    def letters(self) -> list[DeadLetter]:
+        return list(iter_dead_letters(self.s3, self.bucket, "dead-letter"))
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    def close(self) -> None:
+        self.sink.close(30)
+        self.dead_letters.close()
+
+
+@pytest.fixture
+def rig(moto_server: MotoServer) -> Iterator[Callable[..., Rig]]:
+    made: list[Rig] = []
+
+    def build(engine: SearchEngine, **overrides: Any) -> Rig:
+        r = Rig(engine, moto_server, **overrides)
+        made.append(r)
+        return r
+
+    yield build
+    for r in made:
+        r.close()
+
+
+def deliver_in_background(sink: SearchSink, items: list[BulkItem], chunk: int) -> tuple[list[Future[None]],
+                                                                                         threading.Thread]:
+    """Deliver like the pipeline does: chunk after chunk, blocking on backpressure, from another thread."""
+    futures: list[Future[None]] = []
+
+    def run() -> None:
+        for start in range(0, len(items), chunk):
+            futures.append(sink.deliver(items[start:start + chunk]))
+
+    thread = threading.Thread(target=run, name="producer", daemon=True)
+    thread.start()
+    return futures, thread
+
+
+# --------------------------------------------------------------------------- acceptance
+
+
+def test_elasticsearch_killed_mid_run_and_restarted_indexes_every_document_once(
+        es: SearchEngine, rig: Callable[..., Rig]) -> None:
+    namespace, total = "killed", 30_000
+    r = rig(es, bulk_max_docs=500, max_in_flight_bytes=8 * 1024 * 1024)
+    r.sink.start()
+    items = bulk_items(total, namespace)
+    futures, producer = deliver_in_background(r.sink, items, 250)
+    target = f"logs-{DATASET}-{namespace}"
+    wait_until(lambda: count(es, target) > 0, timeout=60, interval=0.2, what="first documents indexed")
+    es.kill()  # SIGKILL: a crash in the middle of bulk requests
+    wait_until(lambda: r.sink.stats().by_reason["connection"] > 0, timeout=60, what="retries against a dead node")
+    assert sum(f.done() for f in futures) < total // 250  # the outage really cut the run
+    es.start()
+    producer.join(LONG)
+    settle(futures, LONG)
+    stats = r.sink.stats()
+    print(f"\n[kill/restart] retried={stats.retried} by_reason={dict(stats.by_reason)} "
+          f"duplicates={stats.duplicates} dead_lettered={stats.dead_lettered} spilled={stats.spilled}")
+    assert count(es, target) == total
+    assert r.letters() == [] and stats.dead_lettered == 0 and stats.spilled == 0
+
+
+def test_real_429s_from_a_tiny_write_queue_are_retried_to_an_exact_count(
+        es_tiny_write_queue: SearchEngine, rig: Callable[..., Rig]) -> None:
+    namespace, total = "throttled", 20_000
+    before = metric("secstash_search_retried_documents_total", dataset=DATASET, reason="too_many_requests")
+    r = rig(es_tiny_write_queue, concurrent_requests=8, bulk_max_docs=100)
+    r.sink.start()
+    futures, producer = deliver_in_background(r.sink, bulk_items(total, namespace), 100)
+    producer.join(LONG)
+    settle(futures, LONG)
+    retried = metric("secstash_search_retried_documents_total", dataset=DATASET, reason="too_many_requests") - before
+    print(f"\n[429] retried documents (too_many_requests) = {retried:.0f}, "
+          f"bulk requests = {r.sink.stats().bulk_requests}")
+    assert retried > 0
+    assert count(es_tiny_write_queue, f"logs-{DATASET}-{namespace}") == total
+    assert r.letters() == []
+
+
+def test_mapping_conflict_is_dead_lettered_with_its_error_and_redriven_once_the_mapping_is_fixed(
+        es: SearchEngine, rig: Callable[..., Rig], moto_server: MotoServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    namespace, total, bad = "conflict", 401, 123
+    target = f"logs-{DATASET}-{namespace}"
+
+    def conflicting(n: int, doc: dict[str, Any]) -> dict[str, Any]:
+        # Not in our templates: the first documents map it dynamically as a long; one sends text.
+        doc["aws"]["cloudtrail"]["session_duration"] = "one hour" if n == bad else 3600
+        return doc
+
+    r = rig(es, concurrent_requests=1)
+    r.sink.start()
+    r.sink.deliver(bulk_items(1, namespace, override=conflicting)).result(60)  # fixes the dynamic type: long
+    futures = [r.sink.deliver(bulk_items(100, namespace, start=s, override=conflicting)) for s in range(1, total, 100)]
+    settle(futures, 120)
+    [letter] = r.letters()
+    assert (letter.stage, letter.reason, letter.index, letter.id) == ("index", "parsing", target,
+                                                                      f"{namespace}-{bad:08d}")
+    assert "session_duration" in letter.message and "one hour" in letter.raw
+    assert letter.source.sequence == str(10_000_000 + bad)
+    assert count(es, target) == total - 1  # every other document is indexed
+
+    # The fix: map the field as a keyword and roll the data stream over onto the fixed mapping.
+    name = "secstash-aws.cloudtrail@mappings"
+    _, current = es.request("GET", f"/_component_template/{name}")
+    body = current["component_templates"][0]["component_template"]
+    body["template"]["mappings"]["properties"]["aws"]["properties"]["cloudtrail"]["properties"][
+        "session_duration"] = {"type": "keyword"}
+    assert es.request("PUT", f"/_component_template/{name}", body)[0] == 200
+    assert es.request("POST", f"/{target}/_rollover")[0] == 200
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS["aws_secret_access_key"])
+    config = tmp_path / "secstash.yml"
+    config.write_text(yaml.safe_dump({
+        "aws": {"region": REGION, "endpoint_url": moto_server.endpoint},
+        "streams": [{"name": "security-logs"}],
+        "archive": {"bucket": r.bucket, "kms_key_id": r.kms_key, "retention_days": 1},
+        "search": {"hosts": [es.url], "install_templates": False},
+    }))
+    status = redrive.run(argparse.Namespace(config=str(config), dead_letter=True, spill=False, since=None))
+    assert status == 0
+    assert count(es, target) == total
+    _, hits = es.request("GET", f"/{target}/_search?q=_id:{namespace}-{bad:08d}")
+    assert hits["hits"]["hits"][0]["_source"]["aws"]["cloudtrail"]["session_duration"] == "one hour"
+    # Running it again changes nothing: the document is there (409, delivered).
+    assert redrive.run(argparse.Namespace(config=str(config), dead_letter=True, spill=False, since=None)) == 0
+    assert count(es, target) == total
+
+
+def test_write_blocked_index_keeps_documents_until_unblocked_and_loses_none(
+        es: SearchEngine, rig: Callable[..., Rig]) -> None:
+    namespace, total = "readonly", 3000
+    target = f"logs-{DATASET}-{namespace}"
+    before = metric("secstash_search_blocked_documents_total", dataset=DATASET)
+    r = rig(es, bulk_max_docs=500)
+    r.sink.start()
+    r.sink.deliver(bulk_items(10, namespace)).result(60)  # the data stream exists
+    assert es.request("PUT", f"/{target}/_settings", {"index.blocks.write": True})[0] == 200
+    futures, producer = deliver_in_background(r.sink, bulk_items(total, namespace, start=10), 250)
+    wait_until(lambda: metric("secstash_search_blocked_documents_total", dataset=DATASET) - before >= 2 * total,
+               timeout=120, what="documents piling up against the block")
+    assert metric("secstash_search_index_blocked") == 1
+    assert not any(f.done() for f in futures)
+    blocked = metric("secstash_search_blocked_documents_total", dataset=DATASET) - before
+    assert es.request("PUT", f"/{target}/_settings", {"index.blocks.write": False})[0] == 200
+    producer.join(LONG)
+    settle(futures, 120)
+    print(f"\n[read-only] blocked retries = {blocked:.0f} (metric secstash_search_blocked_documents_total)")
+    assert count(es, target) == total + 10
+    assert metric("secstash_search_index_blocked") == 0 and r.letters() == []
+
+
+def test_cluster_down_past_spill_after_spills_keeps_checkpoints_moving_then_indexes_exactly_once(
+        es: SearchEngine, rig: Callable[..., Rig]) -> None:
+    namespace, total = "spilled", 5000
+    target = f"logs-{DATASET}-{namespace}"
+    r = rig(es, spill_after_s=3, bulk_max_docs=1000)
+    r.sink.start()
+    r.sink.deliver(bulk_items(100, namespace)).result(60)
+    es.stop()
+    before = metric("secstash_search_spilled_documents_total", dataset=DATASET)
+    futures, producer = deliver_in_background(r.sink, bulk_items(total, namespace, start=100), 500)
+    producer.join(120)
+    settle(futures, 120)  # delivered (spilled) while the cluster is down: the caller may checkpoint
+    assert not es.is_running
+    spilled = r.keys("spill/data/")
+    assert spilled and r.sink.stats().spilled == total
+    assert metric("secstash_search_spilled_documents_total", dataset=DATASET) - before == total
+    redriven_before = metric("secstash_search_redriven_documents_total", origin="spill")
+    es.start()
+    wait_until(lambda: count(es, target) == total + 100, timeout=LONG, interval=0.5, what="spill redriven")
+    wait_until(lambda: len(r.keys("spill/done/")) == len(spilled), timeout=60, what="redrive markers")
+    redriven = metric("secstash_search_redriven_documents_total", origin="spill") - redriven_before
+    print(f"\n[spill] spilled documents = {total} in {len(spilled)} objects, redriven = {redriven:.0f}")
+    assert redriven == total
+    assert count(es, target) == total + 100  # exactly once: nothing doubled by the redrive
+    assert r.letters() == []
+
+
+def test_tls_with_a_custom_ca_and_basic_auth_against_elasticsearch_security(
+        es_secure: SearchEngine, rig: Callable[..., Rig]) -> None:
+    namespace = "tls"
+    assert es_secure.url.startswith("https://")
+    r = rig(es_secure)
+    r.sink.start()
+    r.sink.deliver(bulk_items(500, namespace)).result(60)
+    assert count(es_secure, f"logs-{DATASET}-{namespace}") == 500
+
+    wrong = rig(es_secure, password="not-the-password")
+    with pytest.raises(SinkConfigError, match="credentials"):
+        wrong.sink.start()
+    untrusted = rig(es_secure, ca_certs=None)
+    with pytest.raises(SinkConfigError, match="TLS"):
+        untrusted.sink.start()
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["plain", "sigv4"])
+def test_opensearch_data_streams_are_created_from_our_templates_and_written(
+        opensearch: SearchEngine, rig: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch, signed: bool) -> None:
+    namespace = f"os_{'signed' if signed else 'plain'}"
+    overrides: dict[str, Any] = {}
+    if signed:  # the integ-test zip has no security plugin: it ignores the signature, but the request must pass
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+        overrides = {"aws_sigv4": True, "aws_region": REGION}
+    r = rig(opensearch, **overrides)
+    r.sink.start()
+    futures = [r.sink.deliver(bulk_items(1000, namespace, dataset=ds)) for ds in (DATASET, "aws.vpcflow")]
+    settle(futures, 120)
+    for ds in (DATASET, "aws.vpcflow"):
+        stream = f"logs-{ds}-{namespace}"
+        status, body = opensearch.request("GET", f"/_data_stream/{stream}")
+        assert status == 200 and body["data_streams"][0]["template"] == f"secstash-logs-{ds}"
+        assert count(opensearch, stream) == 1000
+    _, mapping = opensearch.request("GET", f"/logs-{DATASET}-{namespace}/_mapping/field/source.ip,source.port")
+    fields = next(iter(mapping.values()))["mappings"]
+    assert fields["source.ip"]["mapping"]["ip"]["type"] == "ip"
+    assert fields["source.port"]["mapping"]["port"]["type"] == "long"
+    assert r.sink.setup is not None and "flattened" in r.sink.setup.refused_types
+
+
+def test_plain_daily_indices_for_clusters_without_data_streams(es: SearchEngine, rig: Callable[..., Rig]) -> None:
+    r = rig(es, data_streams=False, index_pattern="secstash-{dataset}-{namespace}-{date}")
+    r.sink.start()
+    items = [BulkItem(r.settings.target(DATASET, "daily", datetime(2024, 5, 6, tzinfo=UTC)), i.id, i.body,
+                      i.dataset, i.source) for i in bulk_items(50, "daily")]
+    r.sink.deliver(items).result(60)
+    index = "secstash-aws.cloudtrail-daily-2024.05.06"
+    assert count(es, index) == 50
+    _, mapping = es.request("GET", f"/{index}/_mapping/field/source.ip")
+    assert mapping[index]["mappings"]["source.ip"]["mapping"]["ip"]["type"] == "ip"

@@ -1,0 +1,57 @@
+"""The daemon supervisor restarts an exited daemon with backoff and stops it gracefully."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from consumer.kcl.daemon import DaemonSupervisor
+
+
+def wait_for(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_an_exiting_daemon_is_restarted(tmp_path: Path) -> None:
+    marker = tmp_path / "starts"
+    command = [sys.executable, "-c", f"open({str(marker)!r}, 'a').write('x'); raise SystemExit(1)"]
+    supervisor = DaemonSupervisor("logs", command, dict(os.environ), None, 0.05, 0.1, stop_grace_s=5)
+    supervisor.start()
+    try:
+        assert wait_for(lambda: marker.exists() and len(marker.read_text()) >= 3)
+        assert supervisor.restarts >= 2
+    finally:
+        supervisor.stop()
+
+
+def test_stop_sends_sigterm_and_waits_for_a_clean_exit(tmp_path: Path) -> None:
+    log = tmp_path / "daemon.log"
+    script = ("import signal, sys, time\n"
+              "signal.signal(signal.SIGTERM, lambda *a: (print('graceful', flush=True), sys.exit(0)))\n"
+              "print('up', flush=True)\n"
+              "time.sleep(60)\n")
+    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), log, 1, 1, stop_grace_s=10)
+    supervisor.start()
+    assert wait_for(lambda: log.exists() and "up" in log.read_text())
+    assert supervisor.running
+    supervisor.stop()
+    assert "graceful" in log.read_text()
+    assert not supervisor.running and supervisor.restarts == 0
+
+
+def test_a_daemon_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
+    log = tmp_path / "daemon.log"
+    script = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(60)\n"
+    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), log, 1, 1, stop_grace_s=0.5)
+    supervisor.start()
+    assert wait_for(lambda: log.exists() and "up" in log.read_text())
+    started = time.monotonic()
+    supervisor.stop()
+    assert not supervisor.running and time.monotonic() - started < 10

@@ -1,0 +1,127 @@
+"""The pipeline delivers a batch to every sink before it returns, and raises when any sink cannot take it."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+
+import pytest
+
+from consumer.pipeline import ByteBudget, Pipeline
+from consumer.pool import Parsed
+from sinks.batch import BulkItem, DeadLetter, RecordBatch, Source
+from sinks.errors import SinkError
+
+
+def done(value: object = None) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def failed(error: BaseException) -> Future:
+    future: Future = Future()
+    future.set_exception(error)
+    return future
+
+
+class FakeParser:
+    def __init__(self, dead: bool = False) -> None:
+        self.dead = dead
+
+    def parse(self, stream: str, shard: str, records: Sequence) -> Parsed:
+        out = Parsed(event_count=len(records))
+        for wire in records:
+            source = Source(stream, shard, wire[0], wire[1], 0)
+            if self.dead:
+                out.dead_letters.append(DeadLetter("parse", "invalid_json", "bad", None, source, wire[4]))
+            else:
+                out.items.append(BulkItem("logs-aws.cloudtrail-default", wire[0], b"{}", "aws.cloudtrail", source))
+                out.documents["aws.cloudtrail"] += 1
+        return out
+
+
+class Recorder:
+    def __init__(self, reply: Future | None = None) -> None:
+        self.calls: list = []
+        self.reply = reply
+
+    def deliver(self, work: object) -> Future:
+        self.calls.append(work)
+        return self.reply if self.reply is not None else done()
+
+
+def wire(n: int, size: int = 10) -> list[list]:
+    data = base64.b64encode(b"x" * size).decode()
+    return [[str(100 + i), 0, 1_700_000_000_000, "pk", data] for i in range(n)]
+
+
+def make(parser: FakeParser | None = None, archive: Recorder | None = None, search: Recorder | None = None,
+         dead: Recorder | None = None, budget: int = 1 << 20) -> tuple[Pipeline, Recorder, Recorder, Recorder]:
+    archive, search, dead = archive or Recorder(), search or Recorder(), dead or Recorder()
+    return Pipeline(parser or FakeParser(), archive, search, dead, ByteBudget(budget)), archive, search, dead
+
+
+def test_a_batch_reaches_archive_and_search() -> None:
+    pipeline, archive, search, dead = make()
+    delivered = pipeline.deliver("logs", "shardId-0", wire(3))
+    assert isinstance(archive.calls[0], RecordBatch) and len(archive.calls[0].records) == 3
+    assert [item.id for item in search.calls[0]] == ["100", "101", "102"]
+    assert dead.calls == []
+    assert (delivered.records, delivered.documents, delivered.dead_letters) == (3, 3, 0)
+
+
+def test_parse_failures_go_to_the_dead_letter_sink_and_count_as_delivered() -> None:
+    pipeline, archive, search, dead = make(parser=FakeParser(dead=True))
+    delivered = pipeline.deliver("logs", "shardId-0", wire(2))
+    assert search.calls == [] and len(dead.calls[0]) == 2
+    assert delivered.dead_letters == 2
+
+
+@pytest.mark.parametrize("which", ["archive", "search", "dead"])
+def test_any_sink_failure_fails_the_batch(which: str) -> None:
+    broken = Recorder(failed(SinkError(f"{which} is down")))
+    kwargs = {which: broken}
+    if which == "dead":
+        kwargs["parser"] = FakeParser(dead=True)
+    pipeline, *_ = make(**kwargs)
+    with pytest.raises(SinkError, match=f"{which} is down"):
+        pipeline.deliver("logs", "shardId-0", wire(1))
+
+
+def test_the_pipeline_waits_for_a_slow_sink_before_returning() -> None:
+    slow: Future = Future()
+    pipeline, *_ = make(search=Recorder(slow))
+    finished = threading.Event()
+    worker = threading.Thread(target=lambda: (pipeline.deliver("logs", "s", wire(1)), finished.set()))
+    worker.start()
+    assert not finished.wait(0.3)  # still blocked: the sink has not taken the batch
+    slow.set_result(None)
+    assert finished.wait(5)
+    worker.join()
+
+
+def test_budget_blocks_admission_until_bytes_are_released() -> None:
+    budget = ByteBudget(100)
+    entered = threading.Event()
+    with budget.hold(80):
+        thread = threading.Thread(target=lambda: budget.hold(50).__enter__() and None or entered.set())
+        thread.start()
+        assert not entered.wait(0.3)  # 80 + 50 > 100: waits
+    assert entered.wait(5)
+    thread.join()
+
+
+def test_budget_admits_an_oversized_batch_alone() -> None:
+    budget = ByteBudget(10)
+    with budget.hold(1000):
+        assert budget.used == 1000
+    assert budget.used == 0
+
+
+def test_batch_raw_bytes_match_the_decoded_payload() -> None:
+    pipeline, archive, *_ = make()
+    pipeline.deliver("logs", "s", wire(4, size=7))
+    assert archive.calls[0].raw_bytes == 28

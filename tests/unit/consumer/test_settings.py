@@ -1,0 +1,115 @@
+"""Settings: a table of bad settings, each refused before any I/O with a message naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from consumer import settings
+
+GOOD = {
+    "streams": [{"name": "security-logs", "labels": {"project": "soc", "environment": "prod"}}],
+    "archive": {"bucket": "org-security-archive", "kms_key_id": "alias/archive"},
+    "search": {"hosts": ["https://search.internal:9200"], "username": "secstash", "password": "s3cret"},
+}
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "secstash.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def with_change(path: str, value: object) -> dict:
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    node = data
+    keys = path.split(".")
+    for key in keys[:-1]:
+        node = node[int(key)] if key.isdigit() else node.setdefault(key, {})
+    node[keys[-1]] = value
+    return data
+
+
+def test_good_settings_load_with_defaults(tmp_path: Path) -> None:
+    loaded = settings.load(write(tmp_path, GOOD), environ={})
+    stream = loaded.streams[0]
+    assert stream.lease_table == "secstash-security-logs"
+    assert stream.retrieval_mode == "polling"
+    assert loaded.search.verify_certs is True
+    assert loaded.search.password is not None and loaded.search.password.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(loaded)
+
+
+BAD = [
+    ("unknown top-level key", with_change("stremas", []), "stremas: unknown key"),
+    ("misspelt nested key", with_change("kcl.heap_mbb", 512), "kcl.heap_mbb: unknown key"),
+    ("misspelt stream key", with_change("streams.0.regoin", "us-east-1"), "streams[0].regoin: unknown key"),
+    ("bad retrieval mode", with_change("streams.0.retrieval_mode", "fast"), "streams[0].retrieval_mode"),
+    ("bad initial position", with_change("streams.0.initial_position", "EARLIEST"), "streams[0].initial_position"),
+    ("bad region", with_change("streams.0.region", "mars-1"), "streams[0].region: Value error, not an AWS region"),
+    ("bad role arn", with_change("streams.0.role_arn", "role/x"), "streams[0].role_arn"),
+    ("bad stream arn", with_change("streams.0.arn", "arn:aws:s3:::x"), "streams[0].arn"),
+    ("unknown dataset", with_change("streams.0.dataset", "cloudtrial"), "streams[0].dataset"),
+    ("bad namespace", with_change("streams.0.namespace", "Prod-1"), "streams[0].namespace"),
+    ("no streams", with_change("streams", []), "streams:"),
+    ("stream without name", with_change("streams", [{"region": "us-east-1"}]), "streams[0]: Value error, give `name` or `arn`"),
+    ("heap too small", with_change("kcl.heap_mb", 16), "kcl.heap_mb"),
+    ("idle time too short", with_change("kcl.idle_time_between_reads_ms", 10), "kcl.idle_time_between_reads_ms"),
+    ("workers not a number", with_change("pipeline.workers", "many"), "pipeline.workers"),
+    ("bucket missing", with_change("archive", {"prefix": "x"}), "archive.bucket: required key missing"),
+    ("search hosts empty", with_change("search.hosts", []), "search.hosts"),
+    ("search host not a URL", with_change("search.hosts", ["search:9200"]), "search.hosts: Value error, host 'search:9200'"),
+    ("two auth methods", with_change("search.api_key", "abc"), "search: Value error, choose one authentication method"),
+    ("bad filter action", with_change("filters", [{"action": "explode"}]), "filters[0].action"),
+    ("mask without fields", with_change("filters", [{"action": "mask"}]), "filters[0]: Value error, action 'mask' needs `fields`"),
+    ("bad filter regex", with_change("filters", [{"action": "drop", "when": [{"field": "a", "matches": "("}]}]),
+     "filters[0].when[0]: Value error, `matches` is not a valid regular expression"),
+    ("metrics port out of range", with_change("metrics.port", 70000), "metrics.port"),
+    ("log level", with_change("log_level", "verbose"), "log_level"),
+]
+
+
+@pytest.mark.parametrize(("case", "data", "expected"), BAD, ids=[b[0] for b in BAD])
+def test_bad_settings_are_refused_naming_the_key(tmp_path: Path, case: str, data: dict, expected: str) -> None:
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(write(tmp_path, data), environ={})
+    assert expected in str(error.value)
+
+
+def test_environment_overrides_win_and_bad_ones_name_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    loaded = settings.load(path, environ={"SECSTASH_SEARCH__BULK_MAX_DOCS": "7", "SECSTASH_KCL__HEAP_MB": "256"})
+    assert (loaded.search.bulk_max_docs, loaded.kcl.heap_mb) == (7, 256)
+    assert loaded.search.hosts == GOOD["search"]["hosts"]  # a partial override keeps the file's other keys
+    with pytest.raises(settings.SettingsError, match=r"search\.bulk_max_docs"):
+        settings.load(path, environ={"SECSTASH_SEARCH__BULK_MAX_DOCS": "lots"})
+    with pytest.raises(settings.SettingsError, match=r"kcl\.heap_mbb: unknown key"):
+        settings.load(path, environ={"SECSTASH_KCL__HEAP_MBB": "1"})
+
+
+def test_unreadable_or_non_mapping_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(settings.SettingsError, match="cannot read settings file"):
+        settings.load(tmp_path / "missing.yml", environ={})
+    bad = tmp_path / "list.yml"
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(settings.SettingsError, match="mapping at the top level"):
+        settings.load(bad, environ={})
+    broken = tmp_path / "broken.yml"
+    broken.write_text("streams: [\n")
+    with pytest.raises(settings.SettingsError, match="not valid YAML"):
+        settings.load(broken, environ={})
+
+
+def test_stream_parsing_carries_labels_rules_and_filters(tmp_path: Path) -> None:
+    data = with_change("streams.0.detection", [{"log_group": "/custom/flows/*", "dataset": "vpcflow",
+                                                 "vpcflow_format": "${version} ${srcaddr}"}])
+    data["filters"] = [{"action": "drop", "datasets": ["cloudtrail"], "when": [{"field": "event.action",
+                                                                                 "equals": ["GetObject"]}]}]
+    loaded = settings.load(write(tmp_path, data), environ={})
+    parsing = loaded.streams[0].parsing(loaded.filters)
+    assert parsing.stream == "security-logs"
+    assert dict(parsing.labels) == {"environment": "prod", "project": "soc"}
+    assert parsing.detection[0].dataset == "vpcflow" and parsing.detection[0].vpcflow_format
+    assert parsing.filters[0].conditions[0].equals == ("GetObject",)

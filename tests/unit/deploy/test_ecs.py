@@ -1,0 +1,82 @@
+"""The ECS task definition and service (deploy/ecs) are valid input for RegisterTaskDefinition and
+CreateService (botocore's own service model), configure secstash entirely through SECSTASH_* variables
+that make valid settings, and keep the container's health check, shutdown and hardening right."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+
+from consumer import settings as settings_module
+
+ROOT = Path(__file__).resolve().parents[3]
+ECS = ROOT / "deploy" / "ecs"
+
+
+@pytest.fixture(scope="module")
+def task() -> dict[str, Any]:
+    return json.loads((ECS / "task-definition.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def container(task: dict[str, Any]) -> dict[str, Any]:
+    (only,) = task["containerDefinitions"]
+    return only
+
+
+@pytest.mark.parametrize("operation, file_name", [("RegisterTaskDefinition", "task-definition.json"),
+                                                  ("CreateService", "service.json")])
+def test_file_is_valid_input_for_the_ecs_api(operation: str, file_name: str) -> None:
+    model = botocore.session.get_session().get_service_model("ecs")
+    report = ParamValidator().validate(json.loads((ECS / file_name).read_text()),
+                                       model.operation_model(operation).input_shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+def test_environment_makes_valid_settings_with_the_secret_from_secrets_manager(container: dict[str, Any]) -> None:
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+    assert container["command"] == ["secstash", "run"], "settings come from the environment only"
+    assert not env.keys() & secrets.keys()
+    assert all(v.startswith("arn:aws:secretsmanager:") for v in secrets.values())
+    loaded = settings_module.load(None, environ={**env, **{name: "from-secrets-manager" for name in secrets}})
+    assert loaded.search.password is not None
+    assert not [name for name in env if any(w in name for w in ("PASSWORD", "API_KEY", "TOKEN"))]
+
+
+def test_health_check_probes_healthz_on_the_metrics_port(container: dict[str, Any]) -> None:
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    port = int(env["SECSTASH_METRICS__PORT"])
+    assert container["portMappings"] == [{"name": "metrics", "containerPort": port, "protocol": "tcp"}]
+    command = " ".join(container["healthCheck"]["command"])
+    assert f"http://127.0.0.1:{port}/healthz" in command and "/readyz" not in command
+
+
+def test_stop_timeout_outlasts_the_pipeline_shutdown_grace(container: dict[str, Any]) -> None:
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert container["stopTimeout"] > float(env["SECSTASH_PIPELINE__SHUTDOWN_GRACE_S"])
+    assert container["stopTimeout"] <= 120, "Fargate caps stopTimeout at 120 s"
+
+
+def test_container_is_hardened(task: dict[str, Any], container: dict[str, Any]) -> None:
+    assert container["readonlyRootFilesystem"] is True
+    assert container["user"].split(":")[0] not in ("0", "root")
+    assert {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False} in container["mountPoints"]
+    assert {"name": "tmp"} in task["volumes"]
+    assert "privileged" not in container
+    assert task["taskRoleArn"] != task["executionRoleArn"], "the app's role is not the agent's"
+
+
+def test_service_rolls_without_losing_capacity(task: dict[str, Any]) -> None:
+    service = json.loads((ECS / "service.json").read_text())
+    assert service["taskDefinition"] == task["family"]
+    assert service["desiredCount"] >= 2
+    deployment = service["deploymentConfiguration"]
+    assert deployment["minimumHealthyPercent"] == 100
+    assert deployment["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert service["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"

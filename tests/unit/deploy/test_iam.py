@@ -1,0 +1,284 @@
+"""IAM policies (deploy/iam): every policy passes parliament (community auditors on) with no finding beyond
+the explicit allow-list below, the committed examples are what deploy/iam/generate.py makes of their
+settings, and the grants are least-privilege: each optional permission appears only when the settings need
+it."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import json
+import tempfile
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from consumer import settings as settings_module
+
+ROOT = Path(__file__).resolve().parents[3]
+IAM = ROOT / "deploy" / "iam"
+ACCOUNT = "111122223333"
+EXAMPLES = {  # committed output dir -> (settings, extra generator arguments)
+    "minimal": ("minimal.yml", {}),
+    "full": ("full.yml", {"search_arn": "arn:aws:es:us-east-1:111122223333:domain/secstash"}),
+}
+
+# (file glob, parliament issue, detail or action it concerns): why the finding is accepted.
+ALLOWED_FINDINGS = {
+    ("trust-*.json", "MALFORMED", "Statement contains neither Resource nor NotResource"):
+        "trust policies are resource policies of the role: they name a Principal, never a Resource; "
+        "parliament lints identity policies",
+    ("trust-eks-irsa.json", "UNKNOWN_FEDERATION_SOURCE", "*:oidc-provider/oidc.eks.*"):
+        "parliament 1.6.4 recognises SAML providers and a few public web identity providers, not the EKS "
+        "cluster's OIDC provider that IRSA federates through",
+    ("ecs-execution-role-policy.json", "CREDENTIALS_EXPOSURE", "ecr:getauthorizationtoken"):
+        "pulling the image from ECR needs a registry token; that is the execution role's whole job",
+    ("*/secstash-pipeline-policy.json", "CREDENTIALS_EXPOSURE", "sts:assumerole"):
+        "a stream in another account is read by assuming the role named in streams[].role_arn; the grant "
+        "names exactly those roles (test_assume_role_names_exactly_the_configured_roles)",
+}
+
+WRITE_PREFIXES = ("Put", "Delete", "Create", "Update", "Abort", "Register", "Sign", "Generate", "Restore",
+                  "Replicate", "Bypass")
+
+
+def _load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("secstash_iam_generate", IAM / "generate.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+generate = _load_generator()
+
+
+def _parliament() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # parliament imports pkg_resources, deprecated by setuptools
+        import parliament
+    community = Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml"
+    parliament.override_config(str(community))
+    return parliament
+
+
+def policy_files() -> list[Path]:
+    return sorted(p for p in IAM.rglob("*.json"))
+
+
+def settings_for(data: dict[str, Any]) -> settings_module.Settings:
+    base: dict[str, Any] = {
+        "aws": {"region": "us-east-1"},
+        "streams": [{"name": "security-logs"}],
+        "archive": {"bucket": "example-secstash-archive",
+                    "kms_key_id": "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555"},
+        "search": {"hosts": ["https://search.example.internal:9200"]},
+    }
+    for key, value in data.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "secstash.yml"
+        path.write_text(yaml.safe_dump(base))
+        return settings_module.load(path, environ={})  # no SECSTASH_* of the environment leaks in
+
+
+def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    return policy["Statement"] if isinstance(policy["Statement"], list) else [policy["Statement"]]
+
+
+def listify(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def actions(policy: dict[str, Any]) -> set[str]:
+    return {a for s in statements(policy) for a in listify(s.get("Action", []))}
+
+
+def resources_of(policy: dict[str, Any], action: str) -> set[str]:
+    return {r for s in statements(policy) if action in listify(s.get("Action", []))
+            for r in listify(s["Resource"])}
+
+
+def test_there_are_policies_to_check() -> None:
+    names = {p.relative_to(IAM).as_posix() for p in policy_files()}
+    assert {"minimal/secstash-pipeline-policy.json", "minimal/secstash-readonly-policy.json",
+            "full/secstash-pipeline-policy.json", "full/secstash-readonly-policy.json",
+            "ecs-execution-role-policy.json", "trust-eks-irsa.json", "trust-ecs-tasks.json"} <= names
+
+
+@pytest.mark.parametrize("path", policy_files(), ids=lambda p: p.relative_to(IAM).as_posix())
+def test_policy_passes_parliament(path: Path) -> None:
+    parliament = _parliament()
+    analyzed = parliament.analyze_policy_string(path.read_text(), filepath=str(path),
+                                                include_community_auditors=True)
+    relative = path.relative_to(IAM).as_posix()
+    unexpected = []
+    for finding in analyzed.findings:
+        finding = parliament.enhance_finding(finding)
+        subjects = [str(finding.detail)] + [str(a) for a in (finding.location or {}).get("actions", [])]
+        allowed = any(fnmatch.fnmatch(relative, pattern) and issue == finding.issue
+                      and any(fnmatch.fnmatch(s, subject) for s in subjects)
+                      for pattern, issue, subject in ALLOWED_FINDINGS)
+        if not allowed:
+            unexpected.append(f"{finding.severity} {finding.issue}: {finding.detail} {finding.location}")
+    assert not unexpected, "\n".join(unexpected)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_committed_examples_are_what_the_generator_makes_of_their_settings(name: str) -> None:
+    config, extra = EXAMPLES[name]
+    settings = settings_module.load(IAM / "examples" / config, environ={})
+    files = generate.generate(settings, ACCOUNT, **extra)
+    committed = {p.name for p in (IAM / name).glob("*.json")}
+    assert committed == set(files), f"regenerate deploy/iam/{name} (see deploy/iam/examples/{config})"
+    for file_name, policy in files.items():
+        assert (IAM / name / file_name).read_text() == generate.render(policy), \
+            f"deploy/iam/{name}/{file_name} is stale: regenerate it (see deploy/iam/examples/{config})"
+
+
+@pytest.mark.parametrize("path", policy_files(), ids=lambda p: p.relative_to(IAM).as_posix())
+def test_no_wildcard_actions_and_no_wildcard_resources_where_a_resource_can_be_named(path: Path) -> None:
+    policy = json.loads(path.read_text())
+    # Actions that have no resource-level permissions: "*" is the only resource they accept.
+    resourceless = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"}
+    for statement in statements(policy):
+        assert "NotAction" not in statement and "NotResource" not in statement
+        for action in listify(statement["Action"]):
+            assert "*" not in action, f"{path.name}: wildcard action {action}"
+        if "Resource" in statement and "*" in listify(statement["Resource"]):
+            assert set(listify(statement["Action"])) <= resourceless, f"{path.name}: Resource * for {statement}"
+
+
+def test_fan_out_permissions_appear_only_for_fan_out_streams() -> None:
+    polling = generate.pipeline_policy(settings_for({}), ACCOUNT)
+    fanout = generate.pipeline_policy(settings_for({"streams": [
+        {"name": "security-logs"}, {"name": "flows", "retrieval_mode": "fanout"}]}), ACCOUNT)
+    assert not {"kinesis:RegisterStreamConsumer", "kinesis:SubscribeToShard"} & actions(polling)
+    assert resources_of(fanout, "kinesis:RegisterStreamConsumer") == {
+        "arn:aws:kinesis:us-east-1:111122223333:stream/flows"}
+    assert resources_of(fanout, "kinesis:SubscribeToShard") == {
+        "arn:aws:kinesis:us-east-1:111122223333:stream/flows/consumer/secstash-flows:*"}
+
+
+def test_manifest_signing_permission_appears_only_when_manifests_are_signed() -> None:
+    signing_key = "arn:aws:kms:us-east-1:111122223333:key/66666666-7777-8888-9999-000000000000"
+    unsigned = settings_for({})
+    signed = settings_for({"archive": {"signing_key_id": signing_key}})
+    assert "kms:Sign" not in actions(generate.pipeline_policy(unsigned, ACCOUNT))
+    assert resources_of(generate.pipeline_policy(signed, ACCOUNT), "kms:Sign") == {signing_key}
+    assert "kms:Verify" not in actions(generate.readonly_policy(unsigned, ACCOUNT))
+    assert resources_of(generate.readonly_policy(signed, ACCOUNT), "kms:Verify") == {signing_key}
+
+
+def test_cloudwatch_metrics_only_when_kcl_metrics_are_on_and_only_to_the_kcl_namespaces() -> None:
+    off = generate.pipeline_policy(settings_for({}), ACCOUNT)
+    on = generate.pipeline_policy(settings_for({"kcl": {"metrics_level": "SUMMARY"}}), ACCOUNT)
+    assert "cloudwatch:PutMetricData" not in actions(off)
+    (statement,) = [s for s in statements(on) if "cloudwatch:PutMetricData" in listify(s["Action"])]
+    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": ["secstash-security-logs"]}}
+
+
+def test_kcl_tables_are_the_lease_worker_metrics_and_coordinator_tables_of_each_stream() -> None:
+    policy = generate.pipeline_policy(settings_for({"streams": [
+        {"name": "security-logs"}, {"name": "flows", "application_name": "flows-app"}]}), ACCOUNT)
+    table = "arn:aws:dynamodb:us-east-1:111122223333:table/"
+    assert resources_of(policy, "dynamodb:UpdateTable") == {table + "secstash-security-logs", table + "flows-app"}
+    assert resources_of(policy, "dynamodb:PutItem") == {
+        table + name for name in ("secstash-security-logs", "flows-app",
+                                  "secstash-security-logs-WorkerMetricStats", "secstash-security-logs-CoordinatorState",
+                                  "flows-app-WorkerMetricStats", "flows-app-CoordinatorState")}
+    assert resources_of(policy, "dynamodb:Query") == {table + "secstash-security-logs/index/*",
+                                                      table + "flows-app/index/*"}
+    assert not {a for a in actions(policy) if a.startswith("dynamodb:") and a.endswith("Table")} - {
+        "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTable"}
+
+
+def test_archive_writes_are_limited_to_the_four_prefixes() -> None:
+    policy = generate.pipeline_policy(settings_for({"archive": {"prefix": "logs", "dead_letter_prefix": "dlq"}}),
+                                      ACCOUNT)
+    bucket = "arn:aws:s3:::example-secstash-archive"
+    expected = {f"{bucket}/{p}/*" for p in ("logs", "dlq", "spill", "manifests")}
+    for action in ("s3:PutObject", "s3:PutObjectRetention"):
+        assert resources_of(policy, action) == expected
+    assert resources_of(policy, "s3:GetBucketObjectLockConfiguration") == {bucket}
+    assert resources_of(policy, "s3:GetBucketVersioning") == {bucket}
+    assert not {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutBucketPolicy", "s3:PutObjectLegalHold",
+                "s3:BypassGovernanceRetention", "s3:PutLifecycleConfiguration"} & actions(policy)
+
+
+def test_archive_key_is_used_through_s3_only() -> None:
+    policy = generate.pipeline_policy(settings_for({}), ACCOUNT)
+    (statement,) = [s for s in statements(policy) if "kms:GenerateDataKey" in listify(s["Action"])]
+    assert set(listify(statement["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+
+
+def test_assume_role_names_exactly_the_configured_roles() -> None:
+    role = "arn:aws:iam::444455556666:role/secstash-stream-reader"
+    without = generate.pipeline_policy(settings_for({}), ACCOUNT)
+    with_role = settings_for({"streams": [{"name": "security-logs"},
+                                          {"arn": "arn:aws:kinesis:eu-west-1:444455556666:stream/org-trail",
+                                           "role_arn": role}]})
+    policy = generate.pipeline_policy(with_role, ACCOUNT)
+    assert "sts:AssumeRole" not in actions(without)
+    assert resources_of(policy, "sts:AssumeRole") == {role}
+    # The stream read through the role is granted in the role's policy, not secstash's.
+    assert "arn:aws:kinesis:eu-west-1:444455556666:stream/org-trail" not in resources_of(policy, "kinesis:GetRecords")
+    (reader,) = generate.stream_reader_policies(with_role, ACCOUNT).values()
+    assert resources_of(reader, "kinesis:GetRecords") == {"arn:aws:kinesis:eu-west-1:444455556666:stream/org-trail"}
+
+
+@pytest.mark.parametrize("path", sorted(IAM.glob("*/secstash-readonly-policy.json")),
+                         ids=lambda p: p.parent.name)
+def test_readonly_role_writes_nothing_to_aws(path: Path) -> None:
+    policy = json.loads(path.read_text())
+    for action in actions(policy):
+        service, name = action.split(":")
+        if service in ("es", "aoss"):
+            continue  # replay indexes into the search cluster; only with SigV4 is that an IAM grant
+        assert not name.startswith(WRITE_PREFIXES), f"read-only role may {action}"
+    assert not {a for a in actions(policy) if a.startswith(("kinesis:", "dynamodb:", "sts:"))}
+
+
+def test_generator_refuses_a_key_alias_iam_cannot_name() -> None:
+    aliased = settings_for({"archive": {"kms_key_id": "alias/secstash-archive"}})
+    with pytest.raises(generate.PolicyError, match="--kms-key-arn"):
+        generate.pipeline_policy(aliased, ACCOUNT)
+    key = "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555"
+    assert resources_of(generate.pipeline_policy(aliased, ACCOUNT, kms_key_arn=key), "kms:Decrypt") == {key}
+
+
+def test_sigv4_search_needs_the_domain_and_grants_http_on_it_only() -> None:
+    sigv4 = settings_for({"search": {"kind": "opensearch", "hosts": ["https://search-x.us-east-1.es.amazonaws.com"],
+                                     "aws_sigv4": True}})
+    with pytest.raises(generate.PolicyError, match="--search-arn"):
+        generate.pipeline_policy(sigv4, ACCOUNT)
+    domain = "arn:aws:es:us-east-1:111122223333:domain/secstash"
+    policy = generate.pipeline_policy(sigv4, ACCOUNT, search_arn=domain)
+    assert resources_of(policy, "es:ESHttpPost") == {domain + "/*"}
+    assert "es:ESHttpDelete" not in actions(policy)
+    assert not {a for a in actions(generate.pipeline_policy(settings_for({}), ACCOUNT)) if a.startswith("es:")}
+
+
+def test_generator_cli_writes_the_policies(tmp_path: Path) -> None:
+    config = tmp_path / "secstash.yml"
+    config.write_text(yaml.safe_dump({
+        "streams": [{"name": "s"}], "search": {"hosts": ["http://localhost:9200"]},
+        "archive": {"bucket": "b-archive",
+                    "kms_key_id": "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555"}}))
+    assert generate.main(["--config", str(config), "--account-id", ACCOUNT, "--out-dir", str(tmp_path / "out")]) == 0
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"secstash-pipeline-policy.json",
+                                                              "secstash-readonly-policy.json"}
+    assert generate.main(["--config", str(config), "--account-id", "12", "--out-dir", str(tmp_path / "x")]) == 2
+
+
+def test_readonly_role_reads_only_the_archived_records_and_their_manifests() -> None:
+    policy = generate.readonly_policy(settings_for({"archive": {"prefix": "logs"}}), ACCOUNT)
+    bucket = "arn:aws:s3:::example-secstash-archive"
+    assert resources_of(policy, "s3:GetObject") == {f"{bucket}/logs/*", f"{bucket}/manifests/*"}
+    (listing,) = [s for s in statements(policy) if "s3:ListBucket" in listify(s["Action"])]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["logs", "logs/*", "manifests", "manifests/*"]}}

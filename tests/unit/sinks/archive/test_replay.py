@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future
+from types import SimpleNamespace
+from typing import Any
+
+from sinks.archive.replay import RateLimiter, Replayer
+from sinks.batch import BulkItem, Source
+from sinks.documents import document_id
+from tests.unit.sinks.archive.fakes import FakeS3
+from tests.unit.sinks.archive.helpers import T0, archive, archive_without_dedupe, batch
+
+
+class Target:
+    def __init__(self, conflicts_every: int = 0) -> None:
+        self.items: list[BulkItem] = []
+        self.conflicts_every = conflicts_every
+
+    def deliver(self, items: Sequence[BulkItem]) -> Future[Any]:
+        self.items.extend(items)
+        done: Future[Any] = Future()
+        conflicts = len(items) // self.conflicts_every if self.conflicts_every else 0
+        done.set_result(SimpleNamespace(created=len(items) - conflicts, conflicts=conflicts, dead_lettered=0))
+        return done
+
+
+def parse(stream: str, shard: str, records: Sequence[Sequence[Any]]) -> Any:
+    items = [BulkItem("logs-test-default", document_id(stream, shard, r[0], r[1], 0, 0), r[4].encode(),
+                      "cloudtrail" if int(r[0][-2]) % 2 else "vpcflow", Source(stream, shard, r[0], r[1], 0))
+             for r in records]
+    return SimpleNamespace(items=items, dead_letters=[])
+
+
+def replayer(s3: FakeS3, target: Target, **kwargs: Any) -> Replayer:
+    return Replayer(s3, "tamper-bucket", "archive", parse, target, **kwargs)
+
+
+def test_every_record_is_replayed_once_in_order_even_when_archived_twice():
+    s3 = FakeS3(versioned=False, lock=None)
+    archive_without_dedupe(s3, batch(0, 10), batch(5, 15), batch(15, 20))
+    target = Target()
+    r = replayer(s3, target)
+    report = r.run(r.plan(None, None, None), None, None)
+    assert report.records == 25 and report.duplicate_records == 5 and report.created == 20
+    sources = [int(i.source.sequence) for i in target.items]
+    assert sources == sorted(sources) and len(set(sources)) == 20
+
+
+def test_only_records_that_arrived_in_the_range_are_replayed():
+    s3 = FakeS3(versioned=False, lock=None)
+    archive(s3, batch(0, 20))  # arrivals T0 + i*100 ms
+    target = Target()
+    r = replayer(s3, target)
+    since, until = T0 + 500, T0 + 1500
+    report = r.run(r.plan(None, since, until), since, until)
+    assert report.created == 10 and report.out_of_range_records == 10
+
+
+def test_conflicts_reported_by_the_target_are_counted_as_already_there():
+    s3 = FakeS3(versioned=False, lock=None)
+    archive(s3, batch(0, 10))
+    r = replayer(s3, Target(conflicts_every=2))
+    report = r.run(r.plan(None, None, None), None, None)
+    assert (report.created, report.conflicts) == (5, 5)
+
+
+def test_a_dataset_filter_keeps_only_that_dataset():
+    s3 = FakeS3(versioned=False, lock=None)
+    archive(s3, batch(0, 10))
+    target = Target()
+    r = replayer(s3, target, datasets=frozenset({"vpcflow"}))
+    report = r.run(r.plan(None, None, None), None, None)
+    assert {i.dataset for i in target.items} == {"vpcflow"}
+    assert report.documents + report.skipped_documents == 10
+
+
+def test_rate_limiter_waits_for_what_a_burst_overdraws():
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter(100, clock=lambda: now[0], sleep=sleep)
+    limiter.acquire(100)  # the first second's worth is free
+    assert slept == []
+    limiter.acquire(50)
+    assert slept == [0.5]
+    now[0] += 10
+    limiter.acquire(100)  # idle time refills, but only up to one second's worth
+    assert slept == [0.5]
+    RateLimiter(None).acquire(10**9)
+
+
+def test_a_target_with_stats_is_counted_from_them():
+    class Stats:
+        def __init__(self, indexed: int, duplicates: int) -> None:
+            self.indexed, self.duplicates, self.dead_lettered, self.spilled = indexed, duplicates, 0, 0
+
+    class SearchLike(Target):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def stats(self) -> Stats:
+            self.calls += 1
+            return Stats(100, 7) if self.calls == 1 else Stats(103, 14)
+
+    s3 = FakeS3(versioned=False, lock=None)
+    archive(s3, batch(0, 10))
+    r = replayer(s3, SearchLike())
+    report = r.run(r.plan(None, None, None), None, None)
+    assert (report.created, report.conflicts) == (3, 7)

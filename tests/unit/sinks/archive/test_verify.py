@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+from sinks.archive import encode
+from sinks.archive.manifest import parse_entry
+from sinks.archive.verify import Report, Verifier
+from tests.unit.sinks.archive.fakes import FakeKms, FakeS3
+from tests.unit.sinks.archive.helpers import SHARD, T0, archive, archive_without_dedupe, batch, record
+
+
+def verify(s3: FakeS3, kms: Any = None, **kwargs: Any) -> Report:
+    return Verifier(s3, "tamper-bucket", kms=kms, workers=2, **kwargs).run()
+
+
+def kinds(report: Report) -> list[str]:
+    return sorted(f.kind for f in report.findings)
+
+
+def intact() -> FakeS3:
+    s3 = FakeS3(versioned=False, lock=None)
+    archive(s3, batch(0, 10), batch(10, 20), batch(20, 30))
+    return s3
+
+
+def test_an_intact_archive_is_clean():
+    report = verify(intact())
+    assert report.clean and report.findings == []
+    assert (report.manifests, report.objects) == (3, 3)
+
+
+def test_a_removed_object_is_missing():
+    s3 = intact()
+    del s3.objects[s3.keys("archive/")[1]]
+    assert kinds(verify(s3)) == ["missing"]
+
+
+def test_an_altered_object_is_altered():
+    s3 = intact()
+    key = s3.keys("archive/")[2]
+    records = encode.decode_object(s3.body(key), 1 << 20)
+    forged = [encode.encode_line(r.stream, r.shard, r.raw()) for r in records]
+    forged[0] = forged[0].replace(b'"pk-', b'"PK-')
+    s3.objects[key][-1].body = gzip.compress(b"".join(forged))
+    report = verify(s3)
+    assert kinds(report) == ["altered"] and not report.clean
+
+
+def test_an_added_object_no_manifest_lists_is_unlisted():
+    s3 = intact()
+    (obj,) = encode.plan_objects("archive", "logs", SHARD, [record(i) for i in range(40, 45)], 1 << 20)
+    s3.put_object(Bucket="tamper-bucket", Key=obj.key, Body=obj.body)
+    s3.put_object(Bucket="tamper-bucket", Key="archive/stream=logs/notes.txt", Body=b"hello")
+    assert kinds(verify(s3)) == ["unlisted"]  # notes.txt sits outside any dt=/hour= partition: not listed
+
+
+def test_a_removed_manifest_breaks_the_chain_and_leaves_its_object_unlisted():
+    s3 = intact()
+    del s3.objects[s3.keys("manifests/")[1]]
+    assert kinds(verify(s3)) == ["chain_break", "unlisted"]
+
+
+def test_a_removed_first_manifest_shows_when_verifying_from_its_successor():
+    s3 = intact()
+    removed = s3.keys("manifests/")[0]
+    del s3.objects[removed]
+    later = parse_entry(s3.body(s3.keys("manifests/")[0]))
+    report = Verifier(s3, "tamper-bucket").run(since=later.first_arrival_ms)
+    assert "chain_break" in kinds(report)
+
+
+def test_an_edited_manifest_breaks_the_link_from_its_successor():
+    s3 = intact()
+    key = s3.keys("manifests/")[1]
+    entry = parse_entry(s3.body(key))
+    s3.objects[key][-1].body = s3.body(key).replace(entry.sha256.encode(), b"0" * 64)
+    assert kinds(verify(s3)) == ["altered", "chain_break"]
+
+
+def test_an_interrupted_write_whose_records_were_archived_again_is_a_notice():
+    s3 = intact()
+    # a crash after the object PUT, before its manifest entry: the records came back and were archived
+    (orphan,) = encode.plan_objects("archive", "logs", SHARD, [record(i) for i in range(25, 30)], 1 << 20)
+    s3.put_object(Bucket="tamper-bucket", Key=orphan.key, Body=orphan.body)
+    report = verify(s3)
+    assert report.clean and kinds(report) == ["interrupted_write"]
+    assert report.duplicate_records == 5
+
+
+def test_overlapping_listed_objects_are_reread_duplicates_not_tampering():
+    s3 = FakeS3(versioned=False, lock=None)
+    archive_without_dedupe(s3, batch(0, 10), batch(5, 15), batch(15, 20))
+    report = verify(s3)
+    assert report.clean, report.findings
+    assert kinds(report) == ["reread_duplicate"] and report.duplicate_records == 5
+
+
+def test_one_position_archived_twice_with_different_bytes_is_a_finding():
+    s3 = FakeS3(versioned=False, lock=None)
+    archive_without_dedupe(s3, batch(0, 10), batch(5, 15, payload=b"other"))
+    assert kinds(verify(s3)) == ["conflicting_copy"]
+
+
+def test_signatures_are_checked_and_a_forged_entry_is_refused():
+    s3, kms = FakeS3(versioned=False, lock=None), FakeKms()
+    archive(s3, batch(0, 5), batch(5, 10), kms=kms, signing_key_id="sign-1")
+    assert verify(s3, kms=kms, require_signatures=True).clean
+    key = s3.keys("manifests/")[1]
+    s3.objects[key][-1].body = s3.body(key).replace(b'"records":5', b'"records":6')
+    assert kinds(verify(s3, kms=kms)) == ["bad_signature"]
+
+
+def test_unsigned_entries_are_findings_only_when_signatures_are_required():
+    s3 = intact()
+    assert verify(s3).clean
+    assert set(kinds(verify(s3, require_signatures=True))) == {"bad_signature"}
+
+
+def test_a_time_range_checks_only_its_hours():
+    s3 = FakeS3(versioned=False, lock=None)
+    archive(s3, batch(0, 5), batch(0, 5, t0=T0 + 3 * 3_600_000, shard="shardId-000000000009"))
+    report = Verifier(s3, "tamper-bucket").run(since=T0 + 3 * 3_600_000)
+    assert report.clean and report.manifests == 1 and report.objects == 1

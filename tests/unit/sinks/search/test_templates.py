@@ -1,0 +1,136 @@
+"""Templates and the generated ECS mappings; adapting them to what a cluster can do."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sinks.search import templates
+from sinks.search.config import SearchSettings
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def settings(**overrides: Any) -> SearchSettings:
+    return SearchSettings(hosts=["http://search:9200"], **overrides)
+
+
+def field(properties: dict[str, Any], dotted: str) -> dict[str, Any]:
+    node: dict[str, Any] = {"properties": properties}
+    for part in dotted.split("."):
+        node = node["properties"][part]
+    return node
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("@timestamp", "date"), ("source.ip", "ip"), ("source.port", "long"), ("destination.geo.location", "geo_point"),
+    ("event.created", "date"), ("event.duration", "long"), ("related.ip", "ip"), ("url.full", "wildcard"),
+    ("message", "match_only_text"), ("http.response.status_code", "long"), ("user.name", "keyword"),
+])
+def test_common_ecs_fields_have_their_ecs_types(name: str, expected: str) -> None:
+    assert field(templates.assets()["common"], name)["type"] == expected
+
+
+@pytest.mark.parametrize(("dataset", "name", "expected"), [
+    ("aws.cloudtrail", "aws.cloudtrail.flattened.request_parameters", "flattened"),
+    ("aws.cloudtrail", "aws.cloudtrail.user_identity.session_context.creation_date", "date"),
+    ("aws.cloudtrail", "aws.cloudtrail.console_login.additional_eventdata.mfa_used", "boolean"),
+    ("aws.vpcflow", "aws.vpcflow.tcp_flags_array", "keyword"),
+    ("aws.waf", "aws.waf.rule_group_list", "nested"),
+    ("aws.config", "aws.config.result_recorded_time", "date"),
+    ("aws.config", "aws.config.rule_info.input_parameters", "flattened"),
+    ("kubernetes.audit_logs", "kubernetes.audit.responseStatus.code", "long"),
+])
+def test_dataset_fields_have_the_types_of_their_definitions(dataset: str, name: str, expected: str) -> None:
+    assert field(templates.assets()["datasets"][dataset], name)["type"] == expected
+
+
+def test_keyword_request_parameters_keep_their_text_multi_field() -> None:
+    mapping = field(templates.assets()["datasets"]["aws.cloudtrail"], "aws.cloudtrail.request_parameters")
+    assert mapping["type"] == "keyword" and mapping["ignore_above"] == 1024
+    assert mapping["fields"]["text"]["type"] == "match_only_text"
+
+
+def test_generated_asset_matches_the_field_definitions() -> None:
+    reference = ROOT.parent / "shared" / "reference"
+    if not reference.is_dir():
+        pytest.skip("../shared/reference is not here")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_search_mappings.py"), "--check"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_index_template_composes_ecs_settings_and_dataset_components_as_a_data_stream() -> None:
+    body = templates.index_template(settings(), "aws.cloudtrail")
+    assert body["index_patterns"] == ["logs-aws.cloudtrail-*"] and body["data_stream"] == {}
+    assert body["composed_of"] == ["secstash-ecs@mappings", "secstash-logs@settings",
+                                   "secstash-aws.cloudtrail@mappings"]
+    assert body["priority"] == 250
+
+
+def test_plain_index_templates_have_no_data_stream_and_follow_the_pattern() -> None:
+    body = templates.index_template(settings(data_streams=False, index_pattern="sec-{dataset}-{namespace}-{date}"),
+                                    "aws.vpcflow")
+    assert "data_stream" not in body and body["index_patterns"] == ["sec-aws.vpcflow-*-*"]
+
+
+def test_dataset_component_fixes_the_data_stream_constants() -> None:
+    props = templates.dataset_component(settings(), "aws.vpcflow")["template"]["mappings"]["properties"]
+    assert props["data_stream"]["properties"]["dataset"] == {"type": "constant_keyword", "value": "aws.vpcflow"}
+    assert props["data_stream"]["properties"]["namespace"] == {"type": "constant_keyword"}
+
+
+def test_settings_component_carries_limits_malformed_policy_and_lifecycle() -> None:
+    body = templates.settings_component(settings(ignore_malformed=True), {"index.lifecycle.name": "p"})
+    index = body["template"]["settings"]["index"]
+    assert index["mapping"]["total_fields"]["limit"] == 10_000 and index["mapping"]["ignore_malformed"] is True
+    assert body["template"]["settings"]["index.lifecycle.name"] == "p"
+
+
+def test_datasets_include_registered_ones_without_generated_mappings() -> None:
+    assert {"aws.cloudtrail", "aws.eks_authenticator"} <= set(templates.datasets(["aws.eks_authenticator"]))
+
+
+def test_refused_types_are_replaced_by_the_nearest_the_cluster_has() -> None:
+    body = {"template": {"mappings": {"properties": {
+        "a": {"type": "constant_keyword", "value": "x"},
+        "b": {"type": "match_only_text"},
+        "c": {"type": "wildcard", "fields": {"text": {"type": "match_only_text"}}},
+        "d": {"type": "flattened"},
+        "type": {"type": "keyword"},  # a field named "type" is not a type
+    }}}}
+    props = templates.substitute(body, {"constant_keyword", "match_only_text", "wildcard", "flattened",
+                                        "flat_object"})["template"]["mappings"]["properties"]
+    assert props["a"] == {"type": "keyword"}
+    assert props["b"] == {"type": "text"}
+    assert props["c"] == {"type": "keyword", "ignore_above": 8191, "fields": {"text": {"type": "text"}}}
+    assert props["d"] == {"type": "object", "enabled": False}
+    assert props["type"] == {"type": "keyword"}
+    assert body["template"]["mappings"]["properties"]["a"]["type"] == "constant_keyword"  # a copy
+
+
+def test_constants_without_a_value_become_keywords_where_the_cluster_needs_a_value() -> None:
+    body = {"p": {"properties": {"ns": {"type": "constant_keyword"}, "ds": {"type": "constant_keyword",
+                                                                          "value": "aws.x"}}}}
+    out = templates.substitute(body, set(), valueless_constants=True)["p"]["properties"]
+    assert out == {"ns": {"type": "keyword"}, "ds": {"type": "constant_keyword", "value": "aws.x"}}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("The mapper type [match_only_text] declared on field [text] does not exist.", "match_only_text"),
+    ("Failed to parse mapping [_doc]: No handler for type [flattened] declared on field [x]", "flattened"),
+    ("something else", None),
+])
+def test_refused_type_is_read_from_either_engines_error(text: str, expected: str | None) -> None:
+    assert templates.refused_type(text) == expected
+
+
+def test_refused_setting_is_read_and_dropped_in_dotted_or_nested_form() -> None:
+    assert templates.refused_setting("unknown setting [index.lifecycle.name] please check") == "index.lifecycle.name"
+    body = {"template": {"settings": {"index.lifecycle.name": "p", "index": {"codec": "x", "lifecycle": {"name": "p"}}}}}
+    out = templates.drop_setting(body, "index.lifecycle.name")
+    assert out["template"]["settings"] == {"index": {"codec": "x", "lifecycle": {}}}

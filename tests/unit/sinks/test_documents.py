@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from parsers.outcome import Failure, ParsedDocument, RecordOutcome
+from sinks.batch import RawRecord
+from sinks.documents import build_bulk_items, dead_letters_for, document_id
+
+RECORD = RawRecord("49650000000000000000000000000000000000000000000000000010", 3, 1_700_000_000_123, "pk", "e30=")
+
+
+def test_document_id_is_20_url_safe_characters_fixed_by_the_position():
+    first = document_id("logs", "shardId-000000000001", "4965", 0, 1, 0)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{20}", first)
+    assert first == document_id("logs", "shardId-000000000001", "4965", 0, 1, 0)
+    others = {document_id("logs", "shardId-000000000001", "4965", 0, 1, 1),
+              document_id("logs", "shardId-000000000001", "4965", 0, 2, 0),
+              document_id("logs", "shardId-000000000001", "4965", 1, 1, 0),
+              document_id("logs", "shardId-000000000002", "4965", 0, 1, 0),
+              document_id("other", "shardId-000000000001", "4965", 0, 1, 0)}
+    assert first not in others and len(others) == 5
+
+
+def test_bulk_items_carry_arrival_time_as_event_ingested_and_go_to_the_named_index():
+    doc = {"@timestamp": "2023-11-14T22:00:00.000Z", "event": {"action": "x"},
+           "data_stream": {"type": "logs", "dataset": "aws.cloudtrail", "namespace": "prod"}}
+    outcome = RecordOutcome(documents=[ParsedDocument("cloudtrail", "aws.cloudtrail", doc, 2, 1)])
+    calls = []
+
+    def index_for(event_dataset: str, namespace: str) -> str:
+        calls.append((event_dataset, namespace))
+        return f"logs-{event_dataset}-{namespace}"
+
+    (item,) = build_bulk_items("logs", "shardId-1", RECORD, outcome, index_for)
+    assert calls == [("aws.cloudtrail", "prod")] and item.index == "logs-aws.cloudtrail-prod"
+    assert orjson.loads(item.body)["event"] == {"action": "x", "ingested": "2023-11-14T22:13:20.123Z"}
+    assert item.id == document_id("logs", "shardId-1", RECORD.sequence, 3, 2, 1)
+    assert (item.dataset, item.source.ordinal, item.source.sub_sequence) == ("cloudtrail", 2, 3)
+
+
+def test_the_same_outcome_gives_byte_identical_items():
+    def outcome() -> RecordOutcome:
+        return RecordOutcome(documents=[ParsedDocument("vpcflow", "aws.vpcflow", {"b": 1, "a": [1, 2]}, 0)])
+
+    def index_for(dataset: str, namespace: str) -> str:
+        return f"logs-{dataset}-{namespace}"
+
+    assert build_bulk_items("s", "h", RECORD, outcome(), index_for) == build_bulk_items("s", "h", RECORD, outcome(),
+                                                                                        index_for)
+
+
+def test_each_failure_becomes_a_parse_dead_letter_with_its_source():
+    outcome = RecordOutcome(failures=[Failure("invalid_json", "not JSON", 4, "cloudtrail", "{oops")])
+    (letter,) = dead_letters_for("logs", "shardId-1", RECORD, outcome)
+    assert (letter.stage, letter.reason, letter.raw, letter.dataset) == ("parse", "invalid_json", "{oops", "cloudtrail")
+    assert (letter.source.sequence, letter.source.sub_sequence, letter.source.ordinal) == (RECORD.sequence, 3, 4)
