@@ -32,12 +32,17 @@ MIN_CHUNK = 64  # below this, the pickling round trip costs more than a second c
 
 @dataclass(frozen=True, slots=True)
 class IndexNaming:
-    """Where documents go: data streams `logs-<event.dataset>-<namespace>`, or a pattern for plain indices."""
+    """Where documents go: data streams `logs-<event.dataset>-<namespace>`, or `search.index_pattern` for plain
+    indices, whose {date} is the UTC day of the document's @timestamp (else of its Kinesis arrival), so a
+    replay of the archive names the same index as the live pipeline did."""
 
     pattern: str = "logs-{dataset}-{namespace}"
 
-    def __call__(self, event_dataset: str, namespace: str) -> str:
-        return self.pattern.format(dataset=event_dataset, namespace=namespace)
+    def __call__(self, event_dataset: str, namespace: str, timestamp: str | None = None) -> str:
+        if "{date}" not in self.pattern:
+            return self.pattern.format(dataset=event_dataset, namespace=namespace)
+        day = (timestamp or "")[:10].replace("-", ".") or "undated"
+        return self.pattern.format(dataset=event_dataset, namespace=namespace, date=day)
 
 
 @dataclass(frozen=True, slots=True)

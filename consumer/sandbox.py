@@ -58,8 +58,9 @@ class Sandbox:
         self.kinesis = KinesisLocal(log_dir=self.workdir, region=REGION)
         self.search: SearchEngine | None = None
         if self.with_search:
-            self.search = SearchEngine(self.search_kind, data_dir=self.workdir / self.search_kind,
-                                       extra_settings=self.search_settings)
+            # Its own folder under the system temp dir: the engine runs as an unprivileged user, which may
+            # not be able to traverse `workdir` (pytest's tmp folders are private to their owner).
+            self.search = SearchEngine(self.search_kind, extra_settings=self.search_settings)
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -150,7 +151,8 @@ class Sandbox:
         data: dict[str, Any] = {
             "aws": {"region": REGION, "endpoint_url": self.moto.endpoint, "kinesis_endpoint": self.kinesis.endpoint},
             "streams": streams,
-            "kcl": {"failover_time_ms": 10000, "shard_sync_interval_ms": 5000, "parent_shard_poll_interval_ms": 1000,
+            # One host runs every instance: KCL cannot tell their CPU apart, so balance by lease count.
+            "kcl": {"worker_metrics": False, "lease_assignment": "lease_count", "failover_time_ms": 10000, "shard_sync_interval_ms": 5000, "parent_shard_poll_interval_ms": 1000,
                     "idle_time_between_reads_ms": 250, "heap_mb": 384, "shutdown_grace_ms": 20000},
             "archive": {"bucket": bucket, "kms_key_id": key_id},
             "search": {"kind": self.search_kind, "hosts": [self.search.url if self.search else "http://127.0.0.1:9"],

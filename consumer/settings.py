@@ -239,7 +239,19 @@ class KclSettings(Strict):
     lease_assignment_interval_ms: int = Field(1000, ge=100)
     parent_shard_poll_interval_ms: int = Field(10000, ge=100)
     shutdown_grace_ms: int = Field(25000, ge=1000, description="time shards get to checkpoint on SIGTERM")
-    metrics_level: Literal["NONE", "SUMMARY", "DETAILED"] = "NONE"
+    metrics_level: Literal["NONE", "SUMMARY", "DETAILED"] = Field(
+        "NONE", description="KCL's own CloudWatch metrics (PutMetricData); secstash's Prometheus metrics are separate")
+    worker_id: str | None = Field(
+        None, pattern=r"^[\w.:@-]{1,128}$",
+        description="this instance's KCL worker id; default: the host name. Keep it stable across restarts of one "
+                    "instance (a StatefulSet pod name, an ECS task's fixed name): a new id after a crash waits out "
+                    "the dead worker's leader lock (about 2 minutes) before leases move")
+    worker_metrics: bool = Field(
+        True, description="report CPU utilisation for KCL 3's lease balancing (read from the ECS task metadata or "
+                          "the EKS cgroup; KCL finds none on other hosts)")
+    lease_assignment: Literal["utilization", "lease_count"] = Field(
+        "utilization", description="utilization: KCL 3 balances leases by worker CPU (needs ECS/EKS); lease_count: "
+                                   "KCL 3's 2.x-compatible mode, balancing by lease count, for hosts without them")
     restart_backoff_initial_s: float = Field(1.0, gt=0)
     restart_backoff_max_s: float = Field(60.0, gt=0)
     extra_properties: dict[str, str] = Field({}, description="more daemon properties; checked against the known keys")

@@ -3,11 +3,11 @@
     NUMBER, ISO8601, HOSTNAME   grok's patterns of those names, as regex source (compile with re.ASCII)
     LONG, POSINT                NUMBER / POSINT captured `:long`: only what converts
     committed(pattern)          a grok-style regex without its `(?:-|...)` backtracking (see there)
-    ip_kind(text)        4, 6 or None: a strict IP address check ~10x faster than the ipaddress module
-    java_long(value)     what Elasticsearch's long (or, bits=32, integer) conversion keeps, else None
-    uri_parts(text)      the `url.*` fields Elasticsearch's `uri_parts` processor writes
-    iso8601_ms(text)     an ISO 8601 timestamp as the `date` processor renders it (UTC, milliseconds)
-    epoch_s_ms(text)     a UNIX-seconds string the same way (the `UNIX` date format)
+    ip_kind(text)               4, 6 or None: a strict IP address check ~10x faster than `ipaddress`
+    java_long(value)            what Elasticsearch's long (or, bits=32, integer) conversion keeps, else None
+    uri_parts(text)             the `url.*` fields Elasticsearch's `uri_parts` processor writes
+    iso8601_ms(text)            an ISO 8601 timestamp as the `date` processor renders it (UTC, milliseconds)
+    epoch_s_ms(text)            a UNIX-seconds string the same way (the `UNIX` date format)
 """
 
 from __future__ import annotations
@@ -31,11 +31,14 @@ HOSTNAME = r"\b(?:[0-9A-Za-z][0-9A-Za-z-]{0,62})(?:\.(?:[0-9A-Za-z][0-9A-Za-z-]{
 
 
 def committed(pattern: str) -> str:
-    """Make grok's `(?:-|X)` alternatives commit to `-` when the field is exactly `-`.
+    r"""Make grok's `(?:-|X)` alternatives commit to `-` when the field is exactly `-`.
 
     X usually matches `-` too, so on a line that fails further on, a backtracking engine tries both readings
     of every such field: 2^n attempts for n fields. Both readings consume the same text, so committing to the
     first changes no result, only the time to fail. A `-` followed by more text still goes to X.
+
+    The group becomes atomic: X must end where the next delimiter starts and be unable to consume it (`\S+`
+    before a space, `[^"]*` before a quote). Write other fields (`\S+` before a quote, a lazy X) another way.
     """
     return pattern.replace("(?:-|", r'(?>-(?=[\s"]|\Z)|').replace("(?:-1|", r'(?>-1(?=[\s"]|\Z)|')
 
@@ -233,7 +236,7 @@ def _server_authority(authority: str) -> dict[str, Any] | None:
             return None
     elif not _URI_HOST.fullmatch(host):
         return None
-    if port and not (port.isascii() and port.isdigit() and int(port) <= 2147483647):
+    if port and not _port_ok(port):
         return None
     return {"domain": host, "port": int(port) if port else None, "user_info": _decode(user_info) if at else None}
 
@@ -266,12 +269,16 @@ def _java_url(text: str) -> dict[str, Any] | None:
             host, colon, port = host.partition(":")
             port = port if colon else None
         if port:
-            if not (port.isascii() and port.isdigit()):
+            if not _port_ok(port):
                 return None
             parts["port"] = int(port)
         parts["domain"] = host
     parts["path"] = spec
     return parts
+
+
+def _port_ok(port: str) -> bool:
+    return port.isascii() and port.isdigit() and len(port) <= 10 and int(port) <= 2147483647
 
 
 def _decode(value: str | None) -> str | None:

@@ -40,7 +40,7 @@ _LINE = re.compile(committed(
     r"(?:-|(?P<referrer>\S*))\s(?P<user_agent>\S*)\s(?:-|(?P<query>\S*))\s(?:-|(?P<cookies>\S*))\s"
     rf"(?P<edge_result_type>\w+)\s(?P<request_id>\S*)\s(?P<host>{HOSTNAME})\s(?P<protocol>\w+)\s"
     rf"(?P<request_bytes>{LONG})\s(?P<duration>{NUMBER})\s"
-    rf"(?:-|(?P<forwarded>[^\s,]*(?:,\s*[^\s,]*)*))\s(?:-|(?P<tls_protocol>TLS|SSL)v(?P<tls_version>{NUMBER}))\s"
+    rf"(?:-|(?P<forwarded>[^\s,]*(?:, *[^\s,]*)*))\s(?:-|(?P<tls_protocol>TLS|SSL)v(?P<tls_version>{NUMBER}))\s"
     r"(?:-|(?P<cipher>\S*))\s(?P<edge_response_result_type>\w+)\s(?P<protocol_version>\S*)\s"
     rf"(?:-|(?P<fle_status>\w+))\s(?:-|(?P<fle_encrypted_fields>\S*))\s(?:-|(?P<port>{POSINT}))\s"
     rf"(?:-|(?P<time_to_first_byte>{NUMBER}))\s(?:-|(?P<edge_detailed_result_type>\w+))\s"

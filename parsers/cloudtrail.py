@@ -33,7 +33,7 @@ from parsers import ecs
 from parsers.cloudtrail_categories import CATEGORIES
 from parsers.cloudtrail_entity import entities
 from parsers.enrich import geoip
-from parsers.enrich.javamap import iteration_order, java_length, render, scalar
+from parsers.enrich.javamap import MAX_DEPTH, TooDeep, iteration_order, java_length, render, scalar
 from parsers.enrich.useragent import user_agent
 from parsers.errors import EventError
 from parsers.event import Event
@@ -100,16 +100,22 @@ _ISO8601 = re.compile(
 
 @register("cloudtrail", ecs_version="8.11.0")
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
-    if event.obj is None and event.message is not None and not event.message.strip():
-        return []  # a blank line between records: nothing to index
-    record = event.json_object()
+    if event.obj is None and event.message is not None and (not event.message or event.message.isspace()):
+        # Elastic's json processor reads a blank message as nothing, and the pipeline still writes its
+        # categorization defaults: a shell document, as in Elastic's own expected output for blank lines.
+        record: dict[str, Any] = {}
+    else:
+        record = event.json_object()
     original = None
     if record.get("preview") is not None:
         original = _third_party_raw(record)
         if original is None:
             return []  # the pipeline drops a Splunk result without CloudTrail data
         record = _decode(original)
-    doc = _document(record, options)
+    try:
+        doc = _document(record, options)
+    except TooDeep as exc:  # what would be copied into the document could not be indexed, nor even rendered
+        raise EventError(f"CloudTrail record {exc}", reason="too_deep") from None
     if original is not None:
         doc["event"]["original"] = original
     return [doc]
@@ -247,10 +253,14 @@ def _source(doc: dict[str, Any], address: Any, options: ParseOptions) -> None:
         if options.geoip_dir:
             geo, asn = _geo(address, options.geoip_dir)
             if geo:
-                source["geo"] = {**geo, "location": dict(geo["location"])} if "location" in geo else dict(geo)
+                source["geo"] = _copy2(geo)
             if asn:
-                source["as"] = {**asn, "organization": dict(asn["organization"])} if "organization" in asn else dict(asn)
+                source["as"] = _copy2(asn)
     doc["source"] = source
+
+
+def _copy2(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: dict(v) if type(v) is dict else v for k, v in value.items()}
 
 
 @lru_cache(maxsize=65536)
@@ -461,7 +471,7 @@ def _unique_texts(values: list[Any]) -> list[str]:
     return out
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: Any, depth: int = 0) -> Any:
     """Elastic's drop script on one value: None for null, "" and objects/lists left empty; else the value.
 
     Containers are copied only when something inside them goes, so a clean record is never copied.
@@ -471,10 +481,12 @@ def _clean(value: Any) -> Any:
     kind = type(value)
     if kind is str:
         return value or None
+    if (kind is dict or kind is list) and depth >= MAX_DEPTH:
+        raise TooDeep(f"nested deeper than {MAX_DEPTH} levels")
     if kind is dict:
         out: dict[str, Any] | None = None
         for i, (key, item) in enumerate(value.items()):
-            cleaned = _clean(item)
+            cleaned = _clean(item, depth + 1)
             if cleaned is not item:
                 if out is None:
                     out = dict(islice(value.items(), i))
@@ -488,7 +500,7 @@ def _clean(value: Any) -> Any:
     if kind is list:
         items: list[Any] | None = None
         for i, item in enumerate(value):
-            cleaned = _clean(item)
+            cleaned = _clean(item, depth + 1)
             if cleaned is not item:
                 if items is None:
                     items = value[:i]

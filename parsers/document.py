@@ -22,7 +22,9 @@ def finalize(doc: dict[str, Any], spec: DatasetSpec, event: Event, opts: ParseOp
     if not isinstance(event_fields, dict):
         event_fields = doc["event"] = {}
     if opts.keep_original:
-        event_fields.setdefault("original", event.text())
+        text = event.text()
+        if text:  # Elastic's pipelines drop empty strings: a blank line has no event.original
+            event_fields.setdefault("original", text)
     else:
         event_fields.pop("original", None)
     ecs_fields = doc.get("ecs")

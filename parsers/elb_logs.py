@@ -32,7 +32,7 @@ _TIMES = (rf"(?:-1|(?P<request_processing_time>{NUMBER})) (?:-1|(?P<backend_proc
 _COMMON = rf"(?P<timestamp>{ISO8601}) (?P<name>\S+) {_SOURCE} {_BACKEND} {_TIMES}"
 _SSL = r"(?:-|(?P<ssl_cipher>\S+)) (?:-|(?P<ssl_protocol>\S+))"
 _HTTP = (rf"{_COMMON} (?P<status>{LONG}) (?:-|(?P<backend_status>{LONG})) (?P<received>{LONG})"
-         rf" (?P<sent>{LONG}) \"(?:-|(?P<method>\w+)) (?:-|(?P<uri>.*?)) (?:-|HTTP/(?P<http_version>\S+))\""
+         rf" (?P<sent>{LONG}) \"(?:-|(?P<method>\w+)) (?P<uri>.*?) (?:HTTP/(?P<http_version>\S+)|-)\""
          rf" \"(?P<user_agent>.*?)\" {_SSL}")
 _TCP = (rf"{_COMMON} - - (?P<tcp_received>{LONG}) (?P<tcp_sent>{LONG}) \"- - - \" \"-\" {_SSL}")
 _ALB = (rf"(?P<type>\w+) {_HTTP} (?P<target_group>\S+) \"(?P<trace_id>.*?)\" \"(?:-|(?P<domain>.*?))\""
@@ -137,7 +137,7 @@ def _http(f: Any, doc: Doc, elb: Doc) -> None:
     doc["event"]["outcome"] = "success" if status < 400 else "failure"
     if f.backend_status is not None:
         elb.setdefault("backend", {})["http"] = {"response": {"status_code": int(f.backend_status)}}
-    if f.uri is not None and (url := uri_parts(f.uri)) is not None:
+    if f.uri != "-" and (url := uri_parts(f.uri)) is not None:  # `-`: the grok's `(?:-|DATA)`, kept open-ended
         doc["url"] = url
     if (agent := user_agent(f.user_agent)) is not None:
         doc["user_agent"] = agent

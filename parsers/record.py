@@ -28,7 +28,7 @@ from typing import Any
 from parsers import document, registry
 from parsers.detect import EVENTBRIDGE, Detector
 from parsers.envelopes import Unwrapped, eventbridge, unwrap
-from parsers.errors import ParseError
+from parsers.errors import EventError, ParseError
 from parsers.event import Event
 from parsers.filters import FilterSet
 from parsers.options import ParseOptions
@@ -186,7 +186,7 @@ def _raw(event: Event) -> str:
     """The event's text for the dead-letter record, even when orjson cannot render it (nested past 254)."""
     try:
         return event.text()
-    except TypeError:  # orjson.JSONEncodeError
+    except (EventError, TypeError):  # too deep for orjson
         try:
             return json.dumps(event.obj, ensure_ascii=False)
         except (TypeError, ValueError, RecursionError):

@@ -1,8 +1,8 @@
-"""Amazon S3 server access logs (`aws.s3access`), one request per line.
+r"""Amazon S3 server access logs (`aws.s3access`), one request per line.
 
-The line is matched with the pipeline's grok, rewritten as one Python regex (the field patterns are narrow
-enough that it never backtracks far). Newer logs append fields (access point ARN, ACL required) after
-tls_version; like the grok, the match ignores them.
+The line is matched with the pipeline's grok, rewritten as one Python regex; its operation is
+`WORD\.WORD\.WORD` where the grok's dots match any character (which only adds backtracking). Newer logs
+append fields (access point ARN, ACL required) after tls_version; like the grok, the match ignores them.
 
 Documents follow the aws 1.45.3 pipeline (the one with test cases): every raw value under `aws.s3access.*`,
 GeoIP in top-level `geo` (no ASN), `event.category` a string.
@@ -43,7 +43,6 @@ _LINE = re.compile(
 _FAST = re.compile(committed(_LINE.pattern.replace(".*?", '[^"]*')), re.ASCII)
 _MAX_QUOTES = 14
 _LONGS = ("http_status", "bytes_sent", "object_size", "total_time", "turn_around_time")
-_REGION = re.compile(r"^.*?s3\.(.*?)\..*$", re.DOTALL)
 _REQUEST = re.compile(r"(\S+) (\S+) [hH][tT][tT][pP]/(\S+)")
 _HTTPDATE = "%d/%b/%Y:%H:%M:%S %z"
 
@@ -73,8 +72,8 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     event_fields = doc["event"]
     if (timestamp := _httpdate(time)) is not None:
         doc["@timestamp"] = timestamp
-    if (host_header := s3.get("host_header")) and (region := _REGION.match(host_header)) and region.group(1):
-        doc["cloud"]["region"] = region.group(1)
+    if (host_header := s3.get("host_header")) and (region := _region(host_header)):
+        doc["cloud"]["region"] = region
     _request_fields(doc, s3.get("request_uri"))
     doc["related"] = {"user": [s3["bucket_owner"]]}
     if (remote_ip := s3.get("remote_ip")) is not None:
@@ -120,6 +119,13 @@ def _request_fields(doc: dict[str, Any], request_uri: str | None) -> None:
     http["version"] = version
     if (url := uri_parts(target)) is not None:
         doc["url"] = url
+
+
+def _region(host_header: str) -> str | None:
+    r"""The pipeline's `^%{DATA}s3\.%{DATA:cloud.region}\.%{DATA}$`: the label after the first `s3.`."""
+    start = host_header.find("s3.")
+    end = host_header.find(".", start + 3) if start >= 0 else -1
+    return (host_header[start + 3:end] or None) if end >= 0 else None
 
 
 def _valid_ip(ip: str | None) -> bool:

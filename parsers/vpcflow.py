@@ -71,7 +71,8 @@ _TCP_FLAGS = ((0x01, "fin"), (0x02, "syn"), (0x04, "rst"), (0x08, "psh"), (0x10,
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """Where each field of one format sits: token indexes, -1 when the format lacks it."""
+    """Where each field of one format sits: token indexes, -1 when the format lacks it (the parser appends a
+    `-` to every record's fields, so index -1 reads as absent)."""
 
     size: int
     first: str  # the first field's name: a line starting with it is the file's header line
@@ -88,10 +89,6 @@ class _Layout:
     bytes: int
     start: int
     end: int
-    action: int
-    account: int
-    instance: int
-    tcp_flags: int
 
 
 @lru_cache(maxsize=64)
@@ -110,14 +107,9 @@ def _layout(names: tuple[str, ...]) -> _Layout:
     sublocation = None
     if "sublocation-type" in index or "sublocation-id" in index:
         sublocation = (index.get("sublocation-type", -1), index.get("sublocation-id", -1))
-    return _Layout(
-        size=len(names), first=names[0], aws=tuple(aws), raw=tuple(raw), renamed=tuple(renamed), sublocation=sublocation,
-        **{key: index.get(name, -1) for key, name in (
-            ("src", "srcaddr"), ("dst", "dstaddr"), ("sport", "srcport"), ("dport", "dstport"),
-            ("proto", "protocol"), ("packets", "packets"), ("bytes", "bytes"), ("start", "start"),
-            ("end", "end"), ("action", "action"), ("account", "account-id"), ("instance", "instance-id"),
-            ("tcp_flags", "tcp-flags"))},
-    )
+    src, dst, sport, dport, proto, packets, size, start, end = (index.get(name, -1) for name in _POSITIONAL)
+    return _Layout(len(names), names[0], tuple(aws), tuple(raw), tuple(renamed), sublocation,
+                   src, dst, sport, dport, proto, packets, size, start, end)
 
 
 _BY_COUNT = {layout.size: layout for layout in (

@@ -6,6 +6,8 @@
 #   - promtool   built from the Go module proxy: the Prometheus version the compose file runs
 #   - composecheck (deploy/tools/composecheck): compose-go, the loader of `docker compose`, built from the
 #     Go module proxy; it loads a Compose file with the same validation and semantic checks
+#   - the AWS CLI (awscli, PyPI) in a folder of its own, never in the project's venv (it pins botocore):
+#     the LocalStack init script's test runs it against moto
 #   - the Compose Specification's JSON schema, as shipped in the npm package dclint (MIT; the schema is
 #     compose-spec/compose-spec's, Apache-2.0): only that tarball is fetched, none of its dependencies
 # A rerun only checks that each piece is there. The first run takes about 15 minutes on a new machine
@@ -17,6 +19,7 @@ CACHE="${SECSTASH_CACHE:-$HOME/.cache/secstash}"
 # Prometheus 3.5 (LTS) = module v0.305.0; keep in step with prom/prometheus in docker-compose.yml.
 PROMETHEUS_VERSION="${SECSTASH_PROMETHEUS_VERSION:-3.5.0}"
 DCLINT_VERSION="${SECSTASH_DCLINT_VERSION:-3.1.0}"
+AWSCLI_VERSION="${SECSTASH_AWSCLI_VERSION:-1.45.11}"
 
 log() { printf '[deploy-tools] %s\n' "$*" >&2; }
 mkdir -p "$CACHE/bin"
@@ -78,13 +81,25 @@ if [[ ! -s "$COMPOSE_SCHEMA" ]]; then
   rm -rf "$tmp"
 fi
 
+# ---------------------------------------------------------------- AWS CLI
+AWSCLI_HOME="$CACHE/awscli-$AWSCLI_VERSION"
+if [[ ! -f "$AWSCLI_HOME/.complete" ]]; then
+  log "installing awscli $AWSCLI_VERSION into $AWSCLI_HOME"
+  rm -rf "$AWSCLI_HOME"
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location --root-user-action=ignore \
+    --target "$AWSCLI_HOME" "awscli==$AWSCLI_VERSION" >&2
+  touch "$AWSCLI_HOME/.complete"
+fi
+
 # ---------------------------------------------------------------- record
 OUT="$CACHE/deploy-tools.json"
-python3 - "$OUT" "$HELM" "$PROMTOOL" "$PROMETHEUS_VERSION" "$COMPOSECHECK" "$COMPOSE_SCHEMA" "$DCLINT_VERSION" <<'PY'
+python3 - "$OUT" "$HELM" "$PROMTOOL" "$PROMETHEUS_VERSION" "$COMPOSECHECK" "$COMPOSE_SCHEMA" "$DCLINT_VERSION" \
+  "$AWSCLI_HOME" <<'PY'
 import json, os, sys
-out, helm, promtool, prom_version, composecheck, schema, dclint = sys.argv[1:]
+out, helm, promtool, prom_version, composecheck, schema, dclint, awscli = sys.argv[1:]
 data = {"helm": helm, "promtool": promtool, "prometheus_version": prom_version, "composecheck": composecheck,
-        "compose_schema": schema, "compose_schema_source": f"npm dclint@{dclint}"}
+        "compose_schema": schema, "compose_schema_source": f"npm dclint@{dclint}",
+        "awscli_pythonpath": awscli}
 with open(out + ".tmp", "w") as f:
     json.dump(data, f, indent=2)
     f.write("\n")

@@ -22,7 +22,7 @@ from parsers.ecs import epoch_ms_to_iso
 from parsers.outcome import Failure, RecordOutcome
 from sinks.batch import BulkItem, DeadLetter, RawRecord, Source
 
-IndexFor = Callable[[str, str], str]  # (event.dataset, namespace) -> data stream or index name
+IndexFor = Callable[[str, str, str], str]  # (event.dataset, namespace, @timestamp) -> stream or index name
 
 
 def document_id(stream: str, shard: str, sequence: str, sub_sequence: int, ordinal: int, part: int) -> str:
@@ -64,7 +64,8 @@ def build_bulk_items(stream: str, shard: str, record: RawRecord, outcome: Record
             outcome.failures.append(Failure("unserialisable_document", str(exc), parsed.ordinal, parsed.dataset, raw))
             continue
         items.append(BulkItem(
-            index=index_for(parsed.event_dataset, namespace or "default"),
+            index=index_for(parsed.event_dataset, namespace or "default",
+                            doc.get("@timestamp") if isinstance(doc.get("@timestamp"), str) else ingested),
             id=document_id(stream, shard, record.sequence, record.sub_sequence, parsed.ordinal, parsed.part),
             body=body,
             dataset=parsed.dataset,

@@ -80,6 +80,11 @@ class LockedObjectStore:
     def retention_days(self) -> int | None:
         return self._retention_days
 
+    @property
+    def s3(self) -> Any:
+        """The S3 client, for readers of what this store wrote (spill redrive, verify)."""
+        return self._s3
+
     def close(self) -> None:
         self._closed.set()
 
@@ -88,10 +93,13 @@ class LockedObjectStore:
             if_none_match: bool = False) -> StoredObject:
         digest = hashlib.sha256(body).digest()
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type,
-                                  "ServerSideEncryption": "aws:kms", "Metadata": metadata or {}}
+                                  "Metadata": metadata or {}}
         if content_encoding:
             params["ContentEncoding"] = content_encoding
         if self._kms_key_id:
+            # Without a key id, `aws:kms` would mean the AWS-managed aws/s3 key, not the bucket's default key:
+            # name SSE-KMS only with our key, and otherwise let the bucket's default encryption apply.
+            params["ServerSideEncryption"] = "aws:kms"
             params["SSEKMSKeyId"] = self._kms_key_id
         if self._retention_days:
             params["ObjectLockMode"] = "COMPLIANCE"

@@ -19,12 +19,11 @@ Quirks worth knowing (kinesis-local 0.6.2):
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from . import paths
-from .process import EmbeddedServer, ManagedProcess, free_port, http_status
+from .process import EmbeddedServer, ManagedProcess, free_port, http_status, temp_dir
 
 #: Durations of kinesis-mock's simulated state transitions (its default is 500ms each).
 FAST_TRANSITIONS = {
@@ -88,9 +87,11 @@ class KinesisLocal(EmbeddedServer):
             ON_DEMAND_STREAM_COUNT_LIMIT="100",
         )
         if initialize_streams:
-            env["INITIALIZE_STREAMS"] = ",".join(f"{name}:{shards}" for name, shards in initialize_streams.items())
+            env["INITIALIZE_STREAMS"] = ",".join(
+                f"{name}:{shards}" for name, shards in initialize_streams.items()
+            )
         env.update(extra_env or {})
-        log_dir = Path(log_dir or tempfile.mkdtemp(prefix="secstash-kinesis-"))
+        log_dir = Path(log_dir) if log_dir else temp_dir("secstash-kinesis-")
         self.process = ManagedProcess(
             [paths.node_binary(), str(home / "main.js")],
             name=f"kinesis-local:{self.port}",

@@ -10,11 +10,10 @@ Requests need some credentials and a region (any values); moto accepts them all.
 from __future__ import annotations
 
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 
-from .process import EmbeddedServer, ManagedProcess, free_port, http_status
+from .process import EmbeddedServer, ManagedProcess, free_port, http_status, temp_dir
 
 
 class MotoServer(EmbeddedServer):
@@ -22,10 +21,12 @@ class MotoServer(EmbeddedServer):
 
     start_timeout = 60.0
 
-    def __init__(self, port: int | None = None, *, host: str = "127.0.0.1", log_dir: Path | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, *, host: str = "127.0.0.1", log_dir: Path | None = None
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        log_dir = Path(log_dir or tempfile.mkdtemp(prefix="secstash-moto-"))
+        log_dir = Path(log_dir) if log_dir else temp_dir("secstash-moto-")
         self.process = ManagedProcess(
             [sys.executable, "-m", "moto.server", "-H", host, "-p", str(self.port)],
             name=f"moto_server:{self.port}",
@@ -39,7 +40,7 @@ class MotoServer(EmbeddedServer):
     def reset(self) -> None:
         """Drop every resource in every service (moto's ``/moto-api/reset``)."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - local URL
+        with urllib.request.urlopen(request, timeout=10):
             pass
 
     def _ready(self) -> bool:

@@ -105,9 +105,10 @@ def node_binary() -> str:
 
 def search_home(kind: SearchKind) -> Path:
     """Unpacked integ-test distribution of Elasticsearch or OpenSearch."""
-    variable, key = {"elasticsearch": ("SECSTASH_ES_HOME", "es_home"), "opensearch": ("SECSTASH_OS_HOME", "os_home")}[
-        kind
-    ]
+    variable, key = {
+        "elasticsearch": ("SECSTASH_ES_HOME", "es_home"),
+        "opensearch": ("SECSTASH_OS_HOME", "os_home"),
+    }[kind]
     home = _existing(_lookup(variable, key, kind), kind, variable)
     if not (home / "bin" / kind).is_file():
         raise ComponentMissing(f"{home} holds no bin/{kind} ({SETUP_HINT}, or set {variable})")

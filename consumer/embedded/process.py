@@ -10,18 +10,46 @@ wait gives up at once when the process has died.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
+
+#: Started and not yet stopped or killed; killed at interpreter exit.
+_STARTED: set[ManagedProcess] = set()
+#: Temporary directories we made for servers (data, logs); removed at exit unless SECSTASH_KEEP_TMP is set.
+_TEMP_DIRS: list[Path] = []
+
+
+def temp_dir(prefix: str) -> Path:
+    """A new temporary directory, removed at interpreter exit after every process is killed
+    (set ``SECSTASH_KEEP_TMP=1`` to keep them for a post-mortem)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    _TEMP_DIRS.append(path)
+    return path
+
+
+@atexit.register
+def _clean_up_at_exit() -> None:
+    """A process we started must not outlive us (a test run that crashed, Ctrl-C, a forgotten stop)."""
+    for process in list(_STARTED):
+        if process.is_running:
+            process.kill()
+    if not os.environ.get("SECSTASH_KEEP_TMP"):
+        for path in _TEMP_DIRS:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 class ProcessError(RuntimeError):
@@ -69,7 +97,7 @@ def http_status(url: str, *, timeout: float = 2.0, method: str = "GET") -> int:
     """HTTP status of a request to ``url`` (4xx/5xx returned, not raised; connection errors raise)."""
     request = urllib.request.Request(url, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local URLs only
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -117,13 +145,20 @@ class ManagedProcess:
             raise ProcessError(f"{self.name} is already running (pid {self.pid})")
         argv = self.argv
         if self.run_as is not None:
-            argv = ["setpriv", f"--reuid={self.run_as}", f"--regid={self.run_as}", "--init-groups", "--", *argv]
+            argv = [
+                "setpriv",
+                f"--reuid={self.run_as}",
+                f"--regid={self.run_as}",
+                "--init-groups",
+                "--",
+                *argv,
+            ]
             self.env.setdefault("HOME", pwd.getpwnam(self.run_as).pw_dir)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {' '.join(argv)}\n".encode())
             log.flush()
-            self._popen = subprocess.Popen(  # noqa: S603 - argv built by us
+            self._popen = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -132,12 +167,17 @@ class ManagedProcess:
                 cwd=self.cwd,
                 start_new_session=True,
             )
+        _STARTED.add(self)
 
     def wait_ready(self, condition: Callable[[], bool], *, timeout: float, interval: float = 0.2) -> None:
         """Poll ``condition`` until true; on timeout or early death, kill the process and raise with its log."""
         try:
             wait_until(
-                condition, timeout=timeout, interval=interval, what=f"{self.name} ready", abort=self._death_reason
+                condition,
+                timeout=timeout,
+                interval=interval,
+                what=f"{self.name} ready",
+                abort=self._death_reason,
             )
         except (TimeoutError, ProcessError) as exc:
             tail = self.log_tail()
@@ -161,6 +201,7 @@ class ManagedProcess:
         self._signal_group(signal.SIGKILL)  # stragglers of the group, if any
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._popen.wait(timeout=10)
+        _STARTED.discard(self)
         return self._popen.returncode
 
     def kill(self) -> int | None:
@@ -170,6 +211,7 @@ class ManagedProcess:
         self._signal_group(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._popen.wait(timeout=10)
+        _STARTED.discard(self)
         return self._popen.returncode
 
     def wait_exit(self, timeout: float) -> int:
@@ -209,7 +251,7 @@ class ManagedProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._popen.pid, sig)
 
-    def __enter__(self) -> ManagedProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -218,7 +260,9 @@ class ManagedProcess:
         self.stop()
 
     def __repr__(self) -> str:
-        state = "running" if self.is_running else f"exited {self.returncode}" if self._popen else "not started"
+        state = (
+            "running" if self.is_running else f"exited {self.returncode}" if self._popen else "not started"
+        )
         return f"<ManagedProcess {self.name} pid={self.pid} {state}>"
 
 
@@ -230,7 +274,7 @@ class EmbeddedServer:
     process: ManagedProcess
     start_timeout: float = 60.0
 
-    def start(self) -> "EmbeddedServer":
+    def start(self) -> Self:
         self.process.start()
         self.process.wait_ready(self._ready, timeout=self.start_timeout)
         return self
@@ -243,9 +287,12 @@ class EmbeddedServer:
         """SIGKILL, no chance to flush anything: what a crash looks like."""
         return self.process.kill()
 
-    def restart(self, *, graceful: bool = True) -> "EmbeddedServer":
+    def restart(self, *, graceful: bool = True) -> Self:
         """Stop (or kill) and start again with the same port and data."""
-        self.stop() if graceful else self.kill()
+        if graceful:
+            self.stop()
+        else:
+            self.kill()
         return self.start()
 
     @property
@@ -266,7 +313,7 @@ class EmbeddedServer:
     def _ready(self) -> bool:
         raise NotImplementedError
 
-    def __enter__(self):  # noqa: ANN204 - returns the subclass
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -22,16 +22,15 @@ import shutil
 import ssl
 import stat
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from . import paths
 from .paths import SearchKind
-from .process import EmbeddedServer, ManagedProcess, ProcessError, free_port, user_ids
+from .process import EmbeddedServer, ManagedProcess, ProcessError, free_port, temp_dir, user_ids
 
 #: Settings every test node gets; see docs/local-components.md for why each is there.
 BASE_SETTINGS: dict[str, Any] = {
@@ -46,7 +45,7 @@ BASE_SETTINGS: dict[str, Any] = {
 ES_SECURITY_OFF: dict[str, Any] = {"xpack.security.enabled": False}
 
 DEFAULT_USER = "secstash"
-DEFAULT_PASSWORD = "secstash-test-password"  # noqa: S105 - a throwaway local test node
+DEFAULT_PASSWORD = "secstash-test-password"
 
 
 class SearchEngine(EmbeddedServer):
@@ -82,7 +81,9 @@ class SearchEngine(EmbeddedServer):
         if kind not in ("elasticsearch", "opensearch"):
             raise ValueError(f"kind must be 'elasticsearch' or 'opensearch', not {kind!r}")
         if security and kind != "elasticsearch":
-            raise ValueError("security=True needs Elasticsearch: the OpenSearch integ-test zip has no security plugin")
+            raise ValueError(
+                "security=True needs Elasticsearch: the OpenSearch integ-test zip has no security plugin"
+            )
         self.kind: SearchKind = kind
         self.home = paths.search_home(kind)
         self.version = self.home.name.removeprefix(f"{kind}-")
@@ -93,11 +94,12 @@ class SearchEngine(EmbeddedServer):
         self.security = security
         self.start_timeout = start_timeout
         self.run_as = paths.search_user()
-        self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix=f"secstash-{kind}-"))
+        self.data_dir = Path(data_dir) if data_dir else temp_dir(f"secstash-{kind}-")
         self.settings: dict[str, Any] = {
             **BASE_SETTINGS,
-            "cluster.name": f"secstash-{kind}-{self.port}",
-            "node.name": f"node-{self.port}",
+            # Fixed names: a data_dir reused by a new instance on another port must still be "this" cluster.
+            "cluster.name": f"secstash-{kind}",
+            "node.name": "secstash-node",
             "http.port": self.port,
             "transport.port": self.transport_port,
             "path.data": str(self.data_dir / "data"),
@@ -144,7 +146,7 @@ class SearchEngine(EmbeddedServer):
     def config_dir(self) -> Path:
         return self.data_dir / "config"
 
-    def start(self) -> SearchEngine:
+    def start(self) -> Self:
         if not self._prepared:
             self._prepare()
         super().start()
@@ -163,7 +165,7 @@ class SearchEngine(EmbeddedServer):
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         context = ssl.create_default_context(cafile=str(self.ca_certs)) if self.ca_certs else None
         try:
-            with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -241,12 +243,27 @@ class SearchEngine(EmbeddedServer):
             if user_roles:
                 argv += ["-r", ",".join(user_roles)]
             if self.run_as is not None:
-                argv = ["setpriv", f"--reuid={self.run_as}", f"--regid={self.run_as}", "--init-groups", "--", *argv]
-            result = subprocess.run(  # noqa: S603
-                argv, env=self.process.env, cwd=self.data_dir, capture_output=True, text=True, timeout=120, check=False
+                argv = [
+                    "setpriv",
+                    f"--reuid={self.run_as}",
+                    f"--regid={self.run_as}",
+                    "--init-groups",
+                    "--",
+                    *argv,
+                ]
+            result = subprocess.run(
+                argv,
+                env=self.process.env,
+                cwd=self.data_dir,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
             )
             if result.returncode != 0:
-                raise ProcessError(f"elasticsearch-users useradd {user} failed: {result.stdout}{result.stderr}")
+                raise ProcessError(
+                    f"elasticsearch-users useradd {user} failed: {result.stdout}{result.stderr}"
+                )
 
     def _hand_over(self) -> None:
         """Give data_dir to the service user, and make sure that user can reach it.
@@ -266,8 +283,17 @@ class SearchEngine(EmbeddedServer):
             os.chown(root, uid, gid)
             for name in dirs + files:
                 os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
-        probe = subprocess.run(  # noqa: S603
-            ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--", "test", "-w", str(self.data_dir)],
+        probe = subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={gid}",
+                "--init-groups",
+                "--",
+                "test",
+                "-w",
+                str(self.data_dir),
+            ],
             check=False,
         )
         if probe.returncode != 0:

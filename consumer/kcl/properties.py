@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -31,7 +32,12 @@ KNOWN_KEYS = frozenset({
     "taskBackoffTimeMillis", "metricsBufferTimeMillis", "metricsMaxQueueSize", "logWarningForTaskAfterMillis",
     "validateSequenceNumberBeforeCheckpointing", "retryGetRecordsInSeconds", "maxGetRecordsThreadPool",
     "consumerArn", "consumerName", "cloudWatchClient.endpointOverride", "cloudWatchClient.region",
-    "dynamoDBRegionName", "cloudWatchRegionName", "tableName",
+    "dynamoDBRegionName", "cloudWatchRegionName", "tableName", "clientVersionConfig",
+    "workerMetricsReporterFreqInMillis", "inMemoryWorkerMetricsCaptureFrequencyMillis", "reBalanceThresholdPercentage",
+    "dampeningPercentage", "varianceBalancingFrequency", "maxThroughputPerHostKBps", "isGracefulLeaseHandoffEnabled",
+    "gracefulLeaseHandoffTimeoutMillis", "schedulerInitializationBackoffTimeMillis",
+    "skipShardSyncAtWorkerInitializationIfLeasesExist", "leaseTableDeletionProtectionEnabled", "leaseTablePitrEnabled",
+    "workerMetricsTableName", "coordinatorStateTableName", "enablePriorityLeaseAssignment",
 })
 # Setting these would break secstash's contract (e.g. a processing timeout kills a processor that is
 # correctly blocked on a slow sink), so extra_properties may not touch them.
@@ -77,10 +83,10 @@ def build(settings: Settings, stream: StreamSettings, python: str | None = None,
         "AwsCredentialsProviderDynamoDB": "DefaultCredentialsProvider",
         "AwsCredentialsProviderCloudWatch": "DefaultCredentialsProvider",
     }
-    if kcl.metrics_level == "NONE":
-        props["disableWorkerMetrics"] = "true"
-    if worker_id:
-        props["workerId"] = worker_id
+    props["disableWorkerMetrics"] = "false" if kcl.worker_metrics else "true"
+    props["clientVersionConfig"] = ("CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X" if kcl.lease_assignment == "lease_count"
+                                    else "CLIENT_VERSION_CONFIG_3X")
+    props["workerId"] = worker_id or kcl.worker_id or socket.gethostname()
     if stream.arn:
         props["streamArn"] = stream.arn
     else:

@@ -23,6 +23,7 @@ from functools import lru_cache
 from math import copysign, inf, isnan
 from typing import Any
 
+MAX_DEPTH = 200  # deeper values are refused: orjson renders at most 255 levels, and ES maps far fewer
 _MASK32 = 0xFFFFFFFF
 _TREEIFY_AT = 8  # keys already in a bucket when one more triggers treeifyBin (TREEIFY_THRESHOLD)
 _MIN_TREE_CAPACITY = 64  # below this, treeifyBin resizes the table instead (MIN_TREEIFY_CAPACITY)
@@ -92,14 +93,23 @@ def to_string(value: Any) -> str | None:
     return render(value)[0]
 
 
-def render(value: Any) -> tuple[str | None, Any]:
+class TooDeep(ValueError):
+    """A value nested deeper than MAX_DEPTH."""
+
+
+def render(value: Any, depth: int = 0) -> tuple[str | None, Any]:
     """`to_string` and Elastic's clean-up in one walk: (text, the value without its null, "" and emptied
-    members). The cleaned value is the same object when nothing had to go, a copy otherwise."""
+    members). The cleaned value is the same object when nothing had to go, a copy otherwise.
+
+    Raises TooDeep for objects/arrays nested more than MAX_DEPTH levels.
+    """
     kind = type(value)
-    if kind is dict:
-        return _render_map(value) if value else (None, None)
-    if kind is list:
-        return _render_list(value) if value else (None, None)
+    if kind is dict or kind is list:
+        if depth >= MAX_DEPTH:
+            raise TooDeep(f"nested deeper than {MAX_DEPTH} levels")
+        if not value:
+            return None, None
+        return _render_map(value, depth + 1) if kind is dict else _render_list(value, depth + 1)
     if kind is str:
         return (value, value) if value else (None, None)
     if value is None:
@@ -107,7 +117,7 @@ def render(value: Any) -> tuple[str | None, Any]:
     return _scalar_text(value), value
 
 
-def _render_map(value: dict[str, Any]) -> tuple[str | None, Any]:
+def _render_map(value: dict[str, Any], depth: int) -> tuple[str | None, Any]:
     keys = tuple(value)
     parts = []
     changed: dict[str, Any] | None = None  # key -> cleaned value, None for a removed one
@@ -121,7 +131,7 @@ def _render_map(value: dict[str, Any]) -> tuple[str | None, Any]:
                 continue
             cleaned = None
         elif kind is dict or kind is list:
-            text, cleaned = render(item)
+            text, cleaned = render(item, depth)
             if text is not None:
                 parts.append(f"{key}={text}")
                 if cleaned is item:
@@ -148,12 +158,12 @@ def _render_map(value: dict[str, Any]) -> tuple[str | None, Any]:
     return "{" + ", ".join(parts) + "}", cleaned_map
 
 
-def _render_list(value: list[Any]) -> tuple[str | None, Any]:
+def _render_list(value: list[Any], depth: int) -> tuple[str | None, Any]:
     texts = []
     items = []
     changed = False
     for item in value:
-        text, cleaned = render(item)
+        text, cleaned = render(item, depth)
         if text is None:
             changed = True
             continue

@@ -244,10 +244,15 @@ _VERSION = re.compile(r"^(\d+)\.(\d+)")
 
 def detect(client: SearchClient) -> ServerInfo:
     """The server's family and version. Elasticsearch test builds lack `GET /` (405), and a writer without
-    `monitor` may not read `_nodes`: try both, in that order. Raises Unreachable, WrongProduct, or
+    `monitor` may read neither `GET /` nor `_nodes`: try both. Raises Unreachable, WrongProduct, or
     PermissionError (the answer was 401/403) or LookupError (no version anywhere)."""
     replies = []
-    for path, params in (("/", None), ("/_nodes/_local", {"filter_path": "nodes.*.version"})):
+    probes: list[tuple[str, dict[str, str] | None]] = [("/", None),
+                                                        ("/_nodes/_local", {"filter_path": "nodes.*.version"})]
+    if client.kind == "elasticsearch":
+        # Ask _nodes first: elastic-transport marks a node dead on the test build's 405 to `GET /`.
+        probes.reverse()
+    for path, params in probes:
         reply = client.request("GET", path, params=params)
         replies.append(reply)
         if not reply.ok or not isinstance(reply.body, dict):

@@ -185,3 +185,12 @@ def setup_skipped(feature: str, detail: str) -> None:
 def templates_installed(component: int, index: int, lifecycle: str | None) -> None:
     log.info("search templates installed", component_templates=component, index_templates=index,
              lifecycle=lifecycle)
+
+
+def setup_failed(detail: str) -> None:
+    log.error("search sink setup failed; retrying", detail=detail[:500])
+
+
+def worker_failed(error: BaseException) -> None:
+    log.error("search worker failed; its batch is retried", error=type(error).__name__, detail=str(error)[:300],
+              exc_info=error)

@@ -93,7 +93,7 @@ class SearchSink:
         self._datasets = datasets
         self._tick = tick_s
         self._rng = rng or random.Random()
-        self._spill = SpillStore(spill_store, spill_prefix, s3 if s3 is not None else spill_store._s3)
+        self._spill = SpillStore(spill_store, spill_prefix, s3 if s3 is not None else spill_store.s3)
         self._redriver = Redriver(self._spill, self.deliver, self._redrive_ready, settings.redrive_interval_s)
 
         self._cond = threading.Condition()
@@ -326,7 +326,7 @@ class SearchSink:
                 else:
                     self._send(batch)
             except Exception as exc:  # noqa: BLE001 - a bug here must not kill the worker or lose the batch
-                events.log.exception("search worker failed", error=type(exc).__name__)
+                events.worker_failed(exc)
                 self._retry(batch, Decision(Outcome.RETRY, "internal", type(exc).__name__, str(exc)))
 
     def _send(self, batch: list[_Entry]) -> None:
@@ -534,7 +534,7 @@ class SearchSink:
                 except Unreachable:
                     continue
                 except SinkConfigError as exc:
-                    events.log.error("search sink setup failed; retrying", detail=str(exc)[:500])
+                    events.setup_failed(str(exc))
                     continue
             assert self.client is not None
             health = check_health(self.client)

@@ -7,6 +7,7 @@ Layout (names start with `template_prefix`, default `secstash`):
     secstash-logs@settings           codec, field limit, ignore_malformed, the lifecycle policy
     secstash-<dataset>@mappings      the dataset's own fields, data_stream.* constants
     secstash-logs-<dataset>          index template: pattern `logs-<dataset>-*`, data_stream, the three above
+    secstash-index-<dataset>         the same for plain indices (data_streams: false): `index_pattern`
 
 The mapping types come from Elastic's field definitions (see scripts/gen_search_mappings.py). Clusters lack
 some types (OpenSearch has no `flattened`, Elasticsearch's test distribution no `constant_keyword`...):
@@ -50,9 +51,12 @@ def assets() -> dict[str, Any]:
 
 
 def names(settings: SearchSettings, dataset: str) -> dict[str, str]:
+    """Template names. Data-stream and plain-index templates are named apart: a cluster refuses to turn a
+    template its data streams match into one without `data_stream`, so switching modes must not overwrite."""
     p = settings.template_prefix
+    kind = "logs" if settings.data_streams else "index"
     return {"ecs": f"{p}-ecs@mappings", "settings": f"{p}-logs@settings", "dataset": f"{p}-{dataset}@mappings",
-            "index": f"{p}-logs-{dataset}"}
+            "index": f"{p}-{kind}-{dataset}"}
 
 
 def ecs_component() -> dict[str, Any]:
@@ -85,13 +89,13 @@ def settings_component(settings: SearchSettings, lifecycle: dict[str, Any] | Non
 
 
 def dataset_component(settings: SearchSettings, dataset: str) -> dict[str, Any]:
+    # data_stream.* in both modes (documents carry them either way), so the component is the same for both.
     properties = copy.deepcopy(assets()["datasets"].get(dataset, {}))
-    if settings.data_streams:
-        properties["data_stream"] = {"properties": {
-            "type": {"type": "constant_keyword", "value": "logs"},
-            "dataset": {"type": "constant_keyword", "value": dataset},
-            "namespace": {"type": "constant_keyword"},
-        }}
+    properties["data_stream"] = {"properties": {
+        "type": {"type": "constant_keyword", "value": "logs"},
+        "dataset": {"type": "constant_keyword", "value": dataset},
+        "namespace": {"type": "constant_keyword"},
+    }}
     return {"template": {"mappings": {"properties": properties}},
             "_meta": {"managed_by": "secstash", "dataset": dataset}}
 

@@ -70,7 +70,10 @@ class Case:
         data["pipeline"].pop("socket_dir", None)
         return data
 
-    def start(self, **sections: Any) -> SecstashProcess:
+    def start(self, worker: str = "worker-a", **sections: Any) -> SecstashProcess:
+        """Start `secstash run` as KCL worker `worker`; starting the same worker again is a restart of that
+        instance (same id, as a container restarted in place keeps its host name)."""
+        sections.setdefault("kcl", {})["worker_id"] = worker
         process = SecstashProcess(self.workdir / f"run-{len(self.processes)}", self.settings(**sections))
         process.start()
         self.processes.append(process)

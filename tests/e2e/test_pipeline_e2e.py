@@ -75,7 +75,7 @@ def test_kill_9_mid_stream_then_restart_loses_and_duplicates_nothing(case: Case)
 @pytest.mark.parametrize("case", [4], indirect=True)
 def test_two_instances_share_the_shards_and_one_takes_over_after_kill_9(case: Case) -> None:
     records = list(corpus.records(**MIXED))
-    one, two = case.start(), case.start()
+    one, two = case.start("worker-a"), case.start("worker-b")
 
     def owners() -> Counter:
         return Counter(lease.get("leaseOwner") for lease in case.leases() if lease.get("leaseOwner"))

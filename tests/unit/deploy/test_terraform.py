@@ -105,6 +105,20 @@ def test_bucket_policy_denies_every_request_without_tls(module: dict[str, Any]) 
     assert not [s for s in statements if s["effect"] == "Allow"], "the bucket policy only denies"
 
 
+def test_bucket_policy_refuses_puts_encrypted_with_any_other_key(module: dict[str, Any]) -> None:
+    statements = {s["sid"]: s for s in data(module, "aws_iam_policy_document", "archive_bucket")["statement"]}
+    other_key = statements["DenyOtherKmsKey"]
+    assert other_key["effect"] == "Deny" and other_key["actions"] == ["s3:PutObject"]
+    assert other_key["condition"] == [{"test": "StringNotEqualsIfExists",
+                                       "variable": "s3:x-amz-server-side-encryption-aws-kms-key-id",
+                                       "values": ["${aws_kms_key.archive.arn}"]}]
+    # aws:kms with no key id would get the AWS managed key aws/s3.
+    no_key = statements["DenyKmsWithoutKeyId"]
+    assert no_key["effect"] == "Deny"
+    assert {"test": "Null", "variable": "s3:x-amz-server-side-encryption-aws-kms-key-id",
+            "values": ["true"]} in no_key["condition"]
+
+
 def test_bucket_is_never_force_destroyed(module: dict[str, Any]) -> None:
     assert resource(module, "aws_s3_bucket")["force_destroy"] is False
 

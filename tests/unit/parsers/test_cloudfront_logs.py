@@ -13,20 +13,23 @@ from tests.unit.parsers._line_mutations import mutated_lines
 from tests.unit.parsers._mutations import assert_parses_cleanly, cut_or_random_text
 
 SPEC = registry.get("cloudfront_logs")
-HIT = "\t".join([
+AGENT = ("Mozilla/5.0%20(Windows%20NT%2010.0;%20Win64;%20x64)%20AppleWebKit/537.36%20(KHTML,%20like%20Gecko)"
+         "%20Chrome/78.0.3904.108%20Safari/537.36")
+HIT_FIELDS = (
     "2019-12-04", "21:02:31", "LAX1", "392", "89.160.20.112", "GET", "d111111abcdef8.cloudfront.net", "/index.html",
-    "200", "-", "Mozilla/5.0%20(Windows%20NT%2010.0;%20Win64;%20x64)%20AppleWebKit/537.36%20(KHTML,%20like%20Gecko)"
-    "%20Chrome/78.0.3904.108%20Safari/537.36", "-", "-", "Hit", "SOX4xwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==",
+    "200", "-", AGENT, "-", "-", "Hit", "SOX4xwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==",
     "d111111abcdef8.cloudfront.net", "https", "23", "0.001", "-", "TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", "Hit",
-    "HTTP/2.0", "-", "-", "11040", "0.001", "Hit", "text/html", "78", "-", "-"])
+    "HTTP/2.0", "-", "-", "11040", "0.001", "Hit", "text/html", "78", "-", "-")
+HIT = "\t".join(HIT_FIELDS)
 FORWARDED = ("2022-11-15 08:43:04 SEA19-C2 10157 81.2.69.143 GET d111111abcdef8.cloudfront.net /getApplications 000 "
              "https://test.com/global curl/7.55.1 a=1%20b - Miss hrsHM5OM6sTIXUleC1G20YtDxMf5Cq0Jbz0pwhVpod2kgEn_W6akCQ== "
              "www.test.com https 1057 0.093 81.2.69.142,localhost:8080,216.160.83.56 TLSv1.3 TLS_AES_128_GCM_SHA256 "
              "Miss HTTP/1.1 - - 33359 0.093 Miss application/javascript - - -")
-SHORT = "\t".join([
+SHORT_FIELDS = (
     "2024-07-13", "15:29:45", "EWR53-C1", "198083", "2a02:cf40::1", "GET", "xxxxxxxxxxxxx.cloudfront.net",
     "/en(test)%20x", "404", "https://domain.tld/", "-", "-", "cookie", "Error", "somevalidbase64==", "domain.tld",
-    "https", "609", "0.318", "-", "-", "-", "Error", "HTTP/1.1", "-", "-", "50294", "0.318", "Error", "text/html", "-"])
+    "https", "609", "0.318", "-", "-", "-", "Error", "HTTP/1.1", "-", "-", "50294", "0.318", "Error", "text/html", "-")
+SHORT = "\t".join(SHORT_FIELDS)
 
 
 def parse(line: str) -> list[dict]:

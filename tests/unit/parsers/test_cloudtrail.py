@@ -306,12 +306,24 @@ def test_splunk_export_is_unwrapped() -> None:
     assert SPEC.parse(Event(message='{"preview": false, "result": {}}'), OPTIONS) == []
 
 
-def test_blank_lines_are_dropped_and_bad_json_fails() -> None:
-    assert SPEC.parse(Event(message="  "), OPTIONS) == []
+def test_blank_lines_give_the_pipeline_defaults_and_bad_json_fails() -> None:
+    assert SPEC.parse(Event(message="  "), OPTIONS) == [
+        {"event": {"kind": "event", "type": ["info"], "outcome": "success"}}]
     with pytest.raises(EventError):
         SPEC.parse(Event(message='{"eventVersion": '), OPTIONS)
     with pytest.raises(EventError):
         SPEC.parse(Event(message="[1, 2]"), OPTIONS)
+
+
+def test_records_nested_too_deeply_are_refused() -> None:
+    deep: object = "x"
+    for _ in range(300):
+        deep = {"a": deep}
+    with pytest.raises(EventError) as caught:
+        SPEC.parse_unguarded(Event(obj=dict(ASSUMED_ROLE, requestParameters=deep)), OPTIONS)
+    assert caught.value.reason == "too_deep"
+    docs = SPEC.parse_unguarded(Event(obj=dict(ASSUMED_ROLE, unmapped=deep)), OPTIONS)
+    orjson.dumps(docs)  # a deep field nothing copies into the document is no obstacle
 
 
 def test_geoip_enrichment_is_copied_per_document() -> None:

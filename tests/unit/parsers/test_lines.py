@@ -88,3 +88,14 @@ def test_committed_patterns_read_lines_as_the_originals_do(parts):
 def test_uri_parts_never_raise(text):
     parts = uri_parts(text)
     assert parts is None or parts["original"] == text
+
+
+_URL_PIECES = st.sampled_from(["http://", "https://", "ftp://", "x:", "//", "/", "?", "#", ":", "@", "[", "]", "::1",
+                               "%", "%41", "%zz", " ", ".", "-", "a", "example.com", "9" * 5000, "user:pw@", "ü"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_URL_PIECES, max_size=8).map("".join))
+def test_uri_parts_never_raise_on_url_like_text(text):
+    parts = uri_parts(text)
+    assert parts is None or parts["original"] == text

@@ -75,8 +75,8 @@ def test_nodata_record_keeps_only_what_is_not_a_dash():
     assert doc["event"]["type"] == ["connection"]
 
 
-@pytest.mark.parametrize("header", ["version account-id interface-id srcaddr dstaddr srcport dstport protocol "
-                                    "packets bytes start end action log-status",
+@pytest.mark.parametrize("header", [("version account-id interface-id srcaddr dstaddr srcport dstport protocol "
+                                     "packets bytes start end action log-status"),
                                     "instance-id interface-id srcaddr dstaddr pkt-srcaddr pkt-dstaddr"])
 def test_header_lines_are_dropped(header):
     assert parse(header) == []

@@ -103,13 +103,13 @@ def test_non_string_client_ip_is_an_event_error():
         parse(log)
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(mutated_events([BLOCK]))
 def test_mutated_logs_parse_or_fail_cleanly(event):
     assert_parses_cleanly(SPEC, event)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(cut_or_random_text([orjson.dumps(BLOCK).decode()]))
 def test_random_or_cut_text_parses_or_fails_cleanly(text):
     assert_parses_cleanly(SPEC, Event(message=text))

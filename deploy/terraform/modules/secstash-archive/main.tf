@@ -1,6 +1,6 @@
 # The AWS resources secstash writes to and reads from: the Kinesis stream, the KMS keys and the
 # immutable archive bucket (Object Lock COMPLIANCE with a default retention, versioning, SSE-KMS with the
-# module's key, every public-access block, TLS-only access). IAM roles are not created here: see
+# module's key, every public-access block, TLS-only access, PUTs only with this module's key). IAM roles are not created here: see
 # deploy/iam (policies generated from secstash's settings).
 
 data "aws_caller_identity" "current" {}
@@ -246,6 +246,32 @@ data "aws_iam_policy_document" "archive_bucket" {
       test     = "StringNotEqualsIfExists"
       variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
       values   = [aws_kms_key.archive.arn]
+    }
+  }
+
+  # "aws:kms" without a key id means the AWS managed key aws/s3, not this module's key (the bucket default
+  # applies only to PUTs that name no encryption at all).
+  statement {
+    sid       = "DenyKmsWithoutKeyId"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.archive.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["aws:kms"]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+      values   = ["true"]
     }
   }
 }

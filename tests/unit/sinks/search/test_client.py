@@ -141,10 +141,17 @@ def test_error_statuses_are_replies_and_no_answer_is_unreachable(stub: Stub) -> 
     assert down.value.reason == "connection"
 
 
-def test_detect_falls_back_to_nodes_when_get_root_is_missing(stub: Stub) -> None:
+def test_detect_asks_nodes_first_on_elasticsearch(stub: Stub) -> None:
     info = client.detect(client.build(make(stub.url)))
     assert (info.kind, info.version, info.major) == ("elasticsearch", "8.19.21", 8)
-    assert [s[1].split("?")[0] for s in stub.seen] == ["/", "/_nodes/_local"]
+    assert [s[1].split("?")[0] for s in stub.seen] == ["/_nodes/_local"]  # never the test build's 405
+
+
+def test_detect_falls_back_to_get_root_when_nodes_is_refused(stub: Stub) -> None:
+    stub.status, stub.root_status = 403, 200
+    stub.body = {"version": {"number": "9.1.0"}}
+    info = client.detect(client.build(make(stub.url)))
+    assert (info.version, info.major) == ("9.1.0", 9)
 
 
 def test_detect_reads_opensearch_from_get_root() -> None:

@@ -76,6 +76,8 @@ def test_plain_index_templates_have_no_data_stream_and_follow_the_pattern() -> N
     body = templates.index_template(settings(data_streams=False, index_pattern="sec-{dataset}-{namespace}-{date}"),
                                     "aws.vpcflow")
     assert "data_stream" not in body and body["index_patterns"] == ["sec-aws.vpcflow-*-*"]
+    # Named apart from the data-stream template, which a cluster with data streams refuses to overwrite.
+    assert templates.names(settings(data_streams=False), "aws.vpcflow")["index"] == "secstash-index-aws.vpcflow"
 
 
 def test_dataset_component_fixes_the_data_stream_constants() -> None:
