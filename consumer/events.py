@@ -58,11 +58,32 @@ def daemon_stopped(stream: str, code: int) -> None:
     log.info("kcl daemon stopped", stream=stream, exit_code=code)
 
 
-def batch_received(stream: str, records: int, raw_bytes: int, lag_ms: int | None) -> None:
+_lag_by_shard: dict[str, dict[str, int]] = {}
+
+
+def batch_received(stream: str, shard: str, records: int, raw_bytes: int, lag_ms: int | None) -> None:
     RECORDS.labels(stream).inc(records)
     RECORD_BYTES.labels(stream).inc(raw_bytes)
     if lag_ms is not None:
-        LAG.labels(stream).set(lag_ms)
+        # The stream is as far behind as its slowest shard held here.
+        lags = _lag_by_shard.setdefault(stream, {})
+        lags[shard] = lag_ms
+        LAG.labels(stream).set(max(lags.values()))
+
+
+def shard_released(stream: str, shard: str) -> None:
+    lags = _lag_by_shard.get(stream, {})
+    lags.pop(shard, None)
+    LAG.labels(stream).set(max(lags.values(), default=0))
+
+
+def retention_known(stream: str, hours: int) -> None:
+    RETENTION.labels(stream).set(hours)
+
+
+def retention_unknown(stream: str, error: BaseException) -> None:
+    log.warning("stream retention unknown; the lag alert compares against it", stream=stream,
+                error=type(error).__name__, detail=str(error)[:300])
 
 
 def batch_parsed(stream: str, events_by_dataset: Mapping[str, int], documents_by_dataset: Mapping[str, int],

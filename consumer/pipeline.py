@@ -104,7 +104,7 @@ class Pipeline:
         started = self._clock()
         batch = RecordBatch(stream, shard, tuple(RawRecord(w[0], w[1], w[2], w[3], w[4]) for w in wire))
         size = batch.raw_bytes
-        events.batch_received(stream, len(wire), size, lag_ms)
+        events.batch_received(stream, shard, len(wire), size, lag_ms)
         with self._budget.hold(size):
             archived = self._archive.deliver(batch)
             parsed = self._parser.parse(stream, shard, wire)

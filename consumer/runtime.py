@@ -85,8 +85,7 @@ class App:
 
     def start(self) -> None:
         s = self.settings
-        for stream in s.streams:
-            events.RETENTION.labels(stream.stream_name)  # exported from the start; set when known
+        threading.Thread(target=self._read_retention, name="stream-retention", daemon=True).start()
         s3, kms = self._clients()
         store = LockedObjectStore(s3, s.archive.bucket, kms_key_id=s.archive.kms_key_id,
                                   retention_days=s.archive.retention_days,
@@ -142,6 +141,28 @@ class App:
                 stop_grace_s=s.kcl.shutdown_grace_ms / 1000 + 10)
             supervisor.start()
             self.supervisors.append(supervisor)
+
+    def _read_retention(self) -> None:
+        """Export each stream's retention beside its lag (the lag alert compares the two). Read through the
+        stream's role when it has one; a failure only costs the gauge."""
+        s = self.settings
+        for stream in s.streams:
+            try:
+                session = None
+                if stream.role_arn:
+                    sts = aws.client("sts", s.stream_region(stream), s.aws.endpoint("sts"))
+                    creds = sts.assume_role(RoleArn=stream.role_arn, RoleSessionName="secstash-retention")["Credentials"]
+                    import boto3
+
+                    session = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
+                                            aws_secret_access_key=creds["SecretAccessKey"],
+                                            aws_session_token=creds["SessionToken"])
+                kinesis = aws.client("kinesis", s.stream_region(stream), s.aws.endpoint("kinesis"), session)
+                target = {"StreamARN": stream.arn} if stream.arn else {"StreamName": stream.stream_name}
+                summary = kinesis.describe_stream_summary(**target)["StreamDescriptionSummary"]
+                events.retention_known(stream.stream_name, int(summary["RetentionPeriodHours"]))
+            except Exception as exc:  # noqa: BLE001 - best effort: the daemon runs without the gauge
+                events.retention_unknown(stream.stream_name, exc)
 
     def _delivered(self, stream: str, delivered: Delivered) -> None:
         self.totals.add(stream, delivered)

@@ -107,6 +107,7 @@ class PipelineServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
                     self._on_shard_started(stream, shard)
             elif event in ("lease_lost", "shard_ended", "shutdown_requested"):
                 self.shards.remove(stream, shard)
+                events.shard_released(stream, shard)
             events.shard_event(stream, shard, event, message.get("position"))
             return {"ok": True}
         return {"ok": False, "error": f"unknown op {op!r}"}

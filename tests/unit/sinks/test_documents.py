@@ -29,7 +29,7 @@ def test_bulk_items_carry_arrival_time_as_event_ingested_and_go_to_the_named_ind
     outcome = RecordOutcome(documents=[ParsedDocument("cloudtrail", "aws.cloudtrail", doc, 2, 1)])
     calls = []
 
-    def index_for(event_dataset: str, namespace: str) -> str:
+    def index_for(event_dataset: str, namespace: str, timestamp: str | None = None) -> str:
         calls.append((event_dataset, namespace))
         return f"logs-{event_dataset}-{namespace}"
 
@@ -44,7 +44,7 @@ def test_the_same_outcome_gives_byte_identical_items():
     def outcome() -> RecordOutcome:
         return RecordOutcome(documents=[ParsedDocument("vpcflow", "aws.vpcflow", {"b": 1, "a": [1, 2]}, 0)])
 
-    def index_for(dataset: str, namespace: str) -> str:
+    def index_for(dataset: str, namespace: str, timestamp: str | None = None) -> str:
         return f"logs-{dataset}-{namespace}"
 
     assert build_bulk_items("s", "h", RECORD, outcome(), index_for) == build_bulk_items("s", "h", RECORD, outcome(),

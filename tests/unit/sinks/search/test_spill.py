@@ -24,7 +24,7 @@ class Wall:
 
 
 def spill_store(s3: FakeS3, wall: Wall) -> SpillStore:
-    store = LockedObjectStore(s3, "archive", kms_key_id=None, retention_days=None)
+    store = LockedObjectStore(s3, "archive", kms_key_id="alias/archive", retention_days=None)
     return SpillStore(store, "spill", s3, wall=wall)
 
 
