@@ -1,35 +1,101 @@
 """structlog configuration: JSON lines on stderr (stdout is the KCL protocol channel in record processors).
 
 One chain, set once per process. Two processors guard the output:
-- `redact_secrets` replaces the value of any key that names a secret (password, api_key, token, ...) and
-  any `SecretStr`, so a secret passed by mistake still never reaches the logs;
+- `redact_secrets` replaces, at any depth, the value of any key that names a secret (password, api_key,
+  token, ...) and any `SecretStr`; in every string (the message, details, tracebacks) it masks a URL's
+  userinfo, the value after a secret-named word (`Authorization: Basic ...`, `password=...`) and the
+  secret values the process was configured with (`configure(secrets=...)`, the AWS credential variables),
+  so a secret passed by mistake, or echoed by a library's error message, still never reaches the logs;
 - `RateLimiter` lets a repeated warning or error (same logger, event and error type) through once per
   interval and reports how many were suppressed, so a flapping dependency cannot flood the logs.
+Lines of libraries that log through the standard `logging` module get the same redaction.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 import structlog
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 _SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|authorization|credential|session_key)", re.I)
 REDACTED = "**********"
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+# The AWS SDKs' credential variables: their values are masked wherever they show up.
+AWS_SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+# Shorter configured secrets are not masked inside text: that would garble every line holding those letters.
+_MIN_MASKED_LENGTH = 4
+
+# `scheme://user:password@host`: the whole userinfo goes (a lone user part is often a token).
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#\"'<>]+@")
+# A secret-named word, a separator (`: `, `=`, `': '`), an optional auth scheme, then the value.
+_SECRET_IN_TEXT = re.compile(
+    r"(?i)\b([\w-]*(?:passw(?:or)?d|secret|token|api[_-]?key|authorization|credential)[\w-]*"
+    r"[\"']?\s*[:=]\s*[\"']?(?:(?:basic|bearer|apikey|token|digest)\s+)?)[^\s\"',;&})\]]+")
+
+_known: tuple[str, ...] = ()  # configured secret values, longest first
+
+
+def scrub(text: str) -> str:
+    """`text` with every secret this module can recognise masked."""
+    for value in _known:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    text = _URL_USERINFO.sub(r"\1" + REDACTED + "@", text)
+    return _SECRET_IN_TEXT.sub(r"\1" + REDACTED, text)
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {k: REDACTED if _secret_key(k, v) else _redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_redacted(v) for v in value]
+    # What the JSON renderer would do (repr), but scrubbed: an exception's text may carry a URL.
+    return scrub(repr(value))
+
+
+def _secret_key(key: Any, value: Any) -> bool:
+    return isinstance(key, str) and key != "event" and bool(_SECRET_KEY.search(key)) and bool(value)
 
 
 def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
-        if isinstance(value, SecretStr) or (key != "event" and _SECRET_KEY.search(key) and value):
-            event_dict[key] = REDACTED
+        event_dict[key] = REDACTED if _secret_key(key, value) else _redacted(value)
     return event_dict
+
+
+def secrets_in(model: BaseModel) -> list[str]:
+    """Every `SecretStr` value in a settings model (at any depth), for `configure(secrets=...)`."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    walk(model)
+    return found
 
 
 class RateLimiter:
@@ -61,15 +127,20 @@ class RateLimiter:
         return event_dict
 
 
-def configure(level: str = "info", stream: Any = None) -> None:
+def configure(level: str = "info", stream: Any = None, secrets: Iterable[str] = ()) -> None:
+    """`secrets`: values to mask wherever they appear (see `secrets_in`); the AWS credential variables of
+    the environment are added."""
+    global _known
+    values = {*secrets, *(os.environ.get(name, "") for name in AWS_SECRET_VARIABLES)}
+    _known = tuple(sorted((v for v in values if len(v) >= _MIN_MASKED_LENGTH), key=len, reverse=True))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
             RateLimiter(),
             structlog.processors.format_exc_info,
+            redact_secrets,  # after format_exc_info: a traceback's text is scrubbed too
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
@@ -91,5 +162,7 @@ class _StdlibJson(logging.Formatter):
 
         payload = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
                    "level": record.levelname.lower(), "logger": record.name, "event": record.getMessage()}
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
         redact_secrets(None, "", payload)
         return orjson.dumps(payload).decode()

@@ -250,24 +250,8 @@ def _source(doc: dict[str, Any], address: Any, options: ParseOptions) -> None:
     source: dict[str, Any] = {"address": address}
     if ecs.is_ip(address):  # often a service name instead (ssm.amazonaws.com)
         source["ip"] = address
-        if options.geoip_dir:
-            geo, asn = _geo(address, options.geoip_dir)
-            if geo:
-                source["geo"] = _copy2(geo)
-            if asn:
-                source["as"] = _copy2(asn)
+        geoip.enrich(source, address, options.geoip_dir)
     doc["source"] = source
-
-
-def _copy2(value: dict[str, Any]) -> dict[str, Any]:
-    return {k: dict(v) if type(v) is dict else v for k, v in value.items()}
-
-
-@lru_cache(maxsize=65536)
-def _geo(ip: str, folder: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """geoip's lookups, kept here as one cache entry per address: documents get copies of them (above),
-    two levels deep, which is all the nesting `geo` and `as` have."""
-    return geoip.geo(ip, folder), geoip.asn(ip, folder)
 
 
 def _user_agent(doc: dict[str, Any], agent: Any) -> None:

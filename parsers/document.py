@@ -8,6 +8,7 @@ with Elastic's pipeline test cases. `ship` adds what Elastic's agent and Fleet a
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from parsers import ecs
@@ -34,13 +35,17 @@ def finalize(doc: dict[str, Any], spec: DatasetSpec, event: Event, opts: ParseOp
     if "@timestamp" not in doc and meta.timestamp_ms is not None:
         doc["@timestamp"] = ecs.epoch_ms_to_iso(meta.timestamp_ms)
     if meta.log_group is not None:
-        # What Elastic's aws-cloudwatch input adds, so saved searches on these fields keep working.
-        ecs.put(doc, "aws.cloudwatch.log_group", meta.log_group)
-        ecs.put(doc, "aws.cloudwatch.log_stream", meta.log_stream)
-        ecs.put(doc, "aws.cloudwatch.id", meta.log_event_id)
-        if meta.owner and ecs.get(doc, "cloud.account.id") is None:
+        # What Elastic's aws-cloudwatch input adds, so saved searches on these fields keep working. Written as
+        # ecs.put would write each (empty values skipped), without splitting paths for every event.
+        fields = [(key, value) for key, value in (("log_group", meta.log_group), ("log_stream", meta.log_stream),
+                                                  ("id", meta.log_event_id)) if value is not None and value != ""]
+        if fields:
+            cloudwatch = _child(_child(doc, "aws"), "cloudwatch")
+            for key, value in fields:
+                cloudwatch[key] = value
+        if meta.owner and _cloud_value(doc, "account", "id") is None:
             ecs.put(doc, "cloud.account.id", meta.owner)
-    if meta.region and ecs.get(doc, "cloud.region") is None:
+    if meta.region and _cloud_value(doc, "region") is None:
         ecs.put(doc, "cloud.region", meta.region)
     return doc
 
@@ -55,7 +60,7 @@ def ship(doc: dict[str, Any], spec: DatasetSpec, namespace: str = "default",
     doc["data_stream"] = {"type": "logs", "dataset": spec.event_dataset, "namespace": namespace}
     event_fields = doc.setdefault("event", {})
     event_fields["dataset"] = spec.event_dataset
-    event_fields["module"] = spec.module
+    event_fields["module"] = _module(spec.event_dataset)
     if ingested is not None:
         event_fields["ingested"] = ingested
     if labels:
@@ -64,3 +69,26 @@ def ship(doc: dict[str, Any], spec: DatasetSpec, namespace: str = "default",
             merged.update(doc["labels"])
         doc["labels"] = merged
     return doc
+
+
+def _child(node: dict[str, Any], key: str) -> dict[str, Any]:
+    """node[key] as an object, replacing anything else there (as ecs.put does on its way down)."""
+    child = node.get(key)
+    if not isinstance(child, dict):
+        child = node[key] = {}
+    return child
+
+
+def _cloud_value(doc: dict[str, Any], *keys: str) -> Any:
+    """ecs.get(doc, "cloud.<keys>")."""
+    node: Any = doc.get("cloud")
+    for key in keys:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+@lru_cache(maxsize=256)
+def _module(event_dataset: str) -> str:
+    return event_dataset.split(".", 1)[0]  # DatasetSpec.module, computed once per dataset

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from datetime import UTC, datetime
 from functools import lru_cache
+from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any
 
 _EMPTY = (None, "", {}, [])
@@ -65,12 +66,37 @@ def _is(item: Any, candidates: tuple[Any, ...]) -> bool:
 
 def iso_ms(moment: datetime) -> str:
     """ES date rendering: UTC, millisecond precision, `Z`."""
-    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment.tzinfo is not None and moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    # What strftime("%Y-%m-%dT%H:%M:%S.") writes (glibc leaves years before 1000 unpadded), a few times faster.
+    return (f"{moment.year}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
 
 
 def epoch_ms_to_iso(ms: int | float) -> str:
+    global _last_ms
+    last = _last_ms
+    if last[0] == ms and type(ms) is int:
+        return last[1]  # the events of a CloudWatch Logs record often share their timestamp
+    if type(ms) is int and 0 <= ms < _EXACT_MS:
+        # Every event of a record, and every document of a batch (event.ingested), falls in the same few
+        # seconds: render each second once.
+        text = _second_prefix(ms // 1000) + f"{ms % 1000:03d}Z"
+        _last_ms = (ms, text)  # one tuple, swapped whole: safe for threads
+        return text
     return iso_ms(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+# Below this (year 2096), ms / 1000 is within half a microsecond of its true value, so the rendering above
+# equals fromtimestamp's; later times keep the float's rounding, as they always had.
+_EXACT_MS = 4_000_000_000_000
+_last_ms: tuple[int, str] = (-1, "")
+
+
+@lru_cache(maxsize=4096)
+def _second_prefix(seconds: int) -> str:
+    """`YYYY-MM-DDTHH:MM:SS.` of an epoch second, as iso_ms renders it."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def epoch_s_to_iso(seconds: int | float) -> str:
@@ -93,6 +119,18 @@ def iso_to_iso_ms(text: str) -> str:
 @lru_cache(maxsize=65536)
 def ip_version(text: str) -> int | None:
     """4 or 6 when `text` is an IP address, else None (hostnames such as `ssm.amazonaws.com` are common)."""
+    # inet_pton takes the usual forms ~10x faster than ipaddress, and rejects only what ipaddress rejects
+    # too except zone indexes (`fe80::1%eth0`): whatever it refuses goes to ipaddress, which decides.
+    try:
+        inet_pton(AF_INET, text)
+        return 4
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        inet_pton(AF_INET6, text)
+        return 6
+    except (OSError, ValueError, TypeError):
+        pass
     try:
         return ipaddress.ip_address(text).version
     except ValueError:

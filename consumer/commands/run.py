@@ -20,9 +20,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = settings.load(args.config)
     except settings.SettingsError as exc:
-        print(f"secstash: {exc}", file=sys.stderr)
+        print(f"secstash: {logs.scrub(str(exc))}", file=sys.stderr)
         return 2
-    logs.configure(config.log_level)
+    logs.configure(config.log_level, secrets=logs.secrets_in(config))
     log = structlog.get_logger("secstash")
     from consumer.runtime import App
     from sinks.errors import SinkConfigError
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         app.start()
     except SinkConfigError as exc:
         log.error("cannot start", error=type(exc).__name__, detail=str(exc))
-        print(f"secstash: {exc}", file=sys.stderr)
+        print(f"secstash: {logs.scrub(str(exc))}", file=sys.stderr)
         app.stop()
         return 3
     stop.wait()

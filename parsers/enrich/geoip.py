@@ -27,6 +27,12 @@ def _reader(folder: str, candidates: tuple[str, ...]) -> maxminddb.Reader | None
 
 
 @lru_cache(maxsize=65536)
+def lookup(ip: str, folder: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(geo, as) of an address, both looked up once and cached together. Shared: never modify them; the
+    functions below hand out copies."""
+    return _city(folder, ip), _asn(folder, ip)
+
+
 def _city(folder: str, ip: str) -> dict[str, Any] | None:
     reader = _reader(folder, CITY_DATABASES)
     if reader is None:
@@ -60,7 +66,6 @@ def _city(folder: str, ip: str) -> dict[str, Any] | None:
     return geo or None
 
 
-@lru_cache(maxsize=65536)
 def _asn(folder: str, ip: str) -> dict[str, Any] | None:
     reader = _reader(folder, ASN_DATABASES)
     if reader is None:
@@ -83,27 +88,39 @@ def geo(ip: str | None, folder: str | None) -> dict[str, Any] | None:
     """`source.geo`-shaped object for an IP, or None. Returns a fresh copy (documents get mutated)."""
     if not ip or not folder:
         return None
-    found = _city(folder, ip)
-    return _copy(found) if found else None
+    found = lookup(ip, folder)[0]
+    return copy_geo(found) if found else None
 
 
 def asn(ip: str | None, folder: str | None) -> dict[str, Any] | None:
     """`source.as`-shaped object ({number, organization.name}) for an IP, or None."""
     if not ip or not folder:
         return None
-    found = _asn(folder, ip)
-    return _copy(found) if found else None
+    found = lookup(ip, folder)[1]
+    return copy_as(found) if found else None
 
 
 def enrich(target: dict[str, Any], ip: str | None, folder: str | None) -> None:
     """Add `geo` and `as` to an ECS endpoint object (`source`, `destination`, `client`, ...)."""
     if not ip or not folder:
         return
-    if found := geo(ip, folder):
-        target["geo"] = found
-    if found := asn(ip, folder):
-        target["as"] = found
+    city, as_ = lookup(ip, folder)
+    if city:
+        target["geo"] = copy_geo(city)
+    if as_:
+        target["as"] = copy_as(as_)
 
 
-def _copy(value: dict[str, Any]) -> dict[str, Any]:
-    return {k: (_copy(v) if isinstance(v, dict) else v) for k, v in value.items()}
+# The shapes are fixed (built above): one nested object each, so a copy is two dict() calls, not a walk.
+def copy_geo(found: dict[str, Any]) -> dict[str, Any]:
+    out = dict(found)
+    if "location" in out:
+        out["location"] = dict(out["location"])
+    return out
+
+
+def copy_as(found: dict[str, Any]) -> dict[str, Any]:
+    out = dict(found)
+    if "organization" in out:
+        out["organization"] = dict(out["organization"])
+    return out

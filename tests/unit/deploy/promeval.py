@@ -48,7 +48,6 @@ def without_name(labels: Labels) -> Labels:
 
 _SERIES = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(?:\{(.*)\})?\s*$")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
-_DURATION = re.compile(r"^(\d+(?:ms|[smhdwy]))+$")
 
 
 def parse_series(text: str) -> Labels:
@@ -86,7 +85,7 @@ def expand_values(text: str) -> list[float | None]:
     return out
 
 
-def seconds(duration: str | int | float) -> float:
+def seconds(duration: str | float) -> float:
     if isinstance(duration, int | float):
         return float(duration)
     return pp.parse_duration(duration).total_seconds()
@@ -399,7 +398,7 @@ def firing_alerts(rule: Mapping[str, Any], storage: Storage, at: float, interval
     hold = seconds(rule.get("for", 0))
     active_since: dict[Labels, float] = {}
     last: dict[Labels, Sample] = {}
-    steps = int(round(at / interval_s))
+    steps = round(at / interval_s)
     for step in range(steps + 1):
         t = step * interval_s
         result = evaluate(expr, storage, t)

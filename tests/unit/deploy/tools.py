@@ -21,9 +21,9 @@ def missing_tool(message: str) -> NoReturn:
 
 
 def install_deploy_tools() -> dict[str, Any]:
-    """Run the (idempotent) installer and return what it recorded: paths of helm, promtool, composecheck,
-    the Compose schema and the AWS CLI. A second when everything is there; about 15 minutes the first time
-    on a new machine, which is why .ci/run calls the script before pytest."""
+    """Run the (idempotent) installer and return what it recorded: paths of helm, composecheck, the Compose
+    schema and the AWS CLI. A second when everything is there; a few minutes the first time on a new
+    machine (helm's build), which is why .ci/run calls the script before pytest."""
     script = ROOT / "scripts" / "install-deploy-tools.sh"
     try:
         done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=1800, check=False)

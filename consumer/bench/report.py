@@ -1,0 +1,191 @@
+"""The bench's results, the targets they are held to, and their rendering as text.
+
+The last line of every run is machine-readable:
+
+    bench: floor=<events/s> parse1=<events/s> parseN=<events/s> pipeline=<events/s> rss_mb=<n>
+
+each figure on the mixed corpus (rss_mb: peak summed RSS of the Python processes during the backlog run).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+
+from consumer.bench.stages import PipelineRun, Timing
+
+# (b)/(a) per dataset, wall clock; the issue's targets for a 2-core machine.
+PARSE_TARGETS = {"cloudtrail": 0.20, "vpcflow": 0.15, "mixed": 0.15}
+SCALING_TARGET = 1.7  # (c) >= 1.7 x (b)
+PIPELINE_TARGET = 0.8  # (d) >= 0.8 x (c)
+RSS_TARGET_MB = 512.0  # peak RSS of the Python processes during (d) with a backlog of a million events
+# What one shard delivers to a reader (GetRecords), the issue's basis: a consumer catching up on a backlog
+# reads at this rate; a caught-up one sees the shard's ingest, at most 1 MB/s, half of it.
+SHARD_BYTES_PER_S = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetResult:
+    name: str
+    events: int
+    floor: Timing
+    parse: Timing
+    record_bytes: int = 0  # Kinesis payload bytes of the workload (for the capacity table)
+    records: int = 0
+
+    @property
+    def ratio(self) -> float:
+        return self.parse.events_per_s / self.floor.events_per_s if self.floor.events_per_s else 0.0
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        parse, floor = self.parse.events_per_cpu_s, self.floor.events_per_cpu_s
+        return parse / floor if parse and floor else None
+
+
+@dataclass(frozen=True, slots=True)
+class EndToEnd:
+    events: int
+    records: int
+    put_s: float  # PutRecords into kinesis-local
+    deliver_s: float  # from the first put to the last batch delivered
+    indexed: int  # documents counted in the search engine
+    bound: str  # what limited it, in words
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.deliver_s if self.deliver_s else 0.0
+
+
+@dataclass
+class Results:
+    seed: int
+    geoip_dir: str | None
+    workers: int
+    datasets: list[DatasetResult]
+    mixed: DatasetResult
+    pool: Timing
+    pipeline: PipelineRun
+    backlog: PipelineRun
+    backlog_events: int
+    e2e: EndToEnd | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def scaling(self) -> float:
+        return _ratio(self.pool.events_per_s, self.mixed.parse.events_per_s)
+
+    @property
+    def pipeline_ratio(self) -> float:
+        return _ratio(self.pipeline.timing.events_per_s, self.pool.events_per_s)
+
+    def cpu_efficiency(self, timing: Timing) -> float | None:
+        """Events per CPU-second of a multi-process stage over those of (b): 1.0 means spreading the work
+        over processes cost nothing extra, so on idle cores it would scale by the worker count."""
+        base, spread = self.mixed.parse.events_per_cpu_s, timing.events_per_cpu_s
+        return spread / base if base and spread else None
+
+    def checks(self) -> list[tuple[str, bool]]:
+        """Each target, worded with its figure, and whether it is met."""
+        out = []
+        for result in [*self.datasets, self.mixed]:
+            if (target := PARSE_TARGETS.get(result.name)) is not None:
+                out.append((f"(b) >= {target:.0%} of (a) for {result.name}: {result.ratio:.1%}",
+                            result.ratio >= target))
+        out.append((f"(c) >= {SCALING_TARGET} x (b): {self.scaling:.2f} x", self.scaling >= SCALING_TARGET))
+        out.append((f"(d) >= {PIPELINE_TARGET} x (c): {self.pipeline_ratio:.2f} x",
+                    self.pipeline_ratio >= PIPELINE_TARGET))
+        rss = self.backlog.peak.rss_mb
+        out.append((f"peak RSS <= {RSS_TARGET_MB:.0f} MB during (d), backlog of {self.backlog_events:,} events: "
+                    f"{rss:.0f} MB", rss <= RSS_TARGET_MB))
+        return out
+
+    def summary_line(self) -> str:
+        return (f"bench: floor={self.mixed.floor.events_per_s:.0f} parse1={self.mixed.parse.events_per_s:.0f} "
+                f"parseN={self.pool.events_per_s:.0f} pipeline={self.pipeline.timing.events_per_s:.0f} "
+                f"rss_mb={self.backlog.peak.rss_mb:.0f}")
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
+    except OSError:
+        pass
+    load = ", load %.1f %.1f %.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    return (f"{os.cpu_count()} cores ({model}){load}; Python {platform.python_version()} "
+            f"({sys.implementation.name}), {platform.system()} {platform.release()}")
+
+
+def render(results: Results) -> str:
+    lines = [f"machine: {machine()}",
+             f"corpus: seed {results.seed}; GeoIP {results.geoip_dir or 'off'}; pool workers {results.workers}",
+             "",
+             "(a) floor and (b) parse stage on one core, per dataset; MB/s of the events' own bytes;",
+             "    ratio (b)/(a) by wall clock, and by CPU time of this process (steadier on a busy machine)",
+             f"{'dataset':<22}{'events':>8}{'(a) ev/s':>12}{'MB/s':>8}{'(b) ev/s':>11}{'MB/s':>7}{'µs/ev':>8}"
+             f"{'(b)/(a)':>9}{'cpu':>7}{'target':>8}"]
+    for result in [*results.datasets, results.mixed]:
+        target = PARSE_TARGETS.get(result.name)
+        cpu = result.cpu_ratio
+        lines.append(
+            f"{result.name:<22}{result.events:>8}{result.floor.events_per_s:>12,.0f}{result.floor.mb_per_s:>8.1f}"
+            f"{result.parse.events_per_s:>11,.0f}{result.parse.mb_per_s:>7.1f}"
+            f"{1e6 / result.parse.events_per_s if result.parse.events_per_s else 0:>8.1f}"
+            f"{result.ratio:>9.1%}{(f'{cpu:.1%}' if cpu else '-'):>7}"
+            f"{(f'>={target:.0%}' if target else ''):>8}")
+    pipe, backlog = results.pipeline, results.backlog
+    lines += [
+        "",
+        f"(c) parse stage, pool of {results.workers} workers: {results.pool.events_per_s:,.0f} events/s, "
+        f"{results.pool.mb_per_s:.1f} MB/s = {results.scaling:.2f} x (b); {_cpu(results, results.pool)}",
+        f"(d) whole pipeline, raw records to bulk and archive bytes: {pipe.timing.events_per_s:,.0f} events/s, "
+        f"{pipe.timing.mb_per_s:.1f} MB/s = {results.pipeline_ratio:.2f} x (c); {_cpu(results, pipe.timing)}",
+        f"    {pipe.documents:,} documents, {pipe.dead_letters} dead letters; bulk bodies "
+        f"{pipe.bulk_raw_bytes / 1e6:.1f} MB -> {pipe.bulk_bytes / 1e6:.1f} MB gzip; archive "
+        f"{pipe.archive_raw_bytes / 1e6:.1f} MB -> {pipe.archive_bytes / 1e6:.1f} MB gzip",
+        f"(d) backlog of {results.backlog_events:,} events: {backlog.timing.events_per_s:,.0f} events/s over "
+        f"{backlog.timing.wall_s:.1f} s; peak RSS {backlog.peak.rss_mb:.0f} MB summed over "
+        f"{backlog.peak.processes} processes (this one {backlog.peak.main_rss_mb:.0f} MB"
+        + (f"; PSS {backlog.peak.pss_mb:.0f} MB)" if backlog.peak.pss_mb is not None else ")"),
+    ]
+    if results.e2e is not None:
+        e2e = results.e2e
+        lines.append(
+            f"(e) end to end (kinesis-local, KCL daemon, search engine): {e2e.events:,} events in {e2e.records:,} "
+            f"records; put {e2e.put_s:.1f} s, delivered {e2e.events_per_s:,.0f} events/s, {e2e.indexed:,} indexed; "
+            f"bound by {e2e.bound}")
+    lines += ["", *capacity(results), "", "targets:"]
+    lines += [f"  [{'met' if ok else 'MISSED'}] {text}" for text, ok in results.checks()]
+    lines += [f"note: {note}" for note in results.notes]
+    lines += [results.summary_line()]
+    return "\n".join(lines)
+
+
+def capacity(results: Results) -> list[str]:
+    """What a shard delivering at its read ceiling costs, from the mixed corpus's bytes per event and (d)."""
+    mixed = results.mixed
+    if not mixed.events or not mixed.record_bytes:
+        return []
+    bytes_per_event = mixed.record_bytes / mixed.events
+    shard_events = SHARD_BYTES_PER_S / bytes_per_event
+    per_core = results.pipeline.timing.events_per_s / max(1, results.workers)
+    cores = shard_events / per_core if per_core else float("inf")
+    return [f"capacity: a shard at {SHARD_BYTES_PER_S / 1024 / 1024:.0f} MB/s of this mix ({bytes_per_event:.0f} "
+            f"payload bytes/event) carries {shard_events:,.0f} events/s; (d) does {per_core:,.0f} events/s per "
+            f"core: {cores:.2f} cores per shard, {1 / cores if cores else 0:.2f} shards per core"]
+
+
+def _cpu(results: Results, timing: Timing) -> str:
+    efficiency = results.cpu_efficiency(timing)
+    if efficiency is None or timing.events_per_cpu_s is None:
+        return "CPU not measured"
+    return (f"{timing.events_per_cpu_s:,.0f} events per CPU-second over all processes = {efficiency:.0%} of "
+            f"(b)'s, so {efficiency * results.workers:.2f} x (b) on {results.workers} idle cores")
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0

@@ -1,0 +1,217 @@
+"""`secstash bench`'s pieces compute what they claim, on corpora of a few hundred events. Nothing here is timed:
+the figures themselves are the benchmark's business, not the tests'."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import inspect
+import re
+from collections.abc import Sequence
+
+import orjson
+import pytest
+
+from consumer import corpus
+from consumer.bench import Plan, floor, report, stages, workload
+from consumer.bench.rss import Peak, RssSampler
+from consumer.bench.sinks import DiscardArchive, DiscardSearch
+from consumer.commands import bench as command
+from consumer.pool import IndexNaming, Parsed, WorkerConfig, parse_chunk
+from parsers import ParseOptions
+from sinks.archive.encode import encode_line
+from sinks.batch import RawRecord, RecordBatch
+from sinks.search import request_builder
+
+CONFIG = WorkerConfig({}, ParseOptions(), IndexNaming())
+
+
+class InlinePool:
+    """The parser pool's interface, parsing in this process (the real pool's processes are not the point)."""
+
+    workers = 1
+
+    def parse(self, stream: str, shard: str, records: Sequence[list]) -> Parsed:
+        return parse_chunk(stream, shard, records, CONFIG)
+
+
+@pytest.fixture(scope="module")
+def mixed() -> workload.Workload:
+    return workload.build("mixed", 400, seed=3, mix=corpus.BENCH_MIX)
+
+
+# --- workload ---------------------------------------------------------------------------------------------
+
+
+def test_a_workload_holds_exactly_the_events_asked_for_both_packed_and_bare(mixed):
+    assert mixed.events == 400
+    assert len(mixed.bare) == 400
+    assert mixed.bare_bytes == sum(len(text.encode()) for _, text in mixed.bare)
+    assert mixed.record_bytes == sum(len(base64.b64decode(w[4])) for w in mixed.wire)
+
+
+def test_bare_events_are_the_packed_events_cloudwatch_messages_eventbridge_events_and_lines():
+    records = list(corpus.records(60, seed=5, mix={"vpcflow": 1, "guardduty": 1, "cloudfront_logs": 1}))
+    for record in records:
+        bare = workload.bare_events(record)
+        assert len(bare) == record.events
+        if record.dataset == "vpcflow":
+            messages = [e["message"] for e in orjson.loads(gzip.decompress(record.data))["logEvents"]]
+            assert bare == [(" ", m) for m in messages]
+        elif record.dataset == "guardduty":
+            assert bare == [(None, record.data.decode())]  # the whole EventBridge event, read as JSON
+        else:
+            assert all(separator == "\t" for separator, _ in bare)  # CloudFront lines are tab-separated
+
+
+def test_the_backlog_repeats_the_base_records_with_new_positions_and_is_generated_lazily(mixed):
+    backlog = workload.backlog(mixed, 1000)
+    assert inspect.isgenerator(backlog)
+    records = list(backlog)
+    passes = -(-1000 // mixed.events)
+    assert len(records) == passes * len(mixed.wire)
+    sequences = [int(r[0]) for r in records]
+    assert sequences == sorted(set(sequences))
+    assert [r[4] for r in records[:len(mixed.wire)]] == [w[4] for w in mixed.wire]
+
+
+def test_batches_cut_records_in_order_without_losing_any():
+    got = list(workload.batches(iter(range(10)), 4))
+    assert got == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+# --- (a) the floor ----------------------------------------------------------------------------------------
+
+
+def test_the_floor_decodes_and_encodes_json_events_and_encodes_the_fields_of_lines():
+    event = {"eventName": "GetObject", "n": 1, "nested": {"a": [1, 2]}}
+    line = "2 123456789012 eni-0a1b 10.0.0.1 10.0.0.2 443 51000 6 10 840 1700000000 1700000060 ACCEPT OK"
+    written = floor.run([(None, orjson.dumps(event).decode()), (" ", line)])
+    assert written == len(orjson.dumps(event)) + len(orjson.dumps(line.split(" ")))
+
+
+# --- (b), (c), (d) ----------------------------------------------------------------------------------------
+
+
+def test_the_one_core_stage_parses_every_record_it_is_given(mixed, monkeypatch):
+    seen = []
+
+    def counting(stream, shard, records, config):
+        seen.extend(records)
+        return parse_chunk(stream, shard, records, config)
+
+    monkeypatch.setattr(stages, "parse_chunk", counting)
+    timing = stages.parse_one_core(mixed.wire, CONFIG, mixed.events, mixed.bare_bytes)
+    assert seen == list(mixed.wire)
+    assert (timing.events, timing.bytes) == (mixed.events, mixed.bare_bytes)
+    assert timing.cpu_s is not None
+
+
+def test_the_pool_stage_spreads_every_batch_over_its_feeders(mixed):
+    parsed = []
+
+    class Recording(InlinePool):
+        def parse(self, stream, shard, records):
+            parsed.append(records)
+            return super().parse(stream, shard, records)
+
+    timing = stages.parse_pool(Recording(), mixed.wire, mixed.events, mixed.bare_bytes, feeders=2)
+    assert sorted(int(w[0]) for batch in parsed for w in batch) == sorted(int(w[0]) for w in mixed.wire)
+    assert timing.events == mixed.events
+
+
+def test_the_pipeline_stage_builds_the_bulk_and_archive_bytes_of_every_document_and_record(mixed):
+    run = stages.pipeline(InlinePool(), mixed.wire, feeders=2, bytes_per_event=10.0)
+    expected = parse_chunk(stages.STREAM, "shardId-000000000000", mixed.wire, CONFIG)
+    assert run.timing.events == mixed.events
+    assert run.documents == len(expected.items) and run.dead_letters == 0
+    # bodies and action lines of every document; the archive's line for every record
+    assert run.bulk_raw_bytes == sum(request_builder.item_bytes(item) for item in expected.items)
+    assert 0 < run.bulk_bytes < run.bulk_raw_bytes  # gzip, as the search sink sends them
+    shards = {f"shardId-{i:012d}" for i in range(2)}
+    lines = {shard: sum(len(encode_line(stages.STREAM, shard, RawRecord(*w))) for w in mixed.wire) for shard in shards}
+    assert min(lines.values()) <= run.archive_raw_bytes <= max(lines.values())
+    assert run.peak.rss_mb > 0 and run.peak.processes >= 1
+
+
+def test_the_discarding_sinks_encode_like_the_real_ones():
+    records = tuple(RawRecord(str(100 + i), 0, 1_700_000_000_000, "pk", base64.b64encode(b"x" * 50).decode())
+                    for i in range(5))
+    archive = DiscardArchive()
+    archive.deliver(RecordBatch("s", "shard", records)).result()
+    archive.close()
+    assert archive.raw_bytes == sum(len(encode_line("s", "shard", r)) for r in records)
+    parsed = parse_chunk("s", "shard", [[r.sequence, 0, r.arrival_ms, "pk", base64.b64encode(
+        b"2 123456789012 eni-0a1b 10.0.0.1 10.0.0.2 443 51000 6 10 840 1700000000 1700000060 ACCEPT OK").decode()]
+        for r in records], CONFIG)
+    search = DiscardSearch()
+    search.deliver(parsed.items).result()
+    search.close()
+    request = request_builder.build(parsed.items, lambda item: item, compress=True, level=search.level)
+    assert (search.raw_bytes, search.bytes) == (request.raw_bytes, len(request.body))
+
+
+def test_the_rss_sampler_sees_this_process():
+    with RssSampler(interval_s=0.01) as sampler:
+        _ = bytearray(1024 * 1024)
+    peak = sampler.peak
+    assert peak.rss_mb >= peak.main_rss_mb > 0
+    assert peak.processes >= 1
+
+
+# --- report -----------------------------------------------------------------------------------------------
+
+
+def _timing(events: int, seconds: float) -> stages.Timing:
+    return stages.Timing(events, events * 100, seconds, seconds)
+
+
+def _results(parse1: float = 10.0, parse_n: float = 5.5, pipeline: float = 6.0, rss: float = 300.0) -> report.Results:
+    floor_timing = _timing(1000, 0.01)  # 100,000 events/s
+    datasets = [report.DatasetResult("cloudtrail", 1000, floor_timing, _timing(1000, 0.04), 200_000, 10),
+                report.DatasetResult("vpcflow", 1000, floor_timing, _timing(1000, 0.1), 100_000, 10)]
+    mixed = report.DatasetResult("mixed", 1000, floor_timing, _timing(1000, parse1 / 100), 221_000, 60)
+    peak = Peak(rss, rss * 0.8, rss / 2, 4)
+    run = stages.PipelineRun(_timing(1000, pipeline / 100), 1000, 0, 1, 2, 3, 4, peak)
+    return report.Results(1, None, 2, datasets, mixed, _timing(1000, parse_n / 100), run, run, 1_000_000)
+
+
+def test_the_report_holds_each_target_against_its_figure():
+    checks = dict((text.split(":")[0], ok) for text, ok in _results().checks())
+    assert checks == {
+        "(b) >= 20% of (a) for cloudtrail": True,  # 25,000 vs 100,000 events/s
+        "(b) >= 15% of (a) for vpcflow": False,  # 10,000
+        "(b) >= 15% of (a) for mixed": False,  # 10,000
+        "(c) >= 1.7 x (b)": True,  # 1.82 x
+        "(d) >= 0.8 x (c)": True,  # 0.92 x
+        "peak RSS <= 512 MB during (d), backlog of 1,000,000 events": True,
+    }
+    assert not dict(_results(rss=600).checks())[next(t for t, _ in _results(rss=600).checks() if "RSS" in t)]
+
+
+def test_the_report_ends_with_the_machine_readable_line():
+    text = report.render(_results())
+    assert re.fullmatch(r"bench: floor=100000 parse1=10000 parseN=18182 pipeline=16667 rss_mb=300",
+                        text.splitlines()[-1])
+    assert "cloudtrail" in text and "capacity:" in text
+
+
+def test_capacity_is_a_shards_read_rate_over_what_a_core_delivers():
+    results = _results()
+    line = report.capacity(results)[0]
+    # 221 payload bytes per event: 2 MiB/s is 9,489 events/s; (d) gives 8,333 events/s per core
+    assert "9,489 events/s" in line and "8,333 events/s per core" in line and "1.14 cores per shard" in line
+
+
+# --- the command ------------------------------------------------------------------------------------------
+
+
+def test_quick_measures_smaller_corpora_and_options_override_the_plan():
+    quick = Plan.quick()
+    assert quick.mixed_events < Plan().mixed_events and quick.backlog_events < Plan().backlog_events
+    assert Plan().backlog_events == 1_000_000
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--dataset", "vpcflow", "--backlog-events", "500", "--geoip-dir", "/g"])
+    assert args.quick and args.datasets == ["vpcflow"] and args.backlog_events == 500 and args.geoip_dir == "/g"
