@@ -32,13 +32,15 @@ KNOWN_KEYS = frozenset({
     "taskBackoffTimeMillis", "metricsBufferTimeMillis", "metricsMaxQueueSize", "logWarningForTaskAfterMillis",
     "validateSequenceNumberBeforeCheckpointing", "retryGetRecordsInSeconds", "maxGetRecordsThreadPool",
     "consumerArn", "consumerName", "cloudWatchClient.endpointOverride", "cloudWatchClient.region",
-    "dynamoDBRegionName", "cloudWatchRegionName", "tableName", "clientVersionConfig",
+    "tableName", "clientVersionConfig",
     "workerMetricsReporterFreqInMillis", "inMemoryWorkerMetricsCaptureFrequencyMillis", "reBalanceThresholdPercentage",
     "dampeningPercentage", "varianceBalancingFrequency", "maxThroughputPerHostKBps", "isGracefulLeaseHandoffEnabled",
     "gracefulLeaseHandoffTimeoutMillis", "schedulerInitializationBackoffTimeMillis",
     "skipShardSyncAtWorkerInitializationIfLeasesExist", "leaseTableDeletionProtectionEnabled", "leaseTablePitrEnabled",
     "workerMetricsTableName", "coordinatorStateTableName", "enablePriorityLeaseAssignment",
 })
+# Read by the daemon itself (MultiLangDaemonConfig), not set on its configuration bean.
+DAEMON_KEYS = frozenset({"executableName", "processingLanguage"})
 # Setting these would break secstash's contract (e.g. a processing timeout kills a processor that is
 # correctly blocked on a slow sink), so extra_properties may not touch them.
 RESERVED_KEYS = frozenset({
