@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, SecretStr
 
-_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|authorization|credential|session_key)", re.I)
+_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|authorization|credential|session_key)", re.IGNORECASE)
 REDACTED = "**********"
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 # The AWS SDKs' credential variables: their values are masked wherever they show up.

@@ -41,6 +41,7 @@ from sinks.search.service import SearchSink
 
 log = structlog.get_logger("secstash")
 LOGBACK = Path(__file__).parent / "kcl" / "logback.xml"
+STOP_RESERVE_S = 3.0  # of pipeline.shutdown_grace_s, kept for the last steps of stop()
 
 
 @dataclass
@@ -183,7 +184,10 @@ class App:
 
     def stop(self) -> None:
         grace = self.settings.pipeline.shutdown_grace_s
-        deadline = time.monotonic() + grace
+        # Daemons and sinks share the grace period less a reserve for what follows them (servers, the
+        # parser pool, the interpreter's exit), so the process is gone within the grace period even when a
+        # sink waits for a cluster that does not answer.
+        deadline = time.monotonic() + max(grace - STOP_RESERVE_S, grace / 2)
         stoppers = [threading.Thread(target=s.stop, name=f"stop-{s.stream}") for s in self.supervisors]
         for thread in stoppers:
             thread.start()
@@ -194,7 +198,7 @@ class App:
                 supervisor.kill()
         self._accepting = False
         for sink in reversed(self._started):
-            sink.close(max(1.0, deadline - time.monotonic()))
+            sink.close(max(0.5, deadline - time.monotonic()))
         if hasattr(self, "server"):
             self.server.stop()
         if hasattr(self, "pool"):

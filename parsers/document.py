@@ -34,15 +34,21 @@ def finalize(doc: dict[str, Any], spec: DatasetSpec, event: Event, opts: ParseOp
     meta = event.meta
     if "@timestamp" not in doc and meta.timestamp_ms is not None:
         doc["@timestamp"] = ecs.epoch_ms_to_iso(meta.timestamp_ms)
-    if meta.log_group is not None:
+    group = meta.log_group
+    if group is not None:
         # What Elastic's aws-cloudwatch input adds, so saved searches on these fields keep working. Written as
         # ecs.put would write each (empty values skipped), without splitting paths for every event.
-        fields = [(key, value) for key, value in (("log_group", meta.log_group), ("log_stream", meta.log_stream),
-                                                  ("id", meta.log_event_id)) if value is not None and value != ""]
-        if fields:
+        stream, event_id = meta.log_stream, meta.log_event_id
+        has_stream = stream is not None and stream != ""
+        has_id = event_id is not None and event_id != ""
+        if group != "" or has_stream or has_id:
             cloudwatch = _child(_child(doc, "aws"), "cloudwatch")
-            for key, value in fields:
-                cloudwatch[key] = value
+            if group != "":
+                cloudwatch["log_group"] = group
+            if has_stream:
+                cloudwatch["log_stream"] = stream
+            if has_id:
+                cloudwatch["id"] = event_id
         if meta.owner and _cloud_value(doc, "account", "id") is None:
             ecs.put(doc, "cloud.account.id", meta.owner)
     if meta.region and _cloud_value(doc, "region") is None:

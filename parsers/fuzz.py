@@ -49,6 +49,7 @@ import orjson
 from parsers import envelopes, registry
 from parsers.envelopes import cloudtrail_file, cloudwatch_logs, eventbridge
 from parsers.envelopes import gzip as gzip_envelope
+from parsers.enrich import useragent
 from parsers.errors import ParseError
 from parsers.event import Event
 from parsers.fuzz_samples import EVENTS, RECORDS, cloudwatch_message, eventbridge_event
@@ -57,7 +58,7 @@ from parsers.record import parse_record
 from parsers.rules import Condition, DetectionRule, FilterRule, StreamParsing
 
 DEFAULT_FIXTURES = Path(os.environ.get("SECSTASH_FUZZ_FIXTURES", "/work/shared/fixtures/elastic-aws"))
-TIMEOUT_S = 2.0
+TIMEOUT_S = 10.0  # generous: a real hang (catastrophic backtracking) runs for minutes; a loaded machine slows a sound parse several fold
 CHUNK = 250  # inputs per child process: small enough to balance the cores, large enough that forks are cheap
 CAP = 4 * 1024 * 1024  # decompression cap while fuzzing: bombs hit it in milliseconds
 OPTIONS = ParseOptions(keep_original=True, max_decompressed_bytes=CAP)
@@ -537,9 +538,10 @@ _INDEX, _STARTED, _DONE, _REJECTED, _TOO_DEEP = range(5)
 
 def _child(target: Target, seed: int, start: int, stop: int, state: Any, conn: Any) -> None:
     for index in range(start, stop):
-        state[_STARTED] = time.monotonic_ns()
+        state[_STARTED] = 0  # generating: the harness's own work, not timed (inputs reach megabytes)
         state[_INDEX] = index
         data = target.generate(seed, index)
+        state[_STARTED] = time.monotonic_ns()
         verdict = target.check(data)
         if verdict == "rejected":
             state[_REJECTED] += 1
@@ -584,6 +586,7 @@ def _warm(chosen: Sequence[Target], limit_s: float = 10.0) -> None:
     previous = signal.signal(signal.SIGALRM, stop)
     signal.setitimer(signal.ITIMER_REAL, limit_s)
     try:
+        useragent.warm()
         for target in chosen:
             for data in target.seeds[:3]:
                 target.check(data)
@@ -678,7 +681,7 @@ def run(names: Sequence[str], iterations: int, seed: int, *, timeout: float = TI
                 chunk.process.join()
                 crashed = chunk.process.exitcode != 0 or chunk.state[_INDEX] != chunk.stop
                 settle(chunk, "crash" if crashed else None)
-            elif (chunk.start <= chunk.state[_INDEX] < chunk.stop
+            elif (chunk.start <= chunk.state[_INDEX] < chunk.stop and chunk.state[_STARTED]
                   and now - chunk.state[_STARTED] > timeout * 1e9):
                 chunk.process.kill()
                 chunk.process.join()

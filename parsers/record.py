@@ -52,11 +52,12 @@ def parse_record(data: bytes, parsing: StreamParsing, options: ParseOptions) -> 
 class _Context:
     """What a stream's settings compile to: built once per StreamParsing, reused for every record."""
 
-    __slots__ = ("detector", "filters", "labels", "namespace")
+    __slots__ = ("detector", "filtering", "filters", "labels", "namespace")
 
     def __init__(self, parsing: StreamParsing) -> None:
         self.detector = Detector(parsing)
         self.filters = FilterSet(parsing.filters)
+        self.filtering = bool(self.filters)
         self.namespace = parsing.namespace
         self.labels = dict(parsing.labels)
 
@@ -140,11 +141,11 @@ class _Run:
                 ordinal: int) -> list[ParsedDocument]:
         """The event's documents, all or none: a failure half-way leaves no partial output behind."""
         context, options = self.context, self.options
-        filters = context.filters
+        filters = context.filters if context.filtering else None
         kept = []
         for part, doc in enumerate(docs):
             document.finalize(doc, spec, event, options)
-            if filters:
+            if filters is not None:
                 dropped_by = filters.apply(doc, spec)
                 if dropped_by is not None:
                     self.outcome.filtered[dropped_by] += 1

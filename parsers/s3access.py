@@ -43,7 +43,9 @@ _LINE = re.compile(
 _FAST = re.compile(committed(_LINE.pattern.replace(".*?", '[^"]*')), re.ASCII)
 _MAX_QUOTES = 14
 _LONGS = ("http_status", "bytes_sent", "object_size", "total_time", "turn_around_time")
-_REQUEST = re.compile(r"(\S+) (\S+) [hH][tT][tT][pP]/(\S+)")
+# Unanchored like the grok, but tried only at token starts, with possessive runs: a start inside a token
+# can only fail where the token's own start failed, and without this a long token makes the search quadratic.
+_REQUEST = re.compile(r"(?<!\S)(\S++) (\S++) [hH][tT][tT][pP]/(\S++)")
 _HTTPDATE = "%d/%b/%Y:%H:%M:%S %z"
 
 

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
 from consumer import corpus
 from consumer.bench import floor, stages, workload
-from consumer.bench.report import DatasetResult, Results, render
-from consumer.pool import IndexNaming, ParserPool, WorkerConfig
+from consumer.bench.report import DatasetResult, Pickling, Results, render
+from consumer.pool import IndexNaming, ParserPool, WorkerConfig, parse_chunk, tune_gc
 from parsers import ParseOptions
 
 __all__ = ["Plan", "Results", "render", "run"]
@@ -59,10 +61,12 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
     # (a) and (b) run in a process of their own: their caches must not count in the pipeline's memory.
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as one_core:
         pending = [(name, one_core.submit(measure, name, plan, config)) for name in (*plan.datasets, MIXED)]
+        pickling = one_core.submit(measure_pickling, plan, config)
         results = []
         for name, future in pending:
             progress(f"(a) and (b): {name}")
             results.append(future.result())
+        pickled = pickling.result()
     mixed = results.pop()
     # Only the records stay in this process: it stands for the daemon's, whose memory is being measured.
     mixed_load = replace(workload.build(MIXED, plan.mixed_events, plan.seed, corpus.BENCH_MIX), bare=())
@@ -79,7 +83,8 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
         backlog = stages.pipeline(pool, workload.backlog(mixed_load, plan.backlog_events), workers, bytes_per_event)
     finally:
         pool.close()
-    out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, parse_n, line, backlog, backlog.timing.events)
+    out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, parse_n, line, backlog, backlog.timing.events,
+                  pickled)
     if plan.e2e_events:
         from consumer.bench import e2e
 
@@ -89,12 +94,26 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
 
 
 def measure(name: str, plan: Plan, config: WorkerConfig) -> DatasetResult:
-    """(a) and (b) for one dataset, or for the mixed corpus."""
+    """(a) and (b) for one dataset, or for the mixed corpus, in a process set up as a pool worker is."""
+    tune_gc()
     mix = corpus.BENCH_MIX if name == MIXED else None
     events = plan.mixed_events if name == MIXED else plan.dataset_events
     return measure_dataset(workload.build(name, events, plan.seed, mix),
                            workload.build(name, plan.warm_up_events, plan.seed + _WARM_UP_SEED_OFFSET, mix),
                            config, plan.floor_passes)
+
+
+def measure_pickling(plan: Plan, config: WorkerConfig, records: int = 500) -> Pickling:
+    """What sending a parsed chunk back from a worker costs: pickling it there, unpickling it here."""
+    load = workload.build(MIXED, plan.warm_up_events, plan.seed, corpus.BENCH_MIX)
+    parsed = parse_chunk(stages.STREAM, "shardId-000000000000", load.wire[:records], config)
+    documents = max(1, len(parsed.items))
+    started = time.process_time()
+    data = pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL)
+    dumped = time.process_time()
+    pickle.loads(data)
+    loaded = time.process_time()
+    return Pickling((dumped - started) / documents * 1e6, (loaded - dumped) / documents * 1e6, len(data) / documents)
 
 
 def measure_dataset(load: workload.Workload, warm: workload.Workload, config: WorkerConfig,

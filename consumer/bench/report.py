@@ -46,6 +46,15 @@ class DatasetResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Pickling:
+    """A parsed chunk's trip back from a worker, per document."""
+
+    dumps_us: float  # in the worker
+    loads_us: float  # in the pipeline's process
+    bytes: float
+
+
+@dataclass(frozen=True, slots=True)
 class EndToEnd:
     events: int
     records: int
@@ -70,6 +79,7 @@ class Results:
     pipeline: PipelineRun
     backlog: PipelineRun
     backlog_events: int
+    pickling: Pickling | None = None
     e2e: EndToEnd | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -142,6 +152,9 @@ def render(results: Results) -> str:
         "",
         f"(c) parse stage, pool of {results.workers} workers: {results.pool.events_per_s:,.0f} events/s, "
         f"{results.pool.mb_per_s:.1f} MB/s = {results.scaling:.2f} x (b); {_cpu(results, results.pool)}",
+        *([f"    results cross from workers as {results.pickling.bytes:,.0f} pickled bytes per document: "
+           f"{results.pickling.dumps_us:.1f} µs to pickle (worker) + {results.pickling.loads_us:.1f} µs to unpickle "
+           f"(pipeline process)"] if results.pickling else []),
         f"(d) whole pipeline, raw records to bulk and archive bytes: {pipe.timing.events_per_s:,.0f} events/s, "
         f"{pipe.timing.mb_per_s:.1f} MB/s = {results.pipeline_ratio:.2f} x (c); {_cpu(results, pipe.timing)}",
         f"    {pipe.documents:,} documents, {pipe.dead_letters} dead letters; bulk bodies "

@@ -27,7 +27,7 @@ class Peak:
 class RssSampler:
     """`with RssSampler() as sampler: ...` then `sampler.peak`."""
 
-    def __init__(self, interval_s: float = 0.2, pss: bool = True) -> None:
+    def __init__(self, interval_s: float = 0.5, pss: bool = True) -> None:
         self.interval_s = interval_s
         self._pss = pss
         self._stop = threading.Event()

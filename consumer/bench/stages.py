@@ -87,7 +87,7 @@ def parse_pool(pool: ParserPool, wire: Iterable[WireRecord], events: int, size: 
 
 
 def pipeline(pool: ParserPool, wire: Iterable[WireRecord], feeders: int, bytes_per_event: float,
-             sample_interval_s: float = 0.2) -> PipelineRun:
+             sample_interval_s: float = 0.5) -> PipelineRun:
     """(d): `Pipeline.deliver` for every batch, from `feeders` threads (shards), sinks discarding their
     bytes; memory sampled all along. `wire` may be a generator: it is read one batch at a time."""
     archive, search, dead = DiscardArchive(), DiscardSearch(), DiscardDeadLetters()

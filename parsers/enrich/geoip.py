@@ -2,12 +2,18 @@
 
 The folder is a setting; without it (or without a database in it) the fields are simply absent. Readers are
 opened lazily once per process (they are not picklable, and the parser pool forks/spawns workers).
+
+Answers are cached per network, not only per address: a database answers the same for every address of the
+network that holds it, and `get_with_prefix_len` says how large that network is. When it spans the address's
+whole /24 (IPv4) or /48 (IPv6) in both databases, the answer is kept for that /24 or /48, so flow logs, whose
+addresses rarely repeat but crowd into a few networks, mostly hit. Smaller networks are cached per address.
 """
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
+from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any
 
 import maxminddb
@@ -26,21 +32,67 @@ def _reader(folder: str, candidates: tuple[str, ...]) -> maxminddb.Reader | None
     return None
 
 
-@lru_cache(maxsize=65536)
-def lookup(ip: str, folder: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+Answer = tuple[dict[str, Any] | None, dict[str, Any] | None]
+
+_NETWORK_BYTES = {4: 3, 16: 6}  # packed address length -> bytes of the cache's network: /24 and /48
+_MAX_NETWORKS = 65536
+_networks: dict[tuple[str, bytes], Answer] = {}
+
+
+def lookup(ip: str, folder: str) -> Answer:
     """(geo, as) of an address, both looked up once and cached together. Shared: never modify them; the
     functions below hand out copies."""
-    return _city(folder, ip), _asn(folder, ip)
+    packed = _packed(ip)
+    if packed is None:
+        return _by_address(ip, folder)
+    size = _NETWORK_BYTES[len(packed)]
+    key = (folder, packed[:size])
+    found = _networks.get(key)
+    if found is not None:
+        return found
+    answer, prefix = _answer(ip, folder)
+    if prefix > size * 8:  # the address's network is smaller than the cache's: cache the address alone
+        return _by_address(ip, folder)
+    if len(_networks) >= _MAX_NETWORKS:
+        _networks.clear()
+    _networks[key] = answer
+    return answer
 
 
-def _city(folder: str, ip: str) -> dict[str, Any] | None:
-    reader = _reader(folder, CITY_DATABASES)
-    if reader is None:
-        return None
+@lru_cache(maxsize=16384)
+def _by_address(ip: str, folder: str) -> Answer:
+    return _answer(ip, folder)[0]
+
+
+def _packed(ip: str) -> bytes | None:
     try:
-        record = reader.get(ip)
-    except ValueError:
+        return inet_pton(AF_INET, ip)
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        return inet_pton(AF_INET6, ip)
+    except (OSError, ValueError, TypeError):
         return None
+
+
+def _answer(ip: str, folder: str) -> tuple[Answer, int]:
+    """The answer, and the prefix length of the largest network that surely shares it (the longer of the two
+    databases' networks; 129 when a database cannot say)."""
+    city, city_prefix = _record(_reader(folder, CITY_DATABASES), ip)
+    asn, asn_prefix = _record(_reader(folder, ASN_DATABASES), ip)
+    return (_city(city), _asn(asn)), max(city_prefix, asn_prefix)
+
+
+def _record(reader: maxminddb.Reader | None, ip: str) -> tuple[Any, int]:
+    if reader is None:
+        return None, 0
+    try:
+        return reader.get_with_prefix_len(ip)
+    except ValueError:
+        return None, 129
+
+
+def _city(record: Any) -> dict[str, Any] | None:
     if not isinstance(record, dict):
         return None
     geo: dict[str, Any] = {}
@@ -66,14 +118,7 @@ def _city(folder: str, ip: str) -> dict[str, Any] | None:
     return geo or None
 
 
-def _asn(folder: str, ip: str) -> dict[str, Any] | None:
-    reader = _reader(folder, ASN_DATABASES)
-    if reader is None:
-        return None
-    try:
-        record = reader.get(ip)
-    except ValueError:
-        return None
+def _asn(record: Any) -> dict[str, Any] | None:
     if not isinstance(record, dict):
         return None
     out: dict[str, Any] = {}

@@ -160,6 +160,11 @@ def _parse(original: str) -> tuple[str, str | None, tuple[str, str | None] | Non
     )
 
 
+def warm() -> None:
+    """Load and compile the regexes now (about half a second) rather than on the first event parsed."""
+    _sections()
+
+
 def user_agent(original: str | None) -> dict[str, Any] | None:
     """The `user_agent` object for a UA string (a fresh dict), or None for an empty one."""
     if not original:

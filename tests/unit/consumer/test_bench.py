@@ -152,6 +152,14 @@ def test_the_discarding_sinks_encode_like_the_real_ones():
     assert (search.raw_bytes, search.bytes) == (request.raw_bytes, len(request.body))
 
 
+def test_pickling_is_measured_per_document_of_a_parsed_chunk():
+    from consumer.bench import measure_pickling
+
+    pickled = measure_pickling(Plan.quick(warm_up_events=200), CONFIG, records=20)
+    assert pickled.bytes > 100  # a document's body is at least that
+    assert pickled.dumps_us >= 0 and pickled.loads_us >= 0
+
+
 def test_the_rss_sampler_sees_this_process():
     with RssSampler(interval_s=0.01) as sampler:
         _ = bytearray(1024 * 1024)

@@ -176,7 +176,7 @@ def test_a_search_client_failing_with_credentials_in_its_url_logs_no_secret(outp
     # The raw library exception, as a careless caller would log it, with its __context__ chain.
     try:
         es.raw.perform_request("GET", "/_cluster/health")
-    except Exception as exc:  # noqa: BLE001 - any library exception will do
+    except Exception as exc:  # any library exception will do
         log.error("raw client failed", error=exc, exc_info=exc)
     output.assert_clean()
     assert len(output.lines) >= 2
