@@ -18,7 +18,7 @@ are renamed in place and unnamed keys are kept, as `foreach` + `rename` does (se
 The converters reproduce the `convert` and `date` processors, including their failures: a value Elasticsearch
 would reject is dropped and noted in `error.message`, as the pipeline's `on_failure` handlers do.
 
-Also used by the line parsers of this family (EKS authenticator, RDS, Redshift): `event_text`, `prune` (the
+Also used by the line parsers of this family (EKS authenticator, RDS, Redshift): `prune` (the
 pipelines' final drop of empty values, faster than `ecs.drop_empty`) and `long_or_none`.
 """
 
@@ -30,11 +30,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-import orjson
 
 from parsers import ecs
-from parsers.errors import EventError
-from parsers.event import Event
 
 Convert = Callable[[Any], Any]
 
@@ -401,15 +398,6 @@ def prune(value: Any) -> Any:
             kept.append(item)
         return kept
     return value
-
-
-def event_text(event: Event) -> str:
-    """The event's text; an envelope-decoded object orjson cannot render (too deep) is a parse failure."""
-    try:
-        return event.text()
-    except orjson.JSONEncodeError as exc:
-        reason = "too_deep" if "Recursion" in str(exc) else "invalid_json"
-        raise EventError(f"cannot render the event as text: {exc}", reason=reason) from None
 
 
 def error_fields(doc: dict[str, Any], errors: list[str]) -> None:

@@ -23,7 +23,6 @@ from parsers._findings import (
     compile_spec,
     date_unix_ms_or_unix,
     error_fields,
-    event_text,
     ops,
     prune,
     to_boolean,
@@ -89,7 +88,7 @@ _OUTCOME = {"COMPLIANT": ("success", "passed"), "NON_COMPLIANT": ("failure", "fa
 
 @register("config", ecs_version="8.17.0")
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
-    original = event_text(event)
+    original = event.text()
     evaluation = event.json_object()
     errors: list[str] = []
     cfg: dict[str, Any] = {}

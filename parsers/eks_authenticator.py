@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from parsers import ecs
-from parsers._findings import event_text, long_or_none
+from parsers._findings import long_or_none
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import register
@@ -42,7 +42,7 @@ _ECS_KEYS = frozenset({"time", "level", "msg"})
 
 @register("eks_authenticator")
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
-    line = event_text(event)
+    line = event.text()
     pairs = _pairs(line)
     doc: dict[str, Any] = {"event": {"kind": "event", "original": line}, "cloud": {"provider": "aws"}}
     _cluster(doc, event.meta.log_group)

@@ -17,7 +17,7 @@ a timeout (a hang), or a crashed child. In a parser, nesting deeper than Python'
 orjson's rendering depth (255) is counted as `too_deep`, not a finding: `DatasetSpec.parse` and
 `parse_record` dead-letter it by design. Envelopes never recurse on input: there it is a finding.
 
-Seeds: Elastic's pipeline fixtures under `fixtures` (default /work/shared/fixtures/elastic-aws, or
+Seeds: Elastic's pipeline fixtures under `fixtures` (default ../shared/fixtures/elastic-aws beside the project, or
 $SECSTASH_FUZZ_FIXTURES) when present, plus `parsers.fuzz_samples`, so it also runs without them. Mutations:
 truncation, byte and character flips, span deletion and duplication, type swaps inside JSON, huge values,
 deep nesting, unicode (digits `int()` refuses, RTL marks, zero-width, case-changing letters), separators,
@@ -57,7 +57,9 @@ from parsers.options import ParseOptions
 from parsers.record import parse_record
 from parsers.rules import Condition, DetectionRule, FilterRule, StreamParsing
 
-DEFAULT_FIXTURES = Path(os.environ.get("SECSTASH_FUZZ_FIXTURES", "/work/shared/fixtures/elastic-aws"))
+# ../shared beside the project root, where every checkout and CI run has it.
+DEFAULT_FIXTURES = Path(os.environ.get("SECSTASH_FUZZ_FIXTURES")
+                        or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "elastic-aws")
 TIMEOUT_S = 10.0  # generous: a real hang (catastrophic backtracking) runs for minutes; a loaded machine slows a sound parse several fold
 CHUNK = 250  # inputs per child process: small enough to balance the cores, large enough that forks are cheap
 CAP = 4 * 1024 * 1024  # decompression cap while fuzzing: bombs hit it in milliseconds

@@ -21,7 +21,6 @@ from parsers._findings import (
     compile_spec,
     date_iso_or_unix,
     error_fields,
-    event_text,
     ip_elements,
     items,
     ops,
@@ -369,7 +368,7 @@ def _objects(value: Any) -> list[dict[str, Any]]:
 
 @register("guardduty", ecs_version="8.2.0")
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
-    original = event_text(event)
+    original = event.text()
     finding = event.json_object()
     findings = finding.get("findings")
     if isinstance(findings, (list, dict, str)) and not findings:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from parsers import ecs
-from parsers._findings import add, event_text, prune
+from parsers._findings import add, prune
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import register
@@ -40,7 +40,7 @@ _DECISION_OUTCOME = {"allow": "success", "forbid": "failure"}
 
 @register("kubernetes.audit_logs", event_dataset="kubernetes.audit_logs")
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
-    original = event_text(event)
+    original = event.text()
     audit = event.json_object()
     doc: dict[str, Any] = {"event": {"kind": "event", "original": original}}
     if all(key in audit and audit[key] not in (None, "") for key in _AKS_KEYS):

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from parsers import ecs
-from parsers._findings import event_text, long_or_none, prune
+from parsers._findings import long_or_none, prune
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import register
@@ -83,7 +83,7 @@ _AUDIT_OPERATIONS = {
 
 @register("rds")
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
-    line = event_text(event)
+    line = event.text()
     doc: dict[str, Any] = {"event": {"kind": "event", "category": ["database"], "type": ["info"], "original": line},
                            "cloud": {"provider": "aws"}}
     log_type = _from_log_group(doc, event.meta.log_group)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from parsers import ecs
-from parsers._findings import event_text, long_or_none, prune
+from parsers._findings import long_or_none, prune
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import register
@@ -57,7 +57,7 @@ _USER_ACTIONS = {"create": "creation", "alter": "change", "rename": "change", "d
 
 @register("redshift")
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
-    line = event_text(event)
+    line = event.text()
     doc: dict[str, Any] = {"event": {"kind": "event", "original": line}, "cloud": {"provider": "aws"},
                            "service": {"type": "redshift"}}
     log_type = _from_log_group(doc, event.meta.log_group)

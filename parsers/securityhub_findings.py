@@ -21,7 +21,6 @@ from parsers._findings import (
     compile_spec,
     date_iso,
     error_fields,
-    event_text,
     items,
     ops,
     quiet,
@@ -261,7 +260,7 @@ _MAC_SEPARATORS = re.compile(r"[-:.]")
 
 @register("securityhub_findings", ecs_version="8.2.0")
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
-    original = event_text(event)
+    original = event.text()
     finding = event.json_object()
     errors: list[str] = []
     sh: dict[str, Any] = {}

@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -30,18 +30,21 @@ from parsers import ParseOptions
 __all__ = ["Plan", "Results", "render", "run"]
 
 MIXED = "mixed"
-_WARM_UP_SEED_OFFSET = 1000  # warm-up corpora use other values, so measured passes find no answers cached
+# Seeds: pass p of every stage reads seed + p (fresh values, so no pass finds its answers cached by the one
+# before); the pool stages add these offsets so they never meet values the one-core process or an earlier
+# pool stage has seen. Warm-ups read seed + 1000.
+_POOL_SEEDS, _PIPELINE_SEEDS, _BACKLOG_SEED, _WARM_UP_SEED = 100, 200, 300, 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How much to measure. `quick()` fits in under a minute on two cores; `full()` takes a few."""
+    """How much to measure. `quick()` fits in under a minute on two cores; the default takes a few."""
 
     dataset_events: int = 10_000  # per dataset, for (a) and (b)
     mixed_events: int = 100_000  # the mixed corpus, for (a) to (d)
     backlog_events: int = 1_000_000  # (d) again, fed lazily, while memory is sampled
     warm_up_events: int = 5_000
-    floor_passes: int = 3  # the floor has no caches to warm: best of a few passes
+    passes: int = 3  # each stage runs this often, each time on another seed's events; the best pass counts
     seed: int = 1
     workers: int | None = None  # default: one per core
     geoip_dir: str | None = None
@@ -51,40 +54,49 @@ class Plan:
     @classmethod
     def quick(cls, **overrides: object) -> Plan:
         return cls(**{"dataset_events": 2_000, "mixed_events": 20_000, "backlog_events": 100_000,
-                      "warm_up_events": 2_000, **overrides})  # type: ignore[arg-type]
+                      "warm_up_events": 2_000, "passes": 2, **overrides})  # type: ignore[arg-type]
 
 
 def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results:
+    """Best of `plan.passes` passes per stage: other work on the machine only ever slows a pass down, so the
+    fastest pass is the closest to what the code does on its own."""
     config = WorkerConfig({}, ParseOptions(geoip_dir=plan.geoip_dir), IndexNaming())
     workers = plan.workers or os.cpu_count() or 1
-    warm_seed = plan.seed + _WARM_UP_SEED_OFFSET
-    # (a) and (b) run in a process of their own: their caches must not count in the pipeline's memory.
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as one_core:
-        pending = [(name, one_core.submit(measure, name, plan, config)) for name in (*plan.datasets, MIXED)]
-        pickling = one_core.submit(measure_pickling, plan, config)
+    # A helper process runs (a) and (b) (their caches must not count in this process's memory, which stands
+    # for the daemon's) and builds the pool stages' records, so this process holds the records and nothing
+    # of their making.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as helper:
+        pending = [(name, helper.submit(measure, name, plan, config)) for name in (*plan.datasets, MIXED)]
+        pickling = helper.submit(measure_pickling, plan, config)
         results = []
         for name, future in pending:
             progress(f"(a) and (b): {name}")
             results.append(future.result())
         pickled = pickling.result()
-    mixed = results.pop()
-    # Only the records stay in this process: it stands for the daemon's, whose memory is being measured.
-    mixed_load = replace(workload.build(MIXED, plan.mixed_events, plan.seed, corpus.BENCH_MIX), bare=())
-    warm = replace(workload.build(MIXED, plan.warm_up_events, warm_seed, corpus.BENCH_MIX), bare=())
-    pool = ParserPool(config, workers)
-    try:
-        progress(f"(c) pool of {workers}")
-        stages.parse_pool(pool, warm.wire, warm.events, warm.bare_bytes, workers)  # starts and warms every worker
-        parse_n = stages.parse_pool(pool, mixed_load.wire, mixed_load.events, mixed_load.bare_bytes, workers)
-        progress("(d) pipeline")
-        bytes_per_event = mixed_load.bare_bytes / mixed_load.events
-        line = stages.pipeline(pool, mixed_load.wire, workers, bytes_per_event)
-        progress(f"(d) backlog of {plan.backlog_events:,} events")
-        backlog = stages.pipeline(pool, workload.backlog(mixed_load, plan.backlog_events), workers, bytes_per_event)
-    finally:
-        pool.close()
+        mixed = results.pop()
+
+        def records(seed: int, events: int = plan.mixed_events) -> workload.Workload:
+            return helper.submit(mixed_records, events, seed).result()
+
+        pool = ParserPool(config, workers)
+        try:
+            progress(f"(c) pool of {workers}")
+            warm = records(plan.seed + _WARM_UP_SEED, plan.warm_up_events)
+            stages.parse_pool(pool, warm.wire, warm.events, warm.bare_bytes, workers)  # starts and warms the workers
+            parse_n = _best(stages.parse_pool(pool, load.wire, load.events, load.bare_bytes, workers)
+                            for load in _loads(records, plan, _POOL_SEEDS))
+            progress("(d) pipeline")
+            line = max((stages.pipeline(pool, load.wire, workers, load.bare_bytes / load.events)
+                        for load in _loads(records, plan, _PIPELINE_SEEDS)),
+                       key=lambda run: run.timing.events_per_s)
+            progress(f"(d) backlog of {plan.backlog_events:,} events")
+            base = records(plan.seed + _BACKLOG_SEED)
+            backlog = stages.pipeline(pool, workload.backlog(base, plan.backlog_events), workers,
+                                      base.bare_bytes / base.events)
+        finally:
+            pool.close()
     out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, parse_n, line, backlog, backlog.timing.events,
-                  pickled)
+                  pickled, passes=plan.passes)
     if plan.e2e_events:
         from consumer.bench import e2e
 
@@ -93,14 +105,38 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
     return out
 
 
+def _loads(records: Callable[[int], workload.Workload], plan: Plan, offset: int) -> Iterator[workload.Workload]:
+    """One workload per pass, built when its pass starts (only one is held at a time)."""
+    for number in range(plan.passes):
+        yield records(plan.seed + offset + number)
+
+
+def _best(timings: Iterable[stages.Timing]) -> stages.Timing:
+    return max(timings, key=lambda timing: timing.events_per_s)
+
+
+def mixed_records(events: int, seed: int) -> workload.Workload:
+    """The mixed corpus's records only (no bare events): what the pool stages read."""
+    return replace(workload.build(MIXED, events, seed, corpus.BENCH_MIX), bare=())
+
+
 def measure(name: str, plan: Plan, config: WorkerConfig) -> DatasetResult:
-    """(a) and (b) for one dataset, or for the mixed corpus, in a process set up as a pool worker is."""
+    """(a) and (b) for one dataset, or for the mixed corpus, in a process set up as a pool worker is: the
+    best pass of each, every pass on another seed's events, after a warm-up pass over yet another seed's
+    (the GeoIP readers open, the caches fill with values no measured pass will see)."""
     tune_gc()
     mix = corpus.BENCH_MIX if name == MIXED else None
     events = plan.mixed_events if name == MIXED else plan.dataset_events
-    return measure_dataset(workload.build(name, events, plan.seed, mix),
-                           workload.build(name, plan.warm_up_events, plan.seed + _WARM_UP_SEED_OFFSET, mix),
-                           config, plan.floor_passes)
+    warm = workload.build(name, plan.warm_up_events, plan.seed + _WARM_UP_SEED, mix)
+    stages.parse_one_core(warm.wire, config, warm.events, warm.bare_bytes)
+    floors, parses = [], []
+    load = None
+    for number in range(plan.passes):
+        load = workload.build(name, events, plan.seed + number, mix)
+        floors.append(floor.timed_pass(load))
+        parses.append(stages.parse_one_core(load.wire, config, load.events, load.bare_bytes))
+    assert load is not None
+    return DatasetResult(name, load.events, _best(floors), _best(parses), load.record_bytes, len(load.wire))
 
 
 def measure_pickling(plan: Plan, config: WorkerConfig, records: int = 500) -> Pickling:
@@ -114,14 +150,3 @@ def measure_pickling(plan: Plan, config: WorkerConfig, records: int = 500) -> Pi
     pickle.loads(data)
     loaded = time.process_time()
     return Pickling((dumped - started) / documents * 1e6, (loaded - dumped) / documents * 1e6, len(data) / documents)
-
-
-def measure_dataset(load: workload.Workload, warm: workload.Workload, config: WorkerConfig,
-                    floor_passes: int = 3) -> DatasetResult:
-    """(a) and (b) on one workload, after a warm-up pass over another seed's events (the user agent regexes
-    compile, the GeoIP readers open, the caches fill with values the measured pass will not see)."""
-    stages.parse_one_core(warm.wire, config, warm.events, warm.bare_bytes)
-    walls, cpus = zip(*(floor.timed(load.bare) for _ in range(floor_passes)))
-    floor_timing = stages.Timing(load.events, load.bare_bytes, min(walls), min(cpus))
-    parse = stages.parse_one_core(load.wire, config, load.events, load.bare_bytes)
-    return DatasetResult(load.name, load.events, floor_timing, parse, load.record_bytes, len(load.wire))

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import orjson
 
-from consumer.bench.workload import BareEvent
+from consumer.bench.stages import Timing
+from consumer.bench.workload import BareEvent, Workload
 
 
 def run(events: Sequence[BareEvent]) -> int:
@@ -32,3 +33,9 @@ def timed(events: Sequence[BareEvent]) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     run(events)
     return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def timed_pass(load: Workload, repeats: int = 3) -> Timing:
+    """The floor on a workload's bare events: best of a few runs (it has no caches to warm)."""
+    walls, cpus = zip(*(timed(load.bare) for _ in range(repeats)))
+    return Timing(load.events, load.bare_bytes, min(walls), min(cpus))

@@ -80,6 +80,7 @@ class Results:
     backlog: PipelineRun
     backlog_events: int
     pickling: Pickling | None = None
+    passes: int = 1
     e2e: EndToEnd | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -132,7 +133,8 @@ def machine() -> str:
 
 def render(results: Results) -> str:
     lines = [f"machine: {machine()}",
-             f"corpus: seed {results.seed}; GeoIP {results.geoip_dir or 'off'}; pool workers {results.workers}",
+             f"corpus: seed {results.seed}; GeoIP {results.geoip_dir or 'off'}; pool workers {results.workers}; "
+             f"best of {results.passes} passes per stage, each on another seed's events",
              "",
              "(a) floor and (b) parse stage on one core, per dataset; MB/s of the events' own bytes;",
              "    ratio (b)/(a) by wall clock, and by CPU time of this process (steadier on a busy machine)",

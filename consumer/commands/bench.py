@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, help="events per dataset for (a) and (b)")
     parser.add_argument("--mixed-events", type=int, help="events of the mixed corpus for (a) to (d)")
     parser.add_argument("--backlog-events", type=int, help="events of the backlog run (default 1000000)")
+    parser.add_argument("--passes", type=int, help="passes per stage, the best counts (default 3; --quick 2)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
 
 
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     logs.configure("warning")
     overrides: dict[str, object] = {"seed": args.seed, "workers": args.workers, "geoip_dir": args.geoip_dir}
     for key, value in (("datasets", tuple(args.datasets or ())), ("dataset_events", args.events),
-                       ("mixed_events", args.mixed_events), ("backlog_events", args.backlog_events)):
+                       ("mixed_events", args.mixed_events), ("backlog_events", args.backlog_events),
+                       ("passes", args.passes)):
         if value:
             overrides[key] = value
     if args.e2e:

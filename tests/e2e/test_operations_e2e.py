@@ -254,7 +254,8 @@ def test_no_credential_reaches_any_log_through_startup_a_search_outage_and_sigte
        node while connection errors to the dead one are logged; SIGTERM.
     2. An API key, and only the dead node: the sink starts degraded, batches wait, and SIGTERM comes while
        they do (nothing delivered, so nothing checkpointed; the exit must still be clean and in time).
-    Then no secret may appear in any log, the KCL daemon's log included, nor in the properties file."""
+    Then no secret may appear in any log, the KCL daemon's log included, nor in the properties file, nor in
+    what /metrics, /readyz and /healthz answer."""
     token = secrets.token_hex(6)
     secret = {name: f"hunter2-{name}-{token}" for name in
               ("search-password", "url-password", "api-key", "aws-secret-key", "aws-session-token")}
@@ -285,6 +286,7 @@ def test_no_credential_reaches_any_log_through_startup_a_search_outage_and_sigte
     wait_for(lambda: metric(second, "secstash_records_received_total") > 0
              and metric(second, "secstash_search_in_flight_bytes") > 0, 300, interval=1,
              what="batches read and waiting for the dead cluster")
+    endpoints = {path: str(get(second, path)) for path in ("/metrics", "/readyz", "/healthz")}
     grace = case.settings()["pipeline"]["shutdown_grace_s"]
     signalled = time.monotonic()
     code = second.terminate(timeout=grace + 60)
@@ -299,7 +301,7 @@ def test_no_credential_reaches_any_log_through_startup_a_search_outage_and_sigte
         for path in (process.workdir / "run").glob(f"{case.name}.*"):  # the KCL daemon's log, properties
             files[path] = path.read_text(errors="replace")
     assert sum(p.name.endswith(".kcl.log") for p in files) == 2 and sum(p.suffix == ".properties" for p in files) == 2
-    for path, text in files.items():
+    for path, text in [*files.items(), *endpoints.items()]:
         for name, value in secret.items():
             assert value not in text, f"the {name} leaked into {path}"
     errors = [line for text in files.values() for line in text.splitlines()

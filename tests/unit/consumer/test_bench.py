@@ -18,7 +18,7 @@ from consumer.bench import Plan, floor, report, stages, workload
 from consumer.bench.rss import Peak, RssSampler
 from consumer.bench.sinks import DiscardArchive, DiscardSearch
 from consumer.commands import bench as command
-from consumer.pool import IndexNaming, Parsed, WorkerConfig, parse_chunk
+from consumer.pool import IndexNaming, Parsed, ParserPool, WorkerConfig, parse_chunk
 from parsers import ParseOptions
 from sinks.archive.encode import encode_line
 from sinks.batch import RawRecord, RecordBatch
@@ -84,6 +84,12 @@ def test_batches_cut_records_in_order_without_losing_any():
 # --- (a) the floor ----------------------------------------------------------------------------------------
 
 
+def test_the_floor_pass_counts_the_workloads_events_and_bytes(mixed):
+    timing = floor.timed_pass(mixed, repeats=2)
+    assert (timing.events, timing.bytes) == (mixed.events, mixed.bare_bytes)
+    assert timing.wall_s > 0 and timing.cpu_s is not None
+
+
 def test_the_floor_decodes_and_encodes_json_events_and_encodes_the_fields_of_lines():
     event = {"eventName": "GetObject", "n": 1, "nested": {"a": [1, 2]}}
     line = "2 123456789012 eni-0a1b 10.0.0.1 10.0.0.2 443 51000 6 10 840 1700000000 1700000060 ACCEPT OK"
@@ -121,6 +127,18 @@ def test_the_pool_stage_spreads_every_batch_over_its_feeders(mixed):
     assert timing.events == mixed.events
 
 
+def test_the_pool_stage_runs_on_real_worker_processes(mixed):
+    pool = ParserPool(CONFIG, workers=1)
+    try:
+        timing = stages.parse_pool(pool, mixed.wire, mixed.events, mixed.bare_bytes, feeders=1)
+        parsed = pool.parse(stages.STREAM, "shardId-000000000000", mixed.wire)
+    finally:
+        pool.close()
+    assert timing.events == mixed.events
+    assert parsed.event_count == mixed.events and not parsed.dead_letters  # the workers started and parsed
+    assert timing.cpu_s is not None and timing.cpu_s > 0  # the workers' CPU is counted
+
+
 def test_the_pipeline_stage_builds_the_bulk_and_archive_bytes_of_every_document_and_record(mixed):
     run = stages.pipeline(InlinePool(), mixed.wire, feeders=2, bytes_per_event=10.0)
     expected = parse_chunk(stages.STREAM, "shardId-000000000000", mixed.wire, CONFIG)
@@ -150,6 +168,22 @@ def test_the_discarding_sinks_encode_like_the_real_ones():
     search.close()
     request = request_builder.build(parsed.items, lambda item: item, compress=True, level=search.level)
     assert (search.raw_bytes, search.bytes) == (request.raw_bytes, len(request.body))
+
+
+def test_each_pass_of_a_dataset_reads_another_seeds_events_and_the_best_pass_counts(monkeypatch):
+    from consumer import bench
+
+    built = []
+    real_build = workload.build
+
+    def recording(name, events, seed, mix=None):
+        built.append(seed)
+        return real_build(name, events, seed, mix)
+
+    monkeypatch.setattr(workload, "build", recording)
+    result = bench.measure("vpcflow", Plan(dataset_events=100, warm_up_events=50, passes=3, seed=7), CONFIG)
+    assert built == [1007, 7, 8, 9]  # the warm-up's seed, then one per pass
+    assert result.name == "vpcflow" and result.events == 100
 
 
 def test_pickling_is_measured_per_document_of_a_parsed_chunk():
@@ -218,6 +252,7 @@ def test_capacity_is_a_shards_read_rate_over_what_a_core_delivers():
 def test_quick_measures_smaller_corpora_and_options_override_the_plan():
     quick = Plan.quick()
     assert quick.mixed_events < Plan().mixed_events and quick.backlog_events < Plan().backlog_events
+    assert quick.passes >= 2  # best of several passes even when quick: one busy moment must not decide
     assert Plan().backlog_events == 1_000_000
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
