@@ -151,9 +151,32 @@ def configure(level: str = "info", stream: Any = None, secrets: Iterable[str] = 
     # stream at WARNING and above, as JSON too.
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(_StdlibJson())
+    handler.addFilter(_StdlibRateLimit(RateLimiter()))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(LEVELS[level], logging.WARNING))
+
+
+class _StdlibRateLimit(logging.Filter):
+    """The same rate limit for library loggers (elastic_transport logs every failed node attempt): repeats
+    of a message, digits ignored ("failed for 3 times" and "for 4 times" are one message), pass once per
+    interval."""
+
+    _DIGITS = re.compile(r"\d+")
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        super().__init__()
+        self._limiter = limiter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = {"logger": record.name, "event": self._DIGITS.sub("#", str(record.msg))}
+        try:
+            self._limiter(None, "warning", key)
+        except structlog.DropEvent:
+            return False
+        return True
 
 
 class _StdlibJson(logging.Formatter):

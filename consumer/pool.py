@@ -101,6 +101,10 @@ def _unpickle_parsed(columns: tuple[tuple[Any, ...], ...], *rest: Any) -> Parsed
                   *rest)
 
 
+class PoolUnusable(RuntimeError):
+    """Workers die on any input: a deployment problem, not bad data. The batch must not be checkpointed."""
+
+
 _CONFIG: WorkerConfig | None = None
 
 
@@ -192,11 +196,22 @@ class ParserPool:
                         part = self._submit(stream, shard, chunk).result()
                     except BrokenProcessPool as again:
                         self._rebuild(again)
+                        self._check_canary(again)
                         part = _crashed(stream, shard, chunk, again)
                 result.merge(part)
         finally:
             events.QUEUE.labels("parse_chunks").dec(len(futures))
         return result
+
+    def _check_canary(self, error: BaseException) -> None:
+        """Tell a poison chunk from a pool that cannot work at all (a worker start-up or pickling bug): a
+        fresh pool must parse an empty chunk. If it cannot, the batch fails and is not checkpointed, rather
+        than every record being dead-lettered as `worker_crashed`."""
+        try:
+            self._submit("canary", "canary", ()).result(timeout=120)
+        except Exception as exc:  # noqa: BLE001 - any failure of an empty chunk means the pool is unusable
+            self._rebuild(exc)
+            raise PoolUnusable(f"the parser pool cannot parse even an empty chunk: {type(exc).__name__}: {exc}") from error
 
     def _submit(self, stream: str, shard: str, chunk: Sequence[WireRecord]) -> Future[Parsed]:
         with self._lock:

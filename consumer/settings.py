@@ -238,7 +238,8 @@ class KclSettings(Strict):
     shard_sync_interval_ms: int = Field(60000, ge=1000)
     lease_assignment_interval_ms: int = Field(1000, ge=100)
     parent_shard_poll_interval_ms: int = Field(10000, ge=100)
-    shutdown_grace_ms: int = Field(25000, ge=1000, description="time shards get to checkpoint on SIGTERM")
+    shutdown_grace_ms: int = Field(20000, ge=1000, description="time shards get to checkpoint on SIGTERM; must "
+                                                              "fit in pipeline.shutdown_grace_s with 3 s to spare")
     metrics_level: Literal["NONE", "SUMMARY", "DETAILED"] = Field(
         "NONE", description="KCL's own CloudWatch metrics (PutMetricData); secstash's Prometheus metrics are separate")
     worker_id: str | None = Field(
@@ -288,6 +289,14 @@ class Settings(BaseSettings):
     search: SearchSettings
     filters: list[FilterSettings] = []
     metrics: MetricsSettings = MetricsSettings()
+
+    @model_validator(mode="after")
+    def _graces_fit(self) -> Settings:
+        # The daemons' checkpoint grace runs inside the process's own; the rest closes sinks and servers.
+        if self.kcl.shutdown_grace_ms / 1000 + 3 > self.pipeline.shutdown_grace_s:
+            raise ValueError(f"kcl.shutdown_grace_ms ({self.kcl.shutdown_grace_ms}) plus 3 s must fit in "
+                             f"pipeline.shutdown_grace_s ({self.pipeline.shutdown_grace_s})")
+        return self
 
     @model_validator(mode="after")
     def _unique_streams(self) -> Settings:

@@ -12,8 +12,9 @@ import psutil
 class GroupCpu:
     """`with GroupCpu() as cpu: ...` then `cpu.seconds` (user + system, every process of the group)."""
 
-    def __init__(self) -> None:
+    def __init__(self, exclude: frozenset[int] = frozenset()) -> None:
         self._process = psutil.Process()
+        self._exclude = exclude
         self._before: dict[int, float] = {}
         self.seconds = 0.0
 
@@ -28,6 +29,8 @@ class GroupCpu:
     def _snapshot(self) -> dict[int, float]:
         out = {}
         for process in (self._process, *self._process.children(recursive=True)):
+            if process.pid in self._exclude:
+                continue
             try:
                 times = process.cpu_times()
             except (psutil.NoSuchProcess, psutil.AccessDenied):

@@ -27,8 +27,9 @@ class Peak:
 class RssSampler:
     """`with RssSampler() as sampler: ...` then `sampler.peak`."""
 
-    def __init__(self, interval_s: float = 0.5, pss: bool = True) -> None:
+    def __init__(self, interval_s: float = 0.5, pss: bool = True, exclude: frozenset[int] = frozenset()) -> None:
         self.interval_s = interval_s
+        self._exclude = exclude  # children that are not secstash's (the bench's helper process)
         self._pss = pss
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-rss", daemon=True)
@@ -57,7 +58,7 @@ class RssSampler:
             self.sample()
 
     def sample(self) -> None:
-        processes = [self._process, *self._process.children(recursive=True)]
+        processes = [self._process, *(p for p in self._process.children(recursive=True) if p.pid not in self._exclude)]
         rss = pss = 0
         has_pss = self._pss
         for process in processes:

@@ -70,7 +70,8 @@ def parse_one_core(wire: Iterable[WireRecord], config: WorkerConfig, events: int
     return Timing(events, size, time.perf_counter() - started, time.process_time() - cpu)
 
 
-def parse_pool(pool: ParserPool, wire: Iterable[WireRecord], events: int, size: int, feeders: int) -> Timing:
+def parse_pool(pool: ParserPool, wire: Iterable[WireRecord], events: int, size: int, feeders: int,
+               exclude: frozenset[int] = frozenset()) -> Timing:
     """(c): the pool's parse on every core, then the bulk lines of the items (in this process, as the search
     sink builds them here)."""
     source = _Shared(batches(iter(wire), BATCH_RECORDS))
@@ -79,7 +80,7 @@ def parse_pool(pool: ParserPool, wire: Iterable[WireRecord], events: int, size: 
         while (batch := source.next()) is not None:
             ndjson(pool.parse(STREAM, shard, batch).items)
 
-    with GroupCpu() as cpu:
+    with GroupCpu(exclude) as cpu:
         started = time.perf_counter()
         _run_threads(feed, feeders)
         wall = time.perf_counter() - started
@@ -87,9 +88,11 @@ def parse_pool(pool: ParserPool, wire: Iterable[WireRecord], events: int, size: 
 
 
 def pipeline(pool: ParserPool, wire: Iterable[WireRecord], feeders: int, bytes_per_event: float,
-             sample_interval_s: float = 0.5) -> PipelineRun:
+             sample_interval_s: float = 0.5, exclude: frozenset[int] = frozenset(), pss: bool = True) -> PipelineRun:
     """(d): `Pipeline.deliver` for every batch, from `feeders` threads (shards), sinks discarding their
-    bytes; memory sampled all along. `wire` may be a generator: it is read one batch at a time."""
+    bytes; memory sampled all along. `wire` may be a generator: it is read one batch at a time. `exclude`:
+    child processes that are not part of what is measured; `pss`: also sample PSS (reading smaps costs the
+    sampling process a few ms per process and sample, so passes timed for throughput leave it out)."""
     archive, search, dead = DiscardArchive(), DiscardSearch(), DiscardDeadLetters()
     line = Pipeline(pool, archive, search, dead, ByteBudget(IN_FLIGHT_BYTES))
     source = _Shared(batches(iter(wire), BATCH_RECORDS))
@@ -104,7 +107,7 @@ def pipeline(pool: ParserPool, wire: Iterable[WireRecord], feeders: int, bytes_p
                 totals["documents"] += delivered.documents
                 totals["dead_letters"] += delivered.dead_letters
 
-    with RssSampler(sample_interval_s) as sampler, GroupCpu() as cpu:
+    with RssSampler(sample_interval_s, pss=pss, exclude=exclude) as sampler, GroupCpu(exclude) as cpu:
         started = time.perf_counter()
         _run_threads(feed, feeders)
         wall = time.perf_counter() - started

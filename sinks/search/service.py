@@ -214,7 +214,7 @@ class SearchSink:
     def close(self, timeout: float) -> None:
         """Stop taking documents; flush what is in flight within `timeout` s; fail the rest (SinkClosed)."""
         deadline = time.monotonic() + timeout
-        self._redriver.stop(min(5.0, timeout))
+        self._redriver.stop(min(5.0, timeout / 4))
         with self._cond:
             self._closing = True
             self._cond.notify_all()
@@ -230,7 +230,7 @@ class SearchSink:
             thread.join(max(0.1, deadline - time.monotonic()))
         self._monitor_stop.set()
         if self._monitor is not None:
-            self._monitor.join(5.0)
+            self._monitor.join(max(0.1, min(5.0, deadline - time.monotonic())))
         if self.client is not None:
             self.client.close()
 

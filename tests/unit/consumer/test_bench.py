@@ -194,6 +194,22 @@ def test_pickling_is_measured_per_document_of_a_parsed_chunk():
     assert pickled.dumps_us >= 0 and pickled.loads_us >= 0
 
 
+def test_the_rss_sampler_counts_children_unless_told_they_are_not_ours():
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with RssSampler(interval_s=60) as counted:
+            pass
+        with RssSampler(interval_s=60, exclude=frozenset({child.pid})) as excluded:
+            pass
+    finally:
+        child.kill()
+        child.wait()
+    assert counted.peak.processes == excluded.peak.processes + 1
+
+
 def test_the_rss_sampler_sees_this_process():
     with RssSampler(interval_s=0.01) as sampler:
         _ = bytearray(1024 * 1024)

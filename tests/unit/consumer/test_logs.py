@@ -243,3 +243,13 @@ def test_a_repeated_error_passes_once_per_interval_and_counts_what_it_dropped() 
     assert emit("info") is not None, "info lines are never limited"
     now[0] = 31.0
     assert emit() == {"event": "search cluster unreachable", "error": "ConnectionError", "suppressed_repeats": 2}
+
+
+def test_a_library_repeating_one_warning_with_other_numbers_is_rate_limited(output: Output) -> None:
+    node_pool = logging.getLogger("elastic_transport.node_pool")
+    for failures in range(1, 6):
+        node_pool.warning("Node %s has failed for %d times in a row", "http://127.0.0.1:9200", failures)
+    node_pool.warning("Node %s has been marked alive", "http://127.0.0.1:9200")
+    events = [line["event"] for line in output.lines]
+    assert events == ["Node http://127.0.0.1:9200 has failed for 1 times in a row",
+                      "Node http://127.0.0.1:9200 has been marked alive"]

@@ -1,0 +1,83 @@
+"""The parser pool: records become bulk items and dead letters; dying workers are survived without losing
+or endlessly retrying records, and a pool that cannot work at all fails the batch."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+
+import orjson
+import pytest
+
+from consumer.pool import IndexNaming, ParserPool, PoolUnusable, WorkerConfig, parse_chunk
+from parsers import ParseOptions, StreamParsing
+
+CONFIG = WorkerConfig({"logs": StreamParsing(stream="logs", namespace="prod")}, ParseOptions())
+
+
+def wire(seq: int, data: bytes) -> list:
+    return [str(seq), 0, 1_700_000_000_000, "pk", base64.b64encode(data).decode()]
+
+
+def cwl(*messages: str) -> bytes:
+    return gzip.compress(orjson.dumps({
+        "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/ecs/app", "logStream": "app/1",
+        "subscriptionFilters": ["f"],
+        "logEvents": [{"id": str(i), "timestamp": 1_700_000_000_000, "message": m} for i, m in enumerate(messages)]}))
+
+
+def test_parse_chunk_turns_records_into_items_and_failures_into_dead_letters() -> None:
+    parsed = parse_chunk("logs", "shardId-0", [wire(1, cwl("hello", "world")), wire(2, b"\x1f\x8bnot gzip")], CONFIG)
+    assert [item.index for item in parsed.items] == ["logs-aws.cloudwatch_logs-prod"] * 2
+    assert len({item.id for item in parsed.items}) == 2
+    assert parsed.event_count == 3 and parsed.failures == {"bad_gzip": 1}
+    assert parsed.dead_letters[0].source.sequence == "2" and parsed.dead_letters[0].stage == "parse"
+
+
+def test_index_naming_uses_the_documents_day_for_dated_patterns() -> None:
+    naming = IndexNaming("secstash-{dataset}-{namespace}-{date}")
+    assert naming("aws.vpcflow", "prod", "2026-11-01T10:00:00.000Z") == "secstash-aws.vpcflow-prod-2026.11.01"
+    assert IndexNaming()("aws.vpcflow", "prod", "2026-11-01T10:00:00.000Z") == "logs-aws.vpcflow-prod"
+
+
+class FakeExecutor:
+    """Runs chunks inline, except that chunks `breaks` says so die like a crashed worker."""
+
+    def __init__(self, breaks) -> None:
+        self.breaks = breaks
+        self._broken = False
+
+    def submit(self, fn, stream, shard, chunk) -> Future:
+        future: Future = Future()
+        if self.breaks(chunk):
+            self._broken = True
+            future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+        else:
+            future.set_result(fn(stream, shard, chunk, CONFIG))
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def test_a_poison_chunk_is_dead_lettered_after_one_retry_and_the_pool_goes_on() -> None:
+    poison = wire(9, cwl("crashes the worker"))
+    built = []
+
+    def factory(workers, config):
+        built.append(1)
+        return FakeExecutor(lambda chunk: any(w[0] == "9" for w in chunk))
+
+    pool = ParserPool(CONFIG, workers=1, executor_factory=factory)
+    parsed = pool.parse("logs", "shardId-0", [poison])
+    assert parsed.failures == {"worker_crashed": 1} and parsed.dead_letters[0].raw == poison[4]
+    assert len(built) == 3  # the first pool, and one rebuild after each crash
+    assert len(pool.parse("logs", "shardId-0", [wire(10, cwl("fine"))]).items) == 1
+
+
+def test_a_pool_that_dies_on_everything_fails_the_batch_instead_of_dead_lettering_it() -> None:
+    pool = ParserPool(CONFIG, workers=1, executor_factory=lambda w, c: FakeExecutor(lambda chunk: True))
+    with pytest.raises(PoolUnusable):
+        pool.parse("logs", "shardId-0", [wire(1, cwl("anything"))])
