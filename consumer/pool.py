@@ -78,9 +78,9 @@ class Parsed:
         # field (fewer objects for the pickler to track), a few µs, most of it rebuilding the objects here.
         items, sources = self.items, [i.source for i in self.items]
         columns = (tuple(i.index for i in items), tuple(i.id for i in items), tuple(i.body for i in items),
-                   tuple(i.dataset for i in items), tuple(s.stream for s in sources), tuple(s.shard for s in sources),
-                   tuple(s.sequence for s in sources), tuple(s.sub_sequence for s in sources),
-                   tuple(s.ordinal for s in sources))
+                   tuple(i.dataset for i in items), tuple(s.stream for s in sources),
+                   tuple(s.shard for s in sources), tuple(s.sequence for s in sources),
+                   tuple(s.sub_sequence for s in sources), tuple(s.ordinal for s in sources))
         return _unpickle_parsed, (columns, self.dead_letters, self.events, self.documents, self.dropped,
                                   self.failures, self.event_count, self.dropped_events)
 
@@ -97,8 +97,8 @@ class Parsed:
 
 def _unpickle_parsed(columns: tuple[tuple[Any, ...], ...], *rest: Any) -> Parsed:
     return Parsed([BulkItem(index, id_, body, dataset, Source(stream, shard, sequence, sub_sequence, ordinal))
-                   for index, id_, body, dataset, stream, shard, sequence, sub_sequence, ordinal in zip(*columns)],
-                  *rest)
+                   for index, id_, body, dataset, stream, shard, sequence, sub_sequence, ordinal
+                   in zip(*columns)], *rest)
 
 
 class PoolUnusable(RuntimeError):

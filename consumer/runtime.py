@@ -12,7 +12,6 @@ Shutdown (SIGTERM/SIGINT), within `pipeline.shutdown_grace_s`:
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -207,6 +206,3 @@ class App:
             self.health.stop()
         log.info("secstash stopped", records=self.totals.records, documents=self.totals.documents)
 
-
-def python_executable() -> str:
-    return sys.executable

@@ -68,7 +68,8 @@ def iso_ms(moment: datetime) -> str:
     """ES date rendering: UTC, millisecond precision, `Z`."""
     if moment.tzinfo is not None and moment.utcoffset():
         moment = moment.astimezone(UTC)
-    # What strftime("%Y-%m-%dT%H:%M:%S.") writes (glibc leaves years before 1000 unpadded), a few times faster.
+    # What strftime("%Y-%m-%dT%H:%M:%S.") writes (glibc leaves years before 1000 unpadded), a few times
+    # faster.
     return (f"{moment.year}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
             f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
 

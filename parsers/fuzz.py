@@ -679,12 +679,13 @@ def run(names: Sequence[str], iterations: int, seed: int, *, timeout: float = TI
         now = time.monotonic_ns()
         for chunk in tuple(running):  # settle() removes from it
             collect(chunk)
+            started_ns = chunk.state[_STARTED]  # read once: the child rewrites it between inputs
             if not chunk.process.is_alive():
                 chunk.process.join()
                 crashed = chunk.process.exitcode != 0 or chunk.state[_INDEX] != chunk.stop
                 settle(chunk, "crash" if crashed else None)
-            elif (chunk.start <= chunk.state[_INDEX] < chunk.stop and chunk.state[_STARTED]
-                  and now - chunk.state[_STARTED] > timeout * 1e9):
+            elif (chunk.start <= chunk.state[_INDEX] < chunk.stop and started_ns
+                  and now - started_ns > timeout * 1e9):
                 chunk.process.kill()
                 chunk.process.join()
                 settle(chunk, "timeout")

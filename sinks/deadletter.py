@@ -21,7 +21,6 @@ One line per entry, its fields in this order (all of `DeadLetter`, `source` nest
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from sinks.compress import gzip_bytes
 from sinks.archive import reader
 from sinks.archive.encode import ArchiveFormatError, decompress
 from sinks.batch import DeadLetter, Position, Source
@@ -103,7 +103,7 @@ class DeadLetterSink:
         day = self._clock().strftime("%Y-%m-%d")
         for (stream, shard, stage), group in groups.items():
             group.sort(key=lambda e: (int(e.source.sequence), e.source.sub_sequence, e.source.ordinal or -1))
-            body = gzip.compress(b"".join(encode_entry(e) for e in group), mtime=0)
+            body = gzip_bytes(b"".join(encode_entry(e) for e in group))
             key = dead_letter_key(self._prefix, stream, shard, stage, group, body, day)
             try:
                 self._store.put(key, body)

@@ -44,7 +44,8 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 def _hashed(position: str) -> str:
     # base64.urlsafe_b64encode, without its two Python-level calls: 15 bytes give 20 characters, no padding.
-    return b2a_base64(blake2b(position.encode(), digest_size=15).digest(), newline=False).translate(_URLSAFE).decode()
+    digest = blake2b(position.encode(), digest_size=15).digest()
+    return b2a_base64(digest, newline=False).translate(_URLSAFE).decode()
 
 
 def ingested_at(record: RawRecord) -> str:

@@ -5,7 +5,7 @@
     stages     (b) parse on one core, (c) parse on the pool, (d) the whole pipeline with discarding sinks
     sinks      those sinks: real bulk-request and archive encoding, bytes dropped
     rss        peak RSS (and PSS) of this process and its children, sampled during (d)
-    e2e        (e) kinesis-local + KCL daemon + search engine, bounded by the emulator
+    e2e        (e) kinesis-local + KCL daemon + search engine, beside what bounds it
     report     targets, text rendering, the closing `bench:` line
 
 `run(plan)` measures everything the plan asks for and returns `report.Results`.
@@ -19,6 +19,7 @@ import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from consumer import corpus
@@ -42,7 +43,7 @@ class Plan:
 
     dataset_events: int = 10_000  # per dataset, for (a) and (b)
     mixed_events: int = 100_000  # the mixed corpus, for (a) to (d)
-    backlog_events: int = 1_000_000  # (d) again, fed lazily, while memory is sampled
+    backlog_events: int = 1_000_000  # (d) on a backlog fed lazily, while memory is sampled
     warm_up_events: int = 5_000
     passes: int = 3  # each stage runs this often, each time on another seed's events; the best pass counts
     seed: int = 1
@@ -80,29 +81,29 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
 
         not_ours = frozenset({helper.submit(os.getpid).result()})
 
-        pool = ParserPool(config, workers)
-        try:
-            warm = records(plan.seed + _WARM_UP_SEED, plan.warm_up_events)
-            stages.parse_pool(pool, warm.wire, warm.events, warm.bare_bytes, workers)  # starts and warms the workers
-            # The backlog first, while this process's heap holds nothing of the passes below: its memory is
-            # then what a daemon that has been reading a backlog holds, not what the bench moved through.
-            progress(f"(d) backlog of {plan.backlog_events:,} events")
+        warm = records(plan.seed + _WARM_UP_SEED, plan.warm_up_events)
+        # The backlog first, on a pool of its own, while this process's heap holds nothing of the passes
+        # below: its memory is then what a daemon reading a backlog holds, not what the bench moved through.
+        progress(f"(d) backlog of {plan.backlog_events:,} events")
+        with _pool(config, workers, warm) as pool:
             base = records(plan.seed + _BACKLOG_SEED)
             backlog = stages.pipeline(pool, workload.backlog(base, plan.backlog_events), workers,
                                       base.bare_bytes / base.events, exclude=not_ours)
             del base
+        # (c) and (d) on a fresh pool, warmed as the one-core process was: all three stages then start from
+        # the same caches (after a backlog every cache is full, and each miss also evicts).
+        with _pool(config, workers, warm) as pool:
             progress(f"(c) pool of {workers}")
-            parse_n = _best(stages.parse_pool(pool, load.wire, load.events, load.bare_bytes, workers, not_ours)
-                            for load in _loads(records, plan, _POOL_SEEDS))
+            parse_n = _best(
+                stages.parse_pool(pool, load.wire, load.events, load.bare_bytes, workers, not_ours)
+                for load in _loads(records, plan, _POOL_SEEDS))
             progress("(d) pipeline")
-            line = max((stages.pipeline(pool, load.wire, workers, load.bare_bytes / load.events, exclude=not_ours,
-                                        pss=False)
+            line = max((stages.pipeline(pool, load.wire, workers, load.bare_bytes / load.events,
+                                        exclude=not_ours, pss=False)
                         for load in _loads(records, plan, _PIPELINE_SEEDS)),
                        key=lambda run: run.timing.events_per_s)
-        finally:
-            pool.close()
-    out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, parse_n, line, backlog, backlog.timing.events,
-                  pickled, passes=plan.passes)
+    out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, parse_n, line, backlog,
+                  backlog.timing.events, pickled, passes=plan.passes)
     if plan.e2e_events:
         from consumer.bench import e2e
 
@@ -111,7 +112,19 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
     return out
 
 
-def _loads(records: Callable[[int], workload.Workload], plan: Plan, offset: int) -> Iterator[workload.Workload]:
+@contextmanager
+def _pool(config: WorkerConfig, workers: int, warm: workload.Workload) -> Iterator[ParserPool]:
+    """A parser pool whose workers have started and parsed the warm-up records."""
+    pool = ParserPool(config, workers)
+    try:
+        stages.parse_pool(pool, warm.wire, warm.events, warm.bare_bytes, workers)
+        yield pool
+    finally:
+        pool.close()
+
+
+def _loads(records: Callable[[int], workload.Workload], plan: Plan,
+           offset: int) -> Iterator[workload.Workload]:
     """One workload per pass, built when its pass starts (only one is held at a time)."""
     for number in range(plan.passes):
         yield records(plan.seed + offset + number)
@@ -155,4 +168,5 @@ def measure_pickling(plan: Plan, config: WorkerConfig, records: int = 500) -> Pi
     dumped = time.process_time()
     pickle.loads(data)
     loaded = time.process_time()
-    return Pickling((dumped - started) / documents * 1e6, (loaded - dumped) / documents * 1e6, len(data) / documents)
+    return Pickling((dumped - started) / documents * 1e6, (loaded - dumped) / documents * 1e6,
+                    len(data) / documents)

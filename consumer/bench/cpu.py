@@ -6,6 +6,8 @@ shows both, so a run on a busy machine still says what our own code costs.
 
 from __future__ import annotations
 
+from typing import Self
+
 import psutil
 
 
@@ -18,7 +20,7 @@ class GroupCpu:
         self._before: dict[int, float] = {}
         self.seconds = 0.0
 
-    def __enter__(self) -> GroupCpu:
+    def __enter__(self) -> Self:
         self._before = self._snapshot()
         return self
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Self
 
 import psutil
 
@@ -27,7 +28,8 @@ class Peak:
 class RssSampler:
     """`with RssSampler() as sampler: ...` then `sampler.peak`."""
 
-    def __init__(self, interval_s: float = 0.5, pss: bool = True, exclude: frozenset[int] = frozenset()) -> None:
+    def __init__(self, interval_s: float = 0.5, pss: bool = True,
+                 exclude: frozenset[int] = frozenset()) -> None:
         self.interval_s = interval_s
         self._exclude = exclude  # children that are not secstash's (the bench's helper process)
         self._pss = pss
@@ -38,7 +40,7 @@ class RssSampler:
         self._pss_total: int | None = None
         self._count = 0
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Self:
         self.sample()
         self._thread.start()
         return self
@@ -50,15 +52,16 @@ class RssSampler:
 
     @property
     def peak(self) -> Peak:
-        return Peak(self._rss / MB, None if self._pss_total is None else self._pss_total / MB, self._main / MB,
-                    self._count)
+        pss = None if self._pss_total is None else self._pss_total / MB
+        return Peak(self._rss / MB, pss, self._main / MB, self._count)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.sample()
 
     def sample(self) -> None:
-        processes = [self._process, *(p for p in self._process.children(recursive=True) if p.pid not in self._exclude)]
+        children = self._process.children(recursive=True)
+        processes = [self._process, *(p for p in children if p.pid not in self._exclude)]
         rss = pss = 0
         has_pss = self._pss
         for process in processes:

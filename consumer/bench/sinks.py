@@ -8,11 +8,11 @@ real sinks they work on their own threads, so the pipeline overlaps them with pa
 
 from __future__ import annotations
 
-import gzip
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from sinks.compress import gzip_bytes
 from sinks.archive.config import ArchiveSettings
 from sinks.archive.encode import plan_objects
 from sinks.batch import BulkItem, DeadLetter, RecordBatch
@@ -84,7 +84,7 @@ class DiscardDeadLetters(_Counted):
 
     def _encode(self, entries: Sequence[DeadLetter]) -> None:
         raw = b"".join(encode_entry(e) for e in entries)
-        self._count(len(raw), len(gzip.compress(raw, mtime=0)))
+        self._count(len(raw), len(gzip_bytes(raw)))
 
 
 def _same(item: BulkItem) -> BulkItem:

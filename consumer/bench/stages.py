@@ -88,7 +88,8 @@ def parse_pool(pool: ParserPool, wire: Iterable[WireRecord], events: int, size: 
 
 
 def pipeline(pool: ParserPool, wire: Iterable[WireRecord], feeders: int, bytes_per_event: float,
-             sample_interval_s: float = 0.5, exclude: frozenset[int] = frozenset(), pss: bool = True) -> PipelineRun:
+             sample_interval_s: float = 0.5, exclude: frozenset[int] = frozenset(),
+             pss: bool = True) -> PipelineRun:
     """(d): `Pipeline.deliver` for every batch, from `feeders` threads (shards), sinks discarding their
     bytes; memory sampled all along. `wire` may be a generator: it is read one batch at a time. `exclude`:
     child processes that are not part of what is measured; `pss`: also sample PSS (reading smaps costs the

@@ -18,7 +18,8 @@ import orjson
 
 from consumer import corpus
 
-# A record as the pool and the pipeline take it: [sequence, sub_sequence, arrival_ms, partition_key, data_b64].
+# A record as the pool and the pipeline take it:
+# [sequence, sub_sequence, arrival_ms, partition_key, data_b64].
 WireRecord = list
 # One bare event for the floor: (field separator, text); separator None for a JSON event.
 BareEvent = tuple[str | None, str]

@@ -8,8 +8,8 @@ bytes and drop them, with the peak RSS of the Python processes under a backlog o
 
     bench: floor=<events/s> parse1=<events/s> parseN=<events/s> pipeline=<events/s> rss_mb=<n>
 
-`--quick` runs (a) to (d) on smaller corpora (a backlog of 100,000 events) in under a minute. docs/performance.md
-explains the figures and keeps the latest ones.
+`--quick` runs (a) to (d) on smaller corpora (a backlog of 100,000 events) in under a minute.
+docs/performance.md explains the figures and keeps the latest ones.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from consumer import corpus
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="(a) to (d) on small corpora, in under a minute")
-    parser.add_argument("--e2e", action="store_true", help="also (e): kinesis-local, KCL and a search engine (minutes)")
-    parser.add_argument("--e2e-events", type=int, default=20_000, help="events for (e) (default 20000)")
+    parser.add_argument("--e2e", action="store_true",
+                        help="also (e): kinesis-local, KCL and a search engine (minutes)")
+    parser.add_argument("--e2e-events", type=int, default=100_000, help="events for (e) (default 100000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, help="pool workers (default: one per core)")
     parser.add_argument("--geoip-dir", help="folder with MaxMind City/ASN .mmdb files (default: no GeoIP)")

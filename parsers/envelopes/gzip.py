@@ -6,12 +6,12 @@ Decompression stops one byte past the cap, so a gzip bomb costs at most the cap 
 
 from __future__ import annotations
 
-import zlib
+from isal import isal_zlib
 
 from parsers.errors import EnvelopeError, PayloadTooLarge
 
 MAGIC = b"\x1f\x8b"
-_GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer, not a raw or zlib stream
+_GZIP_WBITS = 16 + isal_zlib.MAX_WBITS  # gzip header and trailer, not a raw or zlib stream
 
 
 def is_gzip(data: bytes) -> bool:
@@ -29,11 +29,12 @@ def decompress(data: bytes, limit: int) -> bytes:
     while True:
         if not is_gzip(rest):
             raise EnvelopeError("not a gzip member (bad magic bytes or trailing data)", reason="bad_gzip")
-        inflater = zlib.decompressobj(_GZIP_WBITS)
+        # ISA-L inflates about twice as fast as zlib, with zlib's interface and limits.
+        inflater = isal_zlib.decompressobj(_GZIP_WBITS)
         try:
             # Below max_length, zlib consumes all input: one call per member, and a short read means the end.
             chunk = inflater.decompress(rest, limit - total + 1)
-        except zlib.error as exc:
+        except isal_zlib.error as exc:
             raise EnvelopeError(f"corrupt gzip data: {exc}", reason="bad_gzip") from None
         total += len(chunk)
         if total > limit:

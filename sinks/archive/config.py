@@ -39,7 +39,7 @@ class ArchiveSettings(Strict):
         description="uncompressed NDJSON bytes per archive object; a bigger batch is split into several")
     multipart_threshold_bytes: int = Field(16 * MiB, ge=5 * MiB,
                                            description="compressed objects larger than this use multipart")
-    compression_level: int = Field(6, ge=1, le=9, description="gzip level of archive objects")
+    compression_level: int = Field(2, ge=0, le=3, description="gzip level of archive objects (ISA-L, 0-3)")
     upload_concurrency: int = Field(
         8, ge=1, le=256,
         description="batches written at once across shards; one shard's batches are always written in order")

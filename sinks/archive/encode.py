@@ -15,7 +15,6 @@ so a retry of the same records writes the same key with the same bytes.
 
 from __future__ import annotations
 
-import gzip
 import re
 import zlib
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from sinks.compress import DEFAULT_LEVEL, gzip_bytes
 from sinks.batch import Position, RawRecord
 
 SUFFIX = ".ndjson.gz"
@@ -125,12 +125,12 @@ def encode_line(stream: str, shard: str, record: RawRecord) -> bytes:
     }) + b"\n"
 
 
-def compress(ndjson: bytes, level: int = 6) -> bytes:
-    return gzip.compress(ndjson, compresslevel=level, mtime=0)
+def compress(ndjson: bytes, level: int = DEFAULT_LEVEL) -> bytes:
+    return gzip_bytes(ndjson, level)
 
 
 def plan_objects(prefix: str, stream: str, shard: str, records: Sequence[RawRecord], max_object_bytes: int,
-                 level: int = 6) -> list[PlannedObject]:
+                 level: int = DEFAULT_LEVEL) -> list[PlannedObject]:
     """Cut consecutive records into objects of at most `max_object_bytes` of NDJSON (a single larger record
     gets an object of its own). The cut depends only on the records, so a retry cuts the same way."""
     planned: list[PlannedObject] = []

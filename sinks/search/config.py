@@ -68,7 +68,7 @@ class SearchSettings(Strict):
                                 "document goes alone)")
     concurrent_requests: int = Field(2, ge=1, le=64, description="bulk requests in flight at once (worker threads)")
     compress: bool = Field(True, description="gzip request bodies")
-    compression_level: int = Field(1, ge=1, le=9, description="gzip level; 1 costs least CPU for most of the gain")
+    compression_level: int = Field(1, ge=0, le=3, description="gzip level of bulk bodies (ISA-L, 0-3)")
     request_timeout_s: float = Field(60.0, gt=0, description="one HTTP request, including a bulk's indexing")
     max_in_flight_bytes: int = Field(
         64 * MiB, ge=1 * MiB, description="document bytes accepted by deliver() and not yet indexed, "

@@ -6,13 +6,13 @@ a document that is already there answers 409, which counts as delivered.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import orjson
 
+from sinks.compress import gzip_bytes
 from sinks.batch import BulkItem
 
 T = TypeVar("T")
@@ -78,7 +78,7 @@ def chunks(entries: Sequence[T], size_of: Callable[[T], int], max_docs: int, max
 def build(entries: Sequence[T], item_of: Callable[[T], BulkItem], *, compress: bool, level: int = 1) -> BulkRequest[T]:
     """The request carrying `entries` (each maps to its BulkItem through `item_of`)."""
     raw = ndjson(item_of(e) for e in entries)
-    body = gzip.compress(raw, compresslevel=level, mtime=0) if compress else raw
+    body = gzip_bytes(raw, level) if compress else raw
     return BulkRequest(tuple(entries), body, len(raw), compress)
 
 

@@ -14,7 +14,6 @@ its marker is redriven (again), which deterministic ids and `create` make harmle
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import re
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from sinks.compress import DEFAULT_LEVEL, gzip_bytes
 from sinks.batch import BulkItem, Source
 from sinks.search import events
 
@@ -69,7 +69,7 @@ class SpillStore:
     """Writes spilled batches through the LockedObjectStore; lists and reads them back with plain S3 calls."""
 
     def __init__(self, store: Any, prefix: str, s3: Any, *, wall: Callable[[], datetime] | None = None,
-                 compression_level: int = 6) -> None:
+                 compression_level: int = DEFAULT_LEVEL) -> None:
         self._store = store
         self._s3 = s3
         self.bucket: str = store.bucket
@@ -91,7 +91,7 @@ class SpillStore:
         raw = encode(items)
         key = (f"{self.data_prefix()}{now:%Y/%m/%d}/{now:%Y%m%dT%H%M%S.%f}Z-{self._writer}-"
                f"{next(self._seq):06d}.ndjson.gz")
-        self._store.put(key, gzip.compress(raw, compresslevel=self._level),
+        self._store.put(key, gzip_bytes(raw, self._level),
                         metadata={"documents": str(len(items)), "format": "secstash-spill-1"})
         return key, len(raw)
 

@@ -1,5 +1,5 @@
-"""`secstash bench`'s pieces compute what they claim, on corpora of a few hundred events. Nothing here is timed:
-the figures themselves are the benchmark's business, not the tests'."""
+"""`secstash bench`'s pieces compute what they claim, on corpora of a few hundred events. Nothing here is
+timed: the figures themselves are the benchmark's business, not the tests'."""
 
 from __future__ import annotations
 
@@ -148,7 +148,8 @@ def test_the_pipeline_stage_builds_the_bulk_and_archive_bytes_of_every_document_
     assert run.bulk_raw_bytes == sum(request_builder.item_bytes(item) for item in expected.items)
     assert 0 < run.bulk_bytes < run.bulk_raw_bytes  # gzip, as the search sink sends them
     shards = {f"shardId-{i:012d}" for i in range(2)}
-    lines = {shard: sum(len(encode_line(stages.STREAM, shard, RawRecord(*w))) for w in mixed.wire) for shard in shards}
+    lines = {shard: sum(len(encode_line(stages.STREAM, shard, RawRecord(*w))) for w in mixed.wire)
+             for shard in shards}
     assert min(lines.values()) <= run.archive_raw_bytes <= max(lines.values())
     assert run.peak.rss_mb > 0 and run.peak.processes >= 1
 
@@ -160,9 +161,9 @@ def test_the_discarding_sinks_encode_like_the_real_ones():
     archive.deliver(RecordBatch("s", "shard", records)).result()
     archive.close()
     assert archive.raw_bytes == sum(len(encode_line("s", "shard", r)) for r in records)
-    parsed = parse_chunk("s", "shard", [[r.sequence, 0, r.arrival_ms, "pk", base64.b64encode(
-        b"2 123456789012 eni-0a1b 10.0.0.1 10.0.0.2 443 51000 6 10 840 1700000000 1700000060 ACCEPT OK").decode()]
-        for r in records], CONFIG)
+    flow = b"2 123456789012 eni-0a1b 10.0.0.1 10.0.0.2 443 51000 6 10 840 1700000000 1700000060 ACCEPT OK"
+    parsed = parse_chunk("s", "shard", [[r.sequence, 0, r.arrival_ms, "pk", base64.b64encode(flow).decode()]
+                                        for r in records], CONFIG)
     search = DiscardSearch()
     search.deliver(parsed.items).result()
     search.close()
@@ -225,7 +226,8 @@ def _timing(events: int, seconds: float) -> stages.Timing:
     return stages.Timing(events, events * 100, seconds, seconds)
 
 
-def _results(parse1: float = 10.0, parse_n: float = 5.5, pipeline: float = 6.0, rss: float = 300.0) -> report.Results:
+def _results(parse1: float = 10.0, parse_n: float = 5.5, pipeline: float = 6.0,
+             rss: float = 300.0) -> report.Results:
     floor_timing = _timing(1000, 0.01)  # 100,000 events/s
     datasets = [report.DatasetResult("cloudtrail", 1000, floor_timing, _timing(1000, 0.04), 200_000, 10),
                 report.DatasetResult("vpcflow", 1000, floor_timing, _timing(1000, 0.1), 100_000, 10)]
@@ -236,7 +238,7 @@ def _results(parse1: float = 10.0, parse_n: float = 5.5, pipeline: float = 6.0, 
 
 
 def test_the_report_holds_each_target_against_its_figure():
-    checks = dict((text.split(":")[0], ok) for text, ok in _results().checks())
+    checks = {text.split(":")[0]: ok for text, ok in _results().checks()}
     assert checks == {
         "(b) >= 20% of (a) for cloudtrail": True,  # 25,000 vs 100,000 events/s
         "(b) >= 15% of (a) for vpcflow": False,  # 10,000
@@ -253,6 +255,14 @@ def test_the_report_ends_with_the_machine_readable_line():
     assert re.fullmatch(r"bench: floor=100000 parse1=10000 parseN=18182 pipeline=16667 rss_mb=300",
                         text.splitlines()[-1])
     assert "cloudtrail" in text and "capacity:" in text
+
+
+def test_end_to_end_names_what_bounds_it():
+    results = _results()  # (d): 16,667 events/s of 1000 events in 60 records: 1,000 records/s
+    slow_emulator = report.EndToEnd(10_000, 600, 2.0, 2.0, 10_000)  # 300 records/s read
+    assert "bounded by kinesis-local's reads" in "\n".join(report.end_to_end(results, slow_emulator))
+    both = report.EndToEnd(10_000, 1400, 2.0, 1.0, 10_000)  # 1,400 records/s, above what (d) takes
+    assert "bounded by both" in "\n".join(report.end_to_end(results, both))
 
 
 def test_capacity_is_a_shards_read_rate_over_what_a_core_delivers():
@@ -272,5 +282,7 @@ def test_quick_measures_smaller_corpora_and_options_override_the_plan():
     assert Plan().backlog_events == 1_000_000
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
-    args = parser.parse_args(["--quick", "--dataset", "vpcflow", "--backlog-events", "500", "--geoip-dir", "/g"])
-    assert args.quick and args.datasets == ["vpcflow"] and args.backlog_events == 500 and args.geoip_dir == "/g"
+    args = parser.parse_args(["--quick", "--dataset", "vpcflow", "--backlog-events", "500",
+                              "--geoip-dir", "/g", "--passes", "4"])
+    assert args.quick and args.datasets == ["vpcflow"] and args.backlog_events == 500
+    assert args.geoip_dir == "/g" and args.passes == 4
