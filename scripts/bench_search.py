@@ -88,7 +88,7 @@ class NoStore:
     """Spill is not part of the measurement; a spill here would be a failed run."""
 
     bucket = "none"
-    _s3 = None
+    s3 = None
 
     def put(self, key: str, body: bytes, **_: Any) -> None:
         raise RuntimeError("the benchmark spilled: the cluster could not keep up for spill_after_s")
