@@ -128,6 +128,12 @@ def test_jvm_heap_is_capped(commands: tuple[Any, ...]) -> None:
     assert "-XX:+ExitOnOutOfMemoryError" in options
 
 
+def test_glibc_heap_arenas_are_capped(commands: tuple[Any, ...]) -> None:
+    # One arena per allocating thread otherwise: the pipeline process's shard and sender threads each keep
+    # the memory they freed.
+    assert int(env_of(final(commands))["MALLOC_ARENA_MAX"]) <= 4
+
+
 def test_no_secrets_in_the_dockerfile(commands: tuple[Any, ...]) -> None:
     text = DOCKERFILE.read_text()
     assert not re.search(r"AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}", text), "an AWS access key id"
