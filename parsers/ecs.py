@@ -138,6 +138,18 @@ def ip_version(text: str) -> int | None:
         return None
 
 
+def packed_ip(text: str) -> bytes | None:
+    """The address in network byte order (4 or 16 bytes), or None when `text` is not one inet_pton takes."""
+    try:
+        return inet_pton(AF_INET, text)
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        return inet_pton(AF_INET6, text)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def is_ip(text: Any) -> bool:
     return isinstance(text, str) and ip_version(text) is not None
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import struct
 from binascii import b2a_base64
 from hashlib import sha1
-from socket import AF_INET, AF_INET6, inet_pton
+
+from parsers.ecs import packed_ip
 
 _SEED = b"\x00\x00"
 _PROTO_PAD = [bytes((proto, 0)) for proto in range(256)]  # protocol number, then one byte of padding
@@ -23,22 +24,11 @@ _ICMP6_PAIRS = {128: 129, 129: 128, 130: 131, 131: 130, 133: 134, 134: 133, 135:
                 139: 140, 140: 139, 144: 145, 145: 144}
 
 
-def _packed(ip: str) -> bytes | None:
-    try:
-        return inet_pton(AF_INET, ip)
-    except (OSError, ValueError, TypeError):
-        pass
-    try:
-        return inet_pton(AF_INET6, ip)
-    except (OSError, ValueError, TypeError):
-        return None
-
-
 def community_id(src_ip: str, dst_ip: str, proto: int, src_port: int | None, dst_port: int | None) -> str | None:
     """The v1 hash, or None when the tuple cannot be hashed (bad address, ports missing for TCP/UDP)."""
     if type(proto) is not int or not 0 <= proto <= 255:
         return None
-    src, dst = _packed(src_ip), _packed(dst_ip)
+    src, dst = packed_ip(src_ip), packed_ip(dst_ip)
     if src is None or dst is None:
         return None
     if proto in _PORT_PROTOCOLS:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any
 
 import maxminddb
+
+from parsers.ecs import packed_ip
 
 # Production names first; MaxMind's test databases (used by Elastic's expected documents) last.
 CITY_DATABASES = ("GeoIP2-City.mmdb", "GeoLite2-City.mmdb", "GeoIP2-City-Test.mmdb", "GeoLite2-City-Test.mmdb")
@@ -42,7 +43,7 @@ _networks: dict[tuple[str, bytes], Answer] = {}
 def lookup(ip: str, folder: str) -> Answer:
     """(geo, as) of an address, both looked up once and cached together. Shared: never modify them; the
     functions below hand out copies."""
-    packed = _packed(ip)
+    packed = packed_ip(ip)
     if packed is None:
         return _by_address(ip, folder)
     size = _NETWORK_BYTES[len(packed)]
@@ -62,17 +63,6 @@ def lookup(ip: str, folder: str) -> Answer:
 @lru_cache(maxsize=16384)
 def _by_address(ip: str, folder: str) -> Answer:
     return _answer(ip, folder)[0]
-
-
-def _packed(ip: str) -> bytes | None:
-    try:
-        return inet_pton(AF_INET, ip)
-    except (OSError, ValueError, TypeError):
-        pass
-    try:
-        return inet_pton(AF_INET6, ip)
-    except (OSError, ValueError, TypeError):
-        return None
 
 
 def _answer(ip: str, folder: str) -> tuple[Answer, int]:
