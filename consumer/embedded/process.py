@@ -108,6 +108,12 @@ def user_ids(user: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
+def as_user(argv: Sequence[str], user: str) -> list[str]:
+    """`argv` run through setpriv as `user`, with its uid, primary gid and groups (only root can switch)."""
+    uid, gid = user_ids(user)
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--", *argv]
+
+
 class ManagedProcess:
     """One child process with its log file.
 
@@ -145,14 +151,7 @@ class ManagedProcess:
             raise ProcessError(f"{self.name} is already running (pid {self.pid})")
         argv = self.argv
         if self.run_as is not None:
-            argv = [
-                "setpriv",
-                f"--reuid={self.run_as}",
-                f"--regid={self.run_as}",
-                "--init-groups",
-                "--",
-                *argv,
-            ]
+            argv = as_user(argv, self.run_as)
             self.env.setdefault("HOME", pwd.getpwnam(self.run_as).pw_dir)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:

@@ -30,7 +30,7 @@ from typing import Any, Self
 
 from . import paths
 from .paths import SearchKind
-from .process import EmbeddedServer, ManagedProcess, ProcessError, free_port, temp_dir, user_ids
+from .process import EmbeddedServer, ManagedProcess, ProcessError, as_user, free_port, temp_dir, user_ids
 
 #: Settings every test node gets; see docs/local-components.md for why each is there.
 BASE_SETTINGS: dict[str, Any] = {
@@ -243,14 +243,7 @@ class SearchEngine(EmbeddedServer):
             if user_roles:
                 argv += ["-r", ",".join(user_roles)]
             if self.run_as is not None:
-                argv = [
-                    "setpriv",
-                    f"--reuid={self.run_as}",
-                    f"--regid={self.run_as}",
-                    "--init-groups",
-                    "--",
-                    *argv,
-                ]
+                argv = as_user(argv, self.run_as)
             result = subprocess.run(
                 argv,
                 env=self.process.env,
@@ -283,19 +276,7 @@ class SearchEngine(EmbeddedServer):
             os.chown(root, uid, gid)
             for name in dirs + files:
                 os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
-        probe = subprocess.run(
-            [
-                "setpriv",
-                f"--reuid={uid}",
-                f"--regid={gid}",
-                "--init-groups",
-                "--",
-                "test",
-                "-w",
-                str(self.data_dir),
-            ],
-            check=False,
-        )
+        probe = subprocess.run(as_user(["test", "-w", str(self.data_dir)], self.run_as), check=False)
         if probe.returncode != 0:
             raise ProcessError(
                 f"user {self.run_as} cannot write {self.data_dir}: a parent directory is closed to it "
