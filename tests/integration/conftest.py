@@ -11,9 +11,5 @@ from consumer.embedded.moto_server import MotoServer
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    server = MotoServer()
-    server.start()
-    try:
+    with MotoServer() as server:
         yield server
-    finally:
-        server.stop()

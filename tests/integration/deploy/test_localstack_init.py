@@ -30,12 +30,8 @@ REGION = "us-east-1"
 @pytest.fixture(scope="module")
 def moto() -> Iterator[MotoServer]:
     # A server of its own: the script's aliases and names are fixed, so no other test may share them.
-    server = MotoServer()
-    server.start()
-    try:
+    with MotoServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
