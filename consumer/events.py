@@ -22,6 +22,9 @@ DROPPED = Counter("secstash_events_dropped_total", "events intentionally not ind
                   ["stream", "reason"])
 PARSE_FAILURES = Counter("secstash_parse_failures_total", "events or records that failed to parse "
                          "(dead-lettered)", ["stream", "reason"])
+OBJECTS_READ = Counter("secstash_s3_objects_read_total", "log objects in S3 read for notifications on the stream",
+                       ["stream"])
+OBJECT_BYTES = Counter("secstash_s3_object_bytes_total", "bytes of the log objects read (as stored)", ["stream"])
 BATCHES = Counter("secstash_batches_total", "record batches handled, by outcome", ["stream", "outcome"])
 BATCH_SECONDS = Histogram("secstash_batch_delivery_seconds", "time from receiving a batch to every sink "
                           "holding it", ["stream"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900))
@@ -87,7 +90,11 @@ def retention_unknown(stream: str, error: BaseException) -> None:
 
 
 def batch_parsed(stream: str, events_by_dataset: Mapping[str, int], documents_by_dataset: Mapping[str, int],
-                 dropped: Mapping[str, int], failures: Mapping[str, int]) -> None:
+                 dropped: Mapping[str, int], failures: Mapping[str, int], objects_read: int = 0,
+                 object_bytes: int = 0) -> None:
+    if objects_read:
+        OBJECTS_READ.labels(stream).inc(objects_read)
+        OBJECT_BYTES.labels(stream).inc(object_bytes)
     for dataset, count in events_by_dataset.items():
         EVENTS.labels(stream, dataset).inc(count)
     for dataset, count in documents_by_dataset.items():

@@ -108,7 +108,8 @@ class Pipeline:
         with self._budget.hold(size):
             archived = self._archive.deliver(batch)
             parsed = self._parser.parse(stream, shard, wire)
-            events.batch_parsed(stream, parsed.events, parsed.documents, parsed.dropped, parsed.failures)
+            events.batch_parsed(stream, parsed.events, parsed.documents, parsed.dropped, parsed.failures,
+                                parsed.objects_read, parsed.object_bytes)
             pending: list[Future[Any]] = [archived]
             if parsed.items:
                 pending.append(self._search.deliver(parsed.items))

@@ -23,7 +23,8 @@ from threading import Lock
 from typing import Any
 
 from consumer import events
-from parsers import ParseOptions, StreamParsing, parse_record, registry
+from consumer.objects import ObjectAccess, ObjectReader
+from parsers import ObjectRef, ParseOptions, StreamParsing, parse_record, registry
 from parsers.enrich import useragent
 from sinks.batch import BulkItem, DeadLetter, RawRecord, Source
 from sinks.documents import build_bulk_items, dead_letters_for
@@ -59,6 +60,7 @@ class WorkerConfig:
     parsing: dict[str, StreamParsing]  # by stream name
     options: ParseOptions
     naming: IndexNaming = IndexNaming()
+    objects: dict[str, ObjectAccess] = field(default_factory=dict)  # by stream: how its log-object pointers are read
 
 
 @dataclass(slots=True)
@@ -71,6 +73,8 @@ class Parsed:
     failures: Counter[str] = field(default_factory=Counter)  # by reason
     event_count: int = 0
     dropped_events: int = 0  # events with no document: intentional drops
+    objects_read: int = 0  # log objects in S3 read for the records' notifications
+    object_bytes: int = 0
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Workers send every Parsed back through a pipe. Pickled as dataclasses, BulkItem and Source cost
@@ -82,7 +86,8 @@ class Parsed:
                    tuple(s.shard for s in sources), tuple(s.sequence for s in sources),
                    tuple(s.sub_sequence for s in sources), tuple(s.ordinal for s in sources))
         return _unpickle_parsed, (columns, self.dead_letters, self.events, self.documents, self.dropped,
-                                  self.failures, self.event_count, self.dropped_events)
+                                  self.failures, self.event_count, self.dropped_events, self.objects_read,
+                                  self.object_bytes)
 
     def merge(self, other: Parsed) -> None:
         self.items.extend(other.items)
@@ -93,6 +98,8 @@ class Parsed:
         self.failures.update(other.failures)
         self.event_count += other.event_count
         self.dropped_events += other.dropped_events
+        self.objects_read += other.objects_read
+        self.object_bytes += other.object_bytes
 
 
 def _unpickle_parsed(columns: tuple[tuple[Any, ...], ...], *rest: Any) -> Parsed:
@@ -139,9 +146,10 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
     assert config is not None, "worker not initialised"
     parsing = config.parsing.get(stream) or StreamParsing(stream=stream)
     out = Parsed()
+    fetch = _fetcher(config, stream, out)
     for wire in records:
         record = RawRecord(wire[0], wire[1], wire[2], wire[3], wire[4])
-        outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options)
+        outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch)
         # build_bulk_items first: a document it cannot serialise becomes a failure for dead_letters_for.
         out.items.extend(build_bulk_items(stream, shard, record, outcome, config.naming))
         out.dead_letters.extend(dead_letters_for(stream, shard, record, outcome))
@@ -155,6 +163,27 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         out.dropped_events += max(0, outcome.events - len(produced) - len(failed))
         out.documents.update(document.event_dataset for document in outcome.documents)  # counted in C
     return out
+
+
+_READERS: dict[tuple[str, ObjectAccess], ObjectReader] = {}  # one per stream and process: clients are reused
+
+
+def _fetcher(config: WorkerConfig, stream: str, out: Parsed) -> Callable[[ObjectRef], bytes] | None:
+    """The stream's log-object reader, counting into `out`; None when the stream does not read objects."""
+    access = config.objects.get(stream)
+    if access is None:
+        return None
+    reader = _READERS.get((stream, access))
+    if reader is None:
+        reader = _READERS[(stream, access)] = ObjectReader(access)
+
+    def fetch(ref: ObjectRef) -> bytes:
+        data = reader(ref)
+        out.objects_read += 1
+        out.object_bytes += len(data)
+        return data
+
+    return fetch
 
 
 def _crashed(stream: str, shard: str, records: Sequence[WireRecord], error: BaseException) -> Parsed:

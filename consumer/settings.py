@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -28,6 +28,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from parsers.rules import Condition, DetectionRule, FilterRule, StreamParsing
 from sinks.archive.config import ArchiveSettings
 from sinks.search.config import SearchSettings
+
+if TYPE_CHECKING:
+    from consumer.objects import ObjectAccess
 
 MiB = 1024 * 1024
 ENV_PREFIX = "SECSTASH_"
@@ -121,6 +124,23 @@ class FilterSettings(Strict):
         )
 
 
+class S3ObjectSettings(Strict):
+    """Log objects in S3 that S3 event notifications on the stream point at (ALB, CloudFront, WAF, S3 access
+    logs, VPC Flow Logs or CloudTrail delivered to S3)."""
+
+    read: bool = Field(True, description="read each object a notification points at and index its events; "
+                                         "false: index the notification itself (generic dataset)")
+    role_arn: str | None = Field(None, description="assume this role (through STS) to read the objects; default: "
+                                                   "the process's own credentials (not the stream's role_arn)")
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_ARN.match(value):
+            raise ValueError("not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        return value
+
+
 class StreamSettings(Strict):
     """One Kinesis stream. Give `name` or `arn` (an ARN also fixes the account and region)."""
 
@@ -136,6 +156,7 @@ class StreamSettings(Strict):
     labels: dict[str, str] = {}
     detection: list[DetectionRuleSettings] = []
     vpcflow_format: str | None = Field(None, description="custom VPC Flow Logs format for the whole stream")
+    s3_objects: S3ObjectSettings = S3ObjectSettings()
 
     @field_validator("name")
     @classmethod
@@ -321,6 +342,17 @@ class Settings(BaseSettings):
         if stream.arn:
             return stream.arn.split(":")[3]
         return self.aws.region
+
+    def object_access(self) -> dict[str, ObjectAccess]:
+        """How the parser workers read the log objects each stream's notifications point at, by stream name
+        (streams with `s3_objects.read: false` are absent)."""
+        from consumer.objects import ObjectAccess
+
+        return {stream.stream_name: ObjectAccess(
+            region=self.stream_region(stream), max_bytes=self.pipeline.max_decompressed_bytes,
+            role_arn=stream.s3_objects.role_arn, s3_endpoint=self.aws.endpoint("s3"),
+            sts_endpoint=self.aws.endpoint("sts"),
+        ) for stream in self.streams if stream.s3_objects.read}
 
 
 def _check_dataset(value: str) -> str:

@@ -37,6 +37,9 @@ kind Event + apiVersion audit.k8s.io/* -> kubernetes.audit_logs; a GuardDuty fin
 page) -> guardduty; SchemaVersion + ProductArn -> securityhub_findings; EvaluationResultIdentifier +
 ComplianceType -> config; source + detail-type + detail -> an EventBridge event, unwrapped (`EVENTBRIDGE`);
 `{"message": "<a VPC Flow line>"}` -> vpcflow.
+Log objects in S3 (read through S3 event notifications) get their dataset from the key AWS writes them
+under (`dataset_for_key`); a key no pattern knows leaves each line to the steps above.
+
 Text lines: VPC Flow (version, account, interface), Transit Gateway flow and flow-log headers -> vpcflow;
 ALB/NLB/Classic ELB -> elb_logs; S3 server access -> s3access; CloudFront standard logs and their `#` headers
 -> cloudfront_logs; Route 53 public query logs -> route53_public_logs.
@@ -221,4 +224,26 @@ def by_json_shape(obj: dict[str, Any]) -> str | None:
         match = _LINE_SHAPES.match(message)
         if match and match.lastgroup == VPCFLOW:
             return VPCFLOW
+    return None
+
+
+# Where AWS services write their log files (the documented key layouts; any prefix before them).
+_KEY_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?:^|/)AWSLogs/(?:o-[a-z0-9]+/)?\d{12}/CloudTrail(?:-Digest|-Insight)?/"), "cloudtrail"),
+    (re.compile(r"(?:^|/)AWSLogs/\d{12}/elasticloadbalancing/"), "elb_logs"),
+    (re.compile(r"(?:^|/)AWSLogs/\d{12}/vpcflowlogs/"), VPCFLOW),
+    (re.compile(r"(?:^|/)AWSLogs/\d{12}/vpcdnsquerylogs/"), "route53_resolver_logs"),
+    (re.compile(r"(?:^|/)AWSLogs/\d{12}/WAFLogs/|_waflogs_"), "waf"),
+    # CloudFront standard logs: <distribution id>.<YYYY-MM-DD-HH>.<unique id>.gz
+    (re.compile(r"(?:^|/)E[A-Z0-9]{7,15}\.\d{4}-\d\d-\d\d-\d\d\.[0-9a-zA-Z]+\.gz$"), "cloudfront_logs"),
+    # S3 server access logs: <prefix>YYYY-mm-DD-HH-MM-SS-<unique string>, no extension
+    (re.compile(r"\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[0-9A-F]{16}$"), "s3access"),
+)
+
+
+def dataset_for_key(key: str) -> str | None:
+    """The dataset of a log object in S3, from the key the AWS service wrote it under; None if unknown."""
+    for pattern, dataset in _KEY_PATTERNS:
+        if pattern.search(key):
+            return dataset
     return None

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from parsers import ecs
+from parsers.envelopes.s3_notification import ObjectRef
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import DatasetSpec
@@ -53,7 +54,20 @@ def finalize(doc: dict[str, Any], spec: DatasetSpec, event: Event, opts: ParseOp
             ecs.put(doc, "cloud.account.id", meta.owner)
     if meta.region and _cloud_value(doc, "region") is None:
         ecs.put(doc, "cloud.region", meta.region)
+    if meta.source_object is not None:
+        _object_fields(doc, meta.source_object)
     return doc
+
+
+def _object_fields(doc: dict[str, Any], ref: ObjectRef) -> None:
+    """What Elastic's aws-s3 input adds to an event read from a log object in S3 (not `log.offset`: events
+    here are counted, not located by byte)."""
+    s3 = _child(_child(doc, "aws"), "s3")
+    s3["bucket"] = {"name": ref.bucket, "arn": f"arn:aws:s3:::{ref.bucket}"}
+    s3["object"] = {"key": ref.key}
+    _child(_child(doc, "log"), "file")["path"] = ref.url
+    if _cloud_value(doc, "provider") is None:
+        ecs.put(doc, "cloud.provider", "aws")
 
 
 def ship(doc: dict[str, Any], spec: DatasetSpec, namespace: str = "default",

@@ -3,7 +3,9 @@
     ParseError                 anything the parsers package reports about bad input
     ├── EnvelopeError          a record's envelope (gzip, CloudWatch Logs, EventBridge, ...) is malformed
     │   └── PayloadTooLarge    decompressed size over the configured cap (a gzip bomb, or a misconfiguration)
-    └── EventError             one event inside a well-formed envelope cannot be parsed by its dataset's parser
+    ├── EventError             one event inside a well-formed envelope cannot be parsed by its dataset's parser
+    └── ObjectUnavailable      a log object an S3 notification points at cannot be read, and retrying will not
+                               help (missing, access denied, archived, too large): raised by the caller's fetch
 
 Every failure carries a short, fixed `reason` (used as a metric label and in the dead-letter record) and a
 human-readable message. Nothing else may escape a parser: `parsers.record.parse_record` turns any other
@@ -38,3 +40,7 @@ class PayloadTooLarge(EnvelopeError):
 
 class EventError(ParseError):
     reason = "bad_event"
+
+
+class ObjectUnavailable(ParseError):
+    reason = "s3_object_unavailable"

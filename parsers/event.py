@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from parsers.errors import EventError
+
+if TYPE_CHECKING:
+    from parsers.envelopes.s3_notification import ObjectRef
 
 
 @dataclass(slots=True)
@@ -22,6 +25,7 @@ class EventMeta:
     region: str | None = None
     # Per-dataset hints from detection rules, e.g. {"vpcflow_format": "${version} ${account-id} ..."}.
     hints: dict[str, str] = field(default_factory=dict)
+    source_object: ObjectRef | None = None  # the S3 log object the event was read from
 
 
 @dataclass(slots=True)

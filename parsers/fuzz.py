@@ -8,7 +8,9 @@ Targets:
     envelope:eventbridge      the envelope's own function on the decoded object when it decodes
     envelope:cloudtrail_file
     envelope:lines
-    record                    parse_record, with detection rules and filters: must never raise at all
+    envelope:s3_notification
+    record                    parse_record, with detection rules and filters: must never raise at all; S3
+                              notifications' objects are read from the envelope samples (or are missing)
     <dataset>                 registry.get(dataset).parse_unguarded on mutated events, as text or decoded JSON
 
 A finding is: any exception but a `ParseError` escaping (for `record`: any exception at all), a parser
@@ -47,10 +49,10 @@ from typing import Any
 import orjson
 
 from parsers import envelopes, registry
-from parsers.envelopes import cloudtrail_file, cloudwatch_logs, eventbridge
+from parsers.envelopes import cloudtrail_file, cloudwatch_logs, eventbridge, s3_notification
 from parsers.envelopes import gzip as gzip_envelope
 from parsers.enrich import useragent
-from parsers.errors import ParseError
+from parsers.errors import ObjectUnavailable, ParseError
 from parsers.event import Event
 from parsers.fuzz_samples import EVENTS, RECORDS, cloudwatch_message, eventbridge_event
 from parsers.options import ParseOptions
@@ -64,7 +66,7 @@ TIMEOUT_S = 10.0  # generous: a real hang (catastrophic backtracking) runs for m
 CHUNK = 250  # inputs per child process: small enough to balance the cores, large enough that forks are cheap
 CAP = 4 * 1024 * 1024  # decompression cap while fuzzing: bombs hit it in milliseconds
 OPTIONS = ParseOptions(keep_original=True, max_decompressed_bytes=CAP)
-ENVELOPES = ("gzip", "cloudwatch_logs", "eventbridge", "cloudtrail_file", "lines")
+ENVELOPES = ("gzip", "cloudwatch_logs", "eventbridge", "cloudtrail_file", "lines", "s3_notification")
 
 # What the `record` target runs with: rules and filters of every kind, so their code is fuzzed too.
 RECORD_PARSING = StreamParsing(
@@ -455,6 +457,10 @@ def _unwrapped_ok(out: envelopes.Unwrapped) -> Verdict:
         event = item[1]
         if event.message is not None and not isinstance(event.message, str):
             return "bad_output", "an event message that is not a string"
+    for ref in out.objects:
+        if not (isinstance(ref.bucket, str) and ref.bucket and isinstance(ref.key, str) and ref.key
+                and isinstance(ref.notification, str)):
+            return "bad_output", f"a malformed object pointer: {ref!r:.200}"
     return "ok"
 
 
@@ -463,6 +469,8 @@ def _envelope_check(envelope: str) -> Callable[[Any], Verdict]:
         "cloudwatch_logs": lambda obj: cloudwatch_logs.unwrap(obj, envelopes.Unwrapped()),
         "eventbridge": lambda obj: eventbridge.unwrap(obj, None, envelopes.Unwrapped()),
         "cloudtrail_file": lambda obj: cloudtrail_file.unwrap(obj, None, envelopes.Unwrapped()),
+        "s3_notification": lambda obj: s3_notification.unwrap(obj, envelopes.Unwrapped())
+        if s3_notification.is_notification(obj) else None,
     }.get(envelope)
 
     def check(data: Any) -> Verdict:
@@ -481,9 +489,18 @@ def _envelope_check(envelope: str) -> Callable[[Any], Verdict]:
     return check
 
 
+def _sample_object(ref: envelopes.ObjectRef) -> bytes:
+    """A log object for the record target: one of the samples, picked by the key, or none at all."""
+    samples = [r for name in ("lines", "cloudtrail_file", "cloudwatch_logs") for r in RECORDS[name]]
+    pick = zlib.crc32(ref.key.encode("utf-8", "surrogatepass")) % (len(samples) + 1)
+    if pick == len(samples):
+        raise ObjectUnavailable(f"s3://{ref.bucket}/{ref.key}: NoSuchKey")
+    return samples[pick]
+
+
 def _record_check(data: Any) -> Verdict:
     try:
-        outcome = parse_record(data, RECORD_PARSING, OPTIONS)
+        outcome = parse_record(data, RECORD_PARSING, OPTIONS, _sample_object)
     except BaseException as exc:  # noqa: BLE001 - parse_record must never raise
         return "exception", f"parse_record raised {type(exc).__name__}: {str(exc)[:300]}"
     ordinals = {d.ordinal for d in outcome.documents} | {f.ordinal for f in outcome.failures}

@@ -220,6 +220,11 @@ CONFIG_CHANGE = {
 }
 
 
+def _s3_created(key: str, name: str = "ObjectCreated:Put") -> dict:
+    return {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventName": name,
+            "s3": {"bucket": {"name": "logs", "arn": "arn:aws:s3:::logs"}, "object": {"key": key, "size": 120}}}
+
+
 def _records() -> dict[str, list[bytes]]:
     cw = cloudwatch_message
     eb = eventbridge_event
@@ -246,6 +251,15 @@ def _records() -> dict[str, list[bytes]]:
             orjson.dumps({"Records": [_CLOUDTRAIL, _CONSOLE_LOGIN]}),
             gzip.compress(orjson.dumps({"Records": [_CLOUDTRAIL]})),
             orjson.dumps(_DIGEST),
+        ],
+        "s3_notification": [
+            orjson.dumps({"Records": [_s3_created("AWSLogs/123456789012/elasticloadbalancing/us-east-1/2024/01/01/a.log.gz"),
+                                      _s3_created("cdn/E2EXAMPLE1234AB.2024-05-01-10.a1b2c3d4.gz", "ObjectRemoved:Delete")]}),
+            orjson.dumps(eb("aws.s3", "Object Created", {"version": "0", "bucket": {"name": "logs"},
+                                                         "object": {"key": "access/2024-05-01-10-11-12-0A1B2C3D4E5F6789",
+                                                                    "size": 120, "version-id": "v1"}})),
+            orjson.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2024-05-01T00:00:00Z",
+                          "Bucket": "logs"}),
         ],
         "lines": [
             "\n".join(EVENTS["elb_logs"]).encode(),

@@ -1,8 +1,9 @@
 """Parse one whole Kinesis record: unwrap its envelope, detect each event's dataset, parse, filter.
 
-    parse_record(data, parsing, options) -> RecordOutcome
+    parse_record(data, parsing, options, fetch=None) -> RecordOutcome
 
-Never raises. Every event of the record ends in exactly one of: documents (`outcome.documents`, each with
+Never raises, but for what `fetch` raises other than `ObjectUnavailable` (a transient S3 error: the caller
+fails the batch, and the record is read again). Every event of the record ends in exactly one of: documents (`outcome.documents`, each with
 the event's ordinal), an intentional drop counted by reason (`outcome.dropped`: `parser_drop` when the parser
 returns no document, `filtered` when a filter drops every document of the event), or a `Failure` (for the
 dead-letter path). Per event: unwrap -> detect -> the dataset's guarded parser -> `document.finalize` ->
@@ -17,26 +18,36 @@ filters -> `document.ship(namespace, labels)`.
   (`control_message`), empty records (`empty_record`), Security Hub events without findings
   (`no_findings`), CloudTrail files without records (`no_records`).
 * A filter drop is also counted per rule name in `outcome.filtered`.
+* S3 event notifications point at log objects: `fetch(ref)` (I/O, given by the caller) returns an object's
+  bytes, whose events are parsed as if they were the record's own, numbered after them, with their dataset
+  from the object's key (`detect.dataset_for_key`) and the aws-s3 input's fields (`aws.s3.*`,
+  `log.file.path`). An object that cannot be read (`ObjectUnavailable`) or unwrapped is one failed event
+  whose raw text is a notification of that object alone (itself a record that reads it again). Without `fetch`
+  (`secstash parse`, or reading disabled) the notification is an event of its own for the generic dataset.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 from parsers import document, registry
-from parsers.detect import EVENTBRIDGE, Detector
-from parsers.envelopes import Unwrapped, eventbridge, unwrap
+from parsers.detect import EVENTBRIDGE, GENERIC, Detector, dataset_for_key
+from parsers.envelopes import ObjectRef, Unwrapped, eventbridge, unwrap
 from parsers.errors import EventError, ParseError
-from parsers.event import Event
+from parsers.event import Event, EventMeta
 from parsers.filters import FilterSet
 from parsers.options import ParseOptions
 from parsers.outcome import Failure, ParsedDocument, RecordOutcome
 from parsers.rules import StreamParsing
 
+# Reads one log object in S3: its bytes, or ObjectUnavailable (permanent); anything else it raises is transient.
+Fetch = Callable[[ObjectRef], bytes]
 
-def parse_record(data: bytes, parsing: StreamParsing, options: ParseOptions) -> RecordOutcome:
+
+def parse_record(data: bytes, parsing: StreamParsing, options: ParseOptions, fetch: Fetch | None = None) -> RecordOutcome:
     outcome = RecordOutcome()
     try:
         unwrapped = unwrap(data, options.max_decompressed_bytes)
@@ -45,7 +56,7 @@ def parse_record(data: bytes, parsing: StreamParsing, options: ParseOptions) -> 
         outcome.events = 1
         outcome.failures.append(Failure(reason, message, None, None, base64.b64encode(data).decode("ascii")))
         return outcome
-    _Run(_context(parsing), options, outcome).items(unwrapped)
+    _Run(_context(parsing), options, outcome, fetch).items(unwrapped)
     return outcome
 
 
@@ -81,10 +92,11 @@ def _context(parsing: StreamParsing) -> _Context:
 class _Run:
     """One record's events through detection, parsing, filters and the shipper's fields."""
 
-    __slots__ = ("context", "options", "ordinal", "outcome", "specs")
+    __slots__ = ("context", "fetch", "options", "ordinal", "outcome", "specs")
 
-    def __init__(self, context: _Context, options: ParseOptions, outcome: RecordOutcome) -> None:
-        self.context, self.options, self.outcome = context, options, outcome
+    def __init__(self, context: _Context, options: ParseOptions, outcome: RecordOutcome,
+                 fetch: Fetch | None = None) -> None:
+        self.context, self.options, self.outcome, self.fetch = context, options, outcome, fetch
         self.ordinal = 0
         self.specs: dict[str, registry.DatasetSpec | None] = {}
 
@@ -101,6 +113,33 @@ class _Run:
                 self._eventbridge(event)
             else:
                 self._event(dataset, event)
+        for ref in unwrapped.objects:
+            self._object(ref)
+
+    def _object(self, ref: ObjectRef) -> None:
+        """The events of one log object in S3, after the record's own."""
+        notification = Event(message=ref.notification, meta=EventMeta(region=ref.region))
+        if self.fetch is None:
+            self.items(Unwrapped([(GENERIC, notification)]))
+            return
+        try:
+            content = unwrap(self.fetch(ref), self.options.max_decompressed_bytes)
+        except ParseError as exc:  # ObjectUnavailable, or a log file that cannot be unwrapped
+            self._fail(exc, dataset_for_key(ref.key), notification)
+            return
+        by_key = dataset_for_key(ref.key)
+        items = []
+        for known, event in content.items:
+            meta = event.meta
+            meta.source_object = ref
+            if meta.region is None:
+                meta.region = ref.region
+            items.append((known or by_key, event))
+        # A log file holds events, not pointers: any notification inside is indexed as it is, never followed.
+        items.extend((GENERIC, Event(message=inner.notification, meta=EventMeta(region=inner.region,
+                                                                                source_object=ref)))
+                     for inner in content.objects)
+        self.items(Unwrapped(items, content.dropped))
 
     def _eventbridge(self, event: Event) -> None:
         """An EventBridge event inside a CloudWatch Logs event (a rule targeting a log group)."""

@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         parsing=parsing,
         options=ParseOptions(keep_original=s.pipeline.keep_original, geoip_dir=s.pipeline.geoip_dir,
                              max_decompressed_bytes=s.pipeline.max_decompressed_bytes),
-        naming=IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern))
+        naming=IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern),
+        objects=s.object_access())
     pool = ParserPool(config, args.workers) if args.workers > 0 else None
 
     def parse(stream: str, shard: str, records: Sequence[Sequence[Any]]) -> Any:

@@ -6,6 +6,8 @@
     eventbridge      an EventBridge event: GuardDuty, Security Hub and Config findings, CloudTrail API calls
                      routed by source and detail-type; any other event kept whole, for the generic dataset
     cloudtrail_file  CloudTrail's S3 file shape {"Records": [...]}, and digest files
+    s3_notification  S3 event notifications (classic `Records`, or EventBridge `Object Created`): pointers to
+                     log objects, collected in `Unwrapped.objects` for the caller to fetch
     lines            anything else: one event per non-empty line (how ALB, S3 access, CloudFront and WAF lines
                      arrive when forwarded onto the stream; NDJSON lines go through the JSON shapes above)
 
@@ -21,10 +23,11 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from parsers.envelopes import cloudtrail_file, cloudwatch_logs, eventbridge, gzip, lines
+from parsers.envelopes import cloudtrail_file, cloudwatch_logs, eventbridge, gzip, lines, s3_notification
+from parsers.envelopes.s3_notification import ObjectRef
 from parsers.event import Event
 
-__all__ = ["Item", "Unwrapped", "unwrap", "unwrap_object"]
+__all__ = ["Item", "ObjectRef", "Unwrapped", "unwrap", "unwrap_object"]
 
 # One event and the dataset its envelope already knows (EventBridge source, CloudTrail file), or None:
 # `parsers.detect` decides from the log group, the stream's rules and the event's shape.
@@ -36,6 +39,8 @@ class Unwrapped:
     items: list[Item] = field(default_factory=list)
     # Parts of the record that are intentionally not events ("control_message", "no_findings", ...).
     dropped: Counter[str] = field(default_factory=Counter)
+    # Log objects in S3 that S3 event notifications point at: their events are read by the caller.
+    objects: list[ObjectRef] = field(default_factory=list)
 
 
 def unwrap(data: bytes, max_decompressed_bytes: int) -> Unwrapped:
@@ -63,6 +68,10 @@ def unwrap_object(obj: dict, raw: bytes | str | None, out: Unwrapped) -> None:
         cloudwatch_logs.unwrap(obj, out)
     elif "detail-type" in obj and "source" in obj and "detail" in obj:
         eventbridge.unwrap(obj, _text(raw), out)
+    elif s3_notification.is_notification(obj):
+        s3_notification.unwrap(obj, out)
+    elif s3_notification.is_test_event(obj):
+        out.dropped["s3_test_event"] += 1
     elif cloudtrail_file.is_cloudtrail_file(obj):
         cloudtrail_file.unwrap(obj, _text(raw), out)
     else:
@@ -84,7 +93,7 @@ def _line(line: str, out: Unwrapped) -> None:
 def _counted(out: Unwrapped) -> Unwrapped:
     """A record with no events and no other drop reason (blank, or a subscription message with no log
     events) is still counted."""
-    if not out.items and not out.dropped:
+    if not out.items and not out.dropped and not out.objects:
         out.dropped["empty_record"] += 1
     return out
 

@@ -3,6 +3,7 @@
     aws.guardduty    "GuardDuty Finding"                 detail = one finding             -> guardduty
     aws.securityhub  "Security Hub Findings - ..."       detail.findings[], one event each -> securityhub_findings
     aws.config       "Config Rules Compliance Change"    detail -> an evaluation result    -> config
+    aws.s3           "Object Created"                    detail -> a log object to read    (Unwrapped.objects)
     (any)            "... via CloudTrail"                detail = one CloudTrail record    -> cloudtrail
     anything else: the whole event, for the generic cloudwatch_logs dataset (never dropped)
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from parsers.envelopes import s3_notification
 from parsers.errors import EnvelopeError
 from parsers.event import Event, EventMeta
 
@@ -47,6 +49,8 @@ def unwrap(obj: dict[str, Any], text: str | None, out: Unwrapped, via: EventMeta
             out.dropped["no_findings"] += 1
         for finding in findings:
             out.items.append(("securityhub_findings", Event(obj=finding, meta=_meta(obj, via))))
+    elif source == "aws.s3" and detail_type == "Object Created":  # a log object's pointer: read by the caller
+        s3_notification.unwrap_eventbridge(obj, out)
     elif source == "aws.config" and detail_type == "Config Rules Compliance Change":
         out.items.append(("config", Event(obj=config_evaluation(_object(detail)), meta=_meta(obj, via))))
     else:

@@ -48,6 +48,8 @@ BAD = [
     ("misspelt stream key", with_change("streams.0.regoin", "us-east-1"), "streams[0].regoin: unknown key"),
     ("bad retrieval mode", with_change("streams.0.retrieval_mode", "fast"), "streams[0].retrieval_mode"),
     ("bad initial position", with_change("streams.0.initial_position", "EARLIEST"), "streams[0].initial_position"),
+    ("bad log-object role", with_change("streams.0.s3_objects.role_arn", "log-reader"), "streams[0].s3_objects.role_arn"),
+    ("misspelt log-object key", with_change("streams.0.s3_objects.raed", False), "streams[0].s3_objects.raed"),
     ("bad region", with_change("streams.0.region", "mars-1"), "streams[0].region: Value error, not an AWS region"),
     ("bad role arn", with_change("streams.0.role_arn", "role/x"), "streams[0].role_arn"),
     ("bad stream arn", with_change("streams.0.arn", "arn:aws:s3:::x"), "streams[0].arn"),
@@ -113,3 +115,21 @@ def test_stream_parsing_carries_labels_rules_and_filters(tmp_path: Path) -> None
     assert dict(parsing.labels) == {"environment": "prod", "project": "soc"}
     assert parsing.detection[0].dataset == "vpcflow" and parsing.detection[0].vpcflow_format
     assert parsing.filters[0].conditions[0].equals == ("GetObject",)
+
+
+def test_each_stream_says_how_its_log_object_pointers_are_read(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["aws"] = {"region": "eu-west-1", "endpoint_url": "http://127.0.0.1:5000"}
+    data["pipeline"] = {"max_decompressed_bytes": 1 << 20}
+    data["streams"] = [
+        {"name": "central", "s3_objects": {"role_arn": "arn:aws:iam::111122223333:role/log-reader"}},
+        {"arn": "arn:aws:kinesis:us-east-2:444455556666:stream/other"},
+        {"name": "pointers-off", "s3_objects": {"read": False}},
+    ]
+    access = settings.load(write(tmp_path, data), environ={}).object_access()
+    assert set(access) == {"central", "other"}
+    assert access["central"].role_arn == "arn:aws:iam::111122223333:role/log-reader"
+    assert (access["central"].region, access["other"].region) == ("eu-west-1", "us-east-2")
+    assert access["other"].role_arn is None
+    assert access["central"].max_bytes == 1 << 20
+    assert access["central"].s3_endpoint == access["central"].sts_endpoint == "http://127.0.0.1:5000"

@@ -1,0 +1,224 @@
+"""S3 event notifications on a stream: pointers to log objects, read through the caller's `fetch`.
+
+Uses the real dataset parsers (ALB, S3 access, CloudTrail) so the documents are what the pipeline indexes.
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import orjson
+import pytest
+
+from parsers import ObjectRef, ObjectUnavailable, ParseOptions, StreamParsing, parse_record
+from parsers.detect import dataset_for_key
+from parsers.envelopes import unwrap
+
+ALB_KEY = ("AWSLogs/123456789012/elasticloadbalancing/eu-west-1/2024/05/01/"
+           "123456789012_elasticloadbalancing_eu-west-1_app.web.50dc6c495c0c9188_20240501T0005Z_10.0.0.1_x.log.gz")
+ALB_LINE = ('https 2024-05-01T00:04:59.123456Z app/web/50dc6c495c0c9188 203.0.113.9:2817 10.0.0.1:80 0.000 0.001 '
+            '0.000 200 200 34 366 "GET https://www.example.com:443/ HTTP/1.1" "curl/8.4.0" '
+            'ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 '
+            'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/73e2d6bc24d8a067 '
+            '"Root=1-58337281-1d84f3d73c47ec4e58577259" "www.example.com" "-" 1 2024-05-01T00:04:59.000000Z '
+            '"forward" "-" "-" "10.0.0.1:80" "200" "-" "-"')
+S3ACCESS_LINE = ('79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be logs-bucket '
+                 '[06/Feb/2019:00:00:38 +0000] 192.0.2.3 '
+                 '79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be 3E57427F3EXAMPLE '
+                 'REST.GET.VERSIONING - "GET /logs-bucket?versioning HTTP/1.1" 200 - 113 - 7 - "-" '
+                 '"S3Console/0.4" - s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234= '
+                 'SigV2 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader logs-bucket.s3.us-west-1.amazonaws.com TLSV1.1')
+TRAIL_RECORD = {"eventVersion": "1.08", "eventSource": "iam.amazonaws.com", "eventName": "CreateUser",
+                "eventTime": "2024-05-01T00:00:00Z", "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9",
+                "userIdentity": {"type": "Root", "accountId": "123456789012"}, "eventID": "e1",
+                "recipientAccountId": "123456789012"}
+
+
+def notification(*records: dict) -> bytes:
+    return orjson.dumps({"Records": list(records)})
+
+
+def created(key: str, bucket: str = "lb-logs", region: str = "eu-west-1", name: str = "ObjectCreated:Put",
+            **obj: object) -> dict:
+    return {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": region, "eventName": name,
+            "eventTime": "2024-05-01T00:05:10.000Z",
+            "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                   "object": {"key": key, "size": 100, **obj}}}
+
+
+def eventbridge_created(key: str, **obj: object) -> bytes:
+    return orjson.dumps({
+        "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
+        "source": "aws.s3", "account": "123456789012", "time": "2024-05-01T00:05:10Z", "region": "eu-west-1",
+        "resources": ["arn:aws:s3:::lb-logs"],
+        "detail": {"version": "0", "bucket": {"name": "lb-logs"}, "object": {"key": key, "size": 100, **obj},
+                   "reason": "PutObject"}})
+
+
+class Bucket:
+    """A fake `fetch`: objects by (bucket, key), and what was asked for."""
+
+    def __init__(self, objects: dict[tuple[str, str], bytes]) -> None:
+        self.objects = objects
+        self.asked: list[ObjectRef] = []
+
+    def __call__(self, ref: ObjectRef) -> bytes:
+        self.asked.append(ref)
+        try:
+            return self.objects[(ref.bucket, ref.key)]
+        except KeyError:
+            raise ObjectUnavailable(f"s3://{ref.bucket}/{ref.key}: NoSuchKey") from None
+
+
+def parse(data: bytes, fetch=None, **options):
+    return parse_record(data, StreamParsing(stream="s"), ParseOptions(**options), fetch)
+
+
+def test_a_notification_is_followed_to_its_log_object_and_every_line_is_parsed():
+    bucket = Bucket({("lb-logs", ALB_KEY): gzip.compress(f"{ALB_LINE}\n{ALB_LINE}\n".encode())})
+    outcome = parse(notification(created(ALB_KEY)), bucket)
+    assert [ref.key for ref in bucket.asked] == [ALB_KEY]
+    assert bucket.asked[0].region == "eu-west-1"
+    assert outcome.failures == []
+    assert [(d.dataset, d.ordinal) for d in outcome.documents] == [("elb_logs", 0), ("elb_logs", 1)]
+    assert outcome.events == 2 and outcome.events_by_dataset == {"elb_logs": 2}
+    doc = outcome.documents[0].doc
+    # What Elastic's aws-s3 input adds, so saved searches on the file fields keep working.
+    assert doc["aws"]["s3"] == {"bucket": {"name": "lb-logs", "arn": "arn:aws:s3:::lb-logs"},
+                                "object": {"key": ALB_KEY}}
+    assert doc["log"]["file"]["path"] == f"https://lb-logs.s3.eu-west-1.amazonaws.com/{ALB_KEY}"
+    assert doc["cloud"]["provider"] == "aws" and doc["cloud"]["region"] == "eu-west-1"
+    assert doc["aws"]["elb"]["name"] == "app/web/50dc6c495c0c9188"
+    assert doc["source"]["ip"] == "203.0.113.9"
+
+
+def test_objects_of_one_record_number_their_events_after_the_records_own_and_each_other():
+    other = ALB_KEY.replace("_x.log.gz", "_y.log.gz")
+    bucket = Bucket({("lb-logs", ALB_KEY): f"{ALB_LINE}\n".encode(),
+                     ("lb-logs", other): f"{ALB_LINE}\n{ALB_LINE}\n".encode()})
+    outcome = parse(notification(created(ALB_KEY), created(other)), bucket)
+    assert [d.ordinal for d in outcome.documents] == [0, 1, 2]
+    assert [d.doc["aws"]["s3"]["object"]["key"] for d in outcome.documents] == [ALB_KEY, other, other]
+
+
+def test_an_eventbridge_object_created_event_is_followed_too_with_its_version():
+    bucket = Bucket({("lb-logs", ALB_KEY): f"{ALB_LINE}\n".encode()})
+    outcome = parse(eventbridge_created(ALB_KEY, **{"version-id": "v7"}), bucket)
+    assert [d.dataset for d in outcome.documents] == ["elb_logs"]
+    assert bucket.asked[0].version_id == "v7"
+
+
+def test_keys_are_url_decoded_as_s3_encodes_them_in_notifications():
+    key = "access/2024-05-01-00-00-38-0A1B2C3D4E5F6789"
+    bucket = Bucket({("logs", "my logs:2024/" + key): f"{S3ACCESS_LINE}\n".encode()})
+    outcome = parse(notification(created("my+logs%3A2024/" + key, bucket="logs")), bucket)
+    assert bucket.asked[0].key == "my logs:2024/" + key
+    assert bucket.asked[0].encoded_key == "my+logs%3A2024/" + key
+    assert [d.dataset for d in outcome.documents] == ["s3access"]
+
+
+def test_a_cloudtrail_file_read_from_s3_gives_one_document_per_record():
+    key = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01/123456789012_CloudTrail_us-east-1_x.json.gz"
+    content = gzip.compress(orjson.dumps({"Records": [TRAIL_RECORD, {**TRAIL_RECORD, "eventID": "e2"}]}))
+    outcome = parse(notification(created(key, bucket="trail", region="us-east-1")),
+                    Bucket({("trail", key): content}))
+    assert [(d.dataset, d.doc["event"]["action"]) for d in outcome.documents] == [("cloudtrail", "CreateUser")] * 2
+    assert outcome.documents[1].doc["aws"]["s3"]["object"]["key"] == key
+
+
+def test_a_key_no_layout_knows_leaves_each_line_to_shape_detection():
+    outcome = parse(notification(created("custom/prefix/file.log", bucket="b")),
+                    Bucket({("b", "custom/prefix/file.log"): f"{S3ACCESS_LINE}\n{ALB_LINE}\n".encode()}))
+    assert [d.dataset for d in outcome.documents] == ["s3access", "elb_logs"]
+
+
+def test_an_object_that_cannot_be_read_is_dead_lettered_with_a_notification_of_it_alone():
+    missing = ALB_KEY.replace("_x.log.gz", "_gone.log.gz")
+    bucket = Bucket({("lb-logs", ALB_KEY): f"{ALB_LINE}\n".encode()})
+    outcome = parse(notification(created(missing), created(ALB_KEY)), bucket)
+    assert [d.ordinal for d in outcome.documents] == [1]
+    [failure] = outcome.failures
+    assert (failure.reason, failure.ordinal, failure.dataset) == ("s3_object_unavailable", 0, "elb_logs")
+    assert "NoSuchKey" in failure.message
+    raw = orjson.loads(failure.raw)
+    assert [r["s3"]["object"]["key"] for r in raw["Records"]] == [missing]
+    # Once the object is there, redriving the dead letter's raw text reads it.
+    bucket.objects[("lb-logs", missing)] = f"{ALB_LINE}\n".encode()
+    again = parse(failure.raw.encode(), bucket)
+    assert [d.dataset for d in again.documents] == ["elb_logs"] and not again.failures
+
+
+def test_a_transient_read_error_escapes_so_the_batch_is_read_again():
+    def throttled(ref: ObjectRef) -> bytes:
+        raise ConnectionError("SlowDown")
+
+    with pytest.raises(ConnectionError):
+        parse(notification(created(ALB_KEY)), throttled)
+
+
+def test_an_object_over_the_decompression_cap_is_dead_lettered():
+    big = gzip.compress(f"{ALB_LINE}\n".encode() * 200)
+    outcome = parse(notification(created(ALB_KEY)), Bucket({("lb-logs", ALB_KEY): big}),
+                    max_decompressed_bytes=10_000)
+    assert [f.reason for f in outcome.failures] == ["payload_too_large"]
+    assert outcome.documents == []
+
+
+def test_without_a_reader_the_notification_itself_is_indexed_in_the_generic_dataset():
+    outcome = parse(notification(created(ALB_KEY)))
+    [document] = outcome.documents
+    assert document.dataset == "cloudwatch_logs"
+    assert ALB_KEY in document.doc["message"]
+
+
+def test_other_s3_events_are_kept_whole_and_not_read():
+    bucket = Bucket({})
+    outcome = parse(notification(created(ALB_KEY, name="ObjectRemoved:Delete")), bucket)
+    assert bucket.asked == []
+    assert [d.dataset for d in outcome.documents] == ["cloudwatch_logs"]
+
+
+def test_the_test_event_s3_sends_on_configuration_is_a_counted_drop():
+    outcome = parse(orjson.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2024-05-01T00:00:00Z",
+                                  "Bucket": "lb-logs"}), Bucket({}))
+    assert outcome.dropped == {"s3_test_event": 1}
+    assert outcome.documents == [] and outcome.failures == []
+
+
+def test_a_notification_without_bucket_or_key_is_a_bad_envelope():
+    record = created(ALB_KEY)
+    del record["s3"]["bucket"]["name"]
+    outcome = parse(notification(record), Bucket({}))
+    assert [f.reason for f in outcome.failures] == ["bad_s3_notification"]
+
+
+def test_pointers_inside_a_log_file_are_indexed_not_followed():
+    inner = notification(created(ALB_KEY)).decode()
+    bucket = Bucket({("b", "custom/notifications.json"): inner.encode()})
+    outcome = parse(notification(created("custom/notifications.json", bucket="b")), bucket)
+    assert len(bucket.asked) == 1
+    assert [d.dataset for d in outcome.documents] == ["cloudwatch_logs"]
+
+
+def test_unwrap_collects_objects_instead_of_events():
+    unwrapped = unwrap(notification(created(ALB_KEY), created(ALB_KEY, name="ObjectRestore:Completed")), 1 << 20)
+    assert [ref.key for ref in unwrapped.objects] == [ALB_KEY]
+    assert len(unwrapped.items) == 1 and not unwrapped.dropped
+
+
+@pytest.mark.parametrize(("key", "dataset"), [
+    (ALB_KEY, "elb_logs"),
+    ("prefix/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2024/01/01/x_net.lb_x.log.gz", "elb_logs"),
+    ("AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/01/x.json.gz", "cloudtrail"),
+    ("AWSLogs/o-abcdef1234/123456789012/CloudTrail/us-east-1/2024/01/01/x.json.gz", "cloudtrail"),
+    ("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/01/01/x.json.gz", "cloudtrail"),
+    ("AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/01/01/x_vpcflowlogs_us-east-1_fl-1_x.log.gz", "vpcflow"),
+    ("AWSLogs/123456789012/vpcdnsquerylogs/vpc-0abc/2024/01/01/x.log.gz", "route53_resolver_logs"),
+    ("AWSLogs/123456789012/WAFLogs/us-east-1/acl/2024/01/01/00/00/x_waflogs_us-east-1_acl_x.log.gz", "waf"),
+    ("cdn/E2EXAMPLE1234AB.2024-05-01-10.a1b2c3d4.gz", "cloudfront_logs"),
+    ("access-logs/2024-05-01-10-11-12-0A1B2C3D4E5F6789", "s3access"),
+    ("exports/app.log", None),
+    ("AWSLogs/123456789012/unknownservice/x.log.gz", None),
+])
+def test_the_dataset_of_a_log_object_comes_from_the_key_aws_writes_it_under(key, dataset):
+    assert dataset_for_key(key) == dataset
