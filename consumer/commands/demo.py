@@ -2,7 +2,8 @@
 
 Starts moto server, kinesis-local and Elasticsearch (or OpenSearch), creates a 2-shard stream, an Object
 Lock bucket and a KMS key, puts sample events of every supported source packed as AWS packs them (plus a
-few broken and intentionally dropped ones, to show where they go), runs the real pipeline (KCL daemon,
+few broken and intentionally dropped ones, to show where they go, and an S3 notification pointing at an ALB
+log file in a bucket, as ALB delivers its logs), runs the real pipeline (KCL daemon,
 parser pool, sinks) and prints what arrived where. The last line of the summary is
 
     demo: records_in=<n> events_in=<n> indexed=<n> dropped=<n> dead_lettered=<n> archived_records=<n>
@@ -32,6 +33,10 @@ from consumer import corpus, logs
 
 STREAM = "secstash-demo"
 BUCKET = "secstash-demo-archive"
+LOG_BUCKET = "secstash-demo-alb-logs"
+LOG_KEY = ("AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/01/123456789012_elasticloadbalancing_"
+           "us-east-1_app.demo.0123456789abcdef_20261101T0005Z_10.0.0.1_demo.log.gz")
+LOG_LINES = 25
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +76,19 @@ def special_records() -> list[corpus.KinesisRecord]:
             corpus.KinesisRecord("header", header, "cloudfront_logs", 2)]
 
 
+def log_object_record(sandbox: Any, seed: int) -> corpus.KinesisRecord:
+    """An ALB log file written to a bucket, as ALB delivers its logs, and the S3 notification of it that
+    reaches the stream: secstash reads the file and indexes its lines."""
+    sandbox.create_bucket(LOG_BUCKET, object_lock=False, retention_days=None)
+    lines = "\n".join(corpus.events("elb_logs", LOG_LINES, seed=seed)) + "\n"
+    body = gzip.compress(lines.encode(), mtime=0)
+    sandbox.client("s3").put_object(Bucket=LOG_BUCKET, Key=LOG_KEY, Body=body)
+    notification = {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                                 "eventName": "ObjectCreated:Put",
+                                 "s3": {"bucket": {"name": LOG_BUCKET}, "object": {"key": LOG_KEY, "size": len(body)}}}]}
+    return corpus.KinesisRecord("s3-pointer", orjson.dumps(notification), "elb_logs", LOG_LINES)
+
+
 def run(args: argparse.Namespace) -> int:
     logs.configure("warning")
     from consumer.runtime import App
@@ -90,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         app = App(settings)
         app.start()
         records = list(corpus.records(args.events, seed=args.seed, mix=corpus.EVEN_MIX)) + special_records()
-        _say(f"putting {len(records)} records ({args.events} generated events and a few broken ones) ...")
+        records.append(log_object_record(sandbox, args.seed))
+        _say(f"putting {len(records)} records ({args.events} generated events, a few broken ones and a pointer "
+             f"to an ALB log file of {LOG_LINES} lines) ...")
         put_started = time.time()
         put = sandbox.put_records(STREAM, records)
         _say(f"put {put} records in {time.time() - put_started:.1f}s; waiting for delivery ...")
@@ -132,11 +152,18 @@ def summarize(sandbox: Any, app: Any, records_in: int) -> list[str]:
     lines += [f"  {name:<32} {count:>8}" for name, count in sorted(per_dataset.items())]
     lines += [f"archive: {objects} objects holding {archived['records']} records; "
               f"dead letters: {dead['records']}",
+              f"S3 log objects read for notifications: {_objects_read():.0f}",
               f"end-to-end latency (Kinesis arrival to delivered): p50={_pct(latencies, 50):.2f}s "
               f"p99={_pct(latencies, 99):.2f}s",
               f"demo: records_in={records_in} events_in={totals.events} indexed={indexed} "
               f"dropped={totals.dropped_events} dead_lettered={dead['records']} archived_records={archived['records']}"]
     return lines
+
+
+def _objects_read() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("secstash_s3_objects_read_total", {"stream": STREAM}) or 0.0
 
 
 def _count_lines(s3: Any, bucket: str, prefix: str, unique: bool) -> Counter[str]:

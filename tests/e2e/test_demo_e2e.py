@@ -24,6 +24,8 @@ def test_demo_once_summary_accounts_for_every_event_and_record(tmp_path: Path) -
     records_in, events_in, indexed, dropped, dead, archived = map(int, match.groups())
     assert events_in == indexed + dropped + dead
     assert archived == records_in
-    assert indexed >= 20000  # every generated event; the broken ones are the dropped and dead-lettered
+    assert indexed >= 20000 + 25  # every generated event and the ALB log file's 25 lines; the broken ones are
+    # the dropped and dead-lettered
+    assert "S3 log objects read for notifications: 1" in lines
     assert dead >= 2 and dropped >= 2  # the deliberately broken record, bad event and header lines
     print("\n" + "\n".join(lines[-6:]))
