@@ -1,15 +1,20 @@
 """Least-privilege IAM policies for secstash, derived from its settings file.
 
-    python deploy/iam/generate.py --config secstash.yml --account-id 111122223333 --out-dir policies/
+    python deploy/iam/generate.py --config secstash.yml --account-id 111122223333 --out-dir policies/ \
+        [--log-bucket-arn arn:aws:s3:::acme-alb-logs ...] [--log-kms-key-arn ARN ...]
 
 writes
   secstash-pipeline-policy.json     the role `secstash run` runs as (IRSA / ECS task role)
   secstash-readonly-policy.json     a separate role for `secstash verify` and `secstash replay`: reads
-                                    of the archive and manifest prefixes, Decrypt through S3, and
-                                    Verify/GetPublicKey on the signing key
+                                    of the archive and manifest prefixes, Decrypt through S3,
+                                    Verify/GetPublicKey on the signing key, and the log objects
+                                    (replay reads them again)
   secstash-stream-reader-<account>-<role>.json
                                     for each streams[].role_arn: what that role (in the stream's account)
                                     must allow; secstash's own role only gets sts:AssumeRole on it
+  secstash-log-reader-<account>-<role>.json
+                                    for each streams[].s3_objects.role_arn: what that role must allow on
+                                    the log buckets; secstash's own role only gets sts:AssumeRole on it
 
 What is granted, and only when the settings need it:
   - Kinesis reads of the named streams; RegisterStreamConsumer, SubscribeToShard and
@@ -25,10 +30,19 @@ What is granted, and only when the settings need it:
   - kms:GenerateDataKey and kms:Decrypt on the archive key, through S3 only; kms:Sign (and DescribeKey)
     on the manifest signing key only when archive.signing_key_id is set
   - sts:AssumeRole on the configured streams[].role_arn only
+  - s3:GetObject and s3:GetObjectVersion on the log buckets given with --log-bucket-arn (where the log
+    objects that S3 event notifications on the streams point at are), and kms:Decrypt through S3 on the
+    keys given with --log-kms-key-arn (SSE-KMS log buckets): in secstash's own role (and the read-only
+    role: replay reads the objects again) when a stream reads objects with its own credentials
+    (s3_objects.read, the default, without s3_objects.role_arn), and in each s3_objects.role_arn's policy.
+    No --log-bucket-arn: no such grant
+  - sts:AssumeRole on the configured streams[].s3_objects.role_arn only (in the read-only role too)
   - es:ESHttp* on the domain (or aoss:APIAccessAll on the collection) only when search.aws_sigv4 is on
 
 IAM cannot name a KMS key by alias, so when archive.kms_key_id (or signing_key_id) is an alias or a bare
-id, or unset (the bucket's default key), pass the key's ARN with --kms-key-arn (--signing-key-arn).
+id, or unset (the bucket's default key), pass the key's ARN with --kms-key-arn (--signing-key-arn). Log
+buckets are not in the settings (notifications name them), so they are given on the command line; every
+role that reads log objects gets every listed bucket.
 """
 
 from __future__ import annotations
@@ -37,12 +51,13 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(?:[0-9a-f-]{36}|mrk-[0-9a-f]{32})$")
 _ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/(.+)$")
+_BUCKET_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 Policy = dict[str, Any]
 
@@ -131,6 +146,50 @@ def _kinesis_statements(ctx: _Context, streams: list[Any], sid_suffix: str = "")
     return out
 
 
+def _object_readers(settings: Any) -> tuple[list[Any], list[str]]:
+    """Streams that read log objects with secstash's own credentials, and the roles the others assume."""
+    reading = [s for s in settings.streams if s.s3_objects.read]
+    own = [s for s in reading if not s.s3_objects.role_arn]
+    return own, sorted({s.s3_objects.role_arn for s in reading if s.s3_objects.role_arn})
+
+
+def _log_buckets(settings: Any, bucket_arns: Sequence[str],
+                 key_arns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The --log-bucket-arn and --log-kms-key-arn values, checked against the settings."""
+    for arn in bucket_arns:
+        if not _BUCKET_ARN.match(arn):
+            raise PolicyError(f"--log-bucket-arn {arn!r} is not an S3 bucket ARN (arn:aws:s3:::<bucket>)")
+    for arn in key_arns:
+        if not _KEY_ARN.match(arn):
+            raise PolicyError(f"--log-kms-key-arn {arn!r} is not a KMS key ARN "
+                              "(arn:aws:kms:<region>:<account>:key/<id>)")
+    if key_arns and not bucket_arns:
+        raise PolicyError("--log-kms-key-arn needs the buckets it encrypts: pass them with --log-bucket-arn")
+    own, roles = _object_readers(settings)
+    if bucket_arns and not own and not roles:
+        raise PolicyError("--log-bucket-arn is given, but every stream has s3_objects.read: false")
+    if roles and not bucket_arns:
+        raise PolicyError("streams[].s3_objects.role_arn is set: pass the buckets its notifications point at "
+                          "with --log-bucket-arn")
+    return list(bucket_arns), list(key_arns)
+
+
+def _log_object_statements(bucket_arns: list[str], key_arns: list[str]) -> list[dict[str, Any]]:
+    """Reads of the log objects S3 notifications point at (GetObjectVersion: notifications of versioned
+    buckets name the version), and Decrypt through S3 on their SSE-KMS keys."""
+    if not bucket_arns:
+        return []
+    out = [_statement("ReadLogObjects", ["s3:GetObject", "s3:GetObjectVersion"],
+                      [f"{b}/*" for b in bucket_arns])]
+    if key_arns:
+        # A bucket's SSE-KMS key lives in the bucket's region, which need not be aws.region.
+        regions = sorted({arn.split(":")[3] for arn in key_arns})
+        via = [f"s3.{region}.amazonaws.com" for region in regions]
+        out.append(_statement("LogObjectKeys", ["kms:Decrypt"], key_arns,
+                              {"StringEquals": {"kms:ViaService": via if len(via) > 1 else via[0]}}))
+    return out
+
+
 def _search_statement(ctx: _Context, domain_arn: str | None) -> list[dict[str, Any]]:
     search = ctx.s.search
     if not search.aws_sigv4:
@@ -148,9 +207,11 @@ def _search_statement(ctx: _Context, domain_arn: str | None) -> list[dict[str, A
 
 
 def pipeline_policy(settings: Any, account_id: str, *, partition: str = "aws", kms_key_arn: str | None = None,
-                    signing_key_arn: str | None = None, search_arn: str | None = None) -> Policy:
+                    signing_key_arn: str | None = None, search_arn: str | None = None,
+                    log_bucket_arns: Sequence[str] = (), log_kms_key_arns: Sequence[str] = ()) -> Policy:
     """The policy of the role `secstash run` runs as."""
     ctx = _Context(settings, account_id, partition)
+    buckets, keys = _log_buckets(settings, log_bucket_arns, log_kms_key_arns)
     own = [s for s in settings.streams if not s.role_arn]
     statements = _kinesis_statements(ctx, own)
 
@@ -198,16 +259,30 @@ def pipeline_policy(settings: Any, account_id: str, *, partition: str = "aws", k
     roles = sorted({s.role_arn for s in settings.streams if s.role_arn})
     if roles:
         statements.append(_statement("AssumeStreamRoles", ["sts:AssumeRole"], roles))
+    statements += _log_object_access(settings, buckets, keys)
     statements += _search_statement(ctx, search_arn)
     return _document(statements)
 
 
+def _log_object_access(settings: Any, buckets: list[str], keys: list[str]) -> list[dict[str, Any]]:
+    """What secstash's role needs to read log objects: the buckets themselves when a stream reads them with
+    secstash's own credentials, AssumeRole on each s3_objects.role_arn (whose policy grants the buckets)."""
+    own, roles = _object_readers(settings)
+    statements = _log_object_statements(buckets, keys) if own else []
+    if roles:
+        statements.append(_statement("AssumeLogObjectRoles", ["sts:AssumeRole"], roles))
+    return statements
+
+
 def readonly_policy(settings: Any, account_id: str, *, partition: str = "aws", kms_key_arn: str | None = None,
-                    signing_key_arn: str | None = None, search_arn: str | None = None) -> Policy:
+                    signing_key_arn: str | None = None, search_arn: str | None = None,
+                    log_bucket_arns: Sequence[str] = (), log_kms_key_arns: Sequence[str] = ()) -> Policy:
     """The policy of the role for `secstash verify` and `secstash replay`: reads the archived records and
     their manifests (object versions included: manifests name them), writes nothing to AWS (replay writes
-    to the search cluster, an IAM grant only when search.aws_sigv4 is on)."""
+    to the search cluster, an IAM grant only when search.aws_sigv4 is on). Replay re-parses archived S3
+    notifications, so it reads the log objects they point at like the daemon does."""
     ctx = _Context(settings, account_id, partition)
+    buckets, keys = _log_buckets(settings, log_bucket_arns, log_kms_key_arns)
     a = settings.archive
     readable = [a.prefix, a.manifest_prefix]
     statements = [
@@ -219,6 +294,7 @@ def readonly_policy(settings: Any, account_id: str, *, partition: str = "aws", k
     if a.signing_key_id or signing_key_arn:
         signing = _key_arn(a.signing_key_id, signing_key_arn, "archive.signing_key_id", "--signing-key-arn")
         statements.append(_statement("VerifyManifests", ["kms:GetPublicKey", "kms:Verify"], [signing]))
+    statements += _log_object_access(settings, buckets, keys)
     statements += _search_statement(ctx, search_arn)
     return _document(statements)
 
@@ -242,6 +318,24 @@ def stream_reader_policies(settings: Any, account_id: str, *, partition: str = "
     return out
 
 
+def log_reader_policies(settings: Any, account_id: str, *, partition: str = "aws",
+                        log_bucket_arns: Sequence[str] = (),
+                        log_kms_key_arns: Sequence[str] = ()) -> dict[str, Policy]:
+    """For each streams[].s3_objects.role_arn, the policy that role must carry: reads of the log buckets
+    (and Decrypt on their keys). A bucket or key in another account must also allow the role in its own
+    bucket or key policy."""
+    _Context(settings, account_id, partition)  # validates the arguments like the other policies
+    buckets, keys = _log_buckets(settings, log_bucket_arns, log_kms_key_arns)
+    out = {}
+    for role in _object_readers(settings)[1]:
+        match = _ROLE_ARN.match(role)
+        assert match is not None  # settings validated the ARN
+        role_account, role_name = match.group(2), match.group(3).rsplit("/", 1)[-1]
+        out[f"secstash-log-reader-{role_account}-{role_name}.json"] = _document(
+            _log_object_statements(buckets, keys))
+    return out
+
+
 def render(policy: Policy) -> str:
     return json.dumps(policy, indent=2) + "\n"
 
@@ -253,6 +347,9 @@ def generate(settings: Any, account_id: str, **keys: Any) -> dict[str, Policy]:
         "secstash-readonly-policy.json": readonly_policy(settings, account_id, **keys),
     }
     files.update(stream_reader_policies(settings, account_id, partition=keys.get("partition", "aws")))
+    files.update(log_reader_policies(settings, account_id, partition=keys.get("partition", "aws"),
+                                     log_bucket_arns=keys.get("log_bucket_arns", ()),
+                                     log_kms_key_arns=keys.get("log_kms_key_arns", ())))
     return files
 
 
@@ -264,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kms-key-arn", help="archive key ARN, when archive.kms_key_id is not one")
     parser.add_argument("--signing-key-arn", help="manifest signing key ARN, when signing_key_id is not one")
     parser.add_argument("--search-arn", help="OpenSearch domain / collection ARN, when search.aws_sigv4 is on")
+    parser.add_argument("--log-bucket-arn", action="append", default=[], metavar="ARN",
+                        help="a bucket holding log objects that S3 notifications on the streams point at "
+                             "(repeatable; none: no grant to read log objects)")
+    parser.add_argument("--log-kms-key-arn", action="append", default=[], metavar="ARN",
+                        help="the SSE-KMS key of a log bucket (repeatable; not needed for SSE-S3 or aws/s3)")
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -272,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_module.load(args.config)
         files = generate(settings, args.account_id, partition=args.partition, kms_key_arn=args.kms_key_arn,
-                         signing_key_arn=args.signing_key_arn, search_arn=args.search_arn)
+                         signing_key_arn=args.signing_key_arn, search_arn=args.search_arn,
+                         log_bucket_arns=args.log_bucket_arn, log_kms_key_arns=args.log_kms_key_arn)
     except (settings_module.SettingsError, PolicyError) as exc:
         print(f"generate.py: {exc}", file=sys.stderr)
         return 2

@@ -22,9 +22,13 @@ from consumer import settings as settings_module
 ROOT = Path(__file__).resolve().parents[3]
 IAM = ROOT / "deploy" / "iam"
 ACCOUNT = "111122223333"
+FULL_LOG_KEY = "arn:aws:kms:eu-west-1:444455556666:key/77777777-8888-9999-aaaa-bbbbbbbbbbbb"
 EXAMPLES = {  # committed output dir -> (settings, extra generator arguments)
     "minimal": ("minimal.yml", {}),
-    "full": ("full.yml", {"search_arn": "arn:aws:es:us-east-1:111122223333:domain/secstash"}),
+    "full": ("full.yml", {"search_arn": "arn:aws:es:us-east-1:111122223333:domain/secstash",
+                          "log_bucket_arns": ["arn:aws:s3:::example-alb-logs",
+                                              "arn:aws:s3:::example-org-cloudtrail"],
+                          "log_kms_key_arns": [FULL_LOG_KEY]}),
 }
 
 # (file glob, parliament issue, detail or action it concerns): why the finding is accepted.
@@ -40,6 +44,10 @@ ALLOWED_FINDINGS = {
     ("*/secstash-pipeline-policy.json", "CREDENTIALS_EXPOSURE", "sts:assumerole"):
         "a stream in another account is read by assuming the role named in streams[].role_arn; the grant "
         "names exactly those roles (test_assume_role_names_exactly_the_configured_roles)",
+    ("*/secstash-readonly-policy.json", "CREDENTIALS_EXPOSURE", "sts:assumerole"):
+        "replay reads the log objects archived S3 notifications point at through "
+        "streams[].s3_objects.role_arn; the grant names exactly those roles "
+        "(test_readonly_role_writes_nothing_to_aws)",
 }
 
 WRITE_PREFIXES = ("Put", "Delete", "Create", "Update", "Abort", "Register", "Sign", "Generate", "Restore",
@@ -241,7 +249,13 @@ def test_readonly_role_writes_nothing_to_aws(path: Path) -> None:
         if service in ("es", "aoss"):
             continue  # replay indexes into the search cluster; only with SigV4 is that an IAM grant
         assert not name.startswith(WRITE_PREFIXES), f"read-only role may {action}"
-    assert not {a for a in actions(policy) if a.startswith(("kinesis:", "dynamodb:", "sts:"))}
+    assert not {a for a in actions(policy) if a.startswith(("kinesis:", "dynamodb:"))}
+    # Only the roles replay reads log objects through (streams[].s3_objects.role_arn), not the stream roles.
+    assert {a for a in actions(policy) if a.startswith("sts:")} <= {"sts:AssumeRole"}
+    config = EXAMPLES[path.parent.name][0]
+    settings = settings_module.load(IAM / "examples" / config, environ={})
+    assert resources_of(policy, "sts:AssumeRole") == {
+        s.s3_objects.role_arn for s in settings.streams if s.s3_objects.read and s.s3_objects.role_arn}
 
 
 def test_generator_refuses_a_key_alias_iam_cannot_name() -> None:
@@ -282,3 +296,59 @@ def test_readonly_role_reads_only_the_archived_records_and_their_manifests() -> 
     assert resources_of(policy, "s3:GetObject") == {f"{bucket}/logs/*", f"{bucket}/manifests/*"}
     (listing,) = [s for s in statements(policy) if "s3:ListBucket" in listify(s["Action"])]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["logs", "logs/*", "manifests", "manifests/*"]}}
+
+
+LOG_BUCKETS = ["arn:aws:s3:::example-alb-logs", "arn:aws:s3:::example-waf-logs"]
+LOG_KEY = "arn:aws:kms:eu-west-1:111122223333:key/77777777-8888-9999-aaaa-bbbbbbbbbbbb"
+LOG_ROLE = "arn:aws:iam::444455556666:role/secstash-log-reader"
+
+
+def test_log_objects_are_read_only_from_the_given_buckets_and_not_at_all_without_them() -> None:
+    settings = settings_for({})  # s3_objects.read defaults to true
+    log_sids = {"ReadLogObjects", "LogObjectKeys", "AssumeLogObjectRoles"}
+    for make in (generate.pipeline_policy, generate.readonly_policy):
+        assert not {s["Sid"] for s in statements(make(settings, ACCOUNT))} & log_sids
+        policy = make(settings, ACCOUNT, log_bucket_arns=LOG_BUCKETS, log_kms_key_arns=[LOG_KEY])
+        (reads,) = [s for s in statements(policy) if s.get("Sid") == "ReadLogObjects"]
+        assert reads["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+        assert reads["Resource"] == [f"{b}/*" for b in LOG_BUCKETS]
+        (statement,) = [s for s in statements(policy) if s.get("Sid") == "LogObjectKeys"]
+        assert statement["Action"] == ["kms:Decrypt"] and statement["Resource"] == LOG_KEY
+        # The key's (and so the bucket's) region, not aws.region.
+        assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+    assert "s3:GetObjectVersion" not in actions(generate.pipeline_policy(settings, ACCOUNT))
+    assert generate.log_reader_policies(settings, ACCOUNT, log_bucket_arns=LOG_BUCKETS) == {}
+
+
+def test_log_objects_read_through_a_role_are_granted_in_its_policy_not_secstashs() -> None:
+    settings = settings_for({"streams": [{"name": "security-logs", "s3_objects": {"role_arn": LOG_ROLE}}]})
+    policy = generate.pipeline_policy(settings, ACCOUNT, log_bucket_arns=LOG_BUCKETS)
+    assert resources_of(policy, "sts:AssumeRole") == {LOG_ROLE}
+    assert "s3:GetObjectVersion" not in actions(policy)
+    (name, reader), = generate.log_reader_policies(settings, ACCOUNT, log_bucket_arns=LOG_BUCKETS).items()
+    assert name == "secstash-log-reader-444455556666-secstash-log-reader.json"
+    assert actions(reader) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert resources_of(reader, "s3:GetObject") == {f"{b}/*" for b in LOG_BUCKETS}
+    assert resources_of(generate.readonly_policy(settings, ACCOUNT, log_bucket_arns=LOG_BUCKETS),
+                        "sts:AssumeRole") == {LOG_ROLE}
+    with pytest.raises(generate.PolicyError, match="--log-bucket-arn"):
+        generate.pipeline_policy(settings, ACCOUNT)
+
+
+def test_log_object_grants_follow_s3_objects_read() -> None:
+    off = settings_for({"streams": [{"name": "security-logs",
+                                     "s3_objects": {"read": False, "role_arn": LOG_ROLE}}]})
+    assert "sts:AssumeRole" not in actions(generate.pipeline_policy(off, ACCOUNT))
+    with pytest.raises(generate.PolicyError, match="s3_objects.read: false"):
+        generate.pipeline_policy(off, ACCOUNT, log_bucket_arns=LOG_BUCKETS)
+
+
+def test_generator_refuses_log_arguments_that_are_not_arns() -> None:
+    settings = settings_for({})
+    with pytest.raises(generate.PolicyError, match="--log-bucket-arn"):
+        generate.pipeline_policy(settings, ACCOUNT, log_bucket_arns=["arn:aws:s3:::*"])
+    with pytest.raises(generate.PolicyError, match="--log-kms-key-arn"):
+        generate.pipeline_policy(settings, ACCOUNT, log_bucket_arns=LOG_BUCKETS,
+                                 log_kms_key_arns=["alias/logs"])
+    with pytest.raises(generate.PolicyError, match="--log-bucket-arn"):
+        generate.pipeline_policy(settings, ACCOUNT, log_kms_key_arns=[LOG_KEY])
