@@ -8,6 +8,10 @@ A failure anywhere raises: the caller must not checkpoint, and the shard is re-r
 checkpoint (archive keys and document ids are deterministic, so the re-read duplicates nothing in the
 index). Memory is bounded by `ByteBudget`: a batch waits for admission while the raw bytes of batches in
 flight exceed the cap, and that wait blocks the shard's processor, which blocks the KCL daemon's fetching.
+What a batch expands to is bounded too: a parser chunk stops taking records once it holds
+`pipeline.max_documents_per_chunk` documents (S3 notifications can point at far more events than their
+bytes say), and the deferred records are parsed in another round once the first round's documents are in
+the sinks; the shard is checkpointed after the last round.
 """
 
 from __future__ import annotations
@@ -107,23 +111,52 @@ class Pipeline:
         events.batch_received(stream, shard, len(wire), size, lag_ms)
         with self._budget.hold(size):
             archived = self._archive.deliver(batch)
-            parsed = self._parser.parse(stream, shard, wire)
-            events.batch_parsed(stream, parsed.events, parsed.documents, parsed.dropped, parsed.failures,
-                                parsed.objects_read, parsed.object_bytes)
-            pending: list[Future[Any]] = [archived]
-            if parsed.items:
-                pending.append(self._search.deliver(parsed.items))
-            if parsed.dead_letters:
-                pending.append(self._dead_letters.deliver(parsed.dead_letters))
-            _wait_all(pending)
+            parsed = self._rounds(stream, shard, wire, archived)
         oldest = min(r.arrival_ms for r in batch.records) / 1000.0
         now = self._clock()
         events.batch_delivered(stream, now - started, now - oldest)
-        delivered = Delivered(len(wire), parsed.event_count, len(parsed.items), parsed.dropped_events,
-                              len(parsed.dead_letters), tuple(r.arrival_ms for r in batch.records), now)
+        delivered = Delivered(len(wire), parsed.event_count, parsed.documents_total, parsed.dropped_events,
+                              parsed.dead_letters_total, tuple(r.arrival_ms for r in batch.records), now)
         if self._on_delivered is not None:
             self._on_delivered(stream, delivered)
         return delivered
+
+    def _rounds(self, stream: str, shard: str, wire: Sequence[WireRecord], archived: Future[None]) -> _Totals:
+        """Parse and deliver the batch, in as many rounds as the parser defers records to (each round's
+        documents are in the sinks before the next is parsed); then wait for the archive."""
+        totals = _Totals()
+        remaining: Sequence[WireRecord] = wire
+        try:
+            while remaining:
+                parsed = self._parser.parse(stream, shard, remaining)
+                events.batch_parsed(stream, parsed.events, parsed.documents, parsed.dropped, parsed.failures,
+                                    parsed.objects_read, parsed.object_bytes)
+                pending: list[Future[Any]] = []
+                if parsed.items:
+                    pending.append(self._search.deliver(parsed.items))
+                if parsed.dead_letters:
+                    pending.append(self._dead_letters.deliver(parsed.dead_letters))
+                _wait_all(pending)
+                totals.event_count += parsed.event_count
+                totals.documents_total += len(parsed.items)
+                totals.dropped_events += parsed.dropped_events
+                totals.dead_letters_total += len(parsed.dead_letters)
+                if len(parsed.deferred) >= len(remaining):
+                    raise RuntimeError("the parser deferred every record of a round")  # never loop forever
+                remaining = parsed.deferred
+        finally:
+            _wait_all([archived])  # settle the archive's write even when a round failed
+        return totals
+
+
+@dataclass(slots=True)
+class _Totals:
+    """What every round of one batch parsed (the rounds' items are released as each is delivered)."""
+
+    event_count: int = 0
+    documents_total: int = 0
+    dropped_events: int = 0
+    dead_letters_total: int = 0
 
 
 def _wait_all(futures: Sequence[Future[Any]]) -> None:

@@ -61,6 +61,9 @@ class WorkerConfig:
     options: ParseOptions
     naming: IndexNaming = IndexNaming()
     objects: dict[str, ObjectAccess] = field(default_factory=dict)  # by stream: how its log-object pointers are read
+    # A chunk takes no further record once it holds this many documents; the rest come back in
+    # `Parsed.deferred` for another round (`Pipeline.deliver`). None: every record, however many documents.
+    max_chunk_documents: int | None = None
 
 
 @dataclass(slots=True)
@@ -75,6 +78,8 @@ class Parsed:
     dropped_events: int = 0  # events with no document: intentional drops
     objects_read: int = 0  # log objects in S3 read for the records' notifications
     object_bytes: int = 0
+    # Records not parsed yet (WorkerConfig.max_chunk_documents was reached): parse them in another round.
+    deferred: list[WireRecord] = field(default_factory=list)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Workers send every Parsed back through a pipe. Pickled as dataclasses, BulkItem and Source cost
@@ -87,7 +92,7 @@ class Parsed:
                    tuple(s.sub_sequence for s in sources), tuple(s.ordinal for s in sources))
         return _unpickle_parsed, (columns, self.dead_letters, self.events, self.documents, self.dropped,
                                   self.failures, self.event_count, self.dropped_events, self.objects_read,
-                                  self.object_bytes)
+                                  self.object_bytes, self.deferred)
 
     def merge(self, other: Parsed) -> None:
         self.items.extend(other.items)
@@ -100,6 +105,7 @@ class Parsed:
         self.dropped_events += other.dropped_events
         self.objects_read += other.objects_read
         self.object_bytes += other.object_bytes
+        self.deferred.extend(other.deferred)
 
 
 def _unpickle_parsed(columns: tuple[tuple[Any, ...], ...], *rest: Any) -> Parsed:
@@ -147,7 +153,13 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
     parsing = config.parsing.get(stream) or StreamParsing(stream=stream)
     out = Parsed()
     fetch = _fetcher(config, stream, out)
-    for wire in records:
+    limit = config.max_chunk_documents
+    for position, wire in enumerate(records):
+        if limit is not None and len(out.items) >= limit:
+            # S3 notifications can point at far more events than their records' bytes say (a backlog of
+            # CloudTrail files): bound what one round holds in memory.
+            out.deferred.extend(records[position:])
+            break
         record = RawRecord(wire[0], wire[1], wire[2], wire[3], wire[4])
         outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch)
         # build_bulk_items first: a document it cannot serialise becomes a failure for dead_letters_for.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -49,6 +50,16 @@ class Strict(BaseModel):
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _STREAM_ARN = re.compile(r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/([A-Za-z0-9_.-]{1,128})$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+def _role_arn(value: str) -> str:
+    if not _ROLE_ARN.match(value):
+        raise ValueError("not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+    return value
+
+
+RoleArn = Annotated[str, AfterValidator(_role_arn)]
+
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
@@ -130,15 +141,9 @@ class S3ObjectSettings(Strict):
 
     read: bool = Field(True, description="read each object a notification points at and index its events; "
                                          "false: index the notification itself (generic dataset)")
-    role_arn: str | None = Field(None, description="assume this role (through STS) to read the objects; default: "
+    role_arn: RoleArn | None = Field(None, description="assume this role (through STS) to read the objects; default: "
                                                    "the process's own credentials (not the stream's role_arn)")
 
-    @field_validator("role_arn")
-    @classmethod
-    def _role(cls, value: str | None) -> str | None:
-        if value is not None and not _ROLE_ARN.match(value):
-            raise ValueError("not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-        return value
 
 
 class StreamSettings(Strict):
@@ -147,7 +152,7 @@ class StreamSettings(Strict):
     name: str | None = None
     arn: str | None = None
     region: str | None = Field(None, description="defaults to aws.region, or the ARN's region")
-    role_arn: str | None = Field(None, description="assume this role (through STS) to read the stream")
+    role_arn: RoleArn | None = Field(None, description="assume this role (through STS) to read the stream")
     application_name: str | None = Field(None, description="KCL application = lease table name")
     initial_position: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON"
     retrieval_mode: Literal["polling", "fanout"] = "polling"
@@ -172,12 +177,6 @@ class StreamSettings(Strict):
             raise ValueError("not a Kinesis stream ARN (arn:aws:kinesis:<region>:<account>:stream/<name>)")
         return value
 
-    @field_validator("role_arn")
-    @classmethod
-    def _role(cls, value: str | None) -> str | None:
-        if value is not None and not _ROLE_ARN.match(value):
-            raise ValueError("not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-        return value
 
     @field_validator("region")
     @classmethod
@@ -282,7 +281,10 @@ class KclSettings(Strict):
 class PipelineSettings(Strict):
     workers: int | None = Field(None, ge=1, le=256, description="parser processes; default: number of cores")
     max_in_flight_bytes: int = Field(256 * MiB, ge=1 * MiB, description="raw bytes admitted but not delivered")
-    max_decompressed_bytes: int = Field(64 * MiB, ge=1024, description="gzip-bomb cap per record")
+    max_decompressed_bytes: int = Field(64 * MiB, ge=1024, description="gzip-bomb cap per record (and per S3 log "
+                                                                     "object)")
+    max_documents_per_chunk: int = Field(50_000, ge=100, description="a parser chunk takes no further record once "
+                                         "it holds this many documents; the rest are parsed in another round")
     keep_original: bool = False
     geoip_dir: str | None = None
     shutdown_grace_s: float = Field(30.0, gt=0, description="SIGTERM to exit, all in-flight work included")

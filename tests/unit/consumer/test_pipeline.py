@@ -125,3 +125,45 @@ def test_batch_raw_bytes_match_the_decoded_payload() -> None:
     pipeline, archive, *_ = make()
     pipeline.deliver("logs", "s", wire(4, size=7))
     assert archive.calls[0].raw_bytes == 28
+
+
+class DeferringParser(FakeParser):
+    """Parses at most `per_round` records a call and defers the rest, as a chunk over its document cap does."""
+
+    def __init__(self, per_round: int) -> None:
+        super().__init__()
+        self.per_round = per_round
+        self.rounds: list[int] = []
+
+    def parse(self, stream: str, shard: str, records: Sequence) -> Parsed:
+        self.rounds.append(len(records))
+        out = super().parse(stream, shard, records[:self.per_round])
+        out.deferred = list(records[self.per_round:])
+        return out
+
+
+def test_deferred_records_are_delivered_in_further_rounds_before_the_batch_returns() -> None:
+    parser = DeferringParser(per_round=2)
+    pipeline, archive, search, _ = make(parser=parser)
+    delivered = pipeline.deliver("logs", "shardId-0", wire(5))
+    assert parser.rounds == [5, 3, 1]
+    assert [[item.id for item in call] for call in search.calls] == [["100", "101"], ["102", "103"], ["104"]]
+    assert len(archive.calls) == 1 and len(archive.calls[0].records) == 5  # the batch is archived once, whole
+    assert (delivered.records, delivered.events, delivered.documents) == (5, 5, 5)
+
+
+def test_a_failing_later_round_fails_the_whole_batch() -> None:
+    class FailsSecondTime(Recorder):
+        def deliver(self, work: object) -> Future:
+            self.calls.append(work)
+            return done() if len(self.calls) == 1 else failed(SinkError("search is down"))
+
+    pipeline, *_ = make(parser=DeferringParser(per_round=1), search=FailsSecondTime())
+    with pytest.raises(SinkError, match="search is down"):
+        pipeline.deliver("logs", "shardId-0", wire(3))
+
+
+def test_a_parser_that_defers_everything_cannot_loop_forever() -> None:
+    pipeline, *_ = make(parser=DeferringParser(per_round=0))
+    with pytest.raises(RuntimeError, match="deferred every record"):
+        pipeline.deliver("logs", "shardId-0", wire(2))

@@ -36,6 +36,20 @@ def test_parse_chunk_turns_records_into_items_and_failures_into_dead_letters() -
     assert parsed.dead_letters[0].source.sequence == "2" and parsed.dead_letters[0].stage == "parse"
 
 
+def test_a_chunk_over_its_document_cap_defers_the_records_it_has_not_started() -> None:
+    capped = WorkerConfig(CONFIG.parsing, CONFIG.options, max_chunk_documents=3)
+    records = [wire(1, cwl("a", "b")), wire(2, cwl("c", "d")), wire(3, cwl("e")), wire(4, cwl("f"))]
+    parsed = parse_chunk("logs", "shardId-0", records, capped)
+    # A record is parsed whole: the cap is checked before each record, never inside one.
+    assert [item.source.sequence for item in parsed.items] == ["1", "1", "2", "2"]
+    assert [d[0] for d in parsed.deferred] == ["3", "4"]
+    assert parsed.event_count == 4
+    rest = parse_chunk("logs", "shardId-0", parsed.deferred, capped)
+    assert [item.source.sequence for item in rest.items] == ["3", "4"] and rest.deferred == []
+    # Without a cap (replay, bench) every record is parsed in one go.
+    assert parse_chunk("logs", "shardId-0", records, CONFIG).deferred == []
+
+
 def test_index_naming_uses_the_documents_day_for_dated_patterns() -> None:
     naming = IndexNaming("secstash-{dataset}-{namespace}-{date}")
     assert naming("aws.vpcflow", "prod", "2026-11-01T10:00:00.000Z") == "secstash-aws.vpcflow-prod-2026.11.01"
