@@ -260,6 +260,10 @@ def _records() -> dict[str, list[bytes]]:
                                                                     "size": 120, "version-id": "v1"}})),
             orjson.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2024-05-01T00:00:00Z",
                           "Bucket": "logs"}),
+            # S3 -> SNS -> SQS -> EventBridge Pipe: both wrappers around the notification
+            orjson.dumps({"eventSource": "aws:sqs", "messageId": "m1", "body": _json({
+                "Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:123456789012:logs",
+                "Message": _json({"Records": [_s3_created("AWSLogs/123456789012/vpcflowlogs/us-east-1/x.log.gz")]})})}),
         ],
         "lines": [
             "\n".join(EVENTS["elb_logs"]).encode(),

@@ -6,6 +6,7 @@
     eventbridge      an EventBridge event: GuardDuty, Security Hub and Config findings, CloudTrail API calls
                      routed by source and detail-type; any other event kept whole, for the generic dataset
     cloudtrail_file  CloudTrail's S3 file shape {"Records": [...]}, and digest files
+    messaging        SNS notifications and SQS messages (as EventBridge Pipes pass them) wrapping any of these
     s3_notification  S3 event notifications (classic `Records`, or EventBridge `Object Created`): pointers to
                      log objects, collected in `Unwrapped.objects` for the caller to fetch
     lines            anything else: one event per non-empty line (how ALB, S3 access, CloudFront and WAF lines
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from parsers.envelopes import cloudtrail_file, cloudwatch_logs, eventbridge, gzip, lines, s3_notification
+from parsers.envelopes import cloudtrail_file, cloudwatch_logs, eventbridge, gzip, lines, messaging, s3_notification
 from parsers.envelopes.s3_notification import ObjectRef
 from parsers.event import Event
 
@@ -62,9 +63,14 @@ def unwrap(data: bytes, max_decompressed_bytes: int) -> Unwrapped:
     return _counted(out)
 
 
-def unwrap_object(obj: dict, raw: bytes | str | None, out: Unwrapped) -> None:
-    """A JSON object: a known envelope, or one bare event (`raw` is its text, kept as the event's message)."""
-    if "messageType" in obj and "logGroup" in obj:
+def unwrap_object(obj: dict, raw: bytes | str | None, out: Unwrapped, depth: int = 0) -> None:
+    """A JSON object: a known envelope, or one bare event (`raw` is its text, kept as the event's message).
+    `depth` counts the SNS/SQS wrappers already taken off."""
+    inner = messaging.inner_text(obj) if depth < messaging.MAX_DEPTH else None
+    wrapped = messaging.inner_object(inner) if inner is not None else None
+    if wrapped is not None:
+        unwrap_object(wrapped, inner, out, depth + 1)
+    elif "messageType" in obj and "logGroup" in obj:
         cloudwatch_logs.unwrap(obj, out)
     elif "detail-type" in obj and "source" in obj and "detail" in obj:
         eventbridge.unwrap(obj, _text(raw), out)

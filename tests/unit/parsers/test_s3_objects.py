@@ -222,3 +222,49 @@ def test_unwrap_collects_objects_instead_of_events():
 ])
 def test_the_dataset_of_a_log_object_comes_from_the_key_aws_writes_it_under(key, dataset):
     assert dataset_for_key(key) == dataset
+
+
+def sns(message: bytes | str) -> dict:
+    text = message.decode() if isinstance(message, bytes) else message
+    return {"Type": "Notification", "MessageId": "2f8e1b7c", "TopicArn": "arn:aws:sns:eu-west-1:123456789012:logs",
+            "Subject": "Amazon S3 Notification", "Message": text, "Timestamp": "2024-05-01T00:05:11.000Z"}
+
+
+def sqs(body: bytes | str | dict) -> dict:
+    text = orjson.dumps(body).decode() if isinstance(body, dict) else body.decode() if isinstance(body, bytes) else body
+    return {"messageId": "059f36b4", "receiptHandle": "AQEB", "body": text, "attributes": {},
+            "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "eu-west-1",
+            "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:logs"}
+
+
+@pytest.mark.parametrize("wrap", [
+    pytest.param(lambda n: sns(n), id="sns"),
+    pytest.param(lambda n: sqs(n), id="sqs"),
+    pytest.param(lambda n: sqs(sns(n)), id="sqs-around-sns"),
+])
+def test_notifications_wrapped_by_sns_or_sqs_on_their_way_are_followed(wrap):
+    bucket = Bucket({("lb-logs", ALB_KEY): f"{ALB_LINE}\n".encode()})
+    outcome = parse(orjson.dumps(wrap(notification(created(ALB_KEY)))), bucket)
+    assert [ref.key for ref in bucket.asked] == [ALB_KEY]
+    assert [d.dataset for d in outcome.documents] == ["elb_logs"]
+
+
+def test_a_wrapped_test_event_is_still_a_counted_drop():
+    test_event = orjson.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "lb-logs"})
+    assert parse(orjson.dumps(sqs(sns(test_event))), Bucket({})).dropped == {"s3_test_event": 1}
+
+
+def test_a_wrapper_around_text_that_is_not_json_is_indexed_whole():
+    outcome = parse(orjson.dumps(sns("plain words, not JSON")), Bucket({}))
+    [document] = outcome.documents
+    assert document.dataset == "cloudwatch_logs" and "plain words" in document.doc["message"]
+
+
+def test_wrappers_nested_past_any_real_chain_are_not_taken_off_forever():
+    wrapped: dict = sns(notification(created(ALB_KEY)))
+    for _ in range(10):
+        wrapped = sqs(wrapped)
+    bucket = Bucket({("lb-logs", ALB_KEY): f"{ALB_LINE}\n".encode()})
+    outcome = parse(orjson.dumps(wrapped), bucket)
+    assert bucket.asked == []  # four layers come off; the rest is one event for the generic dataset
+    assert [d.dataset for d in outcome.documents] == ["cloudwatch_logs"]
