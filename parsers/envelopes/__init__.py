@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from parsers.envelopes import cloudtrail_file, cloudwatch_logs, eventbridge, gzip, lines, messaging, s3_notification
+from parsers.envelopes import (
+    cloudtrail_file,
+    cloudwatch_logs,
+    eventbridge,
+    gzip,
+    lines,
+    messaging,
+    s3_notification,
+)
 from parsers.envelopes.s3_notification import ObjectRef
 from parsers.event import Event
 
