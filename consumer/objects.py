@@ -8,21 +8,21 @@ record reads the object once the cause is mended. Anything else (throttling, 5xx
 raised as it is: the batch fails, nothing is checkpointed, and the shard is read again.
 
 A reader is built lazily inside each parser worker (boto3 clients do not cross process boundaries), one
-client per region, since notifications name the bucket's region.
+client per region, since notifications name the bucket's region. boto3 itself is imported on the first read:
+workers of streams that carry no notifications never load it (about 16 MB per process).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.session
-from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 
 from parsers import ObjectRef, ObjectUnavailable
-from sinks import aws
+
+if TYPE_CHECKING:
+    import boto3
 
 # Error codes after which reading the same object again cannot succeed.
 _PERMANENT_CODES = frozenset({
@@ -88,6 +88,8 @@ class ObjectReader:
     def _client(self, region: str) -> Any:
         client = self._clients.get(region)
         if client is None:
+            from sinks import aws
+
             if self._session is None:
                 self._session = _session(self._access)
             client = self._clients[region] = aws.client("s3", region, self._access.s3_endpoint, self._session)
@@ -96,6 +98,12 @@ class ObjectReader:
 
 def _session(access: ObjectAccess) -> boto3.Session:
     """The process's own credentials, or the role's, refreshed before they expire (workers live for days)."""
+    import boto3
+    import botocore.session
+    from botocore.credentials import DeferredRefreshableCredentials
+
+    from sinks import aws
+
     if access.role_arn is None:
         return boto3.Session()
     sts = aws.client("sts", access.region, access.sts_endpoint)
