@@ -122,12 +122,12 @@ class _Run:
         if self.fetch is None:
             self.items(Unwrapped([(GENERIC, notification)]))
             return
+        by_key = dataset_for_key(ref.key)
         try:
             content = unwrap(self.fetch(ref), self.options.max_decompressed_bytes)
         except ParseError as exc:  # ObjectUnavailable, or a log file that cannot be unwrapped
-            self._fail(exc, dataset_for_key(ref.key), notification)
+            self._fail(exc, by_key, notification)
             return
-        by_key = dataset_for_key(ref.key)
         items = []
         for known, event in content.items:
             meta = event.meta
