@@ -15,6 +15,7 @@ workers of streams that carry no notifications never load it (about 16 MB per pr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -42,6 +43,18 @@ class ObjectAccess:
     role_arn: str | None = None  # assumed through STS for reading; None: the process's own credentials
     s3_endpoint: str | None = None
     sts_endpoint: str | None = None
+    # (bucket name glob, owner account or None), first match wins; empty: any bucket. From s3_objects.buckets.
+    buckets: tuple[tuple[str, str | None], ...] = ()
+
+    def expected_owner(self, bucket: str) -> str | None:
+        """The account that must own `bucket` (None: any); ObjectUnavailable when the stream may not read it."""
+        if not self.buckets:
+            return None
+        for pattern, owner in self.buckets:
+            if fnmatchcase(bucket, pattern):
+                return owner
+        raise ObjectUnavailable(f"s3://{bucket} is not one of the stream's s3_objects.buckets",
+                                reason="s3_bucket_not_allowed")
 
 
 class ObjectReader:
@@ -53,14 +66,15 @@ class ObjectReader:
         self._clients: dict[str, Any] = {}
 
     def __call__(self, ref: ObjectRef) -> bytes:
+        owner = self._access.expected_owner(ref.bucket)
         client = self._client(ref.region or self._access.region)
         try:
-            response = self._get(client, ref, ref.key)
+            response = self._get(client, ref, ref.key, owner)
         except ClientError as exc:
             # Notifications URL-encode keys; a key that itself contains `%` or `+` is only found as written.
             if _code(exc) in _NOT_FOUND and ref.encoded_key and ref.encoded_key != ref.key:
                 try:
-                    response = self._get(client, ref, ref.encoded_key)
+                    response = self._get(client, ref, ref.encoded_key, owner)
                 except ClientError as again:
                     raise _classified(again, ref) from None
             else:
@@ -79,10 +93,14 @@ class ObjectReader:
         finally:
             body.close()
 
-    def _get(self, client: Any, ref: ObjectRef, key: str) -> Any:
+    def _get(self, client: Any, ref: ObjectRef, key: str, owner: str | None) -> Any:
         request = {"Bucket": ref.bucket, "Key": key}
         if ref.version_id:
             request["VersionId"] = ref.version_id
+        if owner:
+            # S3 answers 403 when another account owns the bucket: a deleted log bucket's name taken over
+            # elsewhere is never read.
+            request["ExpectedBucketOwner"] = owner
         return client.get_object(**request)
 
     def _client(self, region: str) -> Any:

@@ -135,6 +135,30 @@ class FilterSettings(Strict):
         )
 
 
+_BUCKET_GLOB = re.compile(r"^[a-z0-9.*?\[\]!-]{1,63}$")
+
+
+class BucketSettings(Strict):
+    """A log bucket a stream's notifications may point at. In YAML, a bare string is its `name`."""
+
+    name: str = Field(description="bucket name, or a glob over names (`acme-*-alb-logs`)")
+    owner: str | None = Field(None, pattern=r"^\d{12}$",
+                              description="the account that must own the bucket (sent as ExpectedBucketOwner: "
+                                          "a bucket of this name in any other account is never read)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _bucket_glob(cls, value: str) -> str:
+        if not _BUCKET_GLOB.match(value):
+            raise ValueError("not an S3 bucket name or a glob over bucket names (a-z 0-9 . - and * ? [ ] !)")
+        return value
+
+
 class S3ObjectSettings(Strict):
     """Log objects in S3 that S3 event notifications on the stream point at (ALB, CloudFront, WAF, S3 access
     logs, VPC Flow Logs or CloudTrail delivered to S3)."""
@@ -143,6 +167,11 @@ class S3ObjectSettings(Strict):
                                          "false: index the notification itself (generic dataset)")
     role_arn: RoleArn | None = Field(None, description="assume this role (through STS) to read the objects; default: "
                                                    "the process's own credentials (not the stream's role_arn)")
+    # Whoever can put records on the stream chooses which objects secstash reads and indexes; IAM bounds what
+    # the credentials can read, this bounds what the stream may ask for, and pins each bucket's owner.
+    buckets: list[BucketSettings] = Field([], description="the only buckets notifications may point at (first "
+                                                          "match wins); pointers to others are dead-lettered "
+                                                          "unread; empty: any bucket the credentials can read")
 
 
 
@@ -354,6 +383,7 @@ class Settings(BaseSettings):
             region=self.stream_region(stream), max_bytes=self.pipeline.max_decompressed_bytes,
             role_arn=stream.s3_objects.role_arn, s3_endpoint=self.aws.endpoint("s3"),
             sts_endpoint=self.aws.endpoint("sts"),
+            buckets=tuple((bucket.name, bucket.owner) for bucket in stream.s3_objects.buckets),
         ) for stream in self.streams if stream.s3_objects.read}
 
 

@@ -30,19 +30,20 @@ What is granted, and only when the settings need it:
   - kms:GenerateDataKey and kms:Decrypt on the archive key, through S3 only; kms:Sign (and DescribeKey)
     on the manifest signing key only when archive.signing_key_id is set
   - sts:AssumeRole on the configured streams[].role_arn only
-  - s3:GetObject and s3:GetObjectVersion on the log buckets given with --log-bucket-arn (where the log
-    objects that S3 event notifications on the streams point at are), and kms:Decrypt through S3 on the
-    keys given with --log-kms-key-arn (SSE-KMS log buckets): in secstash's own role (and the read-only
-    role: replay reads the objects again) when a stream reads objects with its own credentials
+  - s3:GetObject and s3:GetObjectVersion on the log buckets listed in streams[].s3_objects.buckets or
+    given with --log-bucket-arn (where the log objects that S3 event notifications on the streams point
+    at are), and kms:Decrypt through S3 on the keys given with --log-kms-key-arn (SSE-KMS log buckets):
+    in secstash's own role (and the read-only role: replay reads the objects again) when a stream reads objects with its own credentials
     (s3_objects.read, the default, without s3_objects.role_arn), and in each s3_objects.role_arn's policy.
-    No --log-bucket-arn: no such grant
+    No buckets listed or given: no such grant
   - sts:AssumeRole on the configured streams[].s3_objects.role_arn only (in the read-only role too)
   - es:ESHttp* on the domain (or aoss:APIAccessAll on the collection) only when search.aws_sigv4 is on
 
 IAM cannot name a KMS key by alias, so when archive.kms_key_id (or signing_key_id) is an alias or a bare
 id, or unset (the bucket's default key), pass the key's ARN with --kms-key-arn (--signing-key-arn). Log
-buckets are not in the settings (notifications name them), so they are given on the command line; every
-role that reads log objects gets every listed bucket.
+buckets come from streams[].s3_objects.buckets (each reader gets the buckets of the streams it reads for;
+a glob's [...] widens to ?, as IAM has no character classes) and from --log-bucket-arn (every reader gets
+those).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from typing import Any
 
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(?:[0-9a-f-]{36}|mrk-[0-9a-f]{32})$")
 _ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/(.+)$")
+_CHAR_CLASS = re.compile(r"\[[^\]]*\]")
 _BUCKET_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 Policy = dict[str, Any]
@@ -146,16 +148,11 @@ def _kinesis_statements(ctx: _Context, streams: list[Any], sid_suffix: str = "")
     return out
 
 
-def _object_readers(settings: Any) -> tuple[list[Any], list[str]]:
-    """Streams that read log objects with secstash's own credentials, and the roles the others assume."""
-    reading = [s for s in settings.streams if s.s3_objects.read]
-    own = [s for s in reading if not s.s3_objects.role_arn]
-    return own, sorted({s.s3_objects.role_arn for s in reading if s.s3_objects.role_arn})
-
-
-def _log_buckets(settings: Any, bucket_arns: Sequence[str],
-                 key_arns: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The --log-bucket-arn and --log-kms-key-arn values, checked against the settings."""
+def _log_buckets(ctx: _Context, bucket_arns: Sequence[str],
+                 key_arns: Sequence[str]) -> tuple[dict[str | None, list[str]], list[str]]:
+    """The log buckets each reader may read (None: secstash's own credentials, else the s3_objects.role_arn):
+    the --log-bucket-arn values, and the s3_objects.buckets of the streams it reads for; and the
+    --log-kms-key-arn values. Checked against the settings."""
     for arn in bucket_arns:
         if not _BUCKET_ARN.match(arn):
             raise PolicyError(f"--log-bucket-arn {arn!r} is not an S3 bucket ARN (arn:aws:s3:::<bucket>)")
@@ -163,15 +160,23 @@ def _log_buckets(settings: Any, bucket_arns: Sequence[str],
         if not _KEY_ARN.match(arn):
             raise PolicyError(f"--log-kms-key-arn {arn!r} is not a KMS key ARN "
                               "(arn:aws:kms:<region>:<account>:key/<id>)")
-    if key_arns and not bucket_arns:
-        raise PolicyError("--log-kms-key-arn needs the buckets it encrypts: pass them with --log-bucket-arn")
-    own, roles = _object_readers(settings)
-    if bucket_arns and not own and not roles:
+    reading = [s for s in ctx.s.streams if s.s3_objects.read]
+    if key_arns and not bucket_arns and not any(s.s3_objects.buckets for s in reading):
+        raise PolicyError("--log-kms-key-arn needs the buckets it encrypts: pass them with --log-bucket-arn "
+                          "or list them in streams[].s3_objects.buckets")
+    if bucket_arns and not reading:
         raise PolicyError("--log-bucket-arn is given, but every stream has s3_objects.read: false")
-    if roles and not bucket_arns:
-        raise PolicyError("streams[].s3_objects.role_arn is set: pass the buckets its notifications point at "
-                          "with --log-bucket-arn")
-    return list(bucket_arns), list(key_arns)
+    by_reader: dict[str | None, list[str]] = {}
+    for stream in reading:
+        listed = by_reader.setdefault(stream.s3_objects.role_arn, list(bucket_arns))
+        # IAM matches * and ? but has no character classes: [...] widens to ?, the settings still narrow it.
+        listed += [f"arn:{ctx.partition}:s3:::{_CHAR_CLASS.sub('?', b.name)}" for b in stream.s3_objects.buckets]
+    for reader, listed in by_reader.items():
+        by_reader[reader] = list(dict.fromkeys(listed))
+        if reader and not listed:
+            raise PolicyError(f"s3_objects.role_arn {reader} is set: pass the buckets its notifications point at "
+                              "with --log-bucket-arn or list them in streams[].s3_objects.buckets")
+    return by_reader, list(key_arns)
 
 
 def _log_object_statements(bucket_arns: list[str], key_arns: list[str]) -> list[dict[str, Any]]:
@@ -211,7 +216,7 @@ def pipeline_policy(settings: Any, account_id: str, *, partition: str = "aws", k
                     log_bucket_arns: Sequence[str] = (), log_kms_key_arns: Sequence[str] = ()) -> Policy:
     """The policy of the role `secstash run` runs as."""
     ctx = _Context(settings, account_id, partition)
-    buckets, keys = _log_buckets(settings, log_bucket_arns, log_kms_key_arns)
+    buckets, keys = _log_buckets(ctx, log_bucket_arns, log_kms_key_arns)
     own = [s for s in settings.streams if not s.role_arn]
     statements = _kinesis_statements(ctx, own)
 
@@ -259,16 +264,16 @@ def pipeline_policy(settings: Any, account_id: str, *, partition: str = "aws", k
     roles = sorted({s.role_arn for s in settings.streams if s.role_arn})
     if roles:
         statements.append(_statement("AssumeStreamRoles", ["sts:AssumeRole"], roles))
-    statements += _log_object_access(settings, buckets, keys)
+    statements += _log_object_access(buckets, keys)
     statements += _search_statement(ctx, search_arn)
     return _document(statements)
 
 
-def _log_object_access(settings: Any, buckets: list[str], keys: list[str]) -> list[dict[str, Any]]:
+def _log_object_access(buckets: dict[str | None, list[str]], keys: list[str]) -> list[dict[str, Any]]:
     """What secstash's role needs to read log objects: the buckets themselves when a stream reads them with
     secstash's own credentials, AssumeRole on each s3_objects.role_arn (whose policy grants the buckets)."""
-    own, roles = _object_readers(settings)
-    statements = _log_object_statements(buckets, keys) if own else []
+    statements = _log_object_statements(buckets.get(None, []), keys)
+    roles = sorted(reader for reader in buckets if reader)
     if roles:
         statements.append(_statement("AssumeLogObjectRoles", ["sts:AssumeRole"], roles))
     return statements
@@ -282,7 +287,7 @@ def readonly_policy(settings: Any, account_id: str, *, partition: str = "aws", k
     to the search cluster, an IAM grant only when search.aws_sigv4 is on). Replay re-parses archived S3
     notifications, so it reads the log objects they point at like the daemon does."""
     ctx = _Context(settings, account_id, partition)
-    buckets, keys = _log_buckets(settings, log_bucket_arns, log_kms_key_arns)
+    buckets, keys = _log_buckets(ctx, log_bucket_arns, log_kms_key_arns)
     a = settings.archive
     readable = [a.prefix, a.manifest_prefix]
     statements = [
@@ -294,7 +299,7 @@ def readonly_policy(settings: Any, account_id: str, *, partition: str = "aws", k
     if a.signing_key_id or signing_key_arn:
         signing = _key_arn(a.signing_key_id, signing_key_arn, "archive.signing_key_id", "--signing-key-arn")
         statements.append(_statement("VerifyManifests", ["kms:GetPublicKey", "kms:Verify"], [signing]))
-    statements += _log_object_access(settings, buckets, keys)
+    statements += _log_object_access(buckets, keys)
     statements += _search_statement(ctx, search_arn)
     return _document(statements)
 
@@ -324,15 +329,14 @@ def log_reader_policies(settings: Any, account_id: str, *, partition: str = "aws
     """For each streams[].s3_objects.role_arn, the policy that role must carry: reads of the log buckets
     (and Decrypt on their keys). A bucket or key in another account must also allow the role in its own
     bucket or key policy."""
-    _Context(settings, account_id, partition)  # validates the arguments like the other policies
-    buckets, keys = _log_buckets(settings, log_bucket_arns, log_kms_key_arns)
+    buckets, keys = _log_buckets(_Context(settings, account_id, partition), log_bucket_arns, log_kms_key_arns)
     out = {}
-    for role in _object_readers(settings)[1]:
+    for role in sorted(reader for reader in buckets if reader):
         match = _ROLE_ARN.match(role)
         assert match is not None  # settings validated the ARN
         role_account, role_name = match.group(2), match.group(3).rsplit("/", 1)[-1]
         out[f"secstash-log-reader-{role_account}-{role_name}.json"] = _document(
-            _log_object_statements(buckets, keys))
+            _log_object_statements(buckets[role], keys))
     return out
 
 
@@ -363,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-arn", help="OpenSearch domain / collection ARN, when search.aws_sigv4 is on")
     parser.add_argument("--log-bucket-arn", action="append", default=[], metavar="ARN",
                         help="a bucket holding log objects that S3 notifications on the streams point at "
-                             "(repeatable; none: no grant to read log objects)")
+                             "(repeatable; added to streams[].s3_objects.buckets for every reader)")
     parser.add_argument("--log-kms-key-arn", action="append", default=[], metavar="ARN",
                         help="the SSE-KMS key of a log bucket (repeatable; not needed for SSE-S3 or aws/s3)")
     parser.add_argument("--out-dir", type=Path, required=True)

@@ -84,6 +84,16 @@ def test_an_object_stored_over_the_cap_is_not_downloaded(moto_server: Any, s3: A
     assert parsed.objects_read == 0
 
 
+def test_only_the_streams_buckets_are_read(moto_server: Any, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key=ALB_KEY, Body=f"{ALB_LINE}\n".encode())
+    records = [wire(notification(created(ALB_KEY, bucket=bucket)))]
+    elsewhere = parse_chunk(STREAM, "shardId-0", records, config(moto_server, buckets=(("org-*-logs", None),)))
+    assert [d.reason for d in elsewhere.dead_letters] == ["s3_bucket_not_allowed"]
+    assert elsewhere.failures == {"s3_bucket_not_allowed": 1} and elsewhere.objects_read == 0
+    listed = parse_chunk(STREAM, "shardId-0", records, config(moto_server, buckets=(("lb-logs-*", None),)))
+    assert [item.dataset for item in listed.items] == ["elb_logs"] and listed.objects_read == 1
+
+
 def test_the_notified_version_is_read_not_the_latest(moto_server: Any, s3: Any, bucket: str) -> None:
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     first = s3.put_object(Bucket=bucket, Key=ALB_KEY, Body=f"{ALB_LINE}\n".encode())["VersionId"]

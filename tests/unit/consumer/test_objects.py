@@ -17,9 +17,9 @@ REF = ObjectRef(bucket="logs", key="a b:c.log", region="eu-west-1", size=5, vers
                 notification="{}", encoded_key="a+b%3Ac.log")
 
 
-def reader(max_bytes: int = 1000) -> tuple[ObjectReader, Stubber]:
+def reader(max_bytes: int = 1000, buckets: tuple = ()) -> tuple[ObjectReader, Stubber]:
     session = boto3.Session(aws_access_key_id="k", aws_secret_access_key="s")
-    subject = ObjectReader(ObjectAccess(region="us-east-1", max_bytes=max_bytes), session)
+    subject = ObjectReader(ObjectAccess(region="us-east-1", max_bytes=max_bytes, buckets=buckets), session)
     stubber = Stubber(subject._client("eu-west-1"))  # the client the reader will use
     stubber.activate()
     return subject, stubber
@@ -71,3 +71,34 @@ def test_an_object_over_the_cap_is_refused_even_when_its_length_is_not_told():
     with pytest.raises(ObjectUnavailable) as raised:
         subject(REF)
     assert raised.value.reason == "payload_too_large"
+
+
+def test_a_bucket_the_stream_may_not_point_at_is_never_asked_for():
+    subject, stubber = reader(buckets=(("acme-*-alb-logs", None), ("trail", None)))
+    with pytest.raises(ObjectUnavailable) as raised:  # the stubber has no response: a request would fail otherwise
+        subject(REF)
+    assert raised.value.reason == "s3_bucket_not_allowed"
+    assert "s3://logs" in raised.value.message
+    stubber.assert_no_pending_responses()
+
+
+def test_the_first_matching_bucket_rule_pins_the_owner_s3_must_check():
+    subject, stubber = reader(buckets=(("lo?s", "111122223333"), ("logs", None)))
+    stubber.add_response("get_object", body(b"x"), expected_params={
+        "Bucket": "logs", "Key": "a b:c.log", "ExpectedBucketOwner": "111122223333"})
+    assert subject(REF) == b"x"
+    stubber.assert_no_pending_responses()
+
+
+def test_a_bucket_owned_by_another_account_is_unavailable_not_retried():
+    subject, stubber = reader(buckets=(("logs", "111122223333"),))
+    stubber.add_client_error("get_object", "AccessDenied", http_status_code=403)
+    with pytest.raises(ObjectUnavailable) as raised:
+        subject(REF)
+    assert raised.value.reason == "s3_object_unavailable"
+
+
+def test_without_an_owner_none_is_sent():
+    subject, stubber = reader(buckets=(("logs", None),))
+    stubber.add_response("get_object", body(b"x"), expected_params={"Bucket": "logs", "Key": "a b:c.log"})
+    assert subject(REF) == b"x"

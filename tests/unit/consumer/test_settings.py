@@ -50,6 +50,8 @@ BAD = [
     ("bad initial position", with_change("streams.0.initial_position", "EARLIEST"), "streams[0].initial_position"),
     ("bad log-object role", with_change("streams.0.s3_objects.role_arn", "log-reader"), "streams[0].s3_objects.role_arn"),
     ("misspelt log-object key", with_change("streams.0.s3_objects.raed", False), "streams[0].s3_objects.raed"),
+    ("bad log bucket", with_change("streams.0.s3_objects.buckets", ["logs", "Logs/*"]), "streams[0].s3_objects.buckets[1].name"),
+    ("bad bucket owner", with_change("streams.0.s3_objects.buckets", [{"name": "logs", "owner": "1234"}]), "streams[0].s3_objects.buckets[0].owner"),
     ("bad region", with_change("streams.0.region", "mars-1"), "streams[0].region: Value error, not an AWS region"),
     ("bad role arn", with_change("streams.0.role_arn", "role/x"), "streams[0].role_arn"),
     ("bad stream arn", with_change("streams.0.arn", "arn:aws:s3:::x"), "streams[0].arn"),
@@ -122,7 +124,8 @@ def test_each_stream_says_how_its_log_object_pointers_are_read(tmp_path: Path) -
     data["aws"] = {"region": "eu-west-1", "endpoint_url": "http://127.0.0.1:5000"}
     data["pipeline"] = {"max_decompressed_bytes": 1 << 20}
     data["streams"] = [
-        {"name": "central", "s3_objects": {"role_arn": "arn:aws:iam::111122223333:role/log-reader"}},
+        {"name": "central", "s3_objects": {"role_arn": "arn:aws:iam::111122223333:role/log-reader",
+                                           "buckets": ["acme-*-alb-logs", {"name": "org-trail", "owner": "999988887777"}]}},
         {"arn": "arn:aws:kinesis:us-east-2:444455556666:stream/other"},
         {"name": "pointers-off", "s3_objects": {"read": False}},
     ]
@@ -131,5 +134,7 @@ def test_each_stream_says_how_its_log_object_pointers_are_read(tmp_path: Path) -
     assert access["central"].role_arn == "arn:aws:iam::111122223333:role/log-reader"
     assert (access["central"].region, access["other"].region) == ("eu-west-1", "us-east-2")
     assert access["other"].role_arn is None
+    assert access["central"].buckets == (("acme-*-alb-logs", None), ("org-trail", "999988887777"))
+    assert access["other"].buckets == ()
     assert access["central"].max_bytes == 1 << 20
     assert access["central"].s3_endpoint == access["central"].sts_endpoint == "http://127.0.0.1:5000"

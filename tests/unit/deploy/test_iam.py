@@ -335,6 +335,21 @@ def test_log_objects_read_through_a_role_are_granted_in_its_policy_not_secstashs
         generate.pipeline_policy(settings, ACCOUNT)
 
 
+def test_each_reader_gets_the_buckets_its_streams_list_and_the_given_ones() -> None:
+    settings = settings_for({"streams": [
+        {"name": "alb", "s3_objects": {"buckets": ["acme-alb-[ab]-logs", {"name": "acme-waf", "owner": ACCOUNT}]}},
+        {"name": "org", "s3_objects": {"role_arn": LOG_ROLE, "buckets": ["org-trail"]}},
+    ]})
+    own = {"arn:aws:s3:::acme-alb-?-logs/*", "arn:aws:s3:::acme-waf/*"}  # IAM has no [...]: it widens to ?
+    assert resources_of(generate.pipeline_policy(settings, ACCOUNT), "s3:GetObject") >= own
+    assert "arn:aws:s3:::org-trail/*" not in resources_of(generate.pipeline_policy(settings, ACCOUNT), "s3:GetObject")
+    (reader,) = generate.log_reader_policies(settings, ACCOUNT, log_bucket_arns=LOG_BUCKETS[:1]).values()
+    assert resources_of(reader, "s3:GetObject") == {"arn:aws:s3:::org-trail/*", f"{LOG_BUCKETS[0]}/*"}
+    policy = generate.readonly_policy(settings, ACCOUNT, log_bucket_arns=LOG_BUCKETS[:1])
+    (reads,) = [s for s in statements(policy) if s.get("Sid") == "ReadLogObjects"]
+    assert set(reads["Resource"]) == own | {f"{LOG_BUCKETS[0]}/*"}
+
+
 def test_log_object_grants_follow_s3_objects_read() -> None:
     off = settings_for({"streams": [{"name": "security-logs",
                                      "s3_objects": {"read": False, "role_arn": LOG_ROLE}}]})
