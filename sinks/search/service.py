@@ -60,6 +60,10 @@ class _Entry:
     accepted_at: float
     attempts: int = 0
     due: float = 0.0
+    # Settled (indexed, duplicate, dead-lettered, spilled or failed) exactly once: a request that raised
+    # after part of its entries settled (the second half of a split) is retried whole, and the settled
+    # part must neither resolve its delivery twice nor go out again.
+    settled: bool = False
 
 
 @dataclass
@@ -303,6 +307,8 @@ class SearchSink:
 
         while self._retries and (ignore_due or self._retries[0][0] <= now) and fits(self._retries[0][2]):
             entry = heapq.heappop(self._retries)[2]
+            if entry.settled:
+                continue
             batch.append(entry)
             size += entry.size
         while self._queue and fits(self._queue[0]):
@@ -415,6 +421,9 @@ class SearchSink:
         # instead of dribbling into many small bulks.
         delays: dict[int, float] = {}
         with self._cond:
+            pairs = [(entry, decision) for entry, decision in pairs if not entry.settled]
+            if not pairs:
+                return
             closed = self._stop_now  # closed while this request was out: nobody would send it again
             if not closed:
                 for entry, decision in pairs:
@@ -493,6 +502,9 @@ class SearchSink:
         completed = []
         with self._cond:
             for entry in entries:
+                if entry.settled:
+                    continue
+                entry.settled = True
                 self._in_flight_bytes -= entry.size
                 self._outstanding -= 1
                 delivery = entry.delivery
@@ -510,6 +522,9 @@ class SearchSink:
         failed = []
         with self._cond:
             for entry in entries:
+                if entry.settled:
+                    continue
+                entry.settled = True
                 self._in_flight_bytes -= entry.size
                 self._outstanding -= 1
                 delivery = entry.delivery

@@ -200,6 +200,32 @@ def test_too_large_request_is_split_and_a_single_too_large_document_dead_lettere
     assert [d.id for d in h.dead.letters] == ["id-000005"] and h.dead.letters[0].reason == "too_large"
 
 
+def test_a_split_whose_second_half_raises_resolves_only_once_every_document_is_in(make: Any) -> None:
+    calls: list[list[str]] = []
+    second_half_in = threading.Event()
+
+    def bulk(docs: list[Any]) -> Any:
+        calls.append([doc_id for _, doc_id, _ in docs])
+        if len(calls) == 1:
+            return Reply(413, "request entity too large")
+        if len(calls) == 3:  # the second half: an error the client does not translate (a bug, a bad reply)
+            raise ValueError("not a bulk reply")
+        if "id-000003" in calls[-1] and not second_half_in.wait(WAIT):
+            raise AssertionError("the test never let the second half in")
+        return [(201, None)] * len(docs)
+
+    h = make(FakeCluster(bulk=bulk), concurrent_requests=1)
+    future = h.sink.deliver(items(4))
+    wait_until(lambda: len(calls) >= 4, timeout=WAIT, what="the retry of the failed request")
+    assert not future.done()  # two of four documents are not indexed yet
+    second_half_in.set()
+    future.result(WAIT)
+    assert sorted(h.cluster.indexed) == [f"id-00000{n}" for n in range(4)]
+    assert all("id-000000" not in call for call in calls[2:])  # the settled half does not go out again
+    h.sink.close(WAIT)
+    assert h.sink._outstanding == 0 and h.sink._in_flight_bytes == 0
+
+
 def test_documents_not_indexed_within_spill_after_are_spilled_and_delivered(make: Any) -> None:
     h = make(manual_clock=True, spill_after_s=60)
     h.cluster.reachable = False
