@@ -2,9 +2,10 @@
 
 Workers receive plain lists (cheap to pickle) and return serialised documents (bytes), so the pipeline
 process never holds parsed dicts. A batch is cut into chunks so one busy shard still uses every core.
-A worker that dies (out of memory, a crash in a C extension) breaks the pool: it is rebuilt and the chunk
-retried once; if it dies again, the chunk's records are dead-lettered as `worker_crashed` rather than
-retried forever, so one poison record cannot stall a shard.
+A worker that dies (out of memory, a crash in a C extension) breaks the pool: it is rebuilt, and each chunk
+it held is retried once, by itself; if that dies too, the chunk's records are dead-lettered as
+`worker_crashed` (halved until only the records that kill a worker by themselves are) rather than retried
+forever, so one poison record cannot stall a shard, nor its crash dead-letter other records.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -202,20 +203,28 @@ def _crashed(stream: str, shard: str, records: Sequence[WireRecord], error: Base
     out = Parsed()
     for wire in records:
         source = Source(stream, shard, wire[0], wire[1], None)
-        out.dead_letters.append(DeadLetter("parse", "worker_crashed", f"parser worker died twice on this chunk: "
-                                           f"{type(error).__name__}", None, source, wire[4]))
+        out.dead_letters.append(DeadLetter("parse", "worker_crashed", "a parser worker died on this record, parsed "
+                                           f"alone in a pool of its own: {type(error).__name__}", None, source, wire[4]))
         out.failures["worker_crashed"] += 1
         out.event_count += 1
     return out
 
 
 class ParserPool:
+    """Chunks of a batch parsed on every core. A worker that dies (a crash, the OOM killer) breaks the whole
+    executor, and every chunk in it fails, not only the one that killed it: the pool is replaced once, and
+    each failed chunk runs again by itself in a pool of one worker of its own, one chunk at a time, where
+    no other chunk can break it. A chunk that breaks that pool too holds the poison: it is halved until the
+    records that kill a worker by themselves are found, those are dead-lettered (`worker_crashed`), and the
+    batch goes on."""
+
     def __init__(self, config: WorkerConfig, workers: int | None = None,
                  executor_factory: Callable[[int, WorkerConfig], ProcessPoolExecutor] | None = None) -> None:
         self._config = config
         self._workers = workers or os.cpu_count() or 1
         self._factory = executor_factory or _default_executor
         self._lock = Lock()
+        self._alone = Lock()  # one failed chunk re-run at a time
         self._executor = self._factory(self._workers, config)
 
     @property
@@ -224,24 +233,37 @@ class ParserPool:
 
     def parse(self, stream: str, shard: str, records: Sequence[WireRecord]) -> Parsed:
         chunks = _chunks(records, self._workers)
-        futures = [(chunk, self._submit(stream, shard, chunk)) for chunk in chunks]
+        futures = [(chunk, *self._submit(stream, shard, chunk)) for chunk in chunks]
         events.QUEUE.labels("parse_chunks").inc(len(futures))
         result = Parsed()
         try:
-            for chunk, future in futures:
+            for chunk, executor, future in futures:
                 try:
                     part = future.result()
-                except BrokenProcessPool as exc:
-                    self._rebuild(exc)
-                    try:
-                        part = self._submit(stream, shard, chunk).result()
-                    except BrokenProcessPool as again:
-                        self._rebuild(again)
-                        self._check_canary(again)
-                        part = _crashed(stream, shard, chunk, again)
+                except (BrokenProcessPool, CancelledError) as exc:
+                    self._replace(executor, exc)
+                    part = self._parse_alone(stream, shard, chunk)
                 result.merge(part)
         finally:
             events.QUEUE.labels("parse_chunks").dec(len(futures))
+        return result
+
+    def _parse_alone(self, stream: str, shard: str, chunk: Sequence[WireRecord]) -> Parsed:
+        with self._alone:
+            return self._bisect(stream, shard, chunk)
+
+    def _bisect(self, stream: str, shard: str, chunk: Sequence[WireRecord]) -> Parsed:
+        """Parse the chunk in a pool of its own; if it kills that too, halve it until the records that kill
+        a worker by themselves are found (a few dozen short-lived pools at most), and dead-letter only them."""
+        try:
+            return _run_alone(self._factory, self._config, stream, shard, chunk)
+        except BrokenProcessPool as again:
+            if len(chunk) == 1:
+                self._check_canary(again)
+                return _crashed(stream, shard, chunk, again)
+        middle = len(chunk) // 2
+        result = self._bisect(stream, shard, chunk[:middle])
+        result.merge(self._bisect(stream, shard, chunk[middle:]))
         return result
 
     def _check_canary(self, error: BaseException) -> None:
@@ -249,25 +271,31 @@ class ParserPool:
         fresh pool must parse an empty chunk. If it cannot, the batch fails and is not checkpointed, rather
         than every record being dead-lettered as `worker_crashed`."""
         try:
-            self._submit("canary", "canary", ()).result(timeout=120)
+            _run_alone(self._factory, self._config, "canary", "canary", (), timeout=120)
         except Exception as exc:  # noqa: BLE001 - any failure of an empty chunk means the pool is unusable
-            self._rebuild(exc)
             raise PoolUnusable(f"the parser pool cannot parse even an empty chunk: {type(exc).__name__}: {exc}") from error
 
-    def _submit(self, stream: str, shard: str, chunk: Sequence[WireRecord]) -> Future[Parsed]:
-        with self._lock:
-            executor = self._executor
-        try:
-            return executor.submit(parse_chunk, stream, shard, chunk)
-        except BrokenProcessPool as exc:
-            failed: Future[Parsed] = Future()
-            failed.set_exception(exc)
-            return failed
+    def _submit(self, stream: str, shard: str, chunk: Sequence[WireRecord]) -> tuple[Any, Future[Parsed]]:
+        """The chunk's future, and the executor it went to (to replace that one, and only it, if it breaks)."""
+        while True:
+            with self._lock:
+                executor = self._executor
+            try:
+                return executor, executor.submit(parse_chunk, stream, shard, chunk)
+            except BrokenProcessPool as exc:
+                failed: Future[Parsed] = Future()
+                failed.set_exception(exc)
+                return executor, failed
+            except RuntimeError:  # shut down by another thread's replacement in between: take the new one
+                with self._lock:
+                    if self._executor is executor:
+                        raise
 
-    def _rebuild(self, error: BaseException) -> None:
+    def _replace(self, broken: Any, error: BaseException) -> None:
+        """Replace `broken` if it is still the pool in use: every chunk of a broken pool fails, and only the
+        first to notice replaces it (replacing again would cancel the new pool's work)."""
         with self._lock:
-            broken = self._executor
-            if not getattr(broken, "_broken", False) and not isinstance(error, BrokenProcessPool):
+            if self._executor is not broken:
                 return
             events.pool_restarted(error)
             broken.shutdown(wait=False, cancel_futures=True)
@@ -276,6 +304,15 @@ class ParserPool:
     def close(self) -> None:
         with self._lock:
             self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_alone(factory: Callable[[int, WorkerConfig], Any], config: WorkerConfig, stream: str, shard: str,
+               chunk: Sequence[WireRecord], timeout: float | None = None) -> Parsed:
+    executor = factory(1, config)
+    try:
+        return executor.submit(parse_chunk, stream, shard, chunk).result(timeout=timeout)  # type: ignore[no-any-return]
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _chunks(records: Sequence[WireRecord], workers: int) -> list[Sequence[WireRecord]]:

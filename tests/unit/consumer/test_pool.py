@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import base64
 import gzip
-from concurrent.futures import Future
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import orjson
@@ -81,17 +84,68 @@ def test_a_poison_chunk_is_dead_lettered_after_one_retry_and_the_pool_goes_on() 
     built = []
 
     def factory(workers, config):
-        built.append(1)
+        built.append(workers)
         return FakeExecutor(lambda chunk: any(w[0] == "9" for w in chunk))
 
-    pool = ParserPool(CONFIG, workers=1, executor_factory=factory)
+    pool = ParserPool(CONFIG, workers=2, executor_factory=factory)
     parsed = pool.parse("logs", "shardId-0", [poison])
     assert parsed.failures == {"worker_crashed": 1} and parsed.dead_letters[0].raw == poison[4]
-    assert len(built) == 3  # the first pool, and one rebuild after each crash
+    assert built == [2, 2, 1, 1]  # the pool, its replacement, the poison chunk's own pool, the canary's
     assert len(pool.parse("logs", "shardId-0", [wire(10, cwl("fine"))]).items) == 1
+
+
+def test_only_the_record_that_kills_a_worker_is_dead_lettered_not_its_chunk() -> None:
+    records = [wire(n, cwl(f"line {n}")) for n in range(1, 12)]
+    records[6] = wire(99, cwl("crashes the worker"))
+    pool = ParserPool(CONFIG, workers=1, executor_factory=lambda w, c: FakeExecutor(
+        lambda chunk: any(w[0] == "99" for w in chunk)))
+    parsed = pool.parse("logs", "shardId-0", records)
+    assert [d.source.sequence for d in parsed.dead_letters] == ["99"] and parsed.failures == {"worker_crashed": 1}
+    assert sorted(int(item.source.sequence) for item in parsed.items) == [1, 2, 3, 4, 5, 6, 8, 9, 10, 11]
 
 
 def test_a_pool_that_dies_on_everything_fails_the_batch_instead_of_dead_lettering_it() -> None:
     pool = ParserPool(CONFIG, workers=1, executor_factory=lambda w, c: FakeExecutor(lambda chunk: True))
     with pytest.raises(PoolUnusable):
         pool.parse("logs", "shardId-0", [wire(1, cwl("anything"))])
+
+
+def _die_on_poison(stream: str, shard: str, chunk: list, config: WorkerConfig = CONFIG) -> object:
+    if any(w[0] == "999" for w in chunk):
+        os._exit(1)  # as a segfault or the OOM killer ends a worker
+    return parse_chunk(stream, shard, chunk, config)
+
+
+class _CrashingExecutor(ProcessPoolExecutor):
+    def submit(self, fn, *args):  # type: ignore[override]
+        return super().submit(_die_on_poison, *args)
+
+
+def test_a_worker_killed_by_one_shards_record_costs_other_shards_nothing() -> None:
+    # Real worker processes: the crash breaks the pool under every shard's chunks at once.
+    context = multiprocessing.get_context("fork")
+    pool = ParserPool(CONFIG, workers=2,
+                      executor_factory=lambda w, c: _CrashingExecutor(max_workers=w, mp_context=context))
+    good = cwl("fine")
+    batches = {"A": [wire(999, good)] + [wire(n, good) for n in range(40)],
+               **{shard: [wire(n, good) for n in range(120)] for shard in "BCD"}}
+    results: dict[str, object] = {}
+
+    def parse(shard: str) -> None:
+        try:
+            results[shard] = pool.parse("logs", shard, batches[shard])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            results[shard] = exc
+
+    threads = [threading.Thread(target=parse, args=(shard,)) for shard in batches]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        pool.close()
+    assert {shard: type(r).__name__ for shard, r in results.items()} == dict.fromkeys("ABCD", "Parsed")
+    assert [d.source.sequence for d in results["A"].dead_letters] == ["999"]
+    assert len(results["A"].items) == 40
+    assert all(len(results[shard].items) == 120 and not results[shard].failures for shard in "BCD")
