@@ -95,6 +95,7 @@ class App:
         self.archive.start()
         self._started.append(self.archive)
         self.dead_letters = DeadLetterSink(store, s.archive.dead_letter_prefix)
+        self._started.append(self.dead_letters)  # closed after the search sink, which dead-letters rejects
         self.search = SearchSink(s.search, self.dead_letters, store, s.archive.spill_prefix)
         self.search.start()
         self._started.append(self.search)

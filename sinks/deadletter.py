@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from sinks.compress import gzip_bytes
 from sinks.archive import reader
 from sinks.archive.encode import ArchiveFormatError, decompress
 from sinks.batch import DeadLetter, Position, Source
+from sinks.compress import gzip_bytes
 from sinks.errors import SinkClosed, SinkError
 from sinks.s3store import LockedObjectStore
 
@@ -80,6 +81,8 @@ class DeadLetterSink:
         self._clock = clock
         self._closed = False
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="dead-letter")
+        self._in_flight: set[Future[None]] = set()
+        self._lock = threading.Lock()
 
     def deliver(self, entries: Sequence[DeadLetter]) -> Future[None]:
         if self._closed:
@@ -90,11 +93,26 @@ class DeadLetterSink:
             done: Future[None] = Future()
             done.set_result(None)
             return done
-        return self._executor.submit(self._write, list(entries))
+        future = self._executor.submit(self._write, list(entries))
+        with self._lock:
+            self._in_flight.add(future)
+        future.add_done_callback(self._written)
+        return future
+
+    def _written(self, future: Future[None]) -> None:
+        with self._lock:
+            self._in_flight.discard(future)
 
     def close(self, timeout: float = 30.0) -> None:
+        """Take nothing more; wait up to `timeout` s for writes in hand, then end the store's retries of the
+        rest (their batches fail and are not checkpointed), so a stuck S3 cannot hold the process open."""
         self._closed = True
-        self._executor.shutdown(wait=True)
+        with self._lock:
+            in_hand = list(self._in_flight)
+        _, stuck = wait(in_hand, timeout=timeout)
+        if stuck:
+            self._store.close()
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _write(self, entries: list[DeadLetter]) -> None:
         groups: dict[tuple[str, str, str], list[DeadLetter]] = {}

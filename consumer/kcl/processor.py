@@ -58,10 +58,13 @@ class ShardProcessor(processor.RecordProcessorBase):
         records = process_records_input.records
         if not records:
             return
-        payload = [[r.sequence_number, r.sub_sequence_number, r.timestamp_millis, r.partition_key, r.data]
-                   for r in records]
-        self._request({"op": "batch", "stream": self._stream, "shard": self._shard,
-                       "lag_ms": process_records_input.millis_behind_latest, "records": payload})
+        try:
+            payload = [[r.sequence_number, r.sub_sequence_number, r.timestamp_millis, r.partition_key, r.data]
+                       for r in records]
+            self._request({"op": "batch", "stream": self._stream, "shard": self._shard,
+                           "lag_ms": process_records_input.millis_behind_latest, "records": payload})
+        except Exception as exc:  # noqa: BLE001 - kclpy would swallow it and the next checkpoint cover this batch
+            _die("batch not handed over", error=f"{type(exc).__name__}: {exc}"[:500])
         last = records[-1]
         self._delivered = (last.sequence_number, last.sub_sequence_number)
         self._checkpoint(process_records_input.checkpointer, self._delivered)

@@ -89,6 +89,16 @@ def test_an_undelivered_batch_exits_without_checkpointing() -> None:
     assert checkpointer.calls == []
 
 
+def test_any_error_handing_a_batch_over_exits_without_checkpointing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # kclpy reports a batch processed when process_records raises: the next checkpoint would cover it.
+    processor, _ = started([{"ok": True}])
+    monkeypatch.setattr(ipc, "send", lambda sock, message: (_ for _ in ()).throw(ValueError("frame too large")))
+    checkpointer = FakeCheckpointer()
+    with pytest.raises(SystemExit):
+        processor.process_records(Input(records(("1", 0)), checkpointer))
+    assert checkpointer.calls == []
+
+
 def test_a_lost_pipeline_exits_without_checkpointing() -> None:
     processor, pipeline = started([])
     pipeline.server.close()

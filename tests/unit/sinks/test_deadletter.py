@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+
+import pytest
+from botocore.exceptions import ClientError
 
 from sinks.batch import DeadLetter, Source
 from sinks.deadletter import DeadLetterSink, iter_dead_letters
+from sinks.errors import SinkClosed
 from sinks.s3store import LockedObjectStore
 from tests.unit.sinks.archive.fakes import FakeS3
 
@@ -44,3 +49,19 @@ def test_dead_letters_read_back_whole_and_filtered_by_day_and_stage():
     assert [e.source.sequence for e in recent] == ["3"]
     index_only = list(iter_dead_letters(s3, "archive-bucket", "dead-letter", stage="index"))
     assert [e.stage for e in index_only] == ["index"]
+
+
+def test_close_gives_up_on_a_write_s3_keeps_refusing_and_fails_its_batch():
+    def throttled(operation, params):
+        raise ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, operation)
+
+    s3 = FakeS3(fail=throttled)
+    subject = DeadLetterSink(LockedObjectStore(s3, "archive-bucket", kms_key_id="k", retention_days=7,
+                                              backoff_initial_s=0.001, backoff_max_s=0.01), "dead-letter")
+    future = subject.deliver([letter(1)])
+    started = time.monotonic()
+    subject.close(timeout=0.2)
+    assert time.monotonic() - started < 5  # not held by the retry loop
+    with pytest.raises(SinkClosed):
+        future.result(5)
+    assert s3.keys() == []
