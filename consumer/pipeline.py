@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -46,12 +47,15 @@ class Parser(Protocol):
 
 
 class ByteBudget:
-    """Admission by bytes. A batch bigger than the whole budget is admitted alone, never refused."""
+    """Admission by bytes, first come first served: a batch waits while those that came before it wait, so
+    small batches of busy shards cannot keep a large one out for ever (its shard's lag would grow while it
+    held its lease). A batch bigger than the whole budget is admitted alone, never refused."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._used = 0
         self._cond = threading.Condition()
+        self._waiting: deque[object] = deque()  # tickets of the batches waiting for admission, in order
         events.INFLIGHT_LIMIT.set(limit)
 
     @property
@@ -61,12 +65,17 @@ class ByteBudget:
     @contextmanager
     def hold(self, size: int) -> Iterator[None]:
         with self._cond:
-            if self._used and self._used + size > self.limit:
+            if self._waiting or (self._used and self._used + size > self.limit):
+                ticket = object()
+                self._waiting.append(ticket)
                 events.QUEUE.labels("admission").inc()
                 try:
-                    self._cond.wait_for(lambda: not self._used or self._used + size <= self.limit)
+                    self._cond.wait_for(lambda: self._waiting[0] is ticket
+                                        and (not self._used or self._used + size <= self.limit))
                 finally:
+                    self._waiting.remove(ticket)
                     events.QUEUE.labels("admission").dec()
+                    self._cond.notify_all()  # the next in line may fit too
             self._used += size
             events.INFLIGHT.set(self._used)
         try:

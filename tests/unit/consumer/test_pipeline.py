@@ -9,6 +9,7 @@ from concurrent.futures import Future
 
 import pytest
 
+from consumer.embedded.process import wait_until
 from consumer.pipeline import ByteBudget, Pipeline
 from consumer.pool import Parsed
 from sinks.batch import BulkItem, DeadLetter, RecordBatch, Source
@@ -112,6 +113,30 @@ def test_budget_blocks_admission_until_bytes_are_released() -> None:
         assert not entered.wait(0.3)  # 80 + 50 > 100: waits
     assert entered.wait(5)
     thread.join()
+
+
+def test_budget_admits_in_arrival_order_so_small_batches_cannot_starve_a_large_one() -> None:
+    budget = ByteBudget(100)
+    order: list[str] = []
+    release = threading.Event()
+
+    def hold(name: str, size: int) -> None:
+        with budget.hold(size):
+            order.append(name)
+            release.wait(5)
+
+    with budget.hold(60):
+        large = threading.Thread(target=hold, args=("large", 90))
+        large.start()
+        wait_until(lambda: len(budget._waiting) == 1, timeout=5, what="the large batch waiting")
+        small = threading.Thread(target=hold, args=("small", 10))
+        small.start()
+        wait_until(lambda: len(budget._waiting) == 2, timeout=5, what="the small batch waiting behind it")
+        assert order == []  # 60 + 10 fits, but the large batch came first
+    release.set()
+    large.join(5)
+    small.join(5)
+    assert sorted(order) == ["large", "small"]  # both fit once the first batch is out
 
 
 def test_budget_admits_an_oversized_batch_alone() -> None:
