@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -56,8 +57,24 @@ def parse_record(data: bytes, parsing: StreamParsing, options: ParseOptions, fet
         outcome.events = 1
         outcome.failures.append(Failure(reason, message, None, None, base64.b64encode(data).decode("ascii")))
         return outcome
-    _Run(_context(parsing), options, outcome, fetch).items(unwrapped)
+    try:
+        _Run(_context(parsing), options, outcome, fetch).items(unwrapped)
+    except _FetchFailed as exc:
+        raise exc.original from None  # transient: the caller fails the batch, the record is read again
+    except Exception as exc:  # noqa: BLE001 - a bug past the per-event guards: dead-letter the record whole
+        reason, message = _describe(exc)
+        outcome = RecordOutcome()
+        outcome.events = 1
+        outcome.failures.append(Failure(reason, message, None, None, base64.b64encode(data).decode("ascii")))
     return outcome
+
+
+class _FetchFailed(Exception):
+    """What `fetch` raised other than a ParseError, carried past the guards that dead-letter bad input."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
 
 
 class _Context:
@@ -92,13 +109,14 @@ def _context(parsing: StreamParsing) -> _Context:
 class _Run:
     """One record's events through detection, parsing, filters and the shipper's fields."""
 
-    __slots__ = ("context", "fetch", "options", "ordinal", "outcome", "specs")
+    __slots__ = ("context", "fetch", "options", "ordinal", "outcome", "reading", "specs")
 
     def __init__(self, context: _Context, options: ParseOptions, outcome: RecordOutcome,
                  fetch: Fetch | None = None) -> None:
         self.context, self.options, self.outcome, self.fetch = context, options, outcome, fetch
         self.ordinal = 0
         self.specs: dict[str, registry.DatasetSpec | None] = {}
+        self.reading: ObjectRef | None = None  # the log object whose events these are, if any
 
     def items(self, unwrapped: Unwrapped) -> None:
         self.outcome.dropped.update(unwrapped.dropped)
@@ -117,15 +135,25 @@ class _Run:
             self._object(ref)
 
     def _object(self, ref: ObjectRef) -> None:
-        """The events of one log object in S3, after the record's own."""
-        notification = Event(message=ref.notification, meta=EventMeta(region=ref.region))
-        if self.fetch is None:
+        """The events of one log object in S3, after the record's own. Only a record's own pointers are
+        followed: a log file holds events, not pointers, and one that named itself would loop; any
+        notification inside one (however deeply wrapped) is indexed as it is."""
+        notification = Event(message=ref.notification, meta=EventMeta(region=ref.region,
+                                                                      source_object=self.reading))
+        if self.fetch is None or self.reading is not None:
             self.items(Unwrapped([(GENERIC, notification)]))
             return
         by_key = dataset_for_key(ref.key)
         try:
-            content = unwrap(self.fetch(ref), self.options.max_decompressed_bytes)
-        except ParseError as exc:  # ObjectUnavailable, or a log file that cannot be unwrapped
+            data = self.fetch(ref)
+        except ParseError as exc:  # ObjectUnavailable
+            self._fail(exc, by_key, notification)
+            return
+        except Exception as exc:
+            raise _FetchFailed(exc) from exc
+        try:
+            content = unwrap(data, self.options.max_decompressed_bytes)
+        except Exception as exc:  # noqa: BLE001 - a log file that cannot be unwrapped, or an envelope bug
             self._fail(exc, by_key, notification)
             return
         items = []
@@ -135,11 +163,11 @@ class _Run:
             if meta.region is None:
                 meta.region = ref.region
             items.append((known or by_key, event))
-        # A log file holds events, not pointers: any notification inside is indexed as it is, never followed.
-        items.extend((GENERIC, Event(message=inner.notification, meta=EventMeta(region=inner.region,
-                                                                                source_object=ref)))
-                     for inner in content.objects)
-        self.items(Unwrapped(items, content.dropped))
+        self.reading = ref
+        try:
+            self.items(Unwrapped(items, content.dropped, content.objects))
+        finally:
+            self.reading = None
 
     def _eventbridge(self, event: Event) -> None:
         """An EventBridge event inside a CloudWatch Logs event (a rule targeting a log group)."""
@@ -227,8 +255,14 @@ def _raw(event: Event) -> str:
     try:
         return event.text()
     except (EventError, TypeError):  # too deep for orjson
+        # orjson reads 1024 levels but writes 254; json's encoder recurses once per level, so give it the
+        # room (the depth is bounded by what orjson read) instead of losing the event's text.
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 4 * 1024))
         try:
             return json.dumps(event.obj, ensure_ascii=False)
         except (TypeError, ValueError, RecursionError):
             return "(an object nested too deeply to render)"
+        finally:
+            sys.setrecursionlimit(limit)
 

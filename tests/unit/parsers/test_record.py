@@ -213,11 +213,13 @@ def test_empty_record_is_a_counted_drop():
     assert outcome.events == 0 and outcome.dropped == {"empty_record": 1}
 
 
-def test_object_nested_past_what_orjson_writes_is_dead_lettered_not_raised():
-    deep = "[" * 600 + "]" * 600
+@pytest.mark.parametrize("depth", [600, 1000])  # past what orjson writes (254), and near what it reads (1024)
+def test_object_nested_past_what_orjson_writes_is_dead_lettered_with_its_text(depth):
+    deep = "[" * depth + "]" * depth
     record = b'{"Records": [{"eventVersion": "1.08", "x": ' + deep.encode() + b"}]}"
     outcome = parse_record(record, StreamParsing(), OPTIONS)
     assert outcome.events == 1 and len(outcome.failures) == 1 and outcome.failures[0].ordinal == 0
+    assert orjson.loads(outcome.failures[0].raw)["eventVersion"] == "1.08"  # the event, to redrive
 
 
 def test_settings_are_compiled_once_per_stream_parsing(monkeypatch):

@@ -5,6 +5,7 @@ Uses the real dataset parsers (ALB, S3 access, CloudTrail) so the documents are 
 
 from __future__ import annotations
 
+import base64
 import gzip
 
 import orjson
@@ -198,6 +199,36 @@ def test_pointers_inside_a_log_file_are_indexed_not_followed():
     outcome = parse(notification(created("custom/notifications.json", bucket="b")), bucket)
     assert len(bucket.asked) == 1
     assert [d.dataset for d in outcome.documents] == ["cloudwatch_logs"]
+
+
+def test_a_bug_past_the_per_event_guards_dead_letters_the_record_whole(monkeypatch):
+    import parsers.record
+
+    def broken(key: str) -> str:
+        raise LookupError("a bug")
+
+    monkeypatch.setattr(parsers.record, "dataset_for_key", broken)
+    data = notification(created(ALB_KEY))
+    outcome = parse(data, Bucket({}))
+    assert [(f.reason, f.ordinal) for f in outcome.failures] == [("internal_error", None)]
+    assert outcome.events == 1 and not outcome.documents
+    assert outcome.failures[0].raw == base64.b64encode(data).decode()
+
+
+def test_a_log_file_whose_wrapped_events_point_at_itself_is_read_once():
+    # CloudWatch Logs events carrying EventBridge "Object Created" events that name the same object: the
+    # pointers sit two envelopes deep inside the file, and were followed until the stack ran out.
+    key = "custom/events.json"
+    message = eventbridge_created(key).decode().replace('"lb-logs"', '"b"')
+    log_file = orjson.dumps({
+        "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/events/s3", "logStream": "s",
+        "subscriptionFilters": ["f"],
+        "logEvents": [{"id": str(n), "timestamp": 1_714_521_600_000, "message": message} for n in range(2)]})
+    bucket = Bucket({("b", key): log_file})
+    outcome = parse(notification(created(key, bucket="b")), bucket)
+    assert len(bucket.asked) == 1 and not outcome.failures
+    assert len(outcome.documents) == 2
+    assert all(d.doc["aws"]["s3"]["object"]["key"] == key for d in outcome.documents)
 
 
 def test_unwrap_collects_objects_instead_of_events():
