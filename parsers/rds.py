@@ -37,7 +37,7 @@ _LOG_GROUP = re.compile(r"^/aws/rds/(instance|cluster|proxy)/([^/]+)/([^/]+)$")
 _PG_LINE = re.compile(
     r"^(?P<time>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) (?P<zone>[A-Z]{3,5}|[+-]\d{2}(?::?\d{2})?)"
     # %r is `host(port)` (an IPv6 host has colons of its own), `[local]`, or empty for background processes.
-    r":(?P<remote>[^()\s]*\(\d*\)|\[local\]|[^:]*):(?P<user>[^:]*)@(?P<db>[^:]*?):\[(?P<pid>\d*)\]:"
+    r":(?P<remote>[^()\s]*\(\d*\)|\[local\]|[^:]*):(?P<user>[^:]*)@(?P<db>[^:@]*):\[(?P<pid>\d*)\]:"
     r"(?P<severity>[A-Z][A-Z0-9]*):\s*(?P<message>.*)$", re.DOTALL)
 _PG_REMOTE = re.compile(r"^(?P<host>.*?)(?:\((?P<port>\d*)\))?$")
 _PG_AUTH_FAILED = re.compile(r'^(?:password |)authentication failed for user "(?P<user>[^"]*)"')

@@ -87,6 +87,17 @@ def test_postgres_ipv6_client_and_successful_login():
     assert doc["event"]["outcome"] == "success"
 
 
+def test_postgres_user_names_may_hold_an_at_sign():
+    doc = parse("2024-05-02 10:15:08 UTC:10.0.1.23(51236):ana@corp.example@orders:[4243]:LOG:  statement: select 1")
+    assert doc["user"] == {"name": "ana@corp.example"} and doc["aws"]["rds"]["database"] == "orders"
+
+
+def test_a_line_of_at_signs_where_the_prefix_ends_is_kept_as_a_message():
+    # Used to be quadratic in the run's length (about 5 minutes for CloudWatch Logs' largest event).
+    line = "2024-05-02 10:15:08 UTC:10.0.1.23(5432):" + "@" * 256_000
+    assert parse(line, "/aws/rds/instance/db1/postgresql")["message"] == line
+
+
 def test_postgres_durations_and_statements():
     doc = parse(PG_DURATION)
     assert doc["event"]["duration"] == 4_550_000
