@@ -67,7 +67,10 @@ def _is(item: Any, candidates: tuple[Any, ...]) -> bool:
 def iso_ms(moment: datetime) -> str:
     """ES date rendering: UTC, millisecond precision, `Z`."""
     if moment.tzinfo is not None and moment.utcoffset():
-        moment = moment.astimezone(UTC)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:  # year 1 east of UTC, year 9999 west: a bad date, as callers expect
+            raise ValueError(f"{moment.isoformat()} is out of range in UTC") from None
     # What strftime("%Y-%m-%dT%H:%M:%S.") writes (glibc leaves years before 1000 unpadded), a few times
     # faster.
     return (f"{moment.year}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"

@@ -95,7 +95,9 @@ def _unquote(inner: str) -> str:
 def _json_escape(match: re.Match[str]) -> str:
     code = match.group(1)
     if code[0] in "xU":
-        char = chr(min(int(code[1:], 16), 0x10FFFF))
+        point = min(int(code[1:], 16), 0x10FFFF)
+        # A lone surrogate is no character (Go writes U+FFFD for one, and JSON text cannot hold it).
+        char = "\ufffd" if 0xD800 <= point <= 0xDFFF else chr(point)
     else:
         char = _GO_SIMPLE[code]
     return orjson.dumps(char).decode()[1:-1]

@@ -127,7 +127,7 @@ def _connection_log(doc: dict[str, Any], columns: list[str], line: str) -> None:
     event["category"], event["type"] = category, kinds
     ecs.put(event, "outcome", outcome)
     if name == "disconnecting session" and isinstance(row.get("duration"), int):
-        event["duration"] = row["duration"] * 1000  # microseconds
+        ecs.put(event, "duration", long_or_none(row["duration"] * 1000))  # microseconds to nanoseconds
     ecs.put(doc, "@timestamp", _record_time(row.get("record_time", "")))
     _user(doc, "user", row.get("user_name"))
     _source(doc, row.get("remote_host"), row.get("remote_port"))

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from parsers import ecs
+from parsers._findings import long_or_none
 from parsers._lines import HOSTNAME, LONG, committed, ip_kind, uri_parts
 from parsers.enrich import geoip
 from parsers.enrich.useragent import user_agent
@@ -94,8 +95,8 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
         event_fields["code"] = code
     if (sent := s3.get("bytes_sent")) is not None:
         http.setdefault("response", {})["body"] = {"bytes": sent}
-    if (total := s3.get("total_time")) is not None:
-        event_fields["duration"] = total * 1_000_000
+    if (total := s3.get("total_time")) is not None and (duration := long_or_none(total * 1_000_000)) is not None:
+        event_fields["duration"] = duration  # nanoseconds; a total_time past ~292 years has none
     if (referrer := s3.get("referrer")) is not None:
         http.setdefault("request", {})["referrer"] = referrer
     if (agent := user_agent(s3.get("user_agent"))) is not None:

@@ -88,6 +88,11 @@ def test_quoted_values_keep_escaped_quotes_spaces_and_unicode():
     assert doc["message"] == 'user "bob" says \u00e9t\u00c3\u00a9 \U0001f680'
 
 
+def test_an_escaped_lone_surrogate_becomes_the_replacement_character():
+    doc = parse('time="2024-01-01T00:00:00Z" level=info msg="access granted" username="a\\U0000d800b"')
+    assert doc["user"]["name"] == "a\ufffdb"
+
+
 def test_an_unterminated_quote_runs_to_the_end_of_the_line():
     doc = parse('time="2024-01-01T00:00:00Z" level=error msg="cut off here error=x')
     assert doc["log"] == {"level": "error"}

@@ -11,6 +11,7 @@ log's `'<recordtime> UTC [ db=<db> user=<user> pid=<pid> userid=<userid> xid=<xi
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -101,6 +102,17 @@ def test_unrecognised_lines_are_kept_as_message(line):
 
 def test_an_unparsable_record_time_leaves_the_envelope_time():
     doc = parse(AUTHENTICATED.replace("Mon, 7 Dec 2020 20:01:55:177", "Mon, 7 Foo 2020 25:01:55:177"))
+    assert "@timestamp" not in doc
+
+
+def test_a_duration_past_what_a_long_holds_in_nanoseconds_is_left_out():
+    doc = parse(DISCONNECTED.replace("|127304|", "|9223372036854775807|"))
+    assert "duration" not in doc["event"]
+    orjson.dumps(doc)  # serialisable (the multiplied value was not)
+
+
+def test_a_date_that_leaves_the_calendar_in_utc_leaves_the_envelope_time():
+    doc = parse(ACTIVITY.replace("2020-12-08T22:01:55Z UTC", "0001-01-01T00:00:00+23:59 UTC"))
     assert "@timestamp" not in doc
 
 

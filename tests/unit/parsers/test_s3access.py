@@ -74,6 +74,16 @@ def test_error_code_makes_a_failure_with_event_code_and_referrer():
     assert doc["tls"]["version"] == "1.1"  # `TLSV1.1` is lowercased before the split
 
 
+def test_a_total_time_past_what_a_long_holds_in_nanoseconds_gives_no_duration():
+    doc = parse(GET.replace(" 142 - 17 - ", " 142 - 999999999999999999 - "))
+    assert doc["aws"]["s3access"]["total_time"] == 999999999999999999 and "duration" not in doc["event"]
+
+
+@pytest.mark.parametrize("moment", ["01/Jan/0001:00:00:00 +2359", "31/Dec/9999:23:59:59 -2359"])
+def test_a_time_that_leaves_the_calendar_in_utc_leaves_the_envelope_time(moment):
+    assert "@timestamp" not in parse(GET.replace("01/Aug/2019:00:24:41 +0000", moment))
+
+
 def test_host_header_without_s3_label_gives_no_region():
     assert "region" not in parse(GET.replace("s3.ap-southeast-1.amazonaws.com", "example.com"))["cloud"]
 
