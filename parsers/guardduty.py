@@ -32,6 +32,7 @@ from parsers._findings import (
     to_string,
     walk,
 )
+from parsers.errors import EventError
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import register
@@ -368,11 +369,17 @@ def _objects(value: Any) -> list[dict[str, Any]]:
 
 @register("guardduty", ecs_version="8.2.0")
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
-    original = event.text()
     finding = event.json_object()
     findings = finding.get("findings")
     if isinstance(findings, (list, dict, str)) and not findings:
         return []  # an empty page of the GuardDuty API: nothing to index
+    if isinstance(findings, list) and len(finding) == 1:
+        # A page of the GetFindings API: a document per finding, as Elastic's input splits it.
+        if not all(isinstance(item, dict) for item in findings):
+            raise EventError("a page of GuardDuty findings holds something other than findings",
+                             reason="bad_findings_page")
+        return [doc for item in findings for doc in parse(Event(obj=item, meta=event.meta), options)]
+    original = event.text()
     errors: list[str] = []
     gd: dict[str, Any] = {}
     walk(SPEC, finding, gd, errors)

@@ -141,6 +141,19 @@ def test_an_empty_findings_page_is_dropped():
     assert SPEC.parse(Event(message='{"findings": []}'), OPTIONS) == []
 
 
+def test_a_page_of_findings_is_a_document_per_finding_with_its_own_original():
+    second = {**PORT_PROBE, "id": "second"}
+    page = orjson.dumps({"findings": [PORT_PROBE, second]}).decode()
+    docs = SPEC.parse(Event(message=page), ParseOptions(keep_original=True))
+    assert [d["event"]["id"] for d in docs] == [PORT_PROBE["id"], "second"]
+    assert orjson.loads(docs[1]["event"]["original"]) == second
+
+
+def test_a_page_holding_something_other_than_findings_is_an_error_not_an_empty_document():
+    with pytest.raises(EventError, match="other than findings"):
+        SPEC.parse_unguarded(Event(message=orjson.dumps({"findings": [PORT_PROBE, 7]}).decode()), OPTIONS)
+
+
 def test_unicode_text_is_kept_as_is():
     text = "Zugriff über Tor — 東京 \u202e\u200b"  # with a right-to-left override and a zero-width space
     doc = parse({**PORT_PROBE, "description": text})
