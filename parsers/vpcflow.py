@@ -12,6 +12,7 @@ under `aws.*` only, so `cloud.region: "-"` survives, and an all-`-` sublocation 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -62,6 +63,9 @@ _RAW = {
 _AWS_KEYS = {"pkt-src-aws-service": "pkt_src_service", "pkt-dst-aws-service": "pkt_dst_service"}
 # Fields read by position rather than copied to `aws.vpcflow`.
 _POSITIONAL = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end")
+
+# A log file's first line names its fields; anything else starting like one is a bad record, not a header.
+_HEADER = re.compile(r"[a-z][a-z0-9-]*(?: [a-z][a-z0-9-]*)*\Z")
 
 _TRANSPORTS = {"0": "hopopt", "1": "icmp", "2": "igmp", "6": "tcp", "8": "egp", "17": "udp", "47": "gre",
                "50": "esp", "58": "ipv6-icmp", "112": "vrrp", "132": "sctp"}
@@ -127,7 +131,7 @@ def _hinted_layout(fmt: str) -> _Layout | None:
 @register("vpcflow")
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     text = event.text()
-    if text.startswith(("version", "instance-id")):  # the header line of a log file
+    if text.startswith(("version ", "instance-id ")) and _HEADER.match(text):  # a log file's header line
         return []
     if text.startswith('{"message":"'):  # a record some shippers wrap in JSON
         close = text.find('"}', 12)

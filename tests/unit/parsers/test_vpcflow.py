@@ -82,6 +82,12 @@ def test_header_lines_are_dropped(header):
     assert parse(header) == []
 
 
+@pytest.mark.parametrize("line", ["version 2 corrupt: x y z w", "instance-idle garbage", "versions"])
+def test_lines_that_only_start_like_a_header_are_not_dropped_as_one(line):
+    with pytest.raises(EventError):
+        SPEC.parse_unguarded(Event(message=line), ParseOptions())
+
+
 def test_v5_record_keeps_pipeline_leftovers_and_maps_region_and_direction():
     [doc] = parse(V5)
     vpcflow = doc["aws"]["vpcflow"]
