@@ -115,6 +115,10 @@ def _unpickle_parsed(columns: tuple[tuple[Any, ...], ...], *rest: Any) -> Parsed
                    in zip(*columns)], *rest)
 
 
+# Pools started to find the records that kill a worker in one failed chunk (see ParserPool._bisect).
+MAX_ISOLATION_POOLS = 48
+
+
 class PoolUnusable(RuntimeError):
     """Workers die on any input: a deployment problem, not bad data. The batch must not be checkpointed."""
 
@@ -204,7 +208,7 @@ def _crashed(stream: str, shard: str, records: Sequence[WireRecord], error: Base
     for wire in records:
         source = Source(stream, shard, wire[0], wire[1], None)
         out.dead_letters.append(DeadLetter("parse", "worker_crashed", "a parser worker died on this record, parsed "
-                                           f"alone in a pool of its own: {type(error).__name__}", None, source, wire[4]))
+                                           f"without other chunks in its pool: {type(error).__name__}", None, source, wire[4]))
         out.failures["worker_crashed"] += 1
         out.event_count += 1
     return out
@@ -250,20 +254,23 @@ class ParserPool:
 
     def _parse_alone(self, stream: str, shard: str, chunk: Sequence[WireRecord]) -> Parsed:
         with self._alone:
-            return self._bisect(stream, shard, chunk)
+            return self._bisect(stream, shard, chunk, [MAX_ISOLATION_POOLS])
 
-    def _bisect(self, stream: str, shard: str, chunk: Sequence[WireRecord]) -> Parsed:
+    def _bisect(self, stream: str, shard: str, chunk: Sequence[WireRecord], pools_left: list[int]) -> Parsed:
         """Parse the chunk in a pool of its own; if it kills that too, halve it until the records that kill
-        a worker by themselves are found (a few dozen short-lived pools at most), and dead-letter only them."""
+        a worker by themselves are found, and dead-letter only them. One poison record among n costs about
+        2·log2(n) short-lived pools; when many records kill workers, what is left once `pools_left` runs out
+        is dead-lettered whole rather than stalling the shard for minutes."""
+        pools_left[0] -= 1
         try:
             return _run_alone(self._factory, self._config, stream, shard, chunk)
         except BrokenProcessPool as again:
-            if len(chunk) == 1:
+            if len(chunk) == 1 or pools_left[0] <= 0:
                 self._check_canary(again)
                 return _crashed(stream, shard, chunk, again)
         middle = len(chunk) // 2
-        result = self._bisect(stream, shard, chunk[:middle])
-        result.merge(self._bisect(stream, shard, chunk[middle:]))
+        result = self._bisect(stream, shard, chunk[:middle], pools_left)
+        result.merge(self._bisect(stream, shard, chunk[middle:], pools_left))
         return result
 
     def _check_canary(self, error: BaseException) -> None:

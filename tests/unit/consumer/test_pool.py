@@ -8,13 +8,21 @@ import gzip
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import orjson
 import pytest
 
-from consumer.pool import IndexNaming, ParserPool, PoolUnusable, WorkerConfig, parse_chunk
+from consumer.pool import (
+    MAX_ISOLATION_POOLS,
+    IndexNaming,
+    ParserPool,
+    PoolUnusable,
+    WorkerConfig,
+    parse_chunk,
+)
 from parsers import ParseOptions, StreamParsing
 
 CONFIG = WorkerConfig({"logs": StreamParsing(stream="logs", namespace="prod")}, ParseOptions())
@@ -104,6 +112,19 @@ def test_only_the_record_that_kills_a_worker_is_dead_lettered_not_its_chunk() ->
     assert sorted(int(item.source.sequence) for item in parsed.items) == [1, 2, 3, 4, 5, 6, 8, 9, 10, 11]
 
 
+def test_when_every_record_kills_a_worker_the_search_for_them_is_bounded() -> None:
+    built: list[int] = []
+
+    def factory(workers, config):
+        built.append(workers)
+        return FakeExecutor(lambda chunk: len(chunk) > 0)  # an empty chunk (the canary) still parses
+
+    pool = ParserPool(CONFIG, workers=1, executor_factory=factory)
+    parsed = pool.parse("logs", "shardId-0", [wire(n, cwl("crashes")) for n in range(500)])
+    assert parsed.failures == {"worker_crashed": 500} and not parsed.items
+    assert len(built) < 2 * MAX_ISOLATION_POOLS  # not the ~2,000 pools halving down to every record takes
+
+
 def test_a_pool_that_dies_on_everything_fails_the_batch_instead_of_dead_lettering_it() -> None:
     pool = ParserPool(CONFIG, workers=1, executor_factory=lambda w, c: FakeExecutor(lambda chunk: True))
     with pytest.raises(PoolUnusable):
@@ -122,8 +143,9 @@ class _CrashingExecutor(ProcessPoolExecutor):
 
 
 def test_a_worker_killed_by_one_shards_record_costs_other_shards_nothing() -> None:
-    # Real worker processes: the crash breaks the pool under every shard's chunks at once.
-    context = multiprocessing.get_context("fork")
+    # Real worker processes: the crash breaks the pool under every shard's chunks at once. forkserver, as in
+    # production: forking this threaded process could deadlock a child.
+    context = multiprocessing.get_context("forkserver")
     pool = ParserPool(CONFIG, workers=2,
                       executor_factory=lambda w, c: _CrashingExecutor(max_workers=w, mp_context=context))
     good = cwl("fine")
@@ -141,8 +163,9 @@ def test_a_worker_killed_by_one_shards_record_costs_other_shards_nothing() -> No
     try:
         for thread in threads:
             thread.start()
+        deadline = time.monotonic() + 120
         for thread in threads:
-            thread.join(120)
+            thread.join(max(0.0, deadline - time.monotonic()))
     finally:
         pool.close()
     assert {shard: type(r).__name__ for shard, r in results.items()} == dict.fromkeys("ABCD", "Parsed")
