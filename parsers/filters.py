@@ -101,8 +101,9 @@ class Path:
             change(node, key)
             return
         child = node[key]
+        filled = isinstance(child, dict) and bool(child)
         self._edit(child, end, change)
-        if isinstance(child, dict) and not child:
+        if filled and not child:  # emptied by this edit (an object that was empty already stays, as read)
             del node[key]
 
 
