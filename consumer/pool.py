@@ -28,7 +28,7 @@ from consumer.objects import ObjectAccess, ObjectReader
 from parsers import ObjectRef, ParseOptions, StreamParsing, parse_record, registry
 from parsers.enrich import useragent
 from sinks.batch import BulkItem, DeadLetter, RawRecord, Source
-from sinks.documents import build_bulk_items, dead_letters_for
+from sinks.documents import BulkItemBuilder, dead_letters_for
 
 # A record as it crosses process boundaries: [sequence, sub_sequence, arrival_ms, partition_key, data_b64].
 WireRecord = Sequence[Any]
@@ -166,19 +166,21 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
             out.deferred.extend(records[position:])
             break
         record = RawRecord(wire[0], wire[1], wire[2], wire[3], wire[4])
-        outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch)
-        # build_bulk_items first: a document it cannot serialise becomes a failure for dead_letters_for.
-        out.items.extend(build_bulk_items(stream, shard, record, outcome, config.naming))
+        # Documents are serialised as they are made: a log object's never all exist as dicts at once.
+        builder = BulkItemBuilder(stream, shard, record, config.naming)
+        outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch, builder.add)
+        out.items.extend(builder.items)
+        outcome.failures.extend(builder.failures)  # documents JSON cannot represent, dead-lettered with the rest
         out.dead_letters.extend(dead_letters_for(stream, shard, record, outcome))
         out.events.update(outcome.events_by_dataset)
         out.dropped.update(outcome.dropped)
         out.event_count += outcome.events
         for failure in outcome.failures:
             out.failures[failure.reason] += 1
-        produced = {d.ordinal for d in outcome.documents}
+        produced = {item.source.ordinal for item in builder.items}
         failed = {f.ordinal for f in outcome.failures}
         out.dropped_events += max(0, outcome.events - len(produced) - len(failed))
-        out.documents.update(document.event_dataset for document in outcome.documents)  # counted in C
+        out.documents.update(builder.produced)  # counted in C
     return out
 
 

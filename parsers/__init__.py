@@ -1,7 +1,7 @@
 """Pure parsing: raw Kinesis record bytes in, ECS documents out. No I/O but the GeoIP databases.
 
-    parse_record(data, parsing, options[, fetch]) -> RecordOutcome   a whole record, envelopes included
-                                                               (fetch: the caller's reader of S3 log objects)
+    parse_record(data, parsing, options[, fetch, emit]) -> RecordOutcome   a whole record, envelopes included
+                                (fetch: the caller's reader of S3 log objects; emit: takes documents as made)
     registry.get(name).parse(event, options) -> [doc, ...]     one event of a known dataset
 """
 

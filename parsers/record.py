@@ -18,6 +18,9 @@ filters -> `document.ship(namespace, labels)`.
   (`control_message`), empty records (`empty_record`), Security Hub events without findings
   (`no_findings`), CloudTrail files without records (`no_records`).
 * A filter drop is also counted per rule name in `outcome.filtered`.
+* With `emit`, each event's documents go to `emit` as soon as the event is finished, and
+  `outcome.documents` stays empty: a caller that serialises them at once never holds a large log object's
+  documents as dicts all together.
 * S3 event notifications point at log objects: `fetch(ref)` (I/O, given by the caller) returns an object's
   bytes, whose events are parsed as if they were the record's own, numbered after them, with their dataset
   from the object's key (`detect.dataset_for_key`) and the aws-s3 input's fields (`aws.s3.*`,
@@ -46,9 +49,12 @@ from parsers.rules import StreamParsing
 
 # Reads one log object in S3: its bytes, or ObjectUnavailable (permanent); anything else it raises is transient.
 Fetch = Callable[[ObjectRef], bytes]
+# Takes each document as soon as its event is finished, instead of `outcome.documents` collecting them.
+Emit = Callable[[ParsedDocument], None]
 
 
-def parse_record(data: bytes, parsing: StreamParsing, options: ParseOptions, fetch: Fetch | None = None) -> RecordOutcome:
+def parse_record(data: bytes, parsing: StreamParsing, options: ParseOptions, fetch: Fetch | None = None,
+                 emit: Emit | None = None) -> RecordOutcome:
     outcome = RecordOutcome()
     try:
         unwrapped = unwrap(data, options.max_decompressed_bytes)
@@ -58,13 +64,14 @@ def parse_record(data: bytes, parsing: StreamParsing, options: ParseOptions, fet
         outcome.failures.append(Failure(reason, message, None, None, base64.b64encode(data).decode("ascii")))
         return outcome
     try:
-        _Run(_context(parsing), options, outcome, fetch).items(unwrapped)
+        _Run(_context(parsing), options, outcome, fetch, emit).items(unwrapped)
     except _FetchFailed as exc:
         raise exc.original from None  # transient: the caller fails the batch, the record is read again
     except Exception as exc:  # noqa: BLE001 - a bug past the per-event guards: dead-letter the record whole
+        # What was parsed before it stays (it may have been emitted already); the record's redrive makes
+        # the same documents under the same ids again, which the index takes as duplicates.
         reason, message = _describe(exc)
-        outcome = RecordOutcome()
-        outcome.events = 1
+        outcome.events += 1
         outcome.failures.append(Failure(reason, message, None, None, base64.b64encode(data).decode("ascii")))
     return outcome
 
@@ -109,11 +116,12 @@ def _context(parsing: StreamParsing) -> _Context:
 class _Run:
     """One record's events through detection, parsing, filters and the shipper's fields."""
 
-    __slots__ = ("context", "fetch", "options", "ordinal", "outcome", "reading", "specs")
+    __slots__ = ("context", "emit", "fetch", "options", "ordinal", "outcome", "reading", "specs")
 
     def __init__(self, context: _Context, options: ParseOptions, outcome: RecordOutcome,
-                 fetch: Fetch | None = None) -> None:
+                 fetch: Fetch | None = None, emit: Emit | None = None) -> None:
         self.context, self.options, self.outcome, self.fetch = context, options, outcome, fetch
+        self.emit = emit
         self.ordinal = 0
         self.specs: dict[str, registry.DatasetSpec | None] = {}
         self.reading: ObjectRef | None = None  # the log object whose events these are, if any
@@ -199,10 +207,13 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - ParseError from the parser; anything else is our bug
             self._fail(exc, dataset, event, ordinal)
             return
-        if kept:
+        if not kept:
+            outcome.dropped["filtered"] += 1
+        elif self.emit is None:
             outcome.documents.extend(kept)
         else:
-            outcome.dropped["filtered"] += 1
+            for parsed in kept:
+                self.emit(parsed)
 
     def _finish(self, docs: list[dict[str, Any]], spec: registry.DatasetSpec, event: Event,
                 ordinal: int) -> list[ParsedDocument]:

@@ -8,7 +8,8 @@ Puts `--objects` gzip ALB log files of `--lines` lines each into a moto server i
 core (`consumer.pool.parse_chunk`, as a parser worker does):
   pointers  one S3 notification record per file: read the object from moto, gunzip, parse every line
   lines     the same lines as plain-line records put on the stream directly (no S3 read)
-and prints events/s, objects/s and MB/s (of the files' decompressed lines) for each, best of `--passes`.
+and prints events/s, objects/s and MB/s (of the files' decompressed lines) for each, best of `--passes`; then
+the most Python memory one pass over the pointers held (`--objects 1 --lines 100000`: one large file).
 moto's in-memory S3 on loopback stands in for S3, so `pointers` measures the reader's own cost per object
 (request, body, gunzip), not S3's latency, which in a region adds tens of milliseconds per GET (the pool's
 workers read in parallel, one object at a time each). Prints figures only.
@@ -22,6 +23,7 @@ import gzip
 import os
 import sys
 import time
+import tracemalloc
 import uuid
 from pathlib import Path
 
@@ -88,7 +90,7 @@ def main() -> int:
             plain.append(wire(text.encode(), n))
             raw_bytes += len(text.encode())
             stored += len(body)
-        access = ObjectAccess(region="us-east-1", max_bytes=64 << 20, s3_endpoint=moto.endpoint)
+        access = ObjectAccess(region="us-east-1", max_bytes=512 << 20, s3_endpoint=moto.endpoint)
         config = WorkerConfig(parsing={}, options=ParseOptions(), objects={STREAM: access})
         parse_chunk(STREAM, "shardId-0", pointers[:5], config)  # warm: the client, the regexes
         events = args.objects * args.lines
@@ -99,6 +101,15 @@ def main() -> int:
             assert documents == events, (name, documents, events)
             print(f"  {name:<9} {events / seconds:>9,.0f} events/s  {args.objects / seconds:>7,.1f} objects/s  "
                   f"{raw_bytes / seconds / 1e6:>6.1f} MB/s  ({seconds:.2f} s)")
+        # One more (untimed) pass over the pointers under tracemalloc: the most Python memory the reads,
+        # documents and bulk items of one chunk held at once, over what the process held before it.
+        tracemalloc.start()
+        parsed = parse_chunk(STREAM, "shardId-0", pointers, config)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        bodies = sum(len(item.body) for item in parsed.items)
+        print(f"  pointers: peak Python memory {peak / 1e6:,.0f} MB while parsing (tracemalloc), for "
+              f"{raw_bytes / 1e6:,.1f} MB of lines and {bodies / 1e6:,.1f} MB of document bodies")
     return 0
 
 

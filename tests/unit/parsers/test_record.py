@@ -208,6 +208,16 @@ def test_filters_drop_count_by_reason_and_rule_and_edit_before_shipping():
     assert kept.ordinal == 1 and kept.doc["user"]["name"] == "x" and kept.doc["data_stream"]["dataset"] == "aws.waf"
 
 
+def test_emit_takes_each_document_as_it_is_made_instead_of_the_outcome():
+    record = _cw_record("aws-waf-logs-x", "s", ["ok", "!two!", "!fail!", EVENTS["waf"][0]])
+    collected = parse_record(record, StreamParsing(), OPTIONS)
+    emitted: list = []
+    outcome = parse_record(record, StreamParsing(), OPTIONS, emit=emitted.append)
+    assert outcome.documents == [] and len(emitted) == len(collected.documents) >= 3
+    assert [(d.ordinal, d.part, d.doc) for d in emitted] == [(d.ordinal, d.part, d.doc) for d in collected.documents]
+    assert outcome.failures == collected.failures and outcome.events == collected.events
+
+
 def test_empty_record_is_a_counted_drop():
     outcome = parse_record(b"  \n", StreamParsing(), OPTIONS)
     assert outcome.events == 0 and outcome.dropped == {"empty_record": 1}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import tracemalloc
 
 import orjson
 
@@ -56,3 +57,19 @@ def test_each_failure_becomes_a_parse_dead_letter_with_its_source():
     (letter,) = dead_letters_for("logs", "shardId-1", RECORD, outcome)
     assert (letter.stage, letter.reason, letter.raw, letter.dataset) == ("parse", "invalid_json", "{oops", "cloudtrail")
     assert (letter.source.sequence, letter.source.sub_sequence, letter.source.ordinal) == (RECORD.sequence, 3, 4)
+
+
+def test_bodies_hold_no_more_memory_than_their_bytes():
+    # orjson keeps its growth buffer (several times the text) behind what dumps returns; a chunk holds
+    # thousands of bodies, a large log object's round tens of thousands.
+    doc = {"event": {"action": "x"}, "message": "m" * 2_000, "related": {"ip": ["10.0.0.1"] * 50}}
+    outcome = RecordOutcome(documents=[ParsedDocument("cloudtrail", "aws.cloudtrail", dict(doc), n)
+                                       for n in range(200)])
+    tracemalloc.start()
+    try:
+        items = build_bulk_items("logs", "shardId-1", RECORD, outcome, lambda *_: "logs-x")
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    body_bytes = sum(len(item.body) for item in items)
+    assert held < 2 * body_bytes, (held, body_bytes)
