@@ -2,7 +2,8 @@
 
 Environment overrides use `__` between levels: `SECSTASH_SEARCH__PASSWORD=...`,
 `SECSTASH_PIPELINE__WORKERS=4`, `SECSTASH_STREAMS='[{"name": "logs"}]'` (JSON for lists and objects).
-Unknown keys are errors, so a misspelt key never silently falls back to a default. `load()` raises
+Unknown keys are errors, so a misspelt key never silently falls back to a default; so is a `SECSTASH_`
+variable that reads as an override but names no setting (`SECSTASH_SEARCH_API_KEY`). `load()` raises
 `SettingsError` whose message names every bad key as a dotted path (`streams[0].retrieval_mode`).
 Secrets are `SecretStr`: they print as `**********` and never reach logs.
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
+import orjson
 import yaml
 from pydantic import (
     AfterValidator,
@@ -25,7 +28,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
+from consumer.logs import scrub
 from parsers.rules import Condition, DetectionRule, FilterRule, StreamParsing
 from sinks.archive.config import ArchiveSettings
 from sinks.search.config import SearchSettings
@@ -406,8 +411,79 @@ def _format_errors(error: ValidationError) -> str:
             message = "unknown key (misspelt?)"
         elif item["type"] == "missing":
             message = "required key missing"
-        lines.append(f"{path or '<root>'}: {message}")
+        # Validators may quote the value they refuse; a value can be a secret given in the wrong place.
+        lines.append(f"{path or '<root>'}: {scrub(message)}")
     return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """Where the YAML is broken and what is wrong, without the source line or the quoted token PyYAML adds
+    (`found undefined alias 'Secr3t'`): the broken line is often a password's."""
+    problem = getattr(error, "problem", None) or type(error).__name__
+    problem = _QUOTED.sub("'...'", problem)
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+# The project's own variables that share the prefix and a section's name but are not settings.
+_NOT_SETTINGS = frozenset({"SECSTASH_KCL_JARS", "SECSTASH_KCL_JARS_FROM", "SECSTASH_PIPELINE_SOCKET",
+                           "SECSTASH_SEARCH_USER"})
+
+
+def _misdirected_overrides(environ: Mapping[str, str]) -> list[str]:
+    """`SECSTASH_` variables that look meant as overrides but name no setting: pydantic-settings ignores
+    them, so `SECSTASH_SEARCH_API_KEY` (one `_`) or `SECSTASH_METRIC__PORT` would silently leave the default.
+    Other `SECSTASH_` variables (the tools' own, `SECSTASH_CACHE`, ...) are not settings and pass."""
+    sections = Settings.model_fields.keys()
+    found = []
+    for name in sorted(environ):
+        if not name.upper().startswith(ENV_PREFIX) or name.upper() in _NOT_SETTINGS:
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        head, nested, _ = key.partition("__")
+        if head in sections:
+            continue  # an override; the model rejects a misspelt key below the section
+        if nested:
+            found.append(f"{name}: no settings section {head!r}; sections: {', '.join(sections)}")
+        elif section := next((s for s in sections if key.startswith(f"{s}_")), None):
+            found.append(f"{name}: not a setting; a key inside `{section}` is set with `__`: "
+                         f"{ENV_PREFIX}{section.upper()}__{key[len(section) + 1:].upper()}")
+    return found
+
+
+def _unparsable_override(error: PydanticSettingsError, environ: Mapping[str, str]) -> str:
+    """Name the variable whose value should have been JSON (a list or an object) and was not."""
+    culprits = [name for name, value in sorted(environ.items())
+                if name.upper().startswith(ENV_PREFIX) and _expects_json(name) and not _is_json(value)]
+    names = ", ".join(culprits) or str(error)
+    return (f"invalid settings:\n  {names}: not valid JSON; lists and objects are given as JSON, e.g. "
+            f"{ENV_PREFIX}SEARCH__HOSTS='[\"https://es:9200\"]'")
+
+
+def _expects_json(variable: str) -> bool:
+    """Whether the setting `variable` overrides is a list, a mapping or a section (given whole)."""
+    model: Any = Settings
+    annotation: Any = None
+    for part in variable[len(ENV_PREFIX):].lower().split("__"):
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return False
+        annotation = fields[part].annotation
+        model = next((a for a in (annotation, *get_args(annotation)) if isinstance(a, type)
+                      and issubclass(a, BaseModel)), None)
+    options = [a for a in (annotation, *get_args(annotation)) if a is not type(None)]
+    return model is not None or any(get_origin(a) in (list, dict, tuple, set) or a in (list, dict)
+                                    for a in options)
+
+
+def _is_json(value: str) -> bool:
+    try:
+        orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def load(path: str | os.PathLike[str] | None, environ: dict[str, str] | None = None) -> Settings:
@@ -419,9 +495,11 @@ def load(path: str | os.PathLike[str] | None, environ: dict[str, str] | None = N
         except OSError as exc:
             raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
-            raise SettingsError(f"settings file {path} is not valid YAML: {exc}") from None
+            raise SettingsError(f"settings file {path} is not valid YAML: {_yaml_problem(exc)}") from None
         if not isinstance(data, dict):
             raise SettingsError(f"settings file {path} must hold a mapping at the top level")
+    if misdirected := _misdirected_overrides(os.environ if environ is None else environ):
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(misdirected))
     saved = None
     if environ is not None:
         saved = dict(os.environ)
@@ -431,6 +509,9 @@ def load(path: str | os.PathLike[str] | None, environ: dict[str, str] | None = N
         return Settings(**data)
     except ValidationError as exc:
         raise SettingsError(_format_errors(exc)) from None
+    except PydanticSettingsError as exc:
+        # A list or object override that is not JSON: pydantic-settings names only the top-level field.
+        raise SettingsError(_unparsable_override(exc, os.environ)) from None
     finally:
         if saved is not None:
             os.environ.clear()

@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
+from consumer import logs
 from sinks.batch import BulkItem, DeadLetter
 
 
@@ -86,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"secstash redrive: {exc}", file=sys.stderr)
         return 2
+    # Before any sink exists: their log lines and errors may carry hosts and credentials.
+    logs.configure("warning", secrets=logs.secrets_in(settings))
     do_dead = args.dead_letter or not args.spill
     do_spill = args.spill or not args.dead_letter
     archive = settings.archive
@@ -100,12 +103,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         sink.start()
     except SinkError as exc:
-        print(f"secstash redrive: {exc}", file=sys.stderr)
+        print(f"secstash redrive: {logs.scrub(str(exc))}", file=sys.stderr)
         return 2
     failures = 0
     try:
         if sink.server is None:
-            print(f"secstash redrive: {search.hosts} did not answer", file=sys.stderr)
+            print(f"secstash redrive: {logs.scrub(str(search.hosts))} did not answer", file=sys.stderr)
             return 1
         if do_spill:
             result = Redriver(SpillStore(store, archive.spill_prefix, s3), sink.deliver, lambda: True,
@@ -133,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
                     future.result()
                 except SinkError as exc:
                     failures += 1
-                    print(f"secstash redrive: {exc}", file=sys.stderr)
+                    print(f"secstash redrive: {logs.scrub(str(exc))}", file=sys.stderr)
             reasons = Counter(letter.reason for letter in refusals.again)
             print(f"dead letters: {sent} documents sent, {len(refusals.again)} refused again"
                   + (f" ({', '.join(f'{r}: {n}' for r, n in sorted(reasons.items()))})" if reasons else ""))

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - settings and argument errors: say what is wrong, exit 2
         print(f"secstash replay: {exc}", file=sys.stderr)
         return 2
+    logs.configure("warning", secrets=logs.secrets_in(s))
 
     parsing = {st.stream_name: st.parsing(s.filters) for st in s.streams}
     if args.namespace:
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
     except Exception as exc:  # noqa: BLE001 - report how far we got, exit 1
-        print(f"secstash replay: stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"secstash replay: stopped: {type(exc).__name__}: {logs.scrub(str(exc))}", file=sys.stderr)
         return 1
     finally:
         for close in closers:

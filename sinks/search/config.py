@@ -129,7 +129,12 @@ class SearchSettings(Strict):
     @field_validator("hosts")
     @classmethod
     def _hosts(cls, value: list[str]) -> list[str]:
-        for host in value:
+        for number, host in enumerate(value):
+            if "@" in host:
+                # Credentials in a URL would be a plain string: printed by repr, never masked as a secret, and
+                # outside the one-authentication-method rule. The URL is not echoed, as it holds them.
+                raise ValueError(f"host [{number}] carries credentials (user:password@): put them in "
+                                 "`username`/`password`, `api_key` or `bearer_token`")
             if not re.match(r"^https?://[^\s/]+/?$", host):
                 raise ValueError(f"host {host!r} must be an http:// or https:// URL without a path")
         return value
@@ -154,6 +159,12 @@ class SearchSettings(Strict):
         if self.max_in_flight_bytes < self.bulk_max_bytes:
             raise ValueError("`max_in_flight_bytes` must hold at least one bulk request (`bulk_max_bytes`)")
         return self
+
+    def credentials_in_clear(self) -> list[str]:
+        """The http:// hosts that would be sent a password, API key or bearer token (SigV4 sends none)."""
+        if not (self.password or self.api_key or self.bearer_token):
+            return []
+        return [host for host in self.hosts if host.startswith("http://")]
 
     def target(self, dataset: str, namespace: str, timestamp: datetime | None = None) -> str:
         """Where a document of `dataset` (event.dataset, e.g. aws.cloudtrail) for `namespace` goes.

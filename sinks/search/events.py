@@ -177,6 +177,10 @@ def tls_unverified(hosts: list[str]) -> None:
     log.warning("search TLS verification is off: the cluster's identity is not checked", hosts=hosts)
 
 
+def credentials_in_clear(hosts: list[str]) -> None:
+    log.warning("search credentials go to plain http:// hosts: anyone on the path can read them", hosts=hosts)
+
+
 def setup_skipped(feature: str, detail: str) -> None:
     SKIPPED.labels(feature).inc()
     log.warning("search setup step skipped: the cluster cannot do it", feature=feature, detail=detail[:300])

@@ -131,6 +131,8 @@ class SearchSink:
         """
         if not self.settings.verify_certs:
             events.tls_unverified(self.settings.hosts)
+        if plain := self.settings.credentials_in_clear():
+            events.credentials_in_clear(plain)
         self.client = self._client_factory(self.settings, self.settings.server_major)
         deadline = time.monotonic() + self.settings.start_timeout_s
         while True:

@@ -64,6 +64,8 @@ BAD = [
     ("workers not a number", with_change("pipeline.workers", "many"), "pipeline.workers"),
     ("bucket missing", with_change("archive", {"prefix": "x"}), "archive.bucket: required key missing"),
     ("search hosts empty", with_change("search.hosts", []), "search.hosts"),
+    ("search host with credentials", with_change("search.hosts", ["https://u:Secr3t@search:9200"]),
+     "search.hosts: Value error, host [0] carries credentials"),
     ("search host not a URL", with_change("search.hosts", ["search:9200"]), "search.hosts: Value error, host 'search:9200'"),
     ("two auth methods", with_change("search.api_key", "abc"), "search: Value error, choose one authentication method"),
     ("bad filter action", with_change("filters", [{"action": "explode"}]), "filters[0].action"),
@@ -80,6 +82,7 @@ def test_bad_settings_are_refused_naming_the_key(tmp_path: Path, case: str, data
     with pytest.raises(settings.SettingsError) as error:
         settings.load(write(tmp_path, data), environ={})
     assert expected in str(error.value)
+    assert "Secr3t" not in str(error.value)
 
 
 def test_environment_overrides_win_and_bad_ones_name_the_key(tmp_path: Path) -> None:
@@ -138,3 +141,47 @@ def test_each_stream_says_how_its_log_object_pointers_are_read(tmp_path: Path) -
     assert access["other"].buckets == ()
     assert access["central"].max_bytes == 1 << 20
     assert access["central"].s3_endpoint == access["central"].sts_endpoint == "http://127.0.0.1:5000"
+
+
+@pytest.mark.parametrize("line", [
+    "password: *Secr3tPass",         # PyYAML: found undefined alias 'Secr3tPass'
+    "api_key: &Secr3tPass==",        # an anchor name cannot hold `=`
+    "password: !Secr3tPass",         # could not determine a constructor for the tag '!Secr3tPass'
+    "password: `Secr3tPass",         # found character '`' that cannot start any token
+    'password: "Sup3r"Secr3tPass',   # the text after a closing quote
+])
+def test_a_yaml_error_names_the_line_but_never_echoes_its_value(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "secstash.yml"
+    path.write_text(f"streams: [{{name: logs}}]\narchive: {{bucket: b}}\nsearch:\n  username: u\n  {line}\n")
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(path, environ={})
+    message = str(error.value)
+    assert "not valid YAML" in message and "line 5" in message
+    assert "Secr3t" not in message
+
+
+def test_an_override_variable_that_names_no_setting_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(path, environ={"SECSTASH_SEARCH_API_KEY": "k", "SECSTASH_METRIC__PORT": "1",
+                                     "SECSTASH_ARCHIVE_RETENTION_DAYS": "3650"})
+    message = str(error.value)
+    assert "SECSTASH_SEARCH_API_KEY: not a setting" in message and "SECSTASH_SEARCH__API_KEY" in message
+    assert "SECSTASH_METRIC__PORT: no settings section 'metric'" in message
+    assert "SECSTASH_ARCHIVE__RETENTION_DAYS" in message
+    # The project's own non-settings variables, and overrides that name a setting, pass.
+    tools = {"SECSTASH_KCL_JARS": "/jars", "SECSTASH_CACHE": "/cache", "SECSTASH_PIPELINE_SOCKET": "/s",
+             "SECSTASH_STREAM": "logs", "SECSTASH_LOG_LEVEL": "debug"}
+    assert settings.load(path, environ=tools).log_level == "debug"
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("SECSTASH_SEARCH__HOSTS", "https://search:9200"),
+    ("SECSTASH_STREAMS", "logs"),
+    ("SECSTASH_SEARCH", "hosts=x"),
+])
+def test_an_override_that_should_be_json_is_named(tmp_path: Path, variable: str, value: str) -> None:
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(write(tmp_path, GOOD), environ={variable: value, "SECSTASH_SEARCH__USERNAME": "plain"})
+    assert f"{variable}: not valid JSON" in str(error.value)
+    assert "SECSTASH_SEARCH__USERNAME" not in str(error.value)  # a plain string where a string is wanted

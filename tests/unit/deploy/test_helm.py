@@ -203,6 +203,7 @@ def test_chart_refuses_a_termination_grace_shorter_than_the_drain(deploy_tools: 
     (("settings.stream=oops",), "stream"),
     (("replicas=3",), "replicas"),
     (("settings.search.password=inline",), "search"),
+    (("settings.search.hosts[0]=https://elastic:inline@es.example.com:9200",), "hosts"),
 ])
 def test_values_schema_rejects_unknown_keys_and_inline_credentials(
         deploy_tools: dict[str, Any], sets: tuple[str, ...], complaint: str) -> None:

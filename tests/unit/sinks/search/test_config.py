@@ -59,6 +59,22 @@ def test_secrets_never_print() -> None:
     assert "hunter2" not in repr(s) and "hunter2" not in str(s.model_dump())
 
 
+def test_a_host_carrying_credentials_is_refused_without_echoing_them() -> None:
+    with pytest.raises(ValidationError) as error:
+        make(hosts=["https://search:9200", "https://elastic:hunter2@search:9200"])
+    message = error.value.errors()[0]["msg"]  # what `secstash` prints (pydantic's own text adds the input)
+    assert "host [1] carries credentials" in message and "hunter2" not in message
+
+
+def test_credentials_for_plain_http_hosts_are_named_and_sigv4_or_no_credentials_are_not() -> None:
+    hosts = ["http://a:9200", "https://b:9200", "http://c:9200"]
+    assert make(hosts=hosts, username="u", password="p").credentials_in_clear() == [hosts[0], hosts[2]]
+    assert make(hosts=hosts, bearer_token="t").credentials_in_clear() == [hosts[0], hosts[2]]
+    assert make(hosts=hosts).credentials_in_clear() == []
+    assert make(hosts=hosts, kind="opensearch", aws_sigv4=True).credentials_in_clear() == []
+    assert make(hosts=["https://b:9200"], api_key="k").credentials_in_clear() == []
+
+
 def test_target_names_data_streams_and_dated_plain_indices() -> None:
     assert make().target("aws.cloudtrail", "prod") == "logs-aws.cloudtrail-prod"
     plain = make(data_streams=False, index_pattern="sec-{dataset}-{namespace}-{date}")

@@ -311,6 +311,16 @@ def test_start_refuses_credentials_the_cluster_rejects(make: Any) -> None:
         h.sink.start()
 
 
+def test_start_warns_when_credentials_would_cross_plain_http(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sinks.search import events
+
+    warned: list[list[str]] = []
+    monkeypatch.setattr(events, "credentials_in_clear", warned.append)
+    make(FakeCluster(), hosts=["http://search:9200"], username="u", password="p")
+    make(FakeCluster(), hosts=["https://search:9200"], username="u", password="p")
+    assert warned == [["http://search:9200"]]
+
+
 def test_start_picks_the_client_major_version_of_the_server(make: Any) -> None:
     cluster = FakeCluster(version="9.1.0", get_root_status=200)
     h = make(cluster)
