@@ -8,7 +8,9 @@ Findings (any one makes `secstash verify` exit non-zero):
     unlisted           an object no manifest lists, holding records no listed object holds (or unreadable)
     chain_break        an entry does not name the shard's previous entry, or names one that is gone
     manifest_invalid   a manifest object that does not parse, or disagrees with its key or object key
-    bad_signature      a signed entry whose signature does not verify (or unsigned, with require_signatures)
+    bad_signature      a signature that does not verify, or names another key than the archive's signing key;
+                       an unsigned entry when signatures are required (a signing key given, or
+                       require_signatures), or when an earlier entry of the shard is signed (a signature removed)
     conflicting_copy   one position archived twice with different bytes
 
 Notices (reported, not findings):
@@ -47,6 +49,7 @@ from sinks.archive.encode import (
 from sinks.archive.manifest import ManifestEntry, ManifestError, parse_entry, shard_prefix
 from sinks.archive.signing import SignatureVerifier
 from sinks.batch import Position
+from sinks.errors import SinkConfigError
 
 FindingKind = Literal["missing", "altered", "unlisted", "chain_break", "manifest_invalid", "bad_signature",
                       "conflicting_copy", "reread_duplicate", "interrupted_write"]
@@ -107,6 +110,7 @@ class Verifier:
     manifest_prefix: str = "manifests"
     kms: Any = None
     require_signatures: bool = False
+    signing_key: str | None = None  # the archive's signing key (id, ARN or alias): signatures must be by it
     workers: int = 8
     clock: Callable[[], float] = time.monotonic
     _signatures: SignatureVerifier | None = field(default=None, init=False)
@@ -114,8 +118,11 @@ class Verifier:
     def run(self, stream: str | None = None, since: int | None = None, until: int | None = None) -> Report:
         started = self.clock()
         report = Report()
+        if self.signing_key is not None and self.kms is None:
+            raise SinkConfigError("checking signatures against a signing key needs a KMS client")
         if self.kms is not None:
-            self._signatures = SignatureVerifier(self.kms)
+            self._signatures = SignatureVerifier(self.kms, self.signing_key)
+            self._signatures.start()
         listed = self._read_manifests(report, stream, since, until)
         objects = {o.key: o for o in reader.archive_objects(self.s3, self.bucket, self.prefix, stream, since, until)}
         report.objects = len(objects)
@@ -161,15 +168,24 @@ class Verifier:
             items.sort(key=lambda item: (item.entry.first, item.entry.last))
         return listed
 
+    @property
+    def _signatures_required(self) -> bool:
+        return self.require_signatures or self.signing_key is not None
+
     def _check_signature(self, report: Report, key: str, entry: ManifestEntry) -> None:
         if entry.signature is None:
-            if self.require_signatures:
+            if self._signatures_required:
                 report.add("bad_signature", entry.stream, entry.shard, key, "entry is not signed")
             return
         report.signed += 1
         if self._signatures is None:
             return  # no KMS client: signatures cannot be checked (the CLI always passes one)
         try:
+            if not self._signatures.is_expected_key(entry.signature.key_id):
+                report.add("bad_signature", entry.stream, entry.shard, key,
+                           f"signed with {entry.signature.key_id}, not the archive's signing key "
+                           f"{self._signatures.expected_arn}")
+                return
             ok = self._signatures.valid(entry)
         except (ClientError, BotoCoreError) as exc:
             report.add("bad_signature", entry.stream, entry.shard, key, f"cannot verify with KMS: {exc}")
@@ -226,8 +242,11 @@ class Verifier:
 
     def _check_chain(self, report: Report, stream: str, shard: str, items: list[_Listed]) -> None:
         first = items[0]
+        predecessor = None
         if first.entry.prev_manifest is not None:
-            self._check_predecessor_outside(report, first)
+            predecessor = self._check_predecessor_outside(report, first)
+        if not self._signatures_required:
+            self._check_downgrade(report, items, predecessor is not None and predecessor.signature is not None)
         for previous, item in itertools.pairwise(items):
             entry = item.entry
             if not entry.follows(previous.entry, previous.manifest_key):
@@ -238,7 +257,18 @@ class Verifier:
             if entry.first <= previous.entry.last:
                 self._compare_overlap(report, previous, item)
 
-    def _check_predecessor_outside(self, report: Report, item: _Listed) -> None:
+    def _check_downgrade(self, report: Report, items: list[_Listed], signed_before: bool) -> None:
+        """Without a known signing key an unsigned entry may be fine (written before signing was switched on),
+        but one after a signed entry of its shard looks exactly like an entry whose signature was removed."""
+        for item in items:
+            if item.entry.signature is not None:
+                signed_before = True
+            elif signed_before:
+                report.add("bad_signature", item.entry.stream, item.entry.shard, item.manifest_key,
+                           "entry is not signed, though an earlier entry of the shard is (signature removed?)")
+
+    def _check_predecessor_outside(self, report: Report, item: _Listed) -> ManifestEntry | None:
+        """The entry before the range, when it exists and is the one the range's first entry links to."""
         entry = item.entry
         assert entry.prev_manifest is not None
         try:
@@ -246,21 +276,23 @@ class Verifier:
         except ClientError as exc:
             report.add("chain_break", entry.stream, entry.shard, item.manifest_key,
                        f"cannot read predecessor {entry.prev_manifest}: {exc}")
-            return
+            return None
         if body is None:
             report.add("chain_break", entry.stream, entry.shard, item.manifest_key,
                        f"predecessor entry {entry.prev_manifest} is gone")
-            return
+            return None
         try:
             previous = parse_entry(body)
         except ManifestError as exc:
             report.add("chain_break", entry.stream, entry.shard, item.manifest_key,
                        f"predecessor entry {entry.prev_manifest} is unreadable: {exc}")
-            return
+            return None
         if not entry.follows(previous, entry.prev_manifest):
             report.add("chain_break", entry.stream, entry.shard, item.manifest_key,
                        f"predecessor entry {entry.prev_manifest} names object {previous.key} "
                        f"(sha256 {previous.sha256[:16]}...), not what this entry links to")
+            return None
+        return previous
 
     def _compare_overlap(self, report: Report, previous: _Listed, item: _Listed) -> None:
         older = self._records(previous.entry.key)

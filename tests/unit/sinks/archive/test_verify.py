@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 from typing import Any
 
 from sinks.archive import encode
@@ -122,3 +123,12 @@ def test_a_time_range_checks_only_its_hours():
     archive(s3, batch(0, 5), batch(0, 5, t0=T0 + 3 * 3_600_000, shard="shardId-000000000009"))
     report = Verifier(s3, "tamper-bucket").run(since=T0 + 3 * 3_600_000)
     assert report.clean and report.manifests == 1 and report.objects == 1
+
+
+def test_a_signature_removed_after_signed_entries_is_a_finding_without_a_signing_key():
+    s3, kms = FakeS3(versioned=False, lock=None), FakeKms()
+    archive(s3, batch(0, 5), batch(5, 10), kms=kms, signing_key_id="sign-1")
+    key = s3.keys("manifests/")[1]
+    s3.objects[key][-1].body = replace(parse_entry(s3.body(key)), signature=None).body()
+    report = verify(s3, kms=kms)
+    assert kinds(report) == ["bad_signature"] and "not signed" in report.findings[0].detail
