@@ -16,9 +16,10 @@ Findings (any one makes `secstash verify` exit non-zero):
 Notices (reported, not findings):
 
     reread_duplicate   listed objects overlap: records archived twice after a crash or a lease hand-over
-    interrupted_write  an unlisted object whose every record is, byte for byte, in listed objects: the
-                       writer stopped between an object and its manifest entry and the records were
-                       archived again
+    interrupted_write  an unlisted object whose every record is, field for field (the sequence as written, the
+                       arrival time, the partition key and the data), in listed objects, under the very key
+                       the writer gives those records: the writer stopped between an object and its manifest
+                       entry and the records were archived again
 
 Reading: every listed object in the range is downloaded and hashed (the figure `verify s/GB` measures this);
 objects are decoded only where duplicates need comparing, which is rare.
@@ -33,16 +34,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sinks.archive import reader
 from sinks.archive.encode import (
+    ArchivedRecord,
     ArchiveFormatError,
-    ArchiveKey,
+    archive_key,
     decode_object,
+    encode_line,
     parse_archive_key,
     position_text,
 )
@@ -318,7 +320,7 @@ class Verifier:
             records = decode_object(body, MAX_DECODED_BYTES)
         except ArchiveFormatError:
             return None
-        return {r.position: hashlib.blake2b(r.data_b64.encode(), digest_size=16).digest() for r in records}
+        return {r.position: _fingerprint(r) for r in records}
 
     # --- unlisted objects --------------------------------------------------------------------------------
 
@@ -338,34 +340,35 @@ class Verifier:
             except ArchiveFormatError as exc:
                 report.add("unlisted", parsed.stream, parsed.shard, obj.key, f"no manifest lists it; {exc}")
                 continue
-            uncovered = self._uncovered(parsed, records, listed.get((parsed.stream, parsed.shard), []))
+            misfit = _misfit(self.prefix, obj.key, records)
+            if misfit:
+                report.add("unlisted", parsed.stream, parsed.shard, obj.key, f"no manifest lists it; {misfit}")
+                continue
+            uncovered = self._uncovered(records, listed.get((parsed.stream, parsed.shard), []))
             if uncovered:
                 report.add("unlisted", parsed.stream, parsed.shard, obj.key,
-                           f"no manifest lists it; {uncovered} of its {len(records)} records are in no listed object")
+                           f"no manifest lists it; {uncovered} of its {len(records)} records are in no listed "
+                           "object, field for field")
             else:
                 report.duplicate_records += len(records)
                 report.add("interrupted_write", parsed.stream, parsed.shard, obj.key,
                            f"no manifest lists it, but all {len(records)} records are in listed objects")
 
-    def _uncovered(self, parsed: ArchiveKey, records: list[Any], items: list[_Listed]) -> int:
-        if not records or any(r.stream != parsed.stream or r.shard != parsed.shard for r in records):
-            return max(1, len(records))
+    def _uncovered(self, records: list[ArchivedRecord], items: list[_Listed]) -> int:
         low = min(r.position for r in records)
         high = max(r.position for r in records)
         candidates = [i for i in items if i.entry.first <= high and i.entry.last >= low]
-        candidates += self._neighbours(parsed, low, high, {i.entry.key for i in items})
+        candidates += self._neighbours(records[0], low, high, {i.entry.key for i in items})
         known: dict[Position, bytes] = {}
         for item in candidates:
             known.update(self._records(item.entry.key) or {})
-        return sum(1 for r in records
-                   if known.get(r.position) != hashlib.blake2b(r.data_b64.encode(), digest_size=16).digest())
+        return sum(1 for r in records if known.get(r.position) != _fingerprint(r))
 
-    def _neighbours(self, parsed: ArchiveKey, low: Position, high: Position, seen: set[str]) -> list[_Listed]:
+    def _neighbours(self, first: ArchivedRecord, low: Position, high: Position, seen: set[str]) -> list[_Listed]:
         """Listed objects just outside the verified range that may hold an unlisted object's records: the
-        entries of the same shard in the object's hour and the next one."""
-        start = int(datetime.strptime(f"{parsed.dt} {parsed.hour}", "%Y-%m-%d %H").replace(tzinfo=UTC)
-                    .timestamp() * 1000)
-        base = shard_prefix(self.manifest_prefix, parsed.stream, parsed.shard)
+        entries of the same shard in the hour of its first record's arrival (its key's hour) and the next one."""
+        start = first.arrival_ms - first.arrival_ms % reader.HOUR_MS
+        base = shard_prefix(self.manifest_prefix, first.stream, first.shard)
         found = []
         for hour in reader.hour_partitions(self.s3, self.bucket, base, start, start + 2 * reader.HOUR_MS):
             for key, _ in reader.list_objects(self.s3, self.bucket, hour):
@@ -376,3 +379,25 @@ class Verifier:
                 if entry and entry.key not in seen and entry.first <= high and entry.last >= low:
                     found.append(_Listed(key, entry))
         return found
+
+
+def _fingerprint(record: ArchivedRecord) -> bytes:
+    """A digest of every field of a record as archived: two copies of a position agree only when replay would
+    read the same record from both (the same document ids, arrival time and data)."""
+    return hashlib.blake2b(encode_line(record.stream, record.shard, record.raw()), digest_size=16).digest()
+
+
+def _misfit(prefix: str, key: str, records: list[ArchivedRecord]) -> str | None:
+    """Why an object is not one the writer could have written under `key`, or None. The writer names an object
+    after its records (stream, shard, first arrival hour, first and last positions as written) and keeps them in
+    position order, so a copy of listed records anywhere else is no interrupted write."""
+    if not records:
+        return "it holds no records"
+    if any((r.stream, r.shard) != (records[0].stream, records[0].shard) for r in records):
+        return "its records belong to more than one shard"
+    if any(later.position <= earlier.position for earlier, later in itertools.pairwise(records)):
+        return "its records are not in position order"
+    expected = archive_key(prefix, records[0].stream, records[0].shard, records[0].raw(), records[-1].raw())
+    if expected != key:
+        return f"its records belong at {expected}"
+    return None

@@ -4,6 +4,8 @@ import gzip
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from sinks.archive import encode
 from sinks.archive.manifest import parse_entry
 from sinks.archive.verify import Report, Verifier
@@ -132,3 +134,46 @@ def test_a_signature_removed_after_signed_entries_is_a_finding_without_a_signing
     s3.objects[key][-1].body = replace(parse_entry(s3.body(key)), signature=None).body()
     report = verify(s3, kms=kms)
     assert kinds(report) == ["bad_signature"] and "not signed" in report.findings[0].detail
+
+
+def put_unlisted(s3: FakeS3, records: list[Any], key: str | None = None) -> str:
+    body = encode.compress(b"".join(encode.encode_line("logs", SHARD, r) for r in records))
+    key = key or encode.archive_key("archive", "logs", SHARD, records[0], records[-1])
+    s3.put_object(Bucket="tamper-bucket", Key=key, Body=body)
+    return key
+
+
+@pytest.mark.parametrize("change", [
+    lambda r: replace(r, arrival_ms=r.arrival_ms + 1),
+    lambda r: replace(r, partition_key="other"),
+    lambda r: replace(r, sequence="0" + r.sequence),  # the same number written differently: other document ids
+], ids=["arrival_ms", "partition_key", "sequence_text"])
+def test_an_unlisted_copy_of_listed_records_with_any_field_changed_is_unlisted(change):
+    s3 = intact()
+    copies = [change(record(i)) for i in range(25, 30)]
+    put_unlisted(s3, copies)
+    report = verify(s3)
+    assert kinds(report) == ["unlisted"] and not report.clean
+    assert "5 of its 5 records are in no listed object" in report.findings[0].detail
+
+
+@pytest.mark.parametrize(("first", "last", "hour_shift"), [(25, 25, 0), (26, 29, 0), (25, 29, 1)])
+def test_an_unlisted_copy_of_listed_records_under_another_key_is_unlisted(first, last, hour_shift):
+    s3 = intact()
+    key = encode.archive_key("archive", "logs", SHARD, record(first, t0=T0 + hour_shift * 3_600_000), record(last))
+    put_unlisted(s3, [record(i) for i in range(25, 30)], key)
+    report = verify(s3)
+    assert kinds(report) == ["unlisted"] and "belong at" in report.findings[0].detail
+
+
+def test_an_unlisted_copy_of_listed_records_out_of_order_is_unlisted():
+    s3 = intact()
+    shuffled = [record(i) for i in (25, 27, 26, 28, 29)]
+    put_unlisted(s3, shuffled, encode.archive_key("archive", "logs", SHARD, record(25), record(29)))
+    assert kinds(verify(s3)) == ["unlisted"]
+
+
+def test_one_position_archived_twice_with_other_arrival_times_is_a_conflicting_copy():
+    s3 = FakeS3(versioned=False, lock=None)
+    archive_without_dedupe(s3, batch(0, 10), batch(5, 15, t0=T0 + 1))
+    assert kinds(verify(s3)) == ["conflicting_copy"]
