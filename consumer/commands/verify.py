@@ -81,8 +81,15 @@ def run(args: argparse.Namespace) -> int:
     except SinkConfigError as exc:
         print(f"secstash verify: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - exit 2 is the contract when the check cannot finish, never a traceback
+        print(f"secstash verify: reading s3://{bucket} failed: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        return 2
     print(render_json(report) if args.json else render_text(report))
     return 0 if report.clean else 1
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def render_text(report: Report) -> str:

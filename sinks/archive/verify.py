@@ -42,6 +42,7 @@ from sinks.archive import reader
 from sinks.archive.encode import (
     ArchivedRecord,
     ArchiveFormatError,
+    ArchiveKey,
     archive_key,
     decode_object,
     encode_line,
@@ -331,28 +332,36 @@ class Verifier:
             if parsed is None:
                 report.add("unlisted", "?", "?", obj.key, "not a key the archive writes")
                 continue
-            body = reader.get_bytes(self.s3, self.bucket, obj.key)
-            if body is None:
-                continue
-            report.bytes_read += len(body)
             try:
-                records = decode_object(body, MAX_DECODED_BYTES)
-            except ArchiveFormatError as exc:
-                report.add("unlisted", parsed.stream, parsed.shard, obj.key, f"no manifest lists it; {exc}")
-                continue
-            misfit = _misfit(self.prefix, obj.key, records)
-            if misfit:
-                report.add("unlisted", parsed.stream, parsed.shard, obj.key, f"no manifest lists it; {misfit}")
-                continue
-            uncovered = self._uncovered(records, listed.get((parsed.stream, parsed.shard), []))
-            if uncovered:
+                self._check_unlisted_object(report, obj.key, parsed, listed)
+            except Exception as exc:  # noqa: BLE001 - anyone may have written it: whatever it breaks is a finding
                 report.add("unlisted", parsed.stream, parsed.shard, obj.key,
-                           f"no manifest lists it; {uncovered} of its {len(records)} records are in no listed "
-                           "object, field for field")
-            else:
-                report.duplicate_records += len(records)
-                report.add("interrupted_write", parsed.stream, parsed.shard, obj.key,
-                           f"no manifest lists it, but all {len(records)} records are in listed objects")
+                           f"no manifest lists it, and checking it failed: {type(exc).__name__}: {exc}")
+
+    def _check_unlisted_object(self, report: Report, key: str, parsed: ArchiveKey,
+                               listed: dict[tuple[str, str], list[_Listed]]) -> None:
+        body = reader.get_bytes(self.s3, self.bucket, key)
+        if body is None:
+            return
+        report.bytes_read += len(body)
+        try:
+            records = decode_object(body, MAX_DECODED_BYTES)
+        except ArchiveFormatError as exc:
+            report.add("unlisted", parsed.stream, parsed.shard, key, f"no manifest lists it; {exc}")
+            return
+        misfit = _misfit(self.prefix, key, records)
+        if misfit:
+            report.add("unlisted", parsed.stream, parsed.shard, key, f"no manifest lists it; {misfit}")
+            return
+        uncovered = self._uncovered(records, listed.get((parsed.stream, parsed.shard), []))
+        if uncovered:
+            report.add("unlisted", parsed.stream, parsed.shard, key,
+                       f"no manifest lists it; {uncovered} of its {len(records)} records are in no listed object, "
+                       "field for field")
+        else:
+            report.duplicate_records += len(records)
+            report.add("interrupted_write", parsed.stream, parsed.shard, key,
+                       f"no manifest lists it, but all {len(records)} records are in listed objects")
 
     def _uncovered(self, records: list[ArchivedRecord], items: list[_Listed]) -> int:
         low = min(r.position for r in records)

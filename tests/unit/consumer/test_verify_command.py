@@ -48,3 +48,15 @@ def test_the_signing_key_comes_from_the_config_or_the_option(monkeypatch, tmp_pa
     assert pinned_key(monkeypatch, "--config", str(config)) == "alias/archive-signing"
     assert pinned_key(monkeypatch, "--config", str(config), "--signing-key", "alias/other") == "alias/other"
     assert pinned_key(monkeypatch, "--bucket", "b-1") is None
+
+
+class UnreadableS3:
+    def get_paginator(self, name: str) -> Any:
+        raise RuntimeError("listing broke\nhalfway")
+
+
+def test_an_unexpected_error_while_reading_exits_2_with_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(command, "clients", lambda args: (None, UnreadableS3(), None))
+    assert cli.main(["verify", "--bucket", "archive-1"]) == 2
+    err = capsys.readouterr().err
+    assert err == "secstash verify: reading s3://archive-1 failed: RuntimeError: listing broke halfway\n"

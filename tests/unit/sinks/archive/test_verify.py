@@ -9,7 +9,7 @@ import pytest
 from sinks.archive import encode
 from sinks.archive.manifest import parse_entry
 from sinks.archive.verify import Report, Verifier
-from tests.unit.sinks.archive.fakes import FakeKms, FakeS3
+from tests.unit.sinks.archive.fakes import FakeKms, FakeS3, client_error
 from tests.unit.sinks.archive.helpers import SHARD, T0, archive, archive_without_dedupe, batch, record
 
 
@@ -177,3 +177,24 @@ def test_one_position_archived_twice_with_other_arrival_times_is_a_conflicting_c
     s3 = FakeS3(versioned=False, lock=None)
     archive_without_dedupe(s3, batch(0, 10), batch(5, 15, t0=T0 + 1))
     assert kinds(verify(s3)) == ["conflicting_copy"]
+
+
+def test_an_unlisted_object_under_an_hour_that_is_no_time_is_a_finding_not_a_crash():
+    s3 = intact()
+    key = encode.archive_key("archive", "logs", SHARD, record(40), record(44)).replace("/hour=22/", "/hour=99/")
+    put_unlisted(s3, [record(i) for i in range(40, 45)], key)
+    report = verify(s3)
+    assert kinds(report) == ["unlisted"] and report.findings[0].key == key
+
+
+def test_an_unlisted_object_that_cannot_be_checked_is_a_finding_not_a_crash():
+    s3 = intact()
+    key = put_unlisted(s3, [record(i) for i in range(25, 30)])
+
+    def deny(operation: str, params: dict[str, Any]) -> None:
+        if operation == "get_object" and params["Key"] == key:
+            raise client_error("AccessDenied", 403, "GetObject")
+
+    s3.fail = deny
+    report = verify(s3)
+    assert kinds(report) == ["unlisted"] and "AccessDenied" in report.findings[0].detail
