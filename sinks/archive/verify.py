@@ -4,6 +4,10 @@ every shard's chain unbroken, every signature good.
 Findings (any one makes `secstash verify` exit non-zero):
 
     missing            a manifest entry's object is gone (or hidden by a delete marker)
+    delete_marker      a manifest entry or archive object has a delete marker: hidden from listings (Object
+                       Lock allows a DeleteObject without a version id), which hides an entry and its object
+                       at the end of a chain from every other check
+    manifest_rewritten a manifest key with more than one version (entries are written once, If-None-Match)
     altered            an object's bytes no longer hash to its entry's SHA-256
     unlisted           an object no manifest lists, holding records no listed object holds (or unreadable)
     chain_break        an entry does not name the shard's previous entry, or names one that is gone
@@ -29,11 +33,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -55,9 +61,11 @@ from sinks.batch import Position
 from sinks.errors import SinkConfigError
 
 FindingKind = Literal["missing", "altered", "unlisted", "chain_break", "manifest_invalid", "bad_signature",
-                      "conflicting_copy", "reread_duplicate", "interrupted_write"]
+                      "conflicting_copy", "delete_marker", "manifest_rewritten", "reread_duplicate",
+                      "interrupted_write"]
 NOTICE_KINDS = frozenset({"reread_duplicate", "interrupted_write"})
 MAX_DECODED_BYTES = 1024 * 1024 * 1024  # refuse to inflate a (tampered) object beyond 1 GiB
+_PARTITION = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +114,16 @@ class _Listed:
 
 
 @dataclass(slots=True)
+class _History:
+    """A key's versions (ids, newest first) and delete markers."""
+
+    key: str
+    versions: list[str] = field(default_factory=list)
+    delete_markers: int = 0
+    hidden: bool = False  # the newest is a delete marker: the key looks deleted
+
+
+@dataclass(slots=True)
 class Verifier:
     s3: Any
     bucket: str
@@ -135,6 +153,7 @@ class Verifier:
             self._check_chain(report, name, shard, items)
         unlisted = [o for key, o in sorted(objects.items()) if key not in by_key]
         self._check_unlisted(report, unlisted, listed)
+        self._check_versions(report, stream, since, until)
         report.seconds = self.clock() - started
         return report
 
@@ -323,6 +342,39 @@ class Verifier:
             return None
         return {r.position: _fingerprint(r) for r in records}
 
+    # --- versions ----------------------------------------------------------------------------------------
+
+    def _check_versions(self, report: Report, stream: str | None, since: int | None, until: int | None) -> None:
+        """What the current-version listings above cannot see. The whole prefix is listed, not only the range's
+        hour partitions, because a partition whose every key has a delete marker is not listed at all."""
+        below = f"stream={stream}/" if stream else ""
+        for base, is_manifest in ((f"{self.manifest_prefix}/{below}", True), (f"{self.prefix}/{below}", False)):
+            for history in _histories(self.s3, self.bucket, base):
+                if _in_range(history.key, since, until):
+                    self._check_history(report, history, is_manifest)
+
+    def _check_history(self, report: Report, history: _History, is_manifest: bool) -> None:
+        name, shard = self._stream_and_shard(history.key, is_manifest)
+        if history.delete_markers:
+            behind = f"version {history.versions[0]} is behind it" if history.versions else "no version is left"
+            state = f"the newest version is a delete marker ({behind})" if history.hidden \
+                else "a newer version is current"
+            report.add("delete_marker", name, shard, history.key,
+                       f"{history.delete_markers} delete marker(s); {state}")
+        if is_manifest and len(history.versions) > 1:
+            report.add("manifest_rewritten", name, shard, history.key,
+                       f"{len(history.versions)} versions of an entry written once; the first was "
+                       f"{history.versions[-1]}, the current one is {history.versions[0]}")
+
+    def _stream_and_shard(self, key: str, is_manifest: bool) -> tuple[str, str]:
+        if is_manifest:
+            parts = key[len(self.manifest_prefix) + 1:].split("/")
+            if len(parts) > 2 and parts[0].startswith("stream="):
+                return parts[0].removeprefix("stream="), parts[1]
+            return "?", "?"
+        parsed = parse_archive_key(self.prefix, key)
+        return (parsed.stream, parsed.shard) if parsed else ("?", "?")
+
     # --- unlisted objects --------------------------------------------------------------------------------
 
     def _check_unlisted(self, report: Report, unlisted: Iterable[reader.ListedObject],
@@ -410,3 +462,53 @@ def _misfit(prefix: str, key: str, records: list[ArchivedRecord]) -> str | None:
     if expected != key:
         return f"its records belong at {expected}"
     return None
+
+
+def _histories(s3: Any, bucket: str, prefix: str) -> Iterator[_History]:
+    """Every key under `prefix` with its versions and delete markers. ListObjectVersions returns keys in order,
+    so a key's history may continue on the next page but never interleaves with another key's."""
+    current: _History | None = None
+    for key, version_id, is_marker, is_latest in _versions(s3, bucket, prefix):
+        if current is None or current.key != key:
+            if current is not None:
+                yield current
+            current = _History(key)
+        if is_marker:
+            current.delete_markers += 1
+            current.hidden = current.hidden or is_latest
+        else:
+            current.versions.append(version_id)
+    if current is not None:
+        yield current
+
+
+def _versions(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, str, bool, bool]]:
+    """(key, version id, is a delete marker, is the newest) of every version under `prefix`, page by page."""
+    params = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        page = s3.list_object_versions(**params)
+        found = [(v["Key"], v["VersionId"], False, bool(v["IsLatest"])) for v in page.get("Versions", [])]
+        found += [(m["Key"], m["VersionId"], True, bool(m["IsLatest"])) for m in page.get("DeleteMarkers", [])]
+        yield from sorted(found, key=lambda version: version[0])  # stable: each list stays newest first
+        if not page.get("IsTruncated"):
+            return
+        params["KeyMarker"] = page["NextKeyMarker"]
+        if page.get("NextVersionIdMarker"):
+            params["VersionIdMarker"] = page["NextVersionIdMarker"]
+
+
+def _in_range(key: str, since: int | None, until: int | None) -> bool:
+    """Whether the key's hour partition overlaps [since, until), as the listings choose partitions. Without a
+    range every key counts; with one, a key outside any hour partition is outside the range."""
+    if since is None and until is None:
+        return True
+    match = _PARTITION.search(key)
+    if match is None:
+        return False
+    try:
+        hour_ms = int(datetime.strptime(f"{match[1]} {match[2]}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+                      .timestamp() * 1000)
+    except ValueError:
+        return False
+    low = None if since is None else since - since % reader.HOUR_MS
+    return (low is None or hour_ms >= low) and (until is None or hour_ms < until)
