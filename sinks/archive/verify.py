@@ -9,13 +9,13 @@ Findings (any one makes `secstash verify` exit non-zero):
                        at the end of a chain from every other check
     manifest_rewritten a manifest key with more than one version (entries are written once, If-None-Match)
     altered            an object's bytes no longer hash to its entry's SHA-256
-    unlisted           an object no manifest lists, holding records no listed object holds (or unreadable)
+    unlisted           an object no manifest lists that is no interrupted write (below), or cannot be checked
     chain_break        an entry does not name the shard's previous entry, or names one that is gone
     manifest_invalid   a manifest object that does not parse, or disagrees with its key or object key
     bad_signature      a signature that does not verify, or names another key than the archive's signing key;
                        an unsigned entry when signatures are required (a signing key given, or
                        require_signatures), or when an earlier entry of the shard is signed (a signature removed)
-    conflicting_copy   one position archived twice with different bytes
+    conflicting_copy   one position archived twice, the copies differing in any field
 
 Notices (reported, not findings):
 
