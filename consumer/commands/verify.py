@@ -1,5 +1,8 @@
 """`secstash verify --bucket B [--prefix P] [--since T] [--until T]`: check the archive against its manifests.
 
+The archive's signing key (`--signing-key`, or `archive.signing_key_id` from `--config`) is pinned: every entry
+must be signed by it. Without one, signatures are checked with whichever key they name.
+
 Exit status: 0 when nothing is wrong (notices such as re-read duplicates may still be listed), 1 when there is
 any finding (missing, altered or unlisted objects, chain breaks, bad manifests or signatures), 2 when the
 check itself could not run (bad arguments, no access).
@@ -19,6 +22,7 @@ from consumer import logs
 from sinks import aws
 from sinks.archive import reader
 from sinks.archive.verify import Report, Verifier
+from sinks.errors import SinkConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", help="from this arrival time, inclusive: ISO 8601 or an age (24h, 7d)")
     parser.add_argument("--until", help="up to this arrival time, exclusive: ISO 8601 or an age")
     parser.add_argument("--require-signatures", action="store_true", help="an unsigned manifest entry is a finding")
+    parser.add_argument("--signing-key", help="the archive's signing key (id, ARN or alias; default: "
+                                              "archive.signing_key_id from --config): every entry must be signed by it")
     parser.add_argument("--workers", type=int, default=8, help="parallel downloads (default 8)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--config", "-c", help="settings YAML: bucket, prefixes and AWS endpoints from it")
@@ -64,14 +70,26 @@ def run(args: argparse.Namespace) -> int:
         return 2
     verifier = Verifier(s3, bucket, args.prefix or (archive.prefix if archive else "archive"),
                         args.manifest_prefix or (archive.manifest_prefix if archive else "manifests"),
-                        kms=kms, require_signatures=args.require_signatures, workers=args.workers)
+                        kms=kms, require_signatures=args.require_signatures,
+                        signing_key=args.signing_key or (archive.signing_key_id if archive else None),
+                        workers=args.workers)
     try:
         report = verifier.run(args.stream, since, until)
     except (ClientError, BotoCoreError) as exc:
         print(f"secstash verify: cannot read s3://{bucket}: {exc}", file=sys.stderr)
         return 2
+    except SinkConfigError as exc:
+        print(f"secstash verify: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - exit 2 is the contract when the check cannot finish, never a traceback
+        print(f"secstash verify: reading s3://{bucket} failed: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        return 2
     print(render_json(report) if args.json else render_text(report))
     return 0 if report.clean else 1
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def render_text(report: Report) -> str:

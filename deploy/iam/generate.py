@@ -6,8 +6,9 @@
 writes
   secstash-pipeline-policy.json     the role `secstash run` runs as (IRSA / ECS task role)
   secstash-readonly-policy.json     a separate role for `secstash verify` and `secstash replay`: reads
-                                    of the archive and manifest prefixes, Decrypt through S3,
-                                    Verify/GetPublicKey on the signing key, and the log objects
+                                    and version listings of the archive and manifest prefixes, Decrypt
+                                    through S3, DescribeKey/Verify/GetPublicKey on the signing key, and
+                                    the log objects
                                     (replay reads them again)
   secstash-stream-reader-<account>-<role>.json
                                     for each streams[].role_arn: what that role (in the stream's account)
@@ -292,13 +293,17 @@ def readonly_policy(settings: Any, account_id: str, *, partition: str = "aws", k
     readable = [a.prefix, a.manifest_prefix]
     statements = [
         _statement("ArchiveRead", ["s3:GetObject", "s3:GetObjectVersion"], ctx.object_arns(readable)),
-        _statement("ArchiveList", ["s3:ListBucket"], [ctx.bucket_arn], {"StringLike": {"s3:prefix": _listable(readable)}}),
+        # ListBucketVersions: verify looks for delete markers, which hide objects from ListBucket
+        _statement("ArchiveList", ["s3:ListBucket", "s3:ListBucketVersions"], [ctx.bucket_arn],
+                   {"StringLike": {"s3:prefix": _listable(readable)}}),
         _statement("ArchiveKeyDecrypt", ["kms:Decrypt"],
                    [_key_arn(a.kms_key_id, kms_key_arn, "archive.kms_key_id", "--kms-key-arn")], ctx.s3_via),
     ]
     if a.signing_key_id or signing_key_arn:
         signing = _key_arn(a.signing_key_id, signing_key_arn, "archive.signing_key_id", "--signing-key-arn")
-        statements.append(_statement("VerifyManifests", ["kms:GetPublicKey", "kms:Verify"], [signing]))
+        # DescribeKey: verify resolves the pinned signing key to its ARN
+        statements.append(_statement("VerifyManifests", ["kms:DescribeKey", "kms:GetPublicKey", "kms:Verify"],
+                                     [signing]))
     statements += _log_object_access(buckets, keys)
     statements += _search_statement(ctx, search_arn)
     return _document(statements)

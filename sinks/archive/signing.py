@@ -2,6 +2,10 @@
 checking. The private key never leaves KMS; `verify` checks signatures locally with the key's public half
 (one GetPublicKey per key) and asks KMS Verify only when the local check fails, so a clean archive costs no
 KMS call per entry and a failing signature is confirmed by KMS itself before it is reported.
+
+A signature names its key, and anyone with a key of their own can sign a forged entry naming it; so when the
+archive's signing key is known, `verify` pins it: a signature must name that key and is checked with it alone.
+Keys are compared by ARN (one DescribeKey each), as the key may be configured by id, ARN or alias.
 """
 
 from __future__ import annotations
@@ -59,14 +63,37 @@ class ManifestSigner:
 
 
 class SignatureVerifier:
-    def __init__(self, kms: Any) -> None:
+    """Checks entry signatures. With `expected_key` (id, ARN or alias; call `start()` first) only signatures by
+    that key are good; without, each signature is checked with whichever key it names."""
+
+    def __init__(self, kms: Any, expected_key: str | None = None) -> None:
         self._kms = kms
+        self._expected_key = expected_key
+        self.expected_arn: str | None = None
         self._public: dict[str, Any] = {}
+        self._arns: dict[str, str | None] = {}
+
+    def start(self) -> None:
+        """Resolve the expected key to its ARN; a key that cannot be described refuses the check."""
+        if self._expected_key is None:
+            return
+        try:
+            self.expected_arn = self._kms.describe_key(KeyId=self._expected_key)["KeyMetadata"]["Arn"]
+        except (ClientError, BotoCoreError) as exc:
+            raise SinkConfigError(f"signing key {self._expected_key!r}: cannot describe the key: {exc}") from exc
+        self._arns[self._expected_key] = self._arns[self.expected_arn] = self.expected_arn
+
+    def is_expected_key(self, key_id: str) -> bool:
+        """Whether a signature naming `key_id` is by the expected key (always, when none is expected)."""
+        return self.expected_arn is None or self._arn(key_id) == self.expected_arn
 
     def valid(self, entry: ManifestEntry) -> bool:
         """Whether the entry's signature is good. Unsigned entries are the caller's business."""
         assert entry.signature is not None
         sig = entry.signature
+        if not self.is_expected_key(sig.key_id):
+            return False
+        key_id = self.expected_arn or sig.key_id
         message, message_type = signing_message(entry)
         if message_type != sig.message_type:
             return False
@@ -74,10 +101,10 @@ class SignatureVerifier:
             raw = base64.b64decode(sig.value, validate=True)
         except ValueError:
             return False
-        if self._valid_locally(sig, raw, message):
+        if self._valid_locally(key_id, sig, raw, message):
             return True
         try:
-            reply = self._kms.verify(KeyId=sig.key_id, Message=message, MessageType=message_type, Signature=raw,
+            reply = self._kms.verify(KeyId=key_id, Message=message, MessageType=message_type, Signature=raw,
                                      SigningAlgorithm=sig.algorithm)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("KMSInvalidSignatureException", "ValidationException"):
@@ -85,8 +112,16 @@ class SignatureVerifier:
             raise
         return bool(reply.get("SignatureValid"))
 
-    def _valid_locally(self, sig: Signature, raw: bytes, message: bytes) -> bool:
-        key = self._public_key(sig.key_id)
+    def _arn(self, key_id: str) -> str | None:
+        if key_id not in self._arns:
+            try:
+                self._arns[key_id] = self._kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+            except (ClientError, BotoCoreError):
+                self._arns[key_id] = None  # a key this account cannot see is not the archive's key
+        return self._arns[key_id]
+
+    def _valid_locally(self, key_id: str, sig: Signature, raw: bytes, message: bytes) -> bool:
+        key = self._public_key(key_id)
         digest_name = sig.algorithm.rsplit("_", 1)[-1]
         if key is None or digest_name not in _HASHES:
             return False

@@ -73,7 +73,7 @@ def corpus(count: int = 200) -> list[bytes]:
 
 def records(payloads: list[bytes], start: int = 0) -> list[RawRecord]:
     return [RawRecord(str(49_650_000_000_000_000_000_000_000_000_000_000_000_000_000_000 + (start + i) * 10), 0,
-                      T0 + (start + i) * 1000, f"pk-{i % 4}", base64.b64encode(p).decode())
+                      T0 + (start + i) * 1000, f"pk-{(start + i) % 4}", base64.b64encode(p).decode())
             for i, p in enumerate(payloads)]
 
 

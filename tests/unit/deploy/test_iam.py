@@ -180,6 +180,7 @@ def test_manifest_signing_permission_appears_only_when_manifests_are_signed() ->
     assert resources_of(generate.pipeline_policy(signed, ACCOUNT), "kms:Sign") == {signing_key}
     assert "kms:Verify" not in actions(generate.readonly_policy(unsigned, ACCOUNT))
     assert resources_of(generate.readonly_policy(signed, ACCOUNT), "kms:Verify") == {signing_key}
+    assert resources_of(generate.readonly_policy(signed, ACCOUNT), "kms:DescribeKey") == {signing_key}
 
 
 def test_cloudwatch_metrics_only_when_kcl_metrics_are_on_and_only_to_the_kcl_namespaces() -> None:
@@ -296,6 +297,7 @@ def test_readonly_role_reads_only_the_archived_records_and_their_manifests() -> 
     assert resources_of(policy, "s3:GetObject") == {f"{bucket}/logs/*", f"{bucket}/manifests/*"}
     (listing,) = [s for s in statements(policy) if "s3:ListBucket" in listify(s["Action"])]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["logs", "logs/*", "manifests", "manifests/*"]}}
+    assert "s3:ListBucketVersions" in listify(listing["Action"])  # verify looks for delete markers
 
 
 LOG_BUCKETS = ["arn:aws:s3:::example-alb-logs", "arn:aws:s3:::example-waf-logs"]

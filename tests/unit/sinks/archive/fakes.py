@@ -124,6 +124,16 @@ class FakeS3:
     def keys(self, prefix: str = "") -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))
 
+    def list_object_versions(self, **params: Any) -> dict[str, Any]:
+        """Every stored version, newest first per key, on one page. No delete markers: `delete_object` here
+        removes the key outright (tests of delete markers use moto)."""
+        self._call("list_object_versions", params)
+        prefix = params.get("Prefix", "")
+        versions = [{"Key": key, "VersionId": version.version_id, "IsLatest": newest == 0}
+                    for key in sorted(k for k in self.objects if k.startswith(prefix))
+                    for newest, version in enumerate(reversed(self.objects[key]))]
+        return {"Versions": versions, "DeleteMarkers": [], "IsTruncated": False}
+
 
 class _Paginator:
     def __init__(self, s3: FakeS3) -> None:
