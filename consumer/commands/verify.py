@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - settings and time errors: say what is wrong, exit 2
         print(f"secstash verify: {exc}", file=sys.stderr)
         return 2
+    if loaded is not None:
+        logs.configure("warning", secrets=logs.secrets_in(loaded))
     archive = loaded.archive if loaded else None
     bucket = args.bucket or (archive.bucket if archive else None)
     if not bucket:
