@@ -8,7 +8,7 @@ from functools import lru_cache
 from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any
 
-_EMPTY = (None, "", {}, [])
+_EMPTY: tuple[object, ...] = (None, "", {}, [])
 
 
 def put(doc: dict[str, Any], path: str, value: Any) -> None:

@@ -156,7 +156,7 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
 
 def _document(fields: list[str], layout: _Layout, text: str, geoip_dir: str | None) -> dict[str, Any]:
     # One long function on purpose: this is the hot path of the busiest dataset.
-    vpcflow = {key: fields[i] for i, key in layout.aws if fields[i] not in _ABSENT}
+    vpcflow: dict[str, Any] = {key: fields[i] for i, key in layout.aws if fields[i] not in _ABSENT}
     action = vpcflow.get("action")
     event: dict[str, Any]
     if action == "ACCEPT":

@@ -86,7 +86,7 @@ class BulkItemBuilder:
             body = b"".join((orjson.dumps(doc), b""))
         except orjson.JSONEncodeError as exc:
             self.rejected.append(parsed)
-            raw = event.get("original") if isinstance(event.get("original"), str) else repr(doc)[:100_000]
+            raw: Any = event.get("original") if isinstance(event.get("original"), str) else repr(doc)[:100_000]
             self.failures.append(Failure("unserialisable_document", str(exc), parsed.ordinal, parsed.dataset, raw))
             return
         timestamp = doc.get("@timestamp")
