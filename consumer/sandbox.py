@@ -113,9 +113,17 @@ class Sandbox:
     def create_key(self) -> str:
         return self.client("kms").create_key(Description="secstash archive")["KeyMetadata"]["KeyId"]
 
-    def create_bucket(self, name: str, object_lock: bool = True, retention_days: int | None = 1) -> None:
+    def create_bucket(self, name: str, object_lock: bool = True, retention_days: int | None = 1,
+                      kms_key_id: str | None = None) -> None:
+        """With `kms_key_id`, the bucket defaults to SSE-KMS with that key, as the Terraform module and the
+        LocalStack init set up the archive bucket (the archive refuses one that does not, when its settings
+        name no key)."""
         s3 = self.client("s3")
         s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=object_lock)
+        if kms_key_id:
+            default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id}
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": default}]})
         if object_lock:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
             if retention_days:

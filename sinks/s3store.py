@@ -9,6 +9,10 @@ names a checksum algorithm (`x-amz-sdk-checksum-algorithm`) or sends Content-MD5
 of a multipart upload names SHA-256 and sends the digest we computed, so S3 checks the bytes it stores
 against the bytes we hashed for the manifest.
 
+Every object must end up SSE-KMS. With a key id each PUT names `aws:kms` and the key; without one the PUT
+names no encryption and the bucket's default applies, so `check_encryption()` (run before the first write)
+refuses a bucket whose default is not KMS: S3 would otherwise encrypt with its own keys (SSE-S3), silently.
+
 `put(..., if_none_match=True)` is a conditional write (`If-None-Match: *`): it raises `KeyExists` instead of
 adding a version when the key is taken. The archive claims manifest keys that way, so two writers of one
 shard (a lease hand-over) cannot both extend its hash chain from the same object.
@@ -27,7 +31,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sinks.backoff import full_jitter
-from sinks.errors import SinkClosed, SinkError
+from sinks.errors import SinkClosed, SinkConfigError, SinkError
 
 # Errors that retrying cannot fix: the request itself is wrong. Everything else (throttling, 5xx, 409
 # ConditionalRequestConflict, connection trouble, expired credentials being refreshed, AccessDenied while an
@@ -37,6 +41,7 @@ PERMANENT_CODES = frozenset({
     "InvalidObjectState", "KMS.NotFoundException", "KMS.DisabledException", "InvalidDigest", "BadDigest",
     "MissingUploadObjectWithObjectLockHeaders", "InvalidRetentionPeriod", "EntityTooLarge",
 })
+KMS_ALGORITHMS = frozenset({"aws:kms", "aws:kms:dsse"})  # bucket defaults that encrypt with a KMS key
 PART_SIZE = 16 * 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
 
@@ -87,6 +92,35 @@ class LockedObjectStore:
 
     def close(self) -> None:
         self._closed.set()
+
+    def check_encryption(self) -> None:
+        """Without a key id, refuse a bucket whose default encryption is not SSE-KMS (a bucket without an
+        encryption configuration included). Raises SinkConfigError naming `archive.kms_key_id`."""
+        if self._kms_key_id:
+            return  # every PUT names SSE-KMS with the key
+        algorithm = self._default_encryption()
+        if algorithm not in KMS_ALGORITHMS:
+            raise SinkConfigError(
+                f"archive.kms_key_id is not set and bucket {self.bucket!r} defaults to "
+                f"{algorithm or 'no encryption configuration'}, not SSE-KMS, so objects would not be "
+                f"encrypted with a KMS key. Set archive.kms_key_id to the archive key's ARN, or give the "
+                f"bucket a default encryption of aws:kms (s3api put-bucket-encryption, SSEAlgorithm aws:kms, "
+                f"KMSMasterKeyID)")
+
+    def _default_encryption(self) -> str | None:
+        try:
+            reply = self._s3.get_bucket_encryption(Bucket=self.bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ServerSideEncryptionConfigurationNotFoundError":
+                return None
+            raise SinkConfigError(
+                f"cannot read the default encryption of bucket {self.bucket!r} ({code}); without "
+                f"archive.kms_key_id the daemon needs s3:GetEncryptionConfiguration") from exc
+        except BotoCoreError as exc:
+            raise SinkConfigError(f"cannot reach S3 to check bucket {self.bucket!r}: {exc}") from exc
+        rules = (reply.get("ServerSideEncryptionConfiguration") or {}).get("Rules") or [{}]
+        return (rules[0].get("ApplyServerSideEncryptionByDefault") or {}).get("SSEAlgorithm")
 
     def put(self, key: str, body: bytes, content_type: str = "application/x-ndjson",
             content_encoding: str | None = "gzip", metadata: dict[str, str] | None = None, *,

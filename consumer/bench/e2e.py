@@ -30,7 +30,7 @@ def run(events: int, seed: int, shards: int = 2, timeout_s: float = 900.0) -> En
     try:
         sandbox.create_stream(STREAM, shards)
         key_id = sandbox.create_key()
-        sandbox.create_bucket(BUCKET, object_lock=True, retention_days=1)
+        sandbox.create_bucket(BUCKET, object_lock=True, retention_days=1, kms_key_id=key_id)
         # Records are put before the daemon starts, so it reads a backlog, as the other stages do.
         started = time.monotonic()
         put = sandbox.put_records(STREAM, records)

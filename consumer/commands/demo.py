@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         sandbox.create_stream(STREAM, args.shards)
         key_id = sandbox.create_key()
-        sandbox.create_bucket(BUCKET, object_lock=True, retention_days=1)
+        sandbox.create_bucket(BUCKET, object_lock=True, retention_days=1, kms_key_id=key_id)
         settings = sandbox.settings([{"name": STREAM, "labels": {"project": "demo", "environment": "local"}}],
                                     BUCKET, key_id)
         app = App(settings)

@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     search = settings.search.model_copy(update={"redrive_spill": False})
     sink = SearchSink(search, refusals, store, archive.spill_prefix, s3=s3)
     try:
+        store.check_encryption()  # refused dead letters and spilled batches are written back: SSE-KMS too
         sink.start()
     except SinkError as exc:
         print(f"secstash redrive: {logs.scrub(str(exc))}", file=sys.stderr)

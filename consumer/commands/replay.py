@@ -19,6 +19,7 @@ from consumer import logs
 from sinks.archive import reader
 from sinks.archive.replay import RateLimiter, Replayer, ReplayReport
 from sinks.batch import BulkItem
+from sinks.errors import SinkError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,9 +93,14 @@ def run(args: argparse.Namespace) -> int:
         return pool.parse(stream, shard, records) if pool else parse_chunk(stream, shard, records, config)
 
     s3 = aws.client("s3", s.aws.region, s.aws.endpoint("s3"))
-    target, closers = _target(args, s, s3)
     try:
-        replayer = Replayer(s3, bucket, prefix, parse, target, RateLimiter(args.rate or None), datasets)
+        target, closers = _target(args, s, s3)
+    except SinkError as exc:  # the archive bucket or the search target is unusable as configured
+        print(f"secstash replay: {exc}", file=sys.stderr)
+        return 2
+    try:
+        replayer = Replayer(s3, bucket, prefix, parse, target, RateLimiter(args.rate or None), datasets,
+                            manifest_prefix=s.archive.manifest_prefix)
         plan = replayer.plan(args.stream, since, until)
         bar = _progress(sum(o.size for o in plan), args.no_progress)
         if bar is not None:
@@ -127,6 +133,7 @@ def _target(args: argparse.Namespace, s: Any, s3: Any) -> tuple[Any, list[Any]]:
     store = LockedObjectStore(s3, s.archive.bucket, kms_key_id=s.archive.kms_key_id,
                               retention_days=s.archive.retention_days,
                               multipart_threshold=s.archive.multipart_threshold_bytes)
+    store.check_encryption()  # dead letters and spilled batches go to the archive bucket: SSE-KMS too
     dead_letters = DeadLetterSink(store, s.archive.dead_letter_prefix)
     search = SearchSink(s.search, dead_letters, store, s.archive.spill_prefix)
     search.start()

@@ -26,10 +26,12 @@ What is granted, and only when the settings need it:
     is not NONE
   - s3:PutObject, s3:PutObjectRetention (and s3:AbortMultipartUpload for large objects) under the
     archive, dead-letter, spill and manifest prefixes; GetBucketObjectLockConfiguration and
-    GetBucketVersioning on the bucket; s3:GetObject and a prefix-limited s3:ListBucket on the manifest
+    GetBucketVersioning on the bucket, and GetEncryptionConfiguration when archive.kms_key_id is unset (start
+    checks the bucket defaults to SSE-KMS); s3:GetObject and a prefix-limited s3:ListBucket on the manifest
     prefix (each shard's chain head) and, with search.redrive_spill, the spill prefix
   - kms:GenerateDataKey and kms:Decrypt on the archive key, through S3 only; kms:Sign (and DescribeKey)
-    on the manifest signing key only when archive.signing_key_id is set
+    on the manifest signing key only when archive.signing_key_id is set, with kms:GetPublicKey and
+    kms:Verify (a chain head read back from S3 must carry a signature that verifies)
   - sts:AssumeRole on the configured streams[].role_arn only
   - s3:GetObject and s3:GetObjectVersion on the log buckets listed in streams[].s3_objects.buckets or
     given with --log-bucket-arn (where the log objects that S3 event notifications on the streams point
@@ -250,17 +252,21 @@ def pipeline_policy(settings: Any, account_id: str, *, partition: str = "aws", k
     statements.append(_statement("ArchiveReadBack", ["s3:GetObject"], ctx.object_arns(readable)))
     statements.append(_statement("ArchiveListBack", ["s3:ListBucket"], [ctx.bucket_arn],
                                  {"StringLike": {"s3:prefix": _listable(readable)}}))
-    statements.append(_statement("ArchiveBucketChecks",
-                                 ["s3:GetBucketObjectLockConfiguration", "s3:GetBucketVersioning"],
-                                 [ctx.bucket_arn]))
+    checks = ["s3:GetBucketObjectLockConfiguration", "s3:GetBucketVersioning"]
+    if not settings.archive.kms_key_id:
+        checks.append("s3:GetEncryptionConfiguration")  # start refuses a bucket whose default is not SSE-KMS
+    statements.append(_statement("ArchiveBucketChecks", checks, [ctx.bucket_arn]))
     key = _key_arn(settings.archive.kms_key_id, kms_key_arn, "archive.kms_key_id", "--kms-key-arn")
     # Decrypt: S3 needs it to complete multipart uploads under SSE-KMS.
     statements.append(_statement("ArchiveKey", ["kms:GenerateDataKey", "kms:Decrypt"], [key], ctx.s3_via))
     if settings.archive.signing_key_id or signing_key_arn:
         signing = _key_arn(settings.archive.signing_key_id, signing_key_arn, "archive.signing_key_id",
                            "--signing-key-arn")
-        # DescribeKey: the signer checks the key's usage and algorithms at start.
-        statements.append(_statement("SignManifests", ["kms:DescribeKey", "kms:Sign"], [signing]))
+        # DescribeKey: the signer checks the key's usage and algorithms at start. GetPublicKey and Verify: a
+        # chain head read back from S3 is used only when its signature verifies with the key.
+        statements.append(_statement("SignManifests",
+                                     ["kms:DescribeKey", "kms:GetPublicKey", "kms:Sign", "kms:Verify"],
+                                     [signing]))
 
     roles = sorted({s.role_arn for s in settings.streams if s.role_arn})
     if roles:

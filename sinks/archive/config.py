@@ -27,7 +27,9 @@ class ArchiveSettings(Strict):
     dead_letter_prefix: str = Field("dead-letter", description="where parse and index rejects go")
     spill_prefix: str = Field("spill", description="where documents go when the search cluster is unreachable")
     manifest_prefix: str = Field("manifests", description="where the hash-chained manifest entries go")
-    kms_key_id: str | None = Field(None, description="SSE-KMS key id/ARN/alias; None: the bucket's default key")
+    kms_key_id: str | None = Field(
+        None, description="SSE-KMS key id/ARN/alias; None: the bucket's default encryption, which must be SSE-KMS "
+                          "(start refuses a bucket defaulting to SSE-S3 or to nothing)")
     retention_days: int | None = Field(
         None, ge=1, le=36500,
         description="COMPLIANCE retention set on every PUT; None: rely on the bucket's default retention rule")

@@ -28,7 +28,7 @@ from sinks.batch import Position, RawRecord
 
 SUFFIX = ".ndjson.gz"
 _KEY = re.compile(
-    r"^stream=(?P<stream>[^/]+)/dt=(?P<dt>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P<shard>[^/]+)/"
+    r"^stream=(?P<stream>[^/]+)/dt=(?P<dt>\d{4}-\d{2}-\d{2})/hour=(?P<hour>[01]\d|2[0-3])/(?P<shard>[^/]+)/"
     r"(?P<fs>\d+)\.(?P<fu>\d+)-(?P<ls>\d+)\.(?P<lu>\d+)\.ndjson\.gz$")
 
 

@@ -17,12 +17,20 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sinks.archive.encode import ArchiveKey, parse_archive_key
-from sinks.archive.manifest import ManifestEntry, parse_entry, position_of_manifest_key, shard_prefix
+from sinks.archive.manifest import (
+    ManifestEntry,
+    ManifestError,
+    parse_entry,
+    position_of_manifest_key,
+    shard_prefix,
+)
 from sinks.batch import Position
 
 HOUR_MS = 3_600_000
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HOUR = re.compile(r"[01]\d|2[0-3]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,24 +94,58 @@ def _segment(prefix: str, name: str) -> str:
     return prefix.rstrip("/").rsplit("/", 1)[-1].removeprefix(f"{name}=")
 
 
+def _day_start(prefix: str) -> int | None:
+    """Epoch ms of a `dt=YYYY-MM-DD/` prefix; None for anything else."""
+    text = _segment(prefix, "dt")
+    if not _DAY.fullmatch(text):
+        return None
+    try:
+        start = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return int(start.timestamp() * 1000)
+
+
+def _hour_offset(prefix: str) -> int | None:
+    """Milliseconds into its day of an `hour=HH/` prefix (00-23); None for anything else, such as hour=99,
+    which the archive never writes and which would otherwise pass for a later hour."""
+    text = _segment(prefix, "hour")
+    return int(text) * HOUR_MS if _HOUR.fullmatch(text) else None
+
+
+def _days(s3: Any, bucket: str, base: str) -> list[tuple[int, str]]:
+    """(start ms, prefix) of the `dt=` partitions below `base`, oldest first."""
+    found = [(_day_start(day), day) for day in list_prefixes(s3, bucket, base)]
+    return [(start, day) for start, day in found if start is not None]
+
+
+def _hours(s3: Any, bucket: str, day: str, day_ms: int) -> list[tuple[int, str]]:
+    """(start ms, prefix) of the `hour=` partitions below one day, oldest first."""
+    found = [(_hour_offset(hour), hour) for hour in list_prefixes(s3, bucket, day)]
+    return [(day_ms + offset, hour) for offset, hour in found if offset is not None]
+
+
 def hour_partitions(s3: Any, bucket: str, base: str, since: int | None = None,
                     until: int | None = None) -> Iterator[str]:
     """`<base>dt=.../hour=.../` prefixes overlapping [since, until), oldest first."""
     low = None if since is None else since - since % HOUR_MS
-    for day in list_prefixes(s3, bucket, base):
-        try:
-            start = datetime.strptime(_segment(day, "dt"), "%Y-%m-%d").replace(tzinfo=UTC)
-        except ValueError:
-            continue
-        day_ms = int(start.timestamp() * 1000)
+    for day_ms, day in _days(s3, bucket, base):
         if (low is not None and day_ms + 24 * HOUR_MS <= low) or (until is not None and day_ms >= until):
             continue
-        for hour in list_prefixes(s3, bucket, day):
-            try:
-                hour_ms = day_ms + int(_segment(hour, "hour")) * HOUR_MS
-            except ValueError:
-                continue
+        for hour_ms, hour in _hours(s3, bucket, day, day_ms):
             if (low is None or hour_ms >= low) and (until is None or hour_ms < until):
+                yield hour
+
+
+def partitions_before(s3: Any, bucket: str, base: str, moment: int) -> Iterator[str]:
+    """`<base>dt=.../hour=.../` prefixes of the hours before the one holding `moment`, newest first.
+    Lazy: a caller that stops early lists only the days it walked through."""
+    low = moment - moment % HOUR_MS
+    for day_ms, day in reversed(_days(s3, bucket, base)):
+        if day_ms >= low:
+            continue
+        for hour_ms, hour in reversed(_hours(s3, bucket, day, day_ms)):
+            if hour_ms < low:
                 yield hour
 
 
@@ -136,6 +178,38 @@ def manifest_keys(s3: Any, bucket: str, manifest_prefix: str, stream: str | None
                     yield key, name, shard
 
 
+def objects_running_into(s3: Any, bucket: str, prefix: str, manifest_prefix: str, stream: str | None,
+                         since: int) -> Iterator[ListedObject]:
+    """Archive objects filed under an hour before `since`'s whose records run on past `since`.
+
+    An object is filed under its first record's arrival hour, so a batch that spans an hour boundary (a quiet
+    or lagging shard) has records after `since` in an earlier partition, which `archive_objects` does not
+    select. Each shard's manifest entries are read newest first, back through earlier partitions, until one
+    ends before `since`: within a shard arrival rises with position, so every entry before it ends earlier.
+    """
+    for name in streams(s3, bucket, manifest_prefix, stream):
+        for shard in shards(s3, bucket, manifest_prefix, name):
+            for entry in _entries_ending_after(s3, bucket, shard_prefix(manifest_prefix, name, shard), since):
+                parsed = parse_archive_key(prefix, entry.key)
+                if parsed is not None and (parsed.stream, parsed.shard) == (name, shard):
+                    yield ListedObject(entry.key, entry.size, parsed)
+
+
+def _entries_ending_after(s3: Any, bucket: str, base: str, since: int) -> Iterator[ManifestEntry]:
+    for hour in partitions_before(s3, bucket, base, since):
+        named = [(position_of_manifest_key(key), key) for key, _ in list_objects(s3, bucket, hour)]
+        for _, key in sorted(((p, k) for p, k in named if p is not None), reverse=True):
+            try:
+                entry = read_entry(s3, bucket, key)
+            except ValueError:
+                continue  # not an entry: `verify` reports it; the walk goes on to the entries around it
+            if entry is None:
+                continue
+            if entry.last_arrival_ms < since:
+                return
+            yield entry
+
+
 def latest_entry(s3: Any, bucket: str, manifest_prefix: str, stream: str,
                  shard: str) -> tuple[str, ManifestEntry, int] | None:
     """The shard's chain head: (manifest key, entry, S3 requests made), or None for a shard never archived.
@@ -146,11 +220,11 @@ def latest_entry(s3: Any, bucket: str, manifest_prefix: str, stream: str,
     """
     requests = 0
     base = shard_prefix(manifest_prefix, stream, shard)
-    days = list_prefixes(s3, bucket, base)
+    days = _days(s3, bucket, base)
     requests += 1
     hours: list[str] = []
-    for day in reversed(days[-2:]):
-        hours = list_prefixes(s3, bucket, day) + hours
+    for day_ms, day in reversed(days[-2:]):
+        hours = [hour for _, hour in _hours(s3, bucket, day, day_ms)] + hours
         requests += 1
         if len(hours) >= 2:
             break
@@ -163,7 +237,10 @@ def latest_entry(s3: Any, bucket: str, manifest_prefix: str, stream: str,
                 best = (position, key)
         requests += 1
         if best is not None:
-            entry = read_entry(s3, bucket, best[1])
+            try:
+                entry = read_entry(s3, bucket, best[1])
+            except ManifestError as exc:
+                raise ManifestError(f"s3://{bucket}/{best[1]}: {exc}") from None
             requests += 1
             if entry is not None:
                 candidates.append((best[1], entry))

@@ -8,7 +8,8 @@ mapping change, replay into a new namespace (or index pattern) and switch reader
 
 Objects are read per shard in position order; a record at or below the highest position already replayed
 for its shard is a re-read duplicate (archived twice) and is skipped. Records are replayed when their
-arrival time is in [since, until).
+arrival time is in [since, until). An object is filed under its first record's arrival hour, so one that
+starts before `since` and runs on into the range is found through its manifest entry's last arrival.
 """
 
 from __future__ import annotations
@@ -94,12 +95,17 @@ class Replayer:
     datasets: frozenset[str] | None = None  # registry names to keep; None: all
     progress: Callable[[int, ReplayReport], None] | None = None  # (bytes of the object just done, totals)
     clock: Callable[[], float] = time.monotonic
+    manifest_prefix: str = "manifests"  # where the writer's manifest entries are (archive.manifest_prefix)
     _in_flight: deque[tuple[Future[Any], int]] = field(default_factory=deque)
 
     def plan(self, stream: str | None, since: int | None, until: int | None) -> list[reader.ListedObject]:
-        """The archive objects to read, per shard in position order."""
-        objects = [o for o in reader.archive_objects(self.s3, self.bucket, self.prefix, stream, since, until)
-                   if o.parsed is not None]
+        """The archive objects to read, per shard in position order: those filed under the hours of the range,
+        and with `since`, those filed earlier whose records run on into the range."""
+        listed = list(reader.archive_objects(self.s3, self.bucket, self.prefix, stream, since, until))
+        if since is not None:
+            listed += reader.objects_running_into(self.s3, self.bucket, self.prefix, self.manifest_prefix,
+                                                  stream, since)
+        objects = list({o.key: o for o in listed if o.parsed is not None}.values())
 
         def order(obj: reader.ListedObject) -> tuple[str, str, Position, Position]:
             parsed: ArchiveKey = obj.parsed  # type: ignore[assignment]

@@ -16,6 +16,12 @@ The chain head of each shard (its latest entry) is kept in memory and read again
 new to this process, when its previous batch is older than `head_refresh_s`, after `shard_started()`, and
 when the conditional PUT of an entry finds the key taken: then another instance is continuing the shard (a
 lease hand-over), and this writer drops what that one stored and links onto its entry instead.
+
+A head read from S3 decides which records are acknowledged without being written, so it is checked first
+(see head.py): with a signing key its signature must verify with that key, it must be plausible, and every
+record it would drop must lie where the chain holds records. Otherwise the batch fails with
+ChainHeadRejected (counted in secstash_archive_errors_total) and is not checkpointed: no record is dropped
+on the strength of a head the writer cannot trust.
 """
 
 from __future__ import annotations
@@ -27,19 +33,19 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from parsers.ecs import epoch_ms_to_iso
-from sinks.archive import events, reader
+from sinks.archive import events, head, reader
 from sinks.archive.config import ArchiveSettings
 from sinks.archive.encode import PlannedObject, plan_objects, position_text
-from sinks.archive.manifest import ManifestEntry
-from sinks.archive.signing import ManifestSigner
+from sinks.archive.manifest import ManifestEntry, ManifestError
+from sinks.archive.signing import ManifestSigner, SignatureVerifier
 from sinks.batch import RawRecord, RecordBatch
-from sinks.errors import ObjectLockMissing, SinkClosed, SinkConfigError, SinkError
+from sinks.errors import ChainHeadRejected, ObjectLockMissing, SinkClosed, SinkConfigError, SinkError
 from sinks.s3store import KeyExists, LockedObjectStore
 
 MAX_CHAIN_CONFLICTS = 8  # in a row for one batch; more means something other than a hand-over is going on
@@ -82,6 +88,7 @@ class ArchiveSink:
             if settings.signing_key_id else None
         if self._signer and kms is None:
             raise SinkConfigError("archive.signing_key_id is set but no KMS client was given")
+        self._verifier = SignatureVerifier(kms) if self._signer else None
         self._lanes: dict[tuple[str, str], _Lane] = {}
         self._lock = threading.Condition()
         self._pending = 0
@@ -92,9 +99,11 @@ class ArchiveSink:
     # --- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Check the bucket before any record is read: Object Lock (and a retention that applies), and the
-        signing key. Raises ObjectLockMissing or SinkConfigError with what to change."""
+        """Check the bucket before any record is read: Object Lock (and a retention that applies), SSE-KMS
+        (the bucket's default when archive.kms_key_id is unset), and the signing key. Raises ObjectLockMissing
+        or SinkConfigError with what to change."""
         self._check_object_lock()
+        self._store.check_encryption()
         if self._signer:
             self._signer.start()
         self._started = True
@@ -210,15 +219,16 @@ class ArchiveSink:
         """
         if lane.head is None:
             return records
-        head = lane.head.entry
+        entry = lane.head.entry
         skip = 0
         for record in records:
-            if record.position <= head.last and record.arrival_ms <= head.last_arrival_ms:
-                skip += 1
-            else:
+            if record.position > entry.last or record.arrival_ms > entry.last_arrival_ms:
                 break
+            if head.uncovered(entry, record.position):
+                raise self._uncovered(lane, lane.head, record)
+            skip += 1
         if skip:
-            events.duplicates_skipped(lane.stream, lane.shard, skip, position_text(head.last))
+            events.duplicates_skipped(lane.stream, lane.shard, skip, position_text(entry.last))
         return records[skip:]
 
     def _write_object(self, lane: _Lane, obj: PlannedObject) -> None:
@@ -256,6 +266,8 @@ class ArchiveSink:
         try:
             found = reader.latest_entry(self._s3, self._store.bucket, self._settings.manifest_prefix,
                                         lane.stream, lane.shard)
+        except ManifestError as exc:
+            raise self._rejected(lane, str(exc)) from None
         except (ClientError, BotoCoreError, ValueError) as exc:
             raise SinkError(f"cannot read the chain head of {lane.stream}/{lane.shard}: {exc}") from exc
         if found is None:
@@ -263,9 +275,45 @@ class ArchiveSink:
             events.chain_loaded(lane.stream, lane.shard, None, None, 1)
         else:
             key, entry, requests = found
+            now_ms = int(self._clock() * 1000)
+            problem = self._signature_problem(entry) or head.implausibility(
+                entry, key, self._settings.manifest_prefix, lane.stream, lane.shard, now_ms)
+            if problem:
+                raise self._rejected(lane, f"s3://{self._store.bucket}/{key} {problem}")
             lane.head = _Head(key, entry)
             events.chain_loaded(lane.stream, lane.shard, key, position_text(entry.last), requests)
         lane.loaded = True
+
+    def _signature_problem(self, entry: ManifestEntry) -> str | None:
+        """Checked with the configured key whatever key the entry names: a forger can sign with a key of
+        their own."""
+        if self._signer is None or self._verifier is None:
+            return None
+        if entry.signature is None:
+            return "is not signed, but archive.signing_key_id is set"
+        ours = replace(entry, signature=replace(entry.signature, key_id=self._signer.key_id))
+        try:
+            if self._verifier.valid(ours):
+                return None
+        except (ClientError, BotoCoreError) as exc:
+            raise SinkError(f"cannot check the signature of the chain head of {entry.stream}/{entry.shard} "
+                            f"with KMS: {exc}") from exc
+        return f"has a signature that does not verify with archive.signing_key_id {self._signer.key_id!r}"
+
+    def _uncovered(self, lane: _Lane, chain_head: _Head, record: RawRecord) -> ChainHeadRejected:
+        entry = chain_head.entry
+        start = position_text(entry.prev_last) if entry.prev_last else "the start of the shard"
+        return self._rejected(lane, (
+            f"s3://{self._store.bucket}/{chain_head.manifest_key} would have record "
+            f"{position_text(record.position)} dropped as a re-read, but the chain holds nothing between "
+            f"{start} and {position_text(entry.first)}"))
+
+    @staticmethod
+    def _rejected(lane: _Lane, what: str) -> ChainHeadRejected:
+        return ChainHeadRejected(
+            f"archive chain head of {lane.stream}/{lane.shard} refused: {what}. The batch is neither "
+            f"archived nor checkpointed; run `secstash verify --stream {lane.stream}` to see how the "
+            f"manifests were changed")
 
     def _read_entry(self, key: str) -> ManifestEntry | None:
         try:

@@ -37,7 +37,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     box = Sandbox(workdir=tmp_path_factory.mktemp("sandbox"))
     box.start()
     box.key_id = box.create_key()  # type: ignore[attr-defined]
-    box.create_bucket(BUCKET, object_lock=True, retention_days=1)
+    box.create_bucket(BUCKET, object_lock=True, retention_days=1,
+                      kms_key_id=box.key_id)  # type: ignore[attr-defined]
     try:
         yield box
     finally:

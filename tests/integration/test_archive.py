@@ -23,7 +23,7 @@ from sinks.archive import ArchiveSettings, ArchiveSink, Replayer, Verifier
 from sinks.archive.encode import plan_objects
 from sinks.archive.manifest import parse_entry
 from sinks.batch import BulkItem, RawRecord, RecordBatch
-from sinks.errors import ObjectLockMissing, SinkError
+from sinks.errors import ObjectLockMissing, SinkConfigError, SinkError
 from sinks.s3store import LockedObjectStore
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,10 @@ def clients(moto_server: Any) -> Iterator[tuple[Any, Any, str]]:
     yield s3, kms, moto_server.endpoint
 
 
-def new_bucket(s3: Any, locked: bool, default_days: int | None = None) -> str:
+def new_bucket(s3: Any, locked: bool, default_days: int | None = None,
+               encryption: str | None = "aws:kms") -> str:
+    """A fresh bucket, by default encrypted with SSE-KMS (the AWS managed key), as the archive requires of a
+    bucket when archive.kms_key_id is unset."""
     name = f"archive-{uuid.uuid4().hex[:12]}"
     if locked:
         s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
@@ -57,6 +60,9 @@ def new_bucket(s3: Any, locked: bool, default_days: int | None = None) -> str:
                 "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": default_days}}})
     else:
         s3.create_bucket(Bucket=name)
+    if encryption:
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": encryption}}]})
     return name
 
 
@@ -134,6 +140,36 @@ def test_the_bucket_default_compliance_retention_locks_objects_when_retention_da
         assert head["ObjectLockMode"] == "COMPLIANCE"
         with pytest.raises(ClientError):
             s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=head["VersionId"])
+
+
+@pytest.mark.parametrize(("encryption", "named"),
+                         [("AES256", "AES256"), (None, "no encryption configuration")])
+def test_without_kms_key_id_a_bucket_not_defaulting_to_sse_kms_is_refused_at_start(clients, encryption,
+                                                                                    named):
+    s3, kms, _ = clients
+    bucket = new_bucket(s3, locked=True, encryption=encryption)
+    with pytest.raises(SinkConfigError, match=f"archive.kms_key_id is not set and bucket '{bucket}' "
+                                              f"defaults to {named}, not SSE-KMS"):
+        sink(s3, kms, bucket, retention_days=1)
+    assert not s3.list_objects_v2(Bucket=bucket).get("Contents")
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    sink(s3, kms, bucket, key_id, retention_days=1).close(1)  # a key id: every PUT names SSE-KMS itself
+
+
+def test_without_kms_key_id_objects_take_the_buckets_sse_kms_default(clients):
+    s3, kms, _ = clients
+    key_arn = kms.create_key()["KeyMetadata"]["Arn"]
+    bucket = new_bucket(s3, locked=True, encryption=None)
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}]})
+    archive = sink(s3, kms, bucket, retention_days=1)
+    archive.deliver(RecordBatch("logs", SHARD, tuple(records(corpus()[:5])))).result(30)
+    archive.close(10)
+    keys = _keys(s3, bucket, "")
+    assert len(keys) == 2
+    for key in keys:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key_arn
 
 
 def test_a_bucket_without_object_lock_is_refused_at_start(clients):

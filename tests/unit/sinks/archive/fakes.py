@@ -30,11 +30,13 @@ class Version:
 
 @dataclass
 class FakeS3:
-    """Versioned when `versioned`; `lock` is the GetObjectLockConfiguration answer (None: not configured).
+    """Versioned when `versioned`; `lock` is the GetObjectLockConfiguration answer (None: not configured);
+    `encryption` the default SSEAlgorithm GetBucketEncryption answers (None: not configured).
     `fail` is called with (operation, params) before each call and may raise."""
 
     versioned: bool = True
     lock: dict[str, Any] | None = field(default_factory=lambda: {"ObjectLockEnabled": "Enabled"})
+    encryption: str | None = "aws:kms"
     fail: Callable[[str, dict[str, Any]], None] | None = None
     objects: dict[str, list[Version]] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -113,6 +115,13 @@ class FakeS3:
     def get_bucket_versioning(self, **params: Any) -> dict[str, Any]:
         self._call("get_bucket_versioning", params)
         return {"Status": "Enabled"} if self.versioned else {}
+
+    def get_bucket_encryption(self, **params: Any) -> dict[str, Any]:
+        self._call("get_bucket_encryption", params)
+        if self.encryption is None:
+            raise client_error("ServerSideEncryptionConfigurationNotFoundError", 404)
+        return {"ServerSideEncryptionConfiguration": {"Rules": [
+            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": self.encryption}}]}}
 
     def get_paginator(self, name: str) -> Any:
         assert name == "list_objects_v2"

@@ -40,7 +40,9 @@ def test_key_names_stream_hour_of_first_arrival_shard_and_positions():
 
 
 @pytest.mark.parametrize("key", ["archive/other/file.txt", "archive/stream=x/dt=2023-11-14/hour=22/s/1.0.ndjson.gz",
-                                 "elsewhere/stream=x/dt=2023-11-14/hour=22/s/1.0-2.0.ndjson.gz"])
+                                 "elsewhere/stream=x/dt=2023-11-14/hour=22/s/1.0-2.0.ndjson.gz",
+                                 "archive/stream=x/dt=2023-11-14/hour=24/s/1.0-2.0.ndjson.gz",
+                                 "archive/stream=x/dt=2023-11-14/hour=99/s/1.0-2.0.ndjson.gz"])
 def test_keys_the_archive_does_not_write_do_not_parse(key):
     assert encode.parse_archive_key("archive", key) is None
 

@@ -113,3 +113,30 @@ def test_a_target_with_stats_is_counted_from_them():
     r = replayer(s3, SearchLike())
     report = r.run(r.plan(None, None, None), None, None)
     assert (report.created, report.conflicts) == (3, 7)
+
+
+HOUR_MS = 3_600_000
+NEXT_HOUR = T0 - T0 % HOUR_MS + HOUR_MS  # 2023-11-14T23:00Z
+
+
+def test_records_after_since_are_replayed_from_an_object_filed_under_the_hour_before():
+    s3 = FakeS3(versioned=False, lock=None)
+    archive(s3, batch(0, 10, t0=NEXT_HOUR - 500))  # 5 records before 23:00, 5 after: filed under 22:00
+    target = Target()
+    r = replayer(s3, target)
+    since, until = NEXT_HOUR, NEXT_HOUR + HOUR_MS
+    report = r.run(r.plan(None, since, until), since, until)
+    assert (report.created, report.out_of_range_records) == (5, 5)
+
+
+def test_an_object_spanning_hours_is_found_and_objects_ending_before_since_are_not_read():
+    s3 = FakeS3(versioned=False, lock=None)
+    early = NEXT_HOUR - 5 * HOUR_MS
+    archive(s3, batch(0, 3, t0=early, step_ms=60_000),  # 18:00-18:02: ends long before since
+            batch(3, 6, t0=early, step_ms=HOUR_MS))  # 21:00, 22:00, 23:00 (a quiet shard), filed under 21:00
+    target = Target()
+    r = replayer(s3, target)
+    since = NEXT_HOUR - 1
+    report = r.run(r.plan(None, since, None), since, None)
+    assert report.objects == 1 and report.created == 1
+    assert [int(i.source.sequence) for i in target.items] == [int(batch(5, 6).records[0].sequence)]

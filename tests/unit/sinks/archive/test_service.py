@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import itertools
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from sinks.archive import reader
+from sinks.archive import events, reader
 from sinks.archive.config import ArchiveSettings
 from sinks.archive.manifest import parse_entry
 from sinks.archive.service import ArchiveSink
-from sinks.errors import ObjectLockMissing, SinkClosed, SinkError
+from sinks.archive.signing import ManifestSigner
+from sinks.batch import Position
+from sinks.errors import ChainHeadRejected, ObjectLockMissing, SinkClosed, SinkConfigError, SinkError
 from sinks.s3store import LockedObjectStore
 from tests.unit.sinks.archive.fakes import FakeKms, FakeS3, client_error
 from tests.unit.sinks.archive.helpers import SHARD, batch
@@ -235,3 +238,133 @@ def test_head_lookup_costs_a_few_requests_whatever_the_history():
     found = reader.latest_entry(s3, "archive-bucket", "manifests", "logs", SHARD)
     assert found is not None and found[1].last == chain(s3)[-1].last
     assert len(s3.calls) <= 8
+
+
+# --- a chain head read back from S3 ------------------------------------------------------------------------
+
+
+def plant(s3: FakeS3, entry: Any) -> str:
+    """What someone with s3:PutObject on the bucket, but neither the daemon nor the signing key, can do."""
+    key = entry.manifest_key("manifests")
+    s3.put_object(Bucket="archive-bucket", Key=key, Body=entry.body())
+    return key
+
+
+def test_a_planted_head_from_the_future_fails_the_batch_instead_of_dropping_its_records():
+    s3 = FakeS3()
+    first = make(s3)
+    first.deliver(batch(0, 10)).result(5)
+    first.close(1)
+    (real,) = chain(s3)
+    huge = Position(10**60, 0)
+    plant(s3, replace(real, first=huge, last=huge, first_arrival_ms=253402300799000,
+                      last_arrival_ms=253402300799000, prev_last=real.last, writer="forger"))
+    failures = events.ERRORS.labels("logs", "ChainHeadRejected")._value.get()
+    second = make(s3)
+    refused = r"dt=9999-12-31.*ahead of this host's clock.*neither archived nor checkpointed"
+    with pytest.raises(ChainHeadRejected, match=refused):
+        second.deliver(batch(10, 20)).result(5)
+    second.close(1)
+    assert len(s3.keys("archive/")) == 1  # records 10..19 were neither written nor acknowledged
+    assert events.ERRORS.labels("logs", "ChainHeadRejected")._value.get() == failures + 1
+
+
+def test_a_planted_head_that_would_drop_records_the_chain_never_held_fails_the_batch():
+    s3 = FakeS3()
+    first = make(s3)
+    first.deliver(batch(0, 10)).result(5)
+    first.close(1)
+    (real,) = chain(s3)
+    huge = Position(10**60, 0)
+    # plausible arrival times, linked to the real head, but its first record lies far beyond records 10..19
+    plant(s3, replace(real, first=huge, last=huge, last_arrival_ms=real.last_arrival_ms + 60_000,
+                      prev_last=real.last, prev_key=real.key, prev_manifest=real.manifest_key("manifests"),
+                      writer="forger"))
+    second = make(s3)
+    with pytest.raises(ChainHeadRejected, match="would have record .* dropped as a re-read"):
+        second.deliver(batch(10, 20)).result(5)
+    second.close(1)
+    assert len(s3.keys("archive/")) == 1
+
+
+def test_a_garbage_head_fails_the_batch_with_an_error_naming_its_key():
+    s3 = FakeS3()
+    first = make(s3)
+    first.deliver(batch(0, 10)).result(5)
+    first.close(1)
+    garbage = chain(s3)[0].manifest_key("manifests").replace(".0.json", "9.0.json")  # a higher position
+    s3.put_object(Bucket="archive-bucket", Key=garbage, Body=b'{"format": 1, "stream": "logs"}')
+    second = make(s3)
+    with pytest.raises(ChainHeadRejected, match=f"{garbage}: not a manifest entry"):
+        second.deliver(batch(10, 20)).result(5)
+    second.close(1)
+
+
+def test_with_signed_manifests_an_unsigned_or_forged_head_fails_the_batch():
+    s3, kms = FakeS3(), FakeKms()
+    first = make(s3, kms=kms, signing_key_id="sign-1")
+    first.deliver(batch(0, 10)).result(5)
+    first.close(1)
+    (real,) = chain(s3)
+    ahead = replace(real, last=batch(0, 30).records[-1].position, writer="forger")  # claims records 10..29
+    planted = plant(s3, replace(ahead, signature=None))
+    with pytest.raises(ChainHeadRejected, match="is not signed, but archive.signing_key_id is set"):
+        make(s3, kms=kms, signing_key_id="sign-1").deliver(batch(10, 20)).result(5)
+    # signed with a key of the forger's own, named in the entry: checked with the configured key regardless
+    forger = FakeKms()
+    s3.put_object(Bucket="archive-bucket", Key=planted,
+                  Body=ManifestSigner(forger, "forger-key").sign(ahead).body())
+    with pytest.raises(ChainHeadRejected, match="does not verify with archive.signing_key_id 'sign-1'"):
+        make(s3, kms=kms, signing_key_id="sign-1").deliver(batch(10, 20)).result(5)
+    assert len(s3.keys("archive/")) == 1
+
+
+def test_a_signed_head_that_verifies_is_continued_and_its_re_read_records_dropped():
+    s3, kms = FakeS3(), FakeKms()
+    first = make(s3, kms=kms, signing_key_id="sign-1")
+    first.deliver(batch(0, 10)).result(5)
+    first.close(1)
+    second = make(s3, kms=kms, signing_key_id="sign-1")
+    second.deliver(batch(5, 20)).result(5)  # restarts from an older checkpoint
+    second.close(1)
+    entries = chain(s3)
+    assert [e.records for e in entries] == [10, 10]
+    assert_linked(entries)
+
+
+# --- encryption ------------------------------------------------------------------------------------------
+
+
+def bucket_default_sink(s3: FakeS3) -> ArchiveSink:
+    """A sink without archive.kms_key_id: its objects take the bucket's default encryption."""
+    config = ArchiveSettings(bucket="archive-bucket", retention_days=1)
+    return ArchiveSink(config, LockedObjectStore(s3, config.bucket, kms_key_id=None, retention_days=1), s3)
+
+
+@pytest.mark.parametrize(("default", "named"), [("AES256", "AES256"), (None, "no encryption configuration")])
+def test_without_a_kms_key_id_start_refuses_a_bucket_that_does_not_default_to_sse_kms(default, named):
+    sink = bucket_default_sink(FakeS3(encryption=default))
+    refused = f"archive.kms_key_id is not set.*defaults to {named}, not SSE-KMS"
+    with pytest.raises(SinkConfigError, match=refused):
+        sink.start()
+    sink.close(1)
+
+
+@pytest.mark.parametrize("default", ["aws:kms", "aws:kms:dsse"])
+def test_without_a_kms_key_id_start_accepts_a_bucket_defaulting_to_sse_kms(default):
+    s3 = FakeS3(encryption=default)
+    sink = bucket_default_sink(s3)
+    sink.start()
+    sink.deliver(batch(0, 5)).result(5)
+    sink.close(1)
+    assert "ServerSideEncryption" not in s3.objects[s3.keys("archive/")[0]][-1].params  # the default applies
+
+
+def test_with_a_kms_key_id_every_put_names_it_and_the_bucket_default_is_not_needed():
+    s3 = FakeS3(encryption="AES256")
+    sink = make(s3)  # its store names kms-1
+    sink.deliver(batch(0, 5)).result(5)
+    sink.close(1)
+    assert all(v[-1].params["ServerSideEncryption"] == "aws:kms" and v[-1].params["SSEKMSKeyId"] == "kms-1"
+               for v in s3.objects.values())
+    assert "get_bucket_encryption" not in [operation for operation, _ in s3.calls]
