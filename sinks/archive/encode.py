@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from sinks.compress import DEFAULT_LEVEL, gzip_bytes
 from sinks.batch import Position, RawRecord
+from sinks.compress import DEFAULT_LEVEL, gzip_bytes
 
 SUFFIX = ".ndjson.gz"
 _KEY = re.compile(

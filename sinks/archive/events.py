@@ -26,7 +26,7 @@ DUPLICATES = Counter("secstash_archive_duplicate_records_total",
                      "Records not archived again because the shard's chain already holds them (re-reads)",
                      ["stream"])
 CHAIN_LOADS = Counter("secstash_archive_chain_loads_total",
-                      "Shard chain heads read from S3 (outcome: found, empty)", ["stream", "outcome"])
+                      "Shard chain heads read from S3 (outcome: found, empty, unsigned)", ["stream", "outcome"])
 CHAIN_CONFLICTS = Counter("secstash_archive_chain_conflicts_total",
                           "Manifest keys found taken by another writer of the same shard (lease hand-over)",
                           ["stream"])
@@ -59,6 +59,13 @@ def chain_loaded(stream: str, shard: str, head_key: str | None, head_last: str |
     CHAIN_LOADS.labels(stream, "found" if head_key else "empty").inc()
     log.info("archive chain head loaded", stream=stream, shard=shard, manifest=head_key, last=head_last,
              s3_requests=lookups)
+
+
+def unsigned_head(stream: str, shard: str, manifest_key: str) -> None:
+    CHAIN_LOADS.labels(stream, "unsigned").inc()
+    log.warning("archive chain head is unsigned though manifests are signed (written before signing was "
+                "turned on, or planted): this batch is archived whole, re-read records included; run "
+                "`secstash verify` if signing was on before", stream=stream, shard=shard, manifest=manifest_key)
 
 
 def chain_conflict(stream: str, shard: str, manifest_key: str) -> None:

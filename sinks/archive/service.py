@@ -18,10 +18,12 @@ when the conditional PUT of an entry finds the key taken: then another instance 
 lease hand-over), and this writer drops what that one stored and links onto its entry instead.
 
 A head read from S3 decides which records are acknowledged without being written, so it is checked first
-(see head.py): with a signing key its signature must verify with that key, it must be plausible, and every
-record it would drop must lie where the chain holds records. Otherwise the batch fails with
+(see head.py): with a signing key a signature on it must verify with that key, it must be plausible, and
+every record it would drop must lie where the chain holds records. Otherwise the batch fails with
 ChainHeadRejected (counted in secstash_archive_errors_total) and is not checkpointed: no record is dropped
-on the strength of a head the writer cannot trust.
+on the strength of a head the writer cannot trust. An unsigned head while signing is on (written before
+signing was turned on, or planted) is continued but trusted with nothing: the batch is archived whole, so a
+re-read costs a duplicate copy, never a record.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class _ChainConflict(Exception):
 class _Head:
     manifest_key: str
     entry: ManifestEntry
+    # False for an unsigned head read back while manifests are signed: one written before signing was turned
+    # on, or planted. The chain continues after it, but no record is dropped as already archived on its word.
+    trusted: bool = True
 
 
 @dataclass(slots=True)
@@ -217,7 +222,7 @@ class ArchiveSink:
         than the head's last record: a lower position arriving later is not a re-read (a stream deleted and
         created again under the same name), and is archived rather than silently dropped.
         """
-        if lane.head is None:
+        if lane.head is None or not lane.head.trusted:
             return records
         entry = lane.head.entry
         skip = 0
@@ -280,17 +285,18 @@ class ArchiveSink:
                 entry, key, self._settings.manifest_prefix, lane.stream, lane.shard, now_ms)
             if problem:
                 raise self._rejected(lane, f"s3://{self._store.bucket}/{key} {problem}")
-            lane.head = _Head(key, entry)
+            trusted = self._signer is None or entry.signature is not None
+            lane.head = _Head(key, entry, trusted)
             events.chain_loaded(lane.stream, lane.shard, key, position_text(entry.last), requests)
+            if not trusted:
+                events.unsigned_head(lane.stream, lane.shard, key)
         lane.loaded = True
 
     def _signature_problem(self, entry: ManifestEntry) -> str | None:
         """Checked with the configured key whatever key the entry names: a forger can sign with a key of
         their own."""
-        if self._signer is None or self._verifier is None:
-            return None
-        if entry.signature is None:
-            return "is not signed, but archive.signing_key_id is set"
+        if self._signer is None or self._verifier is None or entry.signature is None:
+            return None  # unsigned: continued but not trusted (see _Head.trusted)
         ours = replace(entry, signature=replace(entry.signature, key_id=self._signer.key_id))
         try:
             if self._verifier.valid(ours):

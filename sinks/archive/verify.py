@@ -361,6 +361,11 @@ class Verifier:
                 else "a newer version is current"
             report.add("delete_marker", name, shard, history.key,
                        f"{history.delete_markers} delete marker(s); {state}")
+        if not is_manifest and not history.hidden and _PARTITION.search(history.key) \
+                and parse_archive_key(self.prefix, history.key) is None:
+            # Inside a partition but not a key the writer makes (hour=99, a stray name): listings and replay
+            # skip it, so it cannot change what is replayed, but no writer of ours put it there.
+            report.add("unlisted", name, shard, history.key, "not a key the archive writes; listings skip it")
         if is_manifest and len(history.versions) > 1:
             report.add("manifest_rewritten", name, shard, history.key,
                        f"{len(history.versions)} versions of an entry written once; the first was "

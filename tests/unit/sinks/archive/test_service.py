@@ -12,6 +12,7 @@ from sinks.archive.config import ArchiveSettings
 from sinks.archive.manifest import parse_entry
 from sinks.archive.service import ArchiveSink
 from sinks.archive.signing import ManifestSigner
+from sinks.archive.verify import Verifier
 from sinks.batch import Position
 from sinks.errors import ChainHeadRejected, ObjectLockMissing, SinkClosed, SinkConfigError, SinkError
 from sinks.s3store import LockedObjectStore
@@ -300,23 +301,46 @@ def test_a_garbage_head_fails_the_batch_with_an_error_naming_its_key():
     second.close(1)
 
 
-def test_with_signed_manifests_an_unsigned_or_forged_head_fails_the_batch():
+def test_with_signed_manifests_a_forged_head_fails_the_batch_and_an_unsigned_one_is_trusted_with_nothing():
     s3, kms = FakeS3(), FakeKms()
     first = make(s3, kms=kms, signing_key_id="sign-1")
     first.deliver(batch(0, 10)).result(5)
     first.close(1)
     (real,) = chain(s3)
     ahead = replace(real, last=batch(0, 30).records[-1].position, writer="forger")  # claims records 10..29
-    planted = plant(s3, replace(ahead, signature=None))
-    with pytest.raises(ChainHeadRejected, match="is not signed, but archive.signing_key_id is set"):
-        make(s3, kms=kms, signing_key_id="sign-1").deliver(batch(10, 20)).result(5)
     # signed with a key of the forger's own, named in the entry: checked with the configured key regardless
     forger = FakeKms()
+    planted = plant(s3, ahead)
     s3.put_object(Bucket="archive-bucket", Key=planted,
                   Body=ManifestSigner(forger, "forger-key").sign(ahead).body())
     with pytest.raises(ChainHeadRejected, match="does not verify with archive.signing_key_id 'sign-1'"):
         make(s3, kms=kms, signing_key_id="sign-1").deliver(batch(10, 20)).result(5)
     assert len(s3.keys("archive/")) == 1
+    # Unsigned (as every head is when signing is first turned on): the batch is archived whole, not dropped.
+    plant(s3, replace(ahead, signature=None))
+    second = make(s3, kms=kms, signing_key_id="sign-1")
+    second.deliver(batch(10, 20)).result(5)
+    second.close(1)
+    assert len(s3.keys("archive/")) == 2
+    assert chain(s3)[-1].records == 10 and chain(s3)[-1].signature is not None
+
+
+def test_turning_signing_on_continues_an_unsigned_chain_and_re_read_records_are_archived_again():
+    s3, kms = FakeS3(), FakeKms()
+    unsigned = make(s3)
+    unsigned.deliver(batch(0, 10)).result(5)
+    unsigned.close(1)
+    signed = make(s3, kms=kms, signing_key_id="sign-1")
+    signed.deliver(batch(5, 20)).result(5)  # from an older checkpoint: 5..9 were archived unsigned
+    signed.deliver(batch(20, 30)).result(5)  # the signed head written above is trusted again
+    signed.close(1)
+    entries = chain(s3)
+    assert [e.records for e in entries] == [10, 15, 10]
+    assert [e.signature is not None for e in entries] == [False, True, True]
+    for previous, entry in itertools.pairwise(entries):  # one chain, the re-read 5..9 held twice
+        assert entry.follows(previous, previous.manifest_key("manifests"))
+    report = Verifier(s3, "archive-bucket", kms=kms).run()
+    assert report.clean and [f.kind for f in report.findings] == ["reread_duplicate"]
 
 
 def test_a_signed_head_that_verifies_is_continued_and_its_re_read_records_dropped():

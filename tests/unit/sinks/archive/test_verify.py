@@ -211,6 +211,8 @@ def locked_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="tamper-bucket", ObjectLockEnabledForBucket=True)
+        s3.put_bucket_encryption(Bucket="tamper-bucket", ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
         yield s3
 
 
