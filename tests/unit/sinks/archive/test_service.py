@@ -244,6 +244,15 @@ def test_head_lookup_costs_a_few_requests_whatever_the_history():
 # --- a chain head read back from S3 ------------------------------------------------------------------------
 
 
+def first_batch_archived(s3: FakeS3, kms: Any = None, **settings: Any) -> Any:
+    """Records 0..9 archived by a writer that then stops; its one manifest entry, the chain head."""
+    first = make(s3, kms=kms, **settings)
+    first.deliver(batch(0, 10)).result(5)
+    first.close(1)
+    (head,) = chain(s3)
+    return head
+
+
 def plant(s3: FakeS3, entry: Any) -> str:
     """What someone with s3:PutObject on the bucket, but neither the daemon nor the signing key, can do."""
     key = entry.manifest_key("manifests")
@@ -253,10 +262,7 @@ def plant(s3: FakeS3, entry: Any) -> str:
 
 def test_a_planted_head_from_the_future_fails_the_batch_instead_of_dropping_its_records():
     s3 = FakeS3()
-    first = make(s3)
-    first.deliver(batch(0, 10)).result(5)
-    first.close(1)
-    (real,) = chain(s3)
+    real = first_batch_archived(s3)
     huge = Position(10**60, 0)
     plant(s3, replace(real, first=huge, last=huge, first_arrival_ms=253402300799000,
                       last_arrival_ms=253402300799000, prev_last=real.last, writer="forger"))
@@ -272,10 +278,7 @@ def test_a_planted_head_from_the_future_fails_the_batch_instead_of_dropping_its_
 
 def test_a_planted_head_that_would_drop_records_the_chain_never_held_fails_the_batch():
     s3 = FakeS3()
-    first = make(s3)
-    first.deliver(batch(0, 10)).result(5)
-    first.close(1)
-    (real,) = chain(s3)
+    real = first_batch_archived(s3)
     huge = Position(10**60, 0)
     # plausible arrival times, linked to the real head, but its first record lies far beyond records 10..19
     plant(s3, replace(real, first=huge, last=huge, last_arrival_ms=real.last_arrival_ms + 60_000,
@@ -290,10 +293,7 @@ def test_a_planted_head_that_would_drop_records_the_chain_never_held_fails_the_b
 
 def test_a_garbage_head_fails_the_batch_with_an_error_naming_its_key():
     s3 = FakeS3()
-    first = make(s3)
-    first.deliver(batch(0, 10)).result(5)
-    first.close(1)
-    garbage = chain(s3)[0].manifest_key("manifests").replace(".0.json", "9.0.json")  # a higher position
+    garbage = first_batch_archived(s3).manifest_key("manifests").replace(".0.json", "9.0.json")  # a higher position
     s3.put_object(Bucket="archive-bucket", Key=garbage, Body=b'{"format": 1, "stream": "logs"}')
     second = make(s3)
     with pytest.raises(ChainHeadRejected, match=f"{garbage}: not a manifest entry"):
@@ -303,10 +303,7 @@ def test_a_garbage_head_fails_the_batch_with_an_error_naming_its_key():
 
 def test_with_signed_manifests_a_forged_head_fails_the_batch_and_an_unsigned_one_is_trusted_with_nothing():
     s3, kms = FakeS3(), FakeKms()
-    first = make(s3, kms=kms, signing_key_id="sign-1")
-    first.deliver(batch(0, 10)).result(5)
-    first.close(1)
-    (real,) = chain(s3)
+    real = first_batch_archived(s3, kms=kms, signing_key_id="sign-1")
     ahead = replace(real, last=batch(0, 30).records[-1].position, writer="forger")  # claims records 10..29
     # signed with a key of the forger's own, named in the entry: checked with the configured key regardless
     forger = FakeKms()
