@@ -244,6 +244,9 @@ def test_mapping_conflict_is_dead_lettered_with_its_error_and_redriven_once_the_
         monkeypatch: pytest.MonkeyPatch) -> None:
     namespace, total, bad = "conflict", 401, 123
     target = f"logs-{DATASET}-{namespace}"
+    # `redrive.run` sets up the process's logging (cached loggers, stderr) as the command does; in a test
+    # session that would outlive this test.
+    monkeypatch.setattr("consumer.logs.configure", lambda *args, **kwargs: None)
 
     def conflicting(n: int, doc: dict[str, Any]) -> dict[str, Any]:
         # Not in our templates: the first documents map it dynamically as a long; one sends text.
