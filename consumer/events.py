@@ -50,10 +50,22 @@ def daemon_started(stream: str, pid: int) -> None:
     log.info("kcl daemon started", stream=stream, pid=pid)
 
 
-def daemon_exited(stream: str, code: int, restart_in_s: float) -> None:
+def daemon_down(stream: str) -> None:
+    DAEMON_UP.labels(stream).set(0)
+
+
+def daemon_exited(stream: str, code: int, restart_in_s: float, log_tail: list[str] | None = None) -> None:
     DAEMON_UP.labels(stream).set(0)
     DAEMON_RESTARTS.labels(stream).inc()
-    log.warning("kcl daemon exited, restarting", stream=stream, exit_code=code, restart_in_s=round(restart_in_s, 2))
+    log.warning("kcl daemon exited, restarting", stream=stream, exit_code=code, restart_in_s=round(restart_in_s, 2),
+                log_tail=log_tail or [])
+
+
+def daemon_not_started(stream: str, error: BaseException, restart_in_s: float) -> None:
+    DAEMON_UP.labels(stream).set(0)
+    DAEMON_RESTARTS.labels(stream).inc()
+    log.error("kcl daemon could not be started, retrying", stream=stream, error=f"{type(error).__name__}: {error}",
+              restart_in_s=round(restart_in_s, 2))
 
 
 def daemon_stopped(stream: str, code: int) -> None:

@@ -1,9 +1,11 @@
 """HTTP endpoints of the pipeline process: /metrics (Prometheus), /healthz (alive), /readyz (ready).
 
-/healthz answers 200 while the process serves requests: it is the liveness probe and the container's
-HEALTHCHECK. /readyz answers 200 only when every configured stream has a running KCL daemon and every sink
-answered its last health check; it is for readiness only, so a search outage takes the task out of
-rotation (nothing routes to it anyway) but never gets it killed.
+/healthz is the liveness probe and the container's HEALTHCHECK: 200 while the process serves requests and
+every thread that keeps it making progress runs (each stream's daemon supervisor, the search sink's health
+monitor and bulk workers); 503 when one has died, since nothing inside would restart it. /readyz answers 200
+only when every configured stream has a running KCL daemon and every sink answered its last health check; it
+is for readiness only, so a search outage takes the task out of rotation (nothing routes to it anyway) but
+never gets it killed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             self._reply(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
         elif path == "/healthz":
-            self._reply(200, b'{"status":"alive"}\n', "application/json")
+            checks = self.server.liveness()
+            alive = all(checks.values())
+            body = orjson.dumps({"status": "alive" if alive else "dead", "checks": checks}) + b"\n"
+            self._reply(200 if alive else 503, body, "application/json")
         elif path == "/readyz":
             checks = self.server.readiness()
             ready = all(checks.values())
@@ -49,9 +54,11 @@ class _Handler(BaseHTTPRequestHandler):
 class HealthServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, readiness: ReadinessCheck) -> None:
+    def __init__(self, host: str, port: int, readiness: ReadinessCheck,
+                 liveness: ReadinessCheck = lambda: {}) -> None:
         super().__init__((host, port), _Handler)
         self.readiness = readiness
+        self.liveness = liveness
         self._thread = threading.Thread(target=self.serve_forever, name="health-server", daemon=True)
 
     @property

@@ -116,7 +116,7 @@ class App:
                                      on_shard_started=self.archive.shard_started)
         self.server.start()
         if s.metrics.enabled:
-            self.health = HealthServer(s.metrics.host, s.metrics.port, self.readiness)
+            self.health = HealthServer(s.metrics.host, s.metrics.port, self.readiness, self.liveness)
             self.health.start()
         self._start_daemons(socket_path)
         log.info("secstash running", streams=[st.stream_name for st in s.streams], workers=self.pool.workers,
@@ -173,6 +173,13 @@ class App:
             self._on_delivered(stream, delivered)
 
     # --- health ------------------------------------------------------------------------------------------
+
+    def liveness(self) -> dict[str, bool]:
+        checks = {f"supervisor:{s.stream}": s.alive for s in self.supervisors}
+        search = getattr(self, "search", None)
+        if search is not None:
+            checks["sink:search"] = search.alive()
+        return checks
 
     def readiness(self) -> dict[str, bool]:
         checks = {f"daemon:{s.stream}": s.running for s in self.supervisors}

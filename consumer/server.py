@@ -32,6 +32,9 @@ class ShardRegistry:
         with self._lock:
             self._held.get(stream, set()).discard(shard)
             events.SHARDS.labels(stream).set(len(self._held.get(stream, ())))
+        # However the processor went (a lifecycle message, or its connection dropped when it exited on a
+        # failed batch or the JVM died), its lag is no longer this process's to report.
+        events.shard_released(stream, shard)
 
     def held(self, stream: str) -> set[str]:
         with self._lock:

@@ -32,6 +32,7 @@ log = structlog.get_logger("secstash.kcl")
 _PR_SET_PDEATHSIG = 1
 # A daemon that stayed up this long is healthy again: the next restart starts from the initial backoff.
 STABLE_AFTER_S = 300.0
+TAIL_LINES, TAIL_BYTES = 20, 8192  # of the daemon's log, logged when it exits
 
 
 def _die_with_parent() -> None:
@@ -57,6 +58,7 @@ class DaemonSupervisor:
         self._process: subprocess.Popen[bytes] | None = None
         self._thread = threading.Thread(target=self._run, name=f"kcl-{stream}", daemon=True)
         self.restarts = 0
+        events.daemon_down(stream)  # the gauge exists (at 0) before the first start, so an alert sees it
 
     @property
     def running(self) -> bool:
@@ -67,6 +69,12 @@ class DaemonSupervisor:
     def pid(self) -> int | None:
         with self._lock:
             return self._process.pid if self._process else None
+
+    @property
+    def alive(self) -> bool:
+        """The supervising thread runs (or has not been started, or was told to stop): when it is gone,
+        nothing restarts the daemon, and the process must be restarted instead."""
+        return self._thread.ident is None or self._thread.is_alive() or self._stopping.is_set()
 
     def start(self) -> None:
         self._thread.start()
@@ -84,22 +92,48 @@ class DaemonSupervisor:
     def _run(self) -> None:
         attempt = 0
         while not self._stopping.is_set():
+            started = self._clock()
             with self._lock:
                 if self._stopping.is_set():
                     break
-                self._process = self._spawn()
+                try:
+                    self._process = self._spawn()
+                except Exception as exc:  # noqa: BLE001 - no java, EAGAIN under a process limit: retried
+                    self._process = None
+                    failure: BaseException | None = exc
+                else:
+                    failure = None
                 process = self._process
-            events.daemon_started(self.stream, process.pid)
-            started = self._clock()
-            code = process.wait()
-            if self._stopping.is_set():
-                events.daemon_stopped(self.stream, code)
-                break
+            if process is not None:
+                events.daemon_started(self.stream, process.pid)
+                code = process.wait()
+                if self._stopping.is_set():
+                    events.daemon_stopped(self.stream, code)
+                    break
             attempt = 1 if self._clock() - started > STABLE_AFTER_S else attempt + 1
             self.restarts += 1
             delay = self._backoff[0] if attempt == 1 else full_jitter(attempt, *self._backoff)
-            events.daemon_exited(self.stream, code, delay)
+            if failure is not None:
+                events.daemon_not_started(self.stream, failure, delay)
+            else:
+                events.daemon_exited(self.stream, code, delay, self._log_tail())
             self._stopping.wait(delay)
+
+    def _log_tail(self) -> list[str]:
+        """The end of the daemon's log, for the exit's log line: the reason (credentials, DynamoDB, heap, a
+        processor's failed batch) is there, and the file is not on the container's output."""
+        if self._log_path is None:
+            return []
+        try:
+            with open(self._log_path, "rb") as file:
+                start = max(0, file.seek(0, os.SEEK_END) - TAIL_BYTES)
+                file.seek(start)
+                lines = file.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return []
+        if start:
+            lines = lines[1:]  # begins mid-line
+        return [line[:500] for line in lines if line.strip()][-TAIL_LINES:]
 
     def stop(self) -> None:
         """Graceful: SIGTERM, wait for the checkpoints of the shutdown, then SIGKILL what is left."""

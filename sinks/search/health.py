@@ -33,4 +33,6 @@ def check(client: SearchClient, timeout_s: float = 5.0) -> Health:
         reply = client.request("GET", "/_cluster/health", timeout=timeout_s)
     except Unreachable as exc:
         return Health(False, None, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a proxy's HTML page, a client bug: not a cluster that answered
+        return Health(False, None, f"unreadable answer: {type(exc).__name__}: {exc}"[:300])
     return judge(reply)

@@ -211,6 +211,13 @@ class SearchSink:
         """The last health check answered."""
         return self._healthy
 
+    def alive(self) -> bool:
+        """Its threads run (before `start` and once closing, trivially): a dead one would leave documents
+        unsent, or spill mode never left, with nothing else noticing."""
+        if self._monitor is None or self._closing:
+            return True
+        return self._monitor.is_alive() and all(worker.is_alive() for worker in self._workers)
+
     def stats(self) -> Stats:
         with self._cond:
             copy = Stats(**{k: v for k, v in vars(self._stats).items() if k != "by_reason"})
@@ -545,17 +552,22 @@ class SearchSink:
     def _watch(self) -> None:
         """Health every `health_interval_s`; finish a setup the start could not; leave spill mode."""
         while not self._monitor_stop.wait(self.settings.health_interval_s if self._ready.is_set() else 1.0):
-            if not self._ready.is_set():
-                try:
-                    self._set_up()
-                except Unreachable:
-                    continue
-                except SinkConfigError as exc:
-                    events.setup_failed(str(exc))
-                    continue
-            assert self.client is not None
-            health = check_health(self.client)
-            self._observe(health)
+            try:
+                self._watch_once()
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any one check: only it leaves spill mode
+                self._observe(Health(False, None, f"health check failed: {type(exc).__name__}: {exc}"[:300]))
+
+    def _watch_once(self) -> None:
+        if not self._ready.is_set():
+            try:
+                self._set_up()
+            except Unreachable:
+                return
+            except SinkConfigError as exc:
+                events.setup_failed(str(exc))
+                return
+        assert self.client is not None
+        self._observe(check_health(self.client))
 
     def _observe(self, health: Health) -> None:
         if health.answered != self._healthy:

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from consumer.kcl.daemon import DaemonSupervisor
 
 
@@ -55,3 +57,42 @@ def test_a_daemon_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path) -> 
     started = time.monotonic()
     supervisor.stop()
     assert not supervisor.running and time.monotonic() - started < 10
+
+
+def test_a_daemon_that_cannot_be_started_is_retried_and_the_supervisor_stays_alive(tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY
+
+    marker = tmp_path / "started"
+    supervisor = DaemonSupervisor("unstartable", [str(tmp_path / "no-such-java")], dict(os.environ), None,
+                                  0.05, 0.1, stop_grace_s=5)
+    # The gauge is there, at 0, before any start: `min(secstash_kcl_daemon_up) == 0` alerts see it.
+    assert REGISTRY.get_sample_value("secstash_kcl_daemon_up", {"stream": "unstartable"}) == 0
+    supervisor.start()
+    try:
+        assert wait_for(lambda: supervisor.restarts >= 3)  # each failed start is retried after the backoff
+        assert supervisor.alive and not supervisor.running
+        # Once the command can start, it does.
+        supervisor._command = [sys.executable, "-c", f"open({str(marker)!r}, 'w'); import time; time.sleep(60)"]
+        assert wait_for(lambda: supervisor.running and marker.exists())
+    finally:
+        supervisor.stop()
+
+
+def test_a_daemon_exit_is_logged_with_the_end_of_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from consumer import events
+
+    exits: list[tuple] = []
+    monkeypatch.setattr(events, "daemon_exited", lambda *args: exits.append(args))
+    log = tmp_path / "daemon.log"
+    log.write_text("".join(f"line {n}\n" for n in range(1000)))
+    script = "import sys; print('AccessDeniedException: dynamodb:CreateTable', flush=True); sys.exit(3)"
+    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), log, 30, 30,
+                                  stop_grace_s=5)
+    supervisor.start()
+    try:
+        assert wait_for(lambda: len(exits) == 1)
+    finally:
+        supervisor.stop()
+    [(stream, code, _, tail)] = exits
+    assert (stream, code) == ("logs", 3)
+    assert tail == [f"line {n}" for n in range(981, 1000)] + ["AccessDeniedException: dynamodb:CreateTable"]

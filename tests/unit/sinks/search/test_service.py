@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -360,3 +361,33 @@ def test_a_cluster_absent_since_start_still_lets_documents_spill(make: Any) -> N
     h.clock.advance(61)
     future.result(WAIT)
     assert h.sink.stats().spilled == 4 and not h.cluster.bulks
+
+
+@dataclass
+class _GarbledHealthCluster(FakeCluster):
+    """Answers /_cluster/health with what the client cannot read (a proxy's HTML page) while `garbled`."""
+
+    garbled: bool = False
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Reply:
+        if path == "/_cluster/health" and self.garbled:
+            raise ValueError("Unknown mimetype, unable to deserialize: text/html")
+        return super().request(method, path, **kwargs)
+
+
+def test_an_unreadable_health_answer_is_unhealthy_and_the_monitor_lives_on_to_leave_spill_mode(make: Any) -> None:
+    cluster = _GarbledHealthCluster()
+    h = make(cluster, manual_clock=True, health_interval_s=0.02, spill_after_s=60)
+    cluster.garbled = True
+    wait_until(lambda: not h.sink.healthy(), timeout=WAIT, what="the unreadable answer counted as unhealthy")
+    cluster.garbled, cluster.reachable = False, False  # then a plain outage: documents spill
+    first = h.sink.deliver(items(3))
+    h.clock.advance(61)
+    first.result(WAIT)
+    assert h.sink.stats().spilled == 3 and h.sink.alive()
+    cluster.reachable = True  # back: only the monitor's next check ends spill mode
+    wait_until(h.sink.healthy, timeout=WAIT, what="healthy again")
+    h.sink.deliver(items(3, start=10)).result(WAIT)
+    # The new documents go straight in, and the spilled ones are redriven.
+    wait_until(lambda: h.sink.stats().indexed == 6, timeout=WAIT, what="new and spilled documents indexed")
+    assert h.sink.alive()
