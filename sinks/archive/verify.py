@@ -362,9 +362,10 @@ class Verifier:
             report.add("delete_marker", name, shard, history.key,
                        f"{history.delete_markers} delete marker(s); {state}")
         if not is_manifest and not history.hidden and _PARTITION.search(history.key) \
-                and parse_archive_key(self.prefix, history.key) is None:
-            # Inside a partition but not a key the writer makes (hour=99, a stray name): listings and replay
-            # skip it, so it cannot change what is replayed, but no writer of ours put it there.
+                and _partition_start(history.key) is None:
+            # Under a partition the listings skip (hour=99): so do replay and the unlisted-object check above,
+            # which sees the other partitions' stray keys. It cannot change what is replayed, but no writer of
+            # ours put it there.
             report.add("unlisted", name, shard, history.key, "not a key the archive writes; listings skip it")
         if is_manifest and len(history.versions) > 1:
             report.add("manifest_rewritten", name, shard, history.key,
@@ -507,13 +508,21 @@ def _in_range(key: str, since: int | None, until: int | None) -> bool:
     range every key counts; with one, a key outside any hour partition is outside the range."""
     if since is None and until is None:
         return True
-    match = _PARTITION.search(key)
-    if match is None:
-        return False
-    try:
-        hour_ms = int(datetime.strptime(f"{match[1]} {match[2]}", "%Y-%m-%d %H").replace(tzinfo=UTC)
-                      .timestamp() * 1000)
-    except ValueError:
+    hour_ms = _partition_start(key)
+    if hour_ms is None:
         return False
     low = None if since is None else since - since % reader.HOUR_MS
     return (low is None or hour_ms >= low) and (until is None or hour_ms < until)
+
+
+def _partition_start(key: str) -> int | None:
+    """Epoch ms of the hour partition the key sits in; None outside one, or in one the listings skip (an
+    hour=99, a dt= that is no date)."""
+    match = _PARTITION.search(key)
+    if match is None:
+        return None
+    try:
+        return int(datetime.strptime(f"{match[1]} {match[2]}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+                   .timestamp() * 1000)
+    except ValueError:
+        return None

@@ -190,6 +190,13 @@ def test_an_unlisted_object_under_an_hour_that_is_no_time_is_a_finding_not_a_cra
     assert kinds(report) == ["unlisted"] and report.findings[0].key == key
 
 
+def test_a_stray_key_inside_a_partition_is_one_finding():
+    s3 = intact()
+    key = "archive/stream=logs/dt=2023-11-14/hour=22/shardId-000000000001/notes.txt"
+    s3.put_object(Bucket="tamper-bucket", Key=key, Body=b"hi")
+    assert [(f.kind, f.key) for f in verify(s3).findings] == [("unlisted", key)]
+
+
 def test_an_unlisted_object_that_cannot_be_checked_is_a_finding_not_a_crash():
     s3 = intact()
     key = put_unlisted(s3, [record(i) for i in range(25, 30)])
