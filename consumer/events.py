@@ -42,6 +42,10 @@ QUEUE = Gauge("secstash_queue_depth", "work waiting, by queue", ["queue"])
 DAEMON_UP = Gauge("secstash_kcl_daemon_up", "1 while the stream's KCL daemon runs", ["stream"])
 DAEMON_RESTARTS = Counter("secstash_kcl_daemon_restarts_total", "KCL daemon exits followed by a restart",
                           ["stream"])
+DAEMON_STALLS = Counter("secstash_kcl_daemon_stalls_total", "KCL daemons killed because a held shard's processor "
+                        "was not called for kcl.stall_timeout_s (each also counts as a restart)", ["stream"])
+HEARTBEATS = Counter("secstash_shard_heartbeats_total", "empty reads of held shards reported by their processors "
+                     "(at most one per shard every few seconds)", ["stream"])
 POOL_RESTARTS = Counter("secstash_parser_pool_restarts_total", "parser pool rebuilt after a worker died")
 
 
@@ -68,6 +72,11 @@ def daemon_not_started(stream: str, error: BaseException, restart_in_s: float) -
               restart_in_s=round(restart_in_s, 2))
 
 
+def daemon_stalled(stream: str, shards: list[str], silent_for_s: float) -> None:
+    DAEMON_STALLS.labels(stream).inc()
+    log.error("kcl daemon stalled, killing it", stream=stream, shards=shards[:20], silent_for_s=silent_for_s)
+
+
 def daemon_stopped(stream: str, code: int) -> None:
     DAEMON_UP.labels(stream).set(0)
     log.info("kcl daemon stopped", stream=stream, exit_code=code)
@@ -79,6 +88,16 @@ _lag_by_shard: dict[str, dict[str, int]] = {}
 def batch_received(stream: str, shard: str, records: int, raw_bytes: int, lag_ms: int | None) -> None:
     RECORDS.labels(stream).inc(records)
     RECORD_BYTES.labels(stream).inc(raw_bytes)
+    _lag(stream, shard, lag_ms)
+
+
+def heartbeat(stream: str, shard: str, lag_ms: int | None) -> None:
+    """An empty read of a held shard: its processor is alive, and the shard's lag is current even when idle."""
+    HEARTBEATS.labels(stream).inc()
+    _lag(stream, shard, lag_ms)
+
+
+def _lag(stream: str, shard: str, lag_ms: int | None) -> None:
     if lag_ms is not None:
         # The stream is as far behind as its slowest shard held here.
         lags = _lag_by_shard.setdefault(stream, {})

@@ -139,7 +139,8 @@ class App:
             supervisor = DaemonSupervisor(
                 stream.stream_name, command, env, self.run_dir / f"{stream.stream_name}.kcl.log",
                 s.kcl.restart_backoff_initial_s, s.kcl.restart_backoff_max_s,
-                stop_grace_s=s.kcl.shutdown_grace_ms / 1000 + 10)
+                stop_grace_s=s.kcl.shutdown_grace_ms / 1000 + 10,
+                stalled=self.server.shards.stalled, stall_timeout_s=s.kcl.stall_timeout_s)
             supervisor.start()
             self.supervisors.append(supervisor)
 

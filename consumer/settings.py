@@ -309,6 +309,10 @@ class KclSettings(Strict):
                                    "KCL 3's 2.x-compatible mode, balancing by lease count, for hosts without them")
     restart_backoff_initial_s: float = Field(1.0, gt=0)
     restart_backoff_max_s: float = Field(60.0, gt=0)
+    stall_timeout_s: float = Field(
+        300.0, ge=15, description="a held shard whose processor the daemon has not called for this long (no read, "
+                                  "empty or not, and no batch in delivery) means the daemon hangs: it is killed and "
+                                  "restarted")
     extra_properties: dict[str, str] = Field({}, description="more daemon properties; checked against the known keys")
 
 

@@ -9,6 +9,12 @@ On stop, SIGTERM makes the daemon ask every processor to checkpoint (`shutdown_r
 `kcl.shutdown_grace_ms`; after that (plus a margin) it is killed. The JVM runs in its own session so a
 terminal's Ctrl-C reaches only `secstash run`, which then stops the daemons in order, and it receives
 SIGKILL if `secstash run` itself dies (PR_SET_PDEATHSIG), so no orphan keeps reading a stream.
+
+A daemon can also hang without exiting (a deadlock, a GC spiral, a thread pool that lost its workers): it
+still runs, so neither the exit nor the gauges show it. The daemon calls each record processor on every
+read, empty or not, and the processors report empty reads now and then (`ShardProcessor._heartbeat`). When a
+shard this daemon's processors hold has been silent for `kcl.stall_timeout_s` with no batch of it in the
+pipeline, the daemon is killed and restarted like one that exited.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ log = structlog.get_logger("secstash.kcl")
 _PR_SET_PDEATHSIG = 1
 # A daemon that stayed up this long is healthy again: the next restart starts from the initial backoff.
 STABLE_AFTER_S = 300.0
+# (stream, silent for at least, registered at or after) -> the shards found stalled; see ShardRegistry.stalled.
+StallWatch = Callable[[str, float, float], list[str]]
 TAIL_LINES, TAIL_BYTES = 20, 8192  # of the daemon's log, logged when it exits
 
 
@@ -45,14 +53,17 @@ def _die_with_parent() -> None:
 class DaemonSupervisor:
     def __init__(self, stream: str, command: list[str], env: dict[str, str], log_path: Path | None,
                  backoff_initial_s: float, backoff_max_s: float, stop_grace_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, stalled: StallWatch | None = None,
+                 stall_timeout_s: float = 300.0) -> None:
         self.stream = stream
         self._command = command
         self._env = env
         self._log_path = log_path
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._stop_grace_s = stop_grace_s
-        self._clock = clock
+        self._clock = clock  # the stall watch's clock too: registration times are compared with `started`
+        self._stalled = stalled
+        self._stall_timeout_s = stall_timeout_s
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -106,7 +117,7 @@ class DaemonSupervisor:
                 process = self._process
             if process is not None:
                 events.daemon_started(self.stream, process.pid)
-                code = process.wait()
+                code = self._wait(process, started)
                 if self._stopping.is_set():
                     events.daemon_stopped(self.stream, code)
                     break
@@ -118,6 +129,28 @@ class DaemonSupervisor:
             else:
                 events.daemon_exited(self.stream, code, delay, self._log_tail())
             self._stopping.wait(delay)
+
+    def _wait(self, process: subprocess.Popen[bytes], started: float) -> int:
+        """The daemon's exit code; a daemon found stalled is killed first (its record processors with it)."""
+        if self._stalled is None:
+            return process.wait()
+        check_every = min(5.0, self._stall_timeout_s / 3)
+        while True:
+            try:
+                return process.wait(timeout=check_every)
+            except subprocess.TimeoutExpired:
+                pass
+            if self._stopping.is_set():
+                continue  # stop() ends it
+            # Only shards registered since this daemon started count: a killed daemon's processors may not
+            # have closed their connections yet.
+            shards = self._stalled(self.stream, self._stall_timeout_s, started)
+            if shards:
+                events.daemon_stalled(self.stream, shards, self._stall_timeout_s)
+                # SIGKILL, not SIGTERM: a hung JVM cannot run the graceful shutdown, and nothing is lost, as
+                # whatever was delivered but not checkpointed is read again (idempotent ids).
+                _signal_group(process, signal.SIGKILL)
+                return process.wait()
 
     def _log_tail(self) -> list[str]:
         """The end of the daemon's log, for the exit's log line: the reason (credentials, DynamoDB, heap, a

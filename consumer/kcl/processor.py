@@ -31,6 +31,9 @@ SOCKET_ENV = "SECSTASH_PIPELINE_SOCKET"
 STREAM_ENV = "SECSTASH_STREAM"
 CONNECT_TIMEOUT_S = 60.0
 CHECKPOINT_ATTEMPTS = 8
+# The daemon calls process_records on every read, empty ones too (callProcessRecordsEvenForEmptyRecordList);
+# an idle shard tells the pipeline it is alive at most this often. kcl.stall_timeout_s is at least 15 s.
+HEARTBEAT_INTERVAL_S = 5.0
 
 
 class DeliveryFailed(Exception):
@@ -45,6 +48,7 @@ class ShardProcessor(processor.RecordProcessorBase):
         self._sock: Any = None
         self._delivered: tuple[str, int] | None = None  # last position every sink holds
         self._checkpointed: tuple[str, int] | None = None
+        self._last_message = float("-inf")  # monotonic time of the last message to the pipeline
 
     # --- KCL lifecycle -----------------------------------------------------------------------------------
 
@@ -57,6 +61,7 @@ class ShardProcessor(processor.RecordProcessorBase):
     def process_records(self, process_records_input: Any) -> None:
         records = process_records_input.records
         if not records:
+            self._heartbeat(process_records_input.millis_behind_latest)
             return
         try:
             payload = [[r.sequence_number, r.sub_sequence_number, r.timestamp_millis, r.partition_key, r.data]
@@ -98,7 +103,15 @@ class ShardProcessor(processor.RecordProcessorBase):
                     _die("pipeline socket unreachable", error=type(exc).__name__, path=self._socket_path)
                 time.sleep(0.2)
 
+    def _heartbeat(self, lag_ms: int | None) -> None:
+        """An empty read: the daemon is alive and this shard caught up to `lag_ms`. Tell the pipeline now and
+        then, so the stall watch (consumer.kcl.daemon) and the lag gauge see an idle shard as alive."""
+        if time.monotonic() - self._last_message < HEARTBEAT_INTERVAL_S:
+            return
+        self._request({"op": "heartbeat", "stream": self._stream, "shard": self._shard, "lag_ms": lag_ms})
+
     def _request(self, message: dict[str, Any]) -> None:
+        self._last_message = time.monotonic()
         try:
             ipc.send(self._sock, message)
             reply = ipc.receive(self._sock)

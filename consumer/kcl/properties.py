@@ -46,6 +46,7 @@ DAEMON_KEYS = frozenset({"executableName", "processingLanguage"})
 RESERVED_KEYS = frozenset({
     "executableName", "applicationName", "streamName", "streamArn", "AwsCredentialsProvider",
     "AwsCredentialsProviderDynamoDB", "AwsCredentialsProviderCloudWatch", "timeoutInSeconds",
+    "callProcessRecordsEvenForEmptyRecordList",
 })
 _VALUE = re.compile(r"^[^\r\n]*$")
 
@@ -80,6 +81,9 @@ def build(settings: Settings, stream: StreamSettings, python: str | None = None,
         "parentShardPollIntervalMillis": str(kcl.parent_shard_poll_interval_ms),
         "metricsLevel": kcl.metrics_level,
         "shutdownGraceMillis": str(kcl.shutdown_grace_ms),
+        # Every read reaches the record processor, records or not: its heartbeats tell a hung daemon (which
+        # still runs, so nothing else notices) from an idle stream (consumer.kcl.daemon).
+        "callProcessRecordsEvenForEmptyRecordList": "true",
         "processingLanguage": f"python/{sys.version_info.major}.{sys.version_info.minor}",
         # The lease table and metrics stay in this account even when the stream is read through a role.
         "AwsCredentialsProviderDynamoDB": "DefaultCredentialsProvider",

@@ -244,6 +244,37 @@ def test_sigterm_mid_stream_exits_0_within_the_grace_period_and_a_restart_counts
     assert duplicates == 0 and rearchived == 0
 
 
+# --- a KCL daemon that hangs without exiting ------------------------------------------------------------
+
+
+def test_a_hung_kcl_daemon_is_killed_and_restarted_and_delivery_resumes(case: Case) -> None:
+    """SIGSTOP freezes the JVM as a deadlock would: it still runs, so only its processors' silence tells."""
+    stall_timeout_s = 15
+    first_half = list(corpus.records(seed=31, total_events=2_000, cwl_batch=100, line_batch=20))
+    second_half = list(corpus.records(seed=37, total_events=2_000, cwl_batch=100, line_batch=20))
+    process = case.start("worker-a", kcl={"stall_timeout_s": stall_timeout_s})
+    case.put_records(first_half)
+    wait_indexed(case, 2_000, timeout=300, processes=[process])
+    # Empty reads reach the processors of the real daemon (callProcessRecordsEvenForEmptyRecordList).
+    wait_for(lambda: metric(process, "secstash_shard_heartbeats_total") >= 2, 60, what="heartbeats of idle shards")
+
+    [jvm] = [p for p in process.tree() if "java" in p.name().lower()]
+    jvm.suspend()
+    frozen = time.monotonic()
+    case.put_records(second_half)
+    wait_for(lambda: metric(process, "secstash_kcl_daemon_stalls_total") >= 1, stall_timeout_s + 60,
+             what="the frozen daemon found stalled")
+    found_s = time.monotonic() - frozen
+    assert not alive(jvm), "the stalled JVM was killed"
+    wait_indexed(case, 4_000, timeout=300, processes=[process])
+    resumed_s = time.monotonic() - frozen
+    assert case.indexed() == 4_000
+    assert metric(process, "secstash_kcl_daemon_restarts_total") >= 1
+    assert "kcl daemon stalled, killing it" in process.log_path.read_text()
+    print(f"\nhung daemon: found stalled {found_s:.1f}s after SIGSTOP (stall timeout {stall_timeout_s}s); all "
+          f"4,000 events indexed {resumed_s:.1f}s after it")
+
+
 # --- issue 7: secrets never reach the logs -------------------------------------------------------------
 
 

@@ -96,3 +96,36 @@ def test_a_daemon_exit_is_logged_with_the_end_of_its_log(tmp_path: Path, monkeyp
     [(stream, code, _, tail)] = exits
     assert (stream, code) == ("logs", 3)
     assert tail == [f"line {n}" for n in range(981, 1000)] + ["AccessDeniedException: dynamodb:CreateTable"]
+
+
+def test_a_daemon_whose_held_shard_falls_silent_is_killed_and_restarted(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hung JVM still runs: only the silence of its processors tells. The first daemon's shard is silent,
+    so it is killed (with SIGKILL: it ignores SIGTERM, as a hung JVM may) and restarted; the second one's is not."""
+    from consumer import events
+
+    stalls: list[tuple] = []
+    monkeypatch.setattr(events, "daemon_stalled", lambda *args: stalls.append(args))
+    marker = tmp_path / "starts"
+    script = (f"import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+              f"open({str(marker)!r}, 'a').write('x')\ntime.sleep(60)\n")
+    asked: list[tuple[str, float, float]] = []
+    starts: list[float] = []
+
+    def stalled(stream: str, silent_for_s: float, registered_since: float) -> list[str]:
+        asked.append((stream, silent_for_s, registered_since))
+        if registered_since not in starts:
+            starts.append(registered_since)
+        return ["shardId-000000000001"] if registered_since == starts[0] else []
+
+    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), None, 0.05, 0.1,
+                                  stop_grace_s=0.5, stalled=stalled, stall_timeout_s=0.3)
+    supervisor.start()
+    try:
+        assert wait_for(lambda: marker.exists() and len(marker.read_text()) == 2 and supervisor.running)
+        assert stalls == [("logs", ["shardId-000000000001"], 0.3)] and supervisor.restarts == 1
+        assert wait_for(lambda: len({since for *_, since in asked}) == 2 and asked[-1][2] == starts[1])
+        assert starts[1] > starts[0] and {(s, t) for s, t, _ in asked} == {("logs", 0.3)}
+        assert supervisor.running and supervisor.restarts == 1  # the second daemon's shards are heard from
+    finally:
+        supervisor.stop()

@@ -13,6 +13,7 @@ from amazon_kclpy import kcl
 from amazon_kclpy.messages import Record
 
 from consumer import ipc
+from consumer.kcl import processor as processor_module
 from consumer.kcl.processor import ShardProcessor
 
 
@@ -140,8 +141,24 @@ def test_shutdown_checkpoints_what_was_delivered_but_not_yet_checkpointed() -> N
     assert final.calls == [("5", 0)]
 
 
-def test_empty_batches_are_not_sent() -> None:
-    processor, pipeline = started([])
+def test_empty_reads_become_heartbeats_every_few_seconds_never_batches_or_checkpoints(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(processor_module.time, "monotonic", lambda: now[0])
+    processor, pipeline = started([{"ok": True}])
     checkpointer = FakeCheckpointer()
-    processor.process_records(Input([], checkpointer))
-    assert checkpointer.calls == [] and not any(r["op"] == "batch" for r in pipeline.requests)
+
+    def empty_read_at(t: float) -> None:
+        now[0] = t
+        processor.process_records(Input([], checkpointer))
+
+    for t in (1000.0, 1001.0, 1004.9, 1005.0, 1009.0):
+        empty_read_at(t)
+    processor.process_records(Input(records(("7", 0)), checkpointer))  # at 1009: a batch is news enough
+    empty_read_at(1013.0)
+    empty_read_at(1014.0)
+
+    sent = [(r["op"], r.get("lag_ms")) for r in pipeline.requests if r["op"] in ("heartbeat", "batch")]
+    assert sent == [("heartbeat", 1234), ("heartbeat", 1234), ("batch", 1234), ("heartbeat", 1234)]
+    assert all(r["shard"] == "shardId-000000000001" and r["stream"] == "logs" for r in pipeline.requests)
+    assert checkpointer.calls == [("7", 0)]  # only the batch's

@@ -24,6 +24,7 @@ def test_polling_stream_in_this_account() -> None:
     assert props["retrievalMode"] == "POLLING"
     assert props["AwsCredentialsProvider"] == "DefaultCredentialsProvider"
     assert int(props["shutdownGraceMillis"]) > 0  # the daemon's default 0 lets nothing checkpoint on SIGTERM
+    assert props["callProcessRecordsEvenForEmptyRecordList"] == "true"  # the processors' heartbeats
     assert "kinesisEndpoint" not in props
 
 
@@ -52,6 +53,7 @@ def test_local_endpoints_are_written() -> None:
     ({"maxRecord": "5"}, "'maxRecord' is not a known MultiLangDaemon property"),
     ({"timeoutInSeconds": "5"}, "managed by secstash"),
     ({"executableName": "/bin/sh"}, "managed by secstash"),
+    ({"callProcessRecordsEvenForEmptyRecordList": "false"}, "managed by secstash"),  # the stall watch needs it
 ])
 def test_extra_properties_are_checked(extra: dict, message: str) -> None:
     s = make(kcl={"extra_properties": extra})
