@@ -25,6 +25,10 @@ PARSE_FAILURES = Counter("secstash_parse_failures_total", "events or records tha
 OBJECTS_READ = Counter("secstash_s3_objects_read_total", "log objects in S3 read for notifications on the stream",
                        ["stream"])
 OBJECT_BYTES = Counter("secstash_s3_object_bytes_total", "bytes of the log objects read (as stored)", ["stream"])
+OBJECT_CREDENTIAL_FAILURES = Counter(
+    "secstash_s3_reader_credential_failures_total", "batches failed because secstash's own credentials could "
+    "not read a log object in S3 (clock skew, a rotated key, STS AssumeRole refused): re-read, not dead-lettered",
+    ["stream"])
 BATCHES = Counter("secstash_batches_total", "record batches handled, by outcome", ["stream", "outcome"])
 BATCH_SECONDS = Histogram("secstash_batch_delivery_seconds", "time from receiving a batch to every sink "
                           "holding it", ["stream"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900))
@@ -143,9 +147,29 @@ def batch_delivered(stream: str, seconds: float, oldest_arrival_age_s: float) ->
 
 
 def batch_failed(stream: str, shard: str, error: BaseException) -> None:
+    from consumer.object_errors import ReaderCredentialsFailed
+
     BATCHES.labels(stream, "failed").inc()
     log.error("batch not delivered; the shard will be re-read from its checkpoint", stream=stream, shard=shard,
               error=type(error).__name__, detail=str(error)[:500])
+    if isinstance(error, ReaderCredentialsFailed):
+        object_reader_credentials_failed(stream, shard, error.code, error.operation)
+
+
+def object_reader_credentials_failed(stream: str, shard: str, code: str, operation: str) -> None:
+    """secstash's own identity, not the object, failed a read: the operator must act (clock, keys, role
+    trust); until then the shard is re-read and nothing is dead-lettered. Code and operation only: never the
+    credentials, nor the service's message."""
+    OBJECT_CREDENTIAL_FAILURES.labels(stream).inc()
+    log.error("s3 log objects cannot be read with secstash's own credentials; the shard is re-read until they "
+              "work", stream=stream, shard=shard, code=code, operation=operation)
+
+
+def objects_from_any_bucket(streams: list[str]) -> None:
+    """Streams with no s3_objects.buckets read whatever bucket their notifications name (IAM alone bounds it)."""
+    if streams:
+        log.warning("streams read log objects from any bucket their notifications name: whoever writes to "
+                    "them chooses what secstash reads; list the log buckets in s3_objects.buckets", streams=streams)
 
 
 def shard_event(stream: str, shard: str, event: str, position: str | None) -> None:

@@ -1,11 +1,11 @@
 """Reading the log objects in S3 that notifications on a stream point at: the I/O `parsers.record` leaves to
 its caller (`fetch`).
 
-Errors are sorted by what a retry would do. Missing objects, versions or buckets, denied access (S3's or
-KMS's), objects archived to Glacier and objects over the size cap will not get better by reading the record
-again: `ObjectUnavailable`, so the pointer is dead-lettered with its reason, and `secstash replay` of the
-record reads the object once the cause is mended. Anything else (throttling, 5xx, a dropped connection, after botocore's own retries) is
-raised as it is: the batch fails, nothing is checkpointed, and the shard is read again.
+Whoever writes to the stream chooses the pointer, so before any request: the pointer must be one S3 can
+answer (a bucket name, a region botocore knows, a key and version id of S3's form: `bad_s3_notification`
+otherwise), and the bucket one the stream may read: never secstash's own archive bucket, and one of
+`s3_objects.buckets` when the stream lists them (`s3_bucket_not_allowed` otherwise). What the read's errors
+mean (a retry mends it, or it cannot) is `consumer.object_errors`'s to say.
 
 A reader is built lazily inside each parser worker (boto3 clients do not cross process boundaries), one
 client per region, since notifications name the bucket's region. boto3 itself is imported on the first read:
@@ -16,22 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
+from consumer.object_errors import MISSING_OR_DENIED, classified, code_of
 from parsers import ObjectRef, ObjectUnavailable
+from parsers.envelopes.s3_notification import MAX_KEY_BYTES, is_bucket_name, pointer_problem
 
 if TYPE_CHECKING:
     import boto3
-
-# Error codes after which reading the same object again cannot succeed.
-_PERMANENT_CODES = frozenset({
-    "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "NotFound", "404", "AccessDenied", "403", "AllAccessDisabled",
-    "InvalidObjectState", "InvalidBucketName", "KMS.AccessDeniedException", "KMS.DisabledException",
-    "KMS.NotFoundException", "KMS.KMSInvalidStateException",
-})
-_NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +38,48 @@ class ObjectAccess:
     sts_endpoint: str | None = None
     # (bucket name glob, owner account or None), first match wins; empty: any bucket. From s3_objects.buckets.
     buckets: tuple[tuple[str, str | None], ...] = ()
+    # secstash's own archive bucket (archive.bucket): never read for a notification, whatever `buckets` says.
+    # Its spill and manifest prefixes (and, for replay, the archived records of every stream) are readable
+    # with secstash's credentials: a pointer to them would index other streams' data into this one's.
+    archive_bucket: str | None = None
 
     def expected_owner(self, bucket: str) -> str | None:
         """The account that must own `bucket` (None: any); ObjectUnavailable when the stream may not read it."""
+        if not is_bucket_name(bucket):  # an ARN or an alias never matches a pattern: `*` spans `:` and `/`
+            raise ObjectUnavailable(f"{bucket!r} is not an S3 bucket name", reason="s3_bucket_not_allowed")
+        if bucket == self.archive_bucket:
+            raise ObjectUnavailable(f"s3://{bucket} is secstash's own archive bucket (archive.bucket), never read "
+                                    "for a notification", reason="s3_bucket_not_allowed")
         if not self.buckets:
+            # Kept for existing deployments (start warns about it): IAM alone bounds what is read.
             return None
         for pattern, owner in self.buckets:
             if fnmatchcase(bucket, pattern):
                 return owner
         raise ObjectUnavailable(f"s3://{bucket} is not one of the stream's s3_objects.buckets",
                                 reason="s3_bucket_not_allowed")
+
+    def checked_region(self, ref: ObjectRef) -> str:
+        """The region to ask, once the pointer is one S3 can answer; ObjectUnavailable (`bad_s3_notification`)
+        when it is not. A region botocore does not know would send the request to a host that does not
+        resolve, on every re-read; the configured region is always accepted (local emulators)."""
+        problem = pointer_problem(ref)
+        region = ref.region or self.region
+        if problem is None and region != self.region and region not in known_regions():
+            problem = "the region is not one botocore knows"
+        if problem is not None:
+            raise ObjectUnavailable(f"{_where(ref)} (region {region!r}): {problem}", reason="bad_s3_notification")
+        return region
+
+
+@cache
+def known_regions() -> frozenset[str]:
+    """Every region with an S3 endpoint in botocore's data, over all partitions (read once per process)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(region for partition in session.get_available_partitions()
+                     for region in session.get_available_regions("s3", partition_name=partition))
 
 
 class ObjectReader:
@@ -66,19 +91,30 @@ class ObjectReader:
         self._clients: dict[str, Any] = {}
 
     def __call__(self, ref: ObjectRef) -> bytes:
+        region = self._access.checked_region(ref)
         owner = self._access.expected_owner(ref.bucket)
-        client = self._client(ref.region or self._access.region)
+        where = _where(ref)
+        try:
+            client = self._client(region)
+        except Exception as exc:  # noqa: BLE001 - sorted by object_errors: raised as it is, or a dead letter
+            raise classified(exc, where) from None
         try:
             response = self._get(client, ref, ref.key, owner)
-        except ClientError as exc:
-            # Notifications URL-encode keys; a key that itself contains `%` or `+` is only found as written.
-            if _code(exc) in _NOT_FOUND and ref.encoded_key and ref.encoded_key != ref.key:
-                try:
-                    response = self._get(client, ref, ref.encoded_key, owner)
-                except ClientError as again:
-                    raise _classified(again, ref) from None
-            else:
-                raise _classified(exc, ref) from None
+        except Exception as exc:  # noqa: BLE001 - as above
+            if not _try_as_written(exc, ref):
+                raise classified(exc, where) from None
+            try:
+                response = self._get(client, ref, ref.encoded_key, owner)
+            except Exception as again:  # noqa: BLE001 - as above
+                raise classified(again, where, decoded=exc) from None
+        try:
+            return self._body(response, ref)
+        except ObjectUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a body cut short: a connection error, raised as it is
+            raise classified(exc, where) from None
+
+    def _body(self, response: Any, ref: ObjectRef) -> bytes:
         body = response["Body"]
         try:
             size = response.get("ContentLength")
@@ -114,6 +150,14 @@ class ObjectReader:
         return client
 
 
+def _try_as_written(error: Exception, ref: ObjectRef) -> bool:
+    """Whether to ask for the key as the notification wrote it: notifications URL-encode keys, and a key that
+    itself holds `%` or `+` is only found as written. S3 answers a missing key 404, or 403 AccessDenied to
+    a reader without s3:ListBucket (which the generated policies never grant), so both are worth the try."""
+    return (code_of(error) in MISSING_OR_DENIED and bool(ref.encoded_key) and ref.encoded_key != ref.key
+            and len(ref.encoded_key.encode("utf-8")) <= MAX_KEY_BYTES)
+
+
 def _session(access: ObjectAccess) -> boto3.Session:
     """The process's own credentials, or the role's, refreshed before they expire (workers live for days)."""
     import boto3
@@ -137,18 +181,6 @@ def _session(access: ObjectAccess) -> boto3.Session:
     # assume-role provider installs them.
     core._credentials = DeferredRefreshableCredentials(refresh_using=assume, method="sts-assume-role")
     return boto3.Session(botocore_session=core)
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _classified(exc: ClientError, ref: ObjectRef) -> Exception:
-    code = _code(exc)
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    if code in _PERMANENT_CODES or status in (403, 404):
-        return ObjectUnavailable(f"{_where(ref)}: {code or status}")
-    return exc  # transient: the batch fails and the record is read again
 
 
 def _where(ref: ObjectRef) -> str:

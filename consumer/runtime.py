@@ -106,6 +106,7 @@ class App:
             options=ParseOptions(keep_original=s.pipeline.keep_original, geoip_dir=s.pipeline.geoip_dir,
                                  max_decompressed_bytes=s.pipeline.max_decompressed_bytes),
             naming=naming, objects=s.object_access(), max_chunk_documents=s.pipeline.max_documents_per_chunk)
+        events.objects_from_any_bucket(s.streams_reading_any_bucket())
         self.pool = ParserPool(config, s.pipeline.workers)
         self.pipeline = Pipeline(self.pool, self.archive, self.search, self.dead_letters,
                                  ByteBudget(s.pipeline.max_in_flight_bytes), on_delivered=self._delivered)

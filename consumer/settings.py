@@ -146,7 +146,7 @@ _BUCKET_GLOB = re.compile(r"^[a-z0-9.*?\[\]!-]{1,63}$")
 class BucketSettings(Strict):
     """A log bucket a stream's notifications may point at. In YAML, a bare string is its `name`."""
 
-    name: str = Field(description="bucket name, or a glob over names (`acme-*-alb-logs`)")
+    name: str = Field(description="bucket name, or a glob over names (`acme-*-alb-logs`; needs `owner`)")
     owner: str | None = Field(None, pattern=r"^\d{12}$",
                               description="the account that must own the bucket (sent as ExpectedBucketOwner: "
                                           "a bucket of this name in any other account is never read)")
@@ -163,6 +163,16 @@ class BucketSettings(Strict):
             raise ValueError("not an S3 bucket name or a glob over bucket names (a-z 0-9 . - and * ? [ ] !)")
         return value
 
+    @model_validator(mode="after")
+    def _pattern_has_owner(self) -> BucketSettings:
+        # Bucket names are global: anyone can create `acme-evil-alb-logs` in their own account, grant secstash's
+        # role in its bucket policy, and choose the bytes secstash reads. A listed name is the operator's
+        # bucket; a pattern admits names nobody vetted, so it must pin the account that owns them.
+        if self.owner is None and any(c in self.name for c in "*?["):
+            raise ValueError(f"a pattern ({self.name!r}) needs an `owner` account: a bucket matching it in any "
+                             "other account would be read; give {name: ..., owner: '<12-digit account>'}")
+        return self
+
 
 class S3ObjectSettings(Strict):
     """Log objects in S3 that S3 event notifications on the stream point at (ALB, CloudFront, WAF, S3 access
@@ -174,9 +184,13 @@ class S3ObjectSettings(Strict):
                                                    "the process's own credentials (not the stream's role_arn)")
     # Whoever can put records on the stream chooses which objects secstash reads and indexes; IAM bounds what
     # the credentials can read, this bounds what the stream may ask for, and pins each bucket's owner.
+    # Empty stays "any bucket" (what existing deployments were given), with a warning at start; the archive
+    # bucket is refused whatever this says (ObjectAccess.expected_owner).
     buckets: list[BucketSettings] = Field([], description="the only buckets notifications may point at (first "
-                                                          "match wins); pointers to others are dead-lettered "
-                                                          "unread; empty: any bucket the credentials can read")
+                                                          "match wins; a pattern needs its `owner`); pointers "
+                                                          "to others are dead-lettered unread; empty: any "
+                                                          "bucket the credentials can read (warned about at "
+                                                          "start), never archive.bucket")
 
 
 
@@ -393,7 +407,12 @@ class Settings(BaseSettings):
             role_arn=stream.s3_objects.role_arn, s3_endpoint=self.aws.endpoint("s3"),
             sts_endpoint=self.aws.endpoint("sts"),
             buckets=tuple((bucket.name, bucket.owner) for bucket in stream.s3_objects.buckets),
+            archive_bucket=self.archive.bucket,
         ) for stream in self.streams if stream.s3_objects.read}
+
+    def streams_reading_any_bucket(self) -> list[str]:
+        """Streams that read objects in whatever bucket their notifications name (no s3_objects.buckets)."""
+        return [s.stream_name for s in self.streams if s.s3_objects.read and not s.s3_objects.buckets]
 
 
 def _check_dataset(value: str) -> str:

@@ -103,8 +103,9 @@ def run(args: argparse.Namespace) -> int:
         sandbox.create_stream(STREAM, args.shards)
         key_id = sandbox.create_key()
         sandbox.create_bucket(BUCKET, object_lock=True, retention_days=1, kms_key_id=key_id)
-        settings = sandbox.settings([{"name": STREAM, "labels": {"project": "demo", "environment": "local"}}],
-                                    BUCKET, key_id)
+        # The stream lists the one log bucket its notifications may point at, as a deployment should.
+        settings = sandbox.settings([{"name": STREAM, "labels": {"project": "demo", "environment": "local"},
+                                      "s3_objects": {"buckets": [LOG_BUCKET]}}], BUCKET, key_id)
         app = App(settings)
         app.start()
         records = list(corpus.records(args.events, seed=args.seed, mix=corpus.EVEN_MIX)) + special_records()

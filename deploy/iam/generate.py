@@ -42,6 +42,10 @@ What is granted, and only when the settings need it:
   - sts:AssumeRole on the configured streams[].s3_objects.role_arn only (in the read-only role too)
   - es:ESHttp* on the domain (or aoss:APIAccessAll on the collection) only when search.aws_sigv4 is on
 
+A pattern in s3_objects.buckets (`acme-*-alb-logs`) must name its owner (the settings refuse one without), and
+its grant holds only for buckets that account owns (aws:ResourceAccount): anyone can create a bucket whose
+name matches.
+
 IAM cannot name a KMS key by alias, so when archive.kms_key_id (or signing_key_id) is an alias or a bare
 id, or unset (the bucket's default key), pass the key's ARN with --kms-key-arn (--signing-key-arn). Log
 buckets come from streams[].s3_objects.buckets (each reader gets the buckets of the streams it reads for;
@@ -151,8 +155,12 @@ def _kinesis_statements(ctx: _Context, streams: list[Any], sid_suffix: str = "")
     return out
 
 
+# A log bucket a reader may read: its ARN, and for a pattern the account that must own what it matches.
+LogBucket = tuple[str, str | None]
+
+
 def _log_buckets(ctx: _Context, bucket_arns: Sequence[str],
-                 key_arns: Sequence[str]) -> tuple[dict[str | None, list[str]], list[str]]:
+                 key_arns: Sequence[str]) -> tuple[dict[str | None, list[LogBucket]], list[str]]:
     """The log buckets each reader may read (None: secstash's own credentials, else the s3_objects.role_arn):
     the --log-bucket-arn values, and the s3_objects.buckets of the streams it reads for; and the
     --log-kms-key-arn values. Checked against the settings."""
@@ -169,11 +177,13 @@ def _log_buckets(ctx: _Context, bucket_arns: Sequence[str],
                           "or list them in streams[].s3_objects.buckets")
     if bucket_arns and not reading:
         raise PolicyError("--log-bucket-arn is given, but every stream has s3_objects.read: false")
-    by_reader: dict[str | None, list[str]] = {}
+    by_reader: dict[str | None, list[LogBucket]] = {}
     for stream in reading:
-        listed = by_reader.setdefault(stream.s3_objects.role_arn, list(bucket_arns))
+        listed = by_reader.setdefault(stream.s3_objects.role_arn, [(arn, None) for arn in bucket_arns])
         # IAM matches * and ? but has no character classes: [...] widens to ?, the settings still narrow it.
-        listed += [f"arn:{ctx.partition}:s3:::{_CHAR_CLASS.sub('?', b.name)}" for b in stream.s3_objects.buckets]
+        # A pattern's owner goes with it (settings require one): anyone may name a bucket to match.
+        listed += [(f"arn:{ctx.partition}:s3:::{_CHAR_CLASS.sub('?', b.name)}",
+                    b.owner if _is_pattern(b.name) else None) for b in stream.s3_objects.buckets]
     for reader, listed in by_reader.items():
         by_reader[reader] = list(dict.fromkeys(listed))
         if reader and not listed:
@@ -182,13 +192,24 @@ def _log_buckets(ctx: _Context, bucket_arns: Sequence[str],
     return by_reader, list(key_arns)
 
 
-def _log_object_statements(bucket_arns: list[str], key_arns: list[str]) -> list[dict[str, Any]]:
+def _is_pattern(name: str) -> bool:
+    return any(c in name for c in "*?[")
+
+
+def _log_object_statements(buckets: list[LogBucket], key_arns: list[str]) -> list[dict[str, Any]]:
     """Reads of the log objects S3 notifications point at (GetObjectVersion: notifications of versioned
-    buckets name the version), and Decrypt through S3 on their SSE-KMS keys."""
-    if not bucket_arns:
+    buckets name the version), and Decrypt through S3 on their SSE-KMS keys. Named buckets in one statement;
+    patterns in one per owning account, granted only on buckets that account owns (aws:ResourceAccount):
+    a bucket an outsider names to match is not readable even when its bucket policy lets the role in."""
+    if not buckets:
         return []
-    out = [_statement("ReadLogObjects", ["s3:GetObject", "s3:GetObjectVersion"],
-                      [f"{b}/*" for b in bucket_arns])]
+    reads = ["s3:GetObject", "s3:GetObjectVersion"]
+    named = [f"{arn}/*" for arn, owner in buckets if owner is None]
+    out = [_statement("ReadLogObjects", reads, named)] if named else []
+    for account in sorted({owner for _, owner in buckets if owner is not None}):
+        out.append(_statement(f"ReadLogObjectsOwnedBy{account}", reads,
+                              [f"{arn}/*" for arn, owner in buckets if owner == account],
+                              {"StringEquals": {"aws:ResourceAccount": account}}))
     if key_arns:
         # A bucket's SSE-KMS key lives in the bucket's region, which need not be aws.region.
         regions = sorted({arn.split(":")[3] for arn in key_arns})
@@ -276,7 +297,7 @@ def pipeline_policy(settings: Any, account_id: str, *, partition: str = "aws", k
     return _document(statements)
 
 
-def _log_object_access(buckets: dict[str | None, list[str]], keys: list[str]) -> list[dict[str, Any]]:
+def _log_object_access(buckets: dict[str | None, list[LogBucket]], keys: list[str]) -> list[dict[str, Any]]:
     """What secstash's role needs to read log objects: the buckets themselves when a stream reads them with
     secstash's own credentials, AssumeRole on each s3_objects.role_arn (whose policy grants the buckets)."""
     statements = _log_object_statements(buckets.get(None, []), keys)

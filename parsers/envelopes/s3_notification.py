@@ -8,12 +8,15 @@ S3 write log files to a bucket, not to a stream; an S3 notification of each new 
     {"source": "aws.s3", "detail-type": "Object Created", "region": ..., "detail": {"bucket": ..., "object": ...}}
 
 Each created object becomes an `ObjectRef` in `Unwrapped.objects`; reading it is I/O, so `parsers.record`
-leaves it to the caller's `fetch`. Other S3 events (deletions, restores) are kept whole for the generic
-dataset, never dropped; the test event S3 sends when a notification is configured is a counted drop.
+leaves it to the caller's `fetch`, which checks `pointer_problem` before any request (whoever writes to the
+stream chooses the bucket, key, version and region). Other S3 events (deletions, restores) are kept whole
+for the generic dataset, never dropped; the test event S3 sends when a notification is configured is a
+counted drop.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -106,6 +109,57 @@ def _ref(bucket: Any, target: dict[str, Any], region: Any, event_name: str) -> O
         raise _bad(f"cannot render the object's pointer: {exc}") from None
     return ObjectRef(bucket=bucket, key=unquote_plus(key), region=region, size=size, version_id=version,
                      notification=text, encoded_key=key)
+
+
+# S3's rule for bucket names (3-63 of a-z 0-9 . -, a letter or digit at each end). An ARN, an access point or
+# a name with a `/` never passes, so a pointer can only name a bucket, never route elsewhere through botocore.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+# Names S3 never gives a bucket: the prefixes and suffixes it reserves. Those ending so are aliases of access
+# points (`-s3alias`), Object Lambda (`--ol-s3`) or Multi-Region access points (`.mrap`), or directory and
+# table buckets (which send no such notifications): an alias reaches a bucket under another name, past the
+# allow-list and past the refusal of secstash's own archive bucket.
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_REGION_SHAPE = re.compile(r"[a-z]{2,8}(-[a-z]+)+-\d{1,2}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_KEY_BYTES = 1024  # S3's limit; a longer key can never name an object
+MAX_VERSION_BYTES = 1024  # S3's version ids are opaque, URL-ready, at most 1,024 bytes
+
+
+def is_bucket_name(name: str) -> bool:
+    """Whether `name` is a name S3 can give a general purpose bucket."""
+    return (bool(_BUCKET_NAME.fullmatch(name)) and ".." not in name and not _IP_ADDRESS.fullmatch(name)
+            and not name.startswith(_RESERVED_PREFIXES) and not name.endswith(_RESERVED_SUFFIXES))
+
+
+def is_region_shaped(region: str) -> bool:
+    """Whether `region` looks like an AWS region name (which regions exist is the reader's to say)."""
+    return bool(_REGION_SHAPE.fullmatch(region))
+
+
+def pointer_problem(ref: ObjectRef) -> str | None:
+    """What makes the pointer one S3 can never answer (None: nothing). Checked before any request: whoever
+    writes to the stream chooses these values, and a request botocore refuses, or one S3 refuses for its
+    form, would otherwise fail the same way on every re-read of the record."""
+    if not is_bucket_name(ref.bucket):
+        return "the bucket is not an S3 bucket name (3-63 of a-z 0-9 . -, a letter or digit at each end)"
+    if ref.region is not None and not is_region_shaped(ref.region):
+        return "the region is not an AWS region name"
+    try:
+        key_bytes = len(ref.key.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "the key is not valid UTF-8"
+    if key_bytes > MAX_KEY_BYTES:
+        return f"the key is {key_bytes} bytes long, over S3's limit of {MAX_KEY_BYTES}"
+    if ref.version_id is not None:
+        try:
+            version_bytes = len(ref.version_id.encode("utf-8"))
+        except UnicodeEncodeError:
+            return "the version id is not valid UTF-8"
+        if version_bytes > MAX_VERSION_BYTES or _CONTROL.search(ref.version_id):
+            return f"the version id is not an S3 version id (control characters, or over {MAX_VERSION_BYTES} bytes)"
+    return None
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

@@ -94,6 +94,18 @@ def test_only_the_streams_buckets_are_read(moto_server: Any, s3: Any, bucket: st
     assert [item.dataset for item in listed.items] == ["elb_logs"] and listed.objects_read == 1
 
 
+def test_pointers_to_the_archive_bucket_or_that_s3_cannot_answer_are_dead_lettered_unread(
+        moto_server: Any, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key=ALB_KEY, Body=f"{ALB_LINE}\n".encode())
+    records = [wire(notification(created(ALB_KEY, bucket=bucket)), 0),  # the archive bucket, in this test
+               wire(notification(created(ALB_KEY, bucket=bucket, region="zz-nowhere-9")), 1),
+               wire(notification(created(ALB_KEY, bucket="lb_logs!")), 2),
+               wire(notification(created(ALB_KEY, bucket=bucket, versionId="v\u0000")), 3)]
+    parsed = parse_chunk(STREAM, "shardId-0", records, config(moto_server, archive_bucket=bucket))
+    assert [d.reason for d in parsed.dead_letters] == ["s3_bucket_not_allowed"] + ["bad_s3_notification"] * 3
+    assert parsed.objects_read == 0 and parsed.items == []
+
+
 def test_the_notified_version_is_read_not_the_latest(moto_server: Any, s3: Any, bucket: str) -> None:
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     first = s3.put_object(Bucket=bucket, Key=ALB_KEY, Body=f"{ALB_LINE}\n".encode())["VersionId"]

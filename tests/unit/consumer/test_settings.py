@@ -52,6 +52,10 @@ BAD = [
     ("misspelt log-object key", with_change("streams.0.s3_objects.raed", False), "streams[0].s3_objects.raed"),
     ("bad log bucket", with_change("streams.0.s3_objects.buckets", ["logs", "Logs/*"]), "streams[0].s3_objects.buckets[1].name"),
     ("bad bucket owner", with_change("streams.0.s3_objects.buckets", [{"name": "logs", "owner": "1234"}]), "streams[0].s3_objects.buckets[0].owner"),
+    ("bucket pattern without owner", with_change("streams.0.s3_objects.buckets", ["logs", "acme-*-alb-logs"]),
+     "streams[0].s3_objects.buckets[1]: Value error, a pattern ('acme-*-alb-logs') needs an `owner` account"),
+    ("bucket class without owner", with_change("streams.0.s3_objects.buckets", [{"name": "logs-[ab]"}]),
+     "streams[0].s3_objects.buckets[0]: Value error, a pattern"),
     ("bad region", with_change("streams.0.region", "mars-1"), "streams[0].region: Value error, not an AWS region"),
     ("bad role arn", with_change("streams.0.role_arn", "role/x"), "streams[0].role_arn"),
     ("bad stream arn", with_change("streams.0.arn", "arn:aws:s3:::x"), "streams[0].arn"),
@@ -128,7 +132,8 @@ def test_each_stream_says_how_its_log_object_pointers_are_read(tmp_path: Path) -
     data["pipeline"] = {"max_decompressed_bytes": 1 << 20}
     data["streams"] = [
         {"name": "central", "s3_objects": {"role_arn": "arn:aws:iam::111122223333:role/log-reader",
-                                           "buckets": ["acme-*-alb-logs", {"name": "org-trail", "owner": "999988887777"}]}},
+                                           "buckets": [{"name": "acme-*-alb-logs", "owner": "111122223333"},
+                                                       "org-trail"]}},
         {"arn": "arn:aws:kinesis:us-east-2:444455556666:stream/other"},
         {"name": "pointers-off", "s3_objects": {"read": False}},
     ]
@@ -137,8 +142,10 @@ def test_each_stream_says_how_its_log_object_pointers_are_read(tmp_path: Path) -
     assert access["central"].role_arn == "arn:aws:iam::111122223333:role/log-reader"
     assert (access["central"].region, access["other"].region) == ("eu-west-1", "us-east-2")
     assert access["other"].role_arn is None
-    assert access["central"].buckets == (("acme-*-alb-logs", None), ("org-trail", "999988887777"))
+    assert access["central"].buckets == (("acme-*-alb-logs", "111122223333"), ("org-trail", None))
     assert access["other"].buckets == ()
+    # Whatever the list says, the archive bucket is never read for a notification.
+    assert access["central"].archive_bucket == access["other"].archive_bucket == "org-security-archive"
     assert access["central"].max_bytes == 1 << 20
     assert access["central"].s3_endpoint == access["central"].sts_endpoint == "http://127.0.0.1:5000"
 
@@ -185,3 +192,10 @@ def test_an_override_that_should_be_json_is_named(tmp_path: Path, variable: str,
         settings.load(write(tmp_path, GOOD), environ={variable: value, "SECSTASH_SEARCH__USERNAME": "plain"})
     assert f"{variable}: not valid JSON" in str(error.value)
     assert "SECSTASH_SEARCH__USERNAME" not in str(error.value)  # a plain string where a string is wanted
+
+
+def test_streams_that_read_any_bucket_are_named_for_the_start_warning(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["streams"] = [{"name": "listed", "s3_objects": {"buckets": ["alb-logs"]}},
+                       {"name": "unlisted"}, {"name": "off", "s3_objects": {"read": False}}]
+    assert settings.load(write(tmp_path, data), environ={}).streams_reading_any_bucket() == ["unlisted"]

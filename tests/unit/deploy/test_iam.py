@@ -339,7 +339,8 @@ def test_log_objects_read_through_a_role_are_granted_in_its_policy_not_secstashs
 
 def test_each_reader_gets_the_buckets_its_streams_list_and_the_given_ones() -> None:
     settings = settings_for({"streams": [
-        {"name": "alb", "s3_objects": {"buckets": ["acme-alb-[ab]-logs", {"name": "acme-waf", "owner": ACCOUNT}]}},
+        {"name": "alb", "s3_objects": {"buckets": [{"name": "acme-alb-[ab]-logs", "owner": ACCOUNT},
+                                                   {"name": "acme-waf", "owner": ACCOUNT}]}},
         {"name": "org", "s3_objects": {"role_arn": LOG_ROLE, "buckets": ["org-trail"]}},
     ]})
     own = {"arn:aws:s3:::acme-alb-?-logs/*", "arn:aws:s3:::acme-waf/*"}  # IAM has no [...]: it widens to ?
@@ -349,7 +350,35 @@ def test_each_reader_gets_the_buckets_its_streams_list_and_the_given_ones() -> N
     assert resources_of(reader, "s3:GetObject") == {"arn:aws:s3:::org-trail/*", f"{LOG_BUCKETS[0]}/*"}
     policy = generate.readonly_policy(settings, ACCOUNT, log_bucket_arns=LOG_BUCKETS[:1])
     (reads,) = [s for s in statements(policy) if s.get("Sid") == "ReadLogObjects"]
-    assert set(reads["Resource"]) == own | {f"{LOG_BUCKETS[0]}/*"}
+    assert set(reads["Resource"]) == {"arn:aws:s3:::acme-waf/*", f"{LOG_BUCKETS[0]}/*"}
+
+
+def test_a_bucket_pattern_is_granted_only_on_buckets_its_owner_owns() -> None:
+    # Anyone can create `acme-evil-alb-logs` and let secstash's role in: the grant must not cover it.
+    other = "444455556666"
+    settings = settings_for({"streams": [
+        {"name": "alb", "s3_objects": {"buckets": [{"name": "acme-*-alb-logs", "owner": ACCOUNT},
+                                                   {"name": "partner-*-logs", "owner": other},
+                                                   {"name": "acme-waf", "owner": ACCOUNT}]}},
+        {"name": "org", "s3_objects": {"role_arn": LOG_ROLE, "buckets": [{"name": "org-trail-*", "owner": other}]}},
+    ]})
+    for policy in (generate.pipeline_policy(settings, ACCOUNT), generate.readonly_policy(settings, ACCOUNT),
+                   *generate.log_reader_policies(settings, ACCOUNT).values()):
+        for statement in statements(policy):
+            patterns = [r for r in listify(statement["Resource"])
+                        if r.startswith("arn:aws:s3:::") and "*" in r.removesuffix("/*")]
+            if patterns:  # every grant on a bucket pattern holds only for its owner's buckets
+                assert statement["Condition"]["StringEquals"]["aws:ResourceAccount"] in (ACCOUNT, other), statement
+    by_sid = {s["Sid"]: s for s in statements(generate.pipeline_policy(settings, ACCOUNT))}
+    assert by_sid["ReadLogObjects"]["Resource"] == "arn:aws:s3:::acme-waf/*"
+    assert by_sid[f"ReadLogObjectsOwnedBy{ACCOUNT}"]["Resource"] == "arn:aws:s3:::acme-*-alb-logs/*"
+    assert by_sid[f"ReadLogObjectsOwnedBy{ACCOUNT}"]["Condition"] == {
+        "StringEquals": {"aws:ResourceAccount": ACCOUNT}}
+    assert by_sid[f"ReadLogObjectsOwnedBy{other}"]["Resource"] == "arn:aws:s3:::partner-*-logs/*"
+    (reader,) = generate.log_reader_policies(settings, ACCOUNT).values()
+    (grant,) = statements(reader)
+    assert grant["Resource"] == "arn:aws:s3:::org-trail-*/*"
+    assert grant["Condition"] == {"StringEquals": {"aws:ResourceAccount": other}}
 
 
 def test_log_object_grants_follow_s3_objects_read() -> None:
