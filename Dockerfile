@@ -13,6 +13,16 @@
 # (default 3.1.3, the daemon scripts/setup.sh installs and CI tests against; the Python side of kclpy 3.1.3
 # and 3.2.0 speaks the same protocol). `--build-arg KCL_JARS_FROM=3.2.0` takes KCL 3.5.3 instead.
 
+#
+# Base images: PYTHON_IMAGE and MAVEN_IMAGE take any image reference, a tag or a digest. The defaults are
+# tags, which move; for a reproducible build pin them by digest, e.g. look the digest up with
+#   docker buildx imagetools inspect python:3.11-slim-bookworm   (the "Digest:" line)
+# and build with
+#   --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest> \
+#   --build-arg MAVEN_IMAGE=maven:3.9-eclipse-temurin-17@sha256:<digest>
+# (or commit those values here and let Renovate/Dependabot bump them). Python dependencies are pinned by
+# constraints.txt, the set CI tests (see the venv stage).
+
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG MAVEN_IMAGE=maven:3.9-eclipse-temurin-17
 ARG KCLPY_VERSION=3.2.0
@@ -54,12 +64,14 @@ COPY --from=kclpy-src /src/kclpy /build/kclpy
 COPY --from=kcl-jars /opt/kcl/jars/ /build/kclpy/amazon_kclpy/jars/
 RUN pip wheel --no-deps /build/kclpy -w /build/wheels \
  && pip install /build/wheels/amazon_kclpy-*.whl
-COPY pyproject.toml README.md /build/secstash/
+COPY pyproject.toml README.md constraints.txt /build/secstash/
 COPY consumer /build/secstash/consumer
 COPY parsers /build/secstash/parsers
 COPY sinks /build/secstash/sinks
-# The runtime stage ships the jars once, in /opt/kcl/jars; drop amazon-kclpy's duplicate copy.
-RUN pip install /build/secstash \
+# constraints.txt pins every dependency to the versions CI tests, so a rebuild does not pick up whatever
+# pyproject.toml's open ranges resolve to that day. The runtime stage ships the jars once, in
+# /opt/kcl/jars; drop amazon-kclpy's duplicate copy.
+RUN pip install -c /build/secstash/constraints.txt /build/secstash \
  && rm -rf /opt/venv/lib/python3.11/site-packages/amazon_kclpy/jars \
  && secstash --help >/dev/null
 
@@ -79,7 +91,14 @@ RUN mkdir -p /usr/share/man/man1 \
  && groupadd --system --gid 10001 secstash \
  && useradd --system --uid 10001 --gid secstash --home-dir /var/lib/secstash --create-home \
       --shell /usr/sbin/nologin secstash \
- && mkdir -p /etc/secstash
+ && mkdir -p /etc/secstash \
+ && install -d -m 1777 /tmp
+# The only writable path under a read-only root (ECS readonlyRootFilesystem, the chart's emptyDir). On
+# Fargate a task volume mounted at a path the image does not declare as a VOLUME is created root:root 0755,
+# which uid 10001 cannot write (secstash's first act is tempfile.mkdtemp()); a declared VOLUME gets the
+# image directory's owner and mode, 1777 here. tests/unit/deploy/test_ecs.py checks every containerPath
+# of the task definition is a VOLUME.
+VOLUME ["/tmp"]
 COPY --from=kcl-jars /opt/kcl/jars /opt/kcl/jars
 COPY --from=venv /opt/venv /opt/venv
 

@@ -5,11 +5,15 @@
 
 writes
   secstash-pipeline-policy.json     the role `secstash run` runs as (IRSA / ECS task role)
-  secstash-readonly-policy.json     a separate role for `secstash verify` and `secstash replay`: reads
-                                    and version listings of the archive and manifest prefixes, Decrypt
-                                    through S3, DescribeKey/Verify/GetPublicKey on the signing key, and
-                                    the log objects
-                                    (replay reads them again)
+  secstash-readonly-policy.json     a separate role for `secstash verify` and `secstash replay --dry-run`:
+                                    reads and version listings of the archive and manifest prefixes,
+                                    Decrypt through S3, DescribeKey/Verify/GetPublicKey on the signing key,
+                                    and the log objects (replay reads them again)
+  secstash-replay-policy.json       the role for `secstash replay` (not --dry-run): the read-only grants,
+                                    plus what its live sinks write: PutObject/PutObjectRetention under the
+                                    dead-letter and spill prefixes, GenerateDataKey through S3, reads and
+                                    a listing of the spill prefix (search.redrive_spill), and
+                                    GetEncryptionConfiguration when archive.kms_key_id is unset
   secstash-stream-reader-<account>-<role>.json
                                     for each streams[].role_arn: what that role (in the stream's account)
                                     must allow; secstash's own role only gets sts:AssumeRole on it
@@ -33,6 +37,11 @@ What is granted, and only when the settings need it:
     on the manifest signing key only when archive.signing_key_id is set, with kms:GetPublicKey and
     kms:Verify (a chain head read back from S3 must carry a signature that verifies)
   - sts:AssumeRole on the configured streams[].role_arn only
+  - kms:Decrypt through Kinesis on the keys given with --stream-kms-key-arn (streams encrypted with a
+    customer managed key), in secstash's own role and in each streams[].role_arn's policy, for the
+    readers of a stream in the key's region
+  - dynamodb:UpdateContinuousBackups on the lease tables only when kcl.extra_properties sets
+    leaseTablePitrEnabled (KCL then turns on point-in-time recovery when it creates the table)
   - s3:GetObject and s3:GetObjectVersion on the log buckets listed in streams[].s3_objects.buckets or
     given with --log-bucket-arn (where the log objects that S3 event notifications on the streams point
     at are), and kms:Decrypt through S3 on the keys given with --log-kms-key-arn (SSE-KMS log buckets):
@@ -237,9 +246,11 @@ def _search_statement(ctx: _Context, domain_arn: str | None) -> list[dict[str, A
 
 def pipeline_policy(settings: Any, account_id: str, *, partition: str = "aws", kms_key_arn: str | None = None,
                     signing_key_arn: str | None = None, search_arn: str | None = None,
-                    log_bucket_arns: Sequence[str] = (), log_kms_key_arns: Sequence[str] = ()) -> Policy:
+                    log_bucket_arns: Sequence[str] = (), log_kms_key_arns: Sequence[str] = (),
+                    stream_kms_key_arns: Sequence[str] = ()) -> Policy:
     """The policy of the role `secstash run` runs as."""
     ctx = _Context(settings, account_id, partition)
+    stream_keys = _stream_keys(ctx, stream_kms_key_arns)
     buckets, keys = _log_buckets(ctx, log_bucket_arns, log_kms_key_arns)
     own = [s for s in settings.streams if not s.role_arn]
     statements = _kinesis_statements(ctx, own)
@@ -294,6 +305,8 @@ def pipeline_policy(settings: Any, account_id: str, *, partition: str = "aws", k
         statements.append(_statement("AssumeStreamRoles", ["sts:AssumeRole"], roles))
     statements += _log_object_access(buckets, keys)
     statements += _search_statement(ctx, search_arn)
+    statements += _stream_key_statements(ctx, own, stream_keys)
+    statements += _lease_table_pitr_statements(ctx, settings)
     return _document(statements)
 
 
@@ -310,10 +323,10 @@ def _log_object_access(buckets: dict[str | None, list[LogBucket]], keys: list[st
 def readonly_policy(settings: Any, account_id: str, *, partition: str = "aws", kms_key_arn: str | None = None,
                     signing_key_arn: str | None = None, search_arn: str | None = None,
                     log_bucket_arns: Sequence[str] = (), log_kms_key_arns: Sequence[str] = ()) -> Policy:
-    """The policy of the role for `secstash verify` and `secstash replay`: reads the archived records and
-    their manifests (object versions included: manifests name them), writes nothing to AWS (replay writes
-    to the search cluster, an IAM grant only when search.aws_sigv4 is on). Replay re-parses archived S3
-    notifications, so it reads the log objects they point at like the daemon does."""
+    """The policy of the role for `secstash verify` and `secstash replay --dry-run`: reads the archived
+    records and their manifests (object versions included: manifests name them), writes nothing to AWS.
+    Replay re-parses archived S3 notifications, so it reads the log objects they point at like the daemon
+    does. A replay that indexes needs replay_policy (its dead letters and spill are written to S3)."""
     ctx = _Context(settings, account_id, partition)
     buckets, keys = _log_buckets(ctx, log_bucket_arns, log_kms_key_arns)
     a = settings.archive
@@ -336,9 +349,11 @@ def readonly_policy(settings: Any, account_id: str, *, partition: str = "aws", k
     return _document(statements)
 
 
-def stream_reader_policies(settings: Any, account_id: str, *, partition: str = "aws") -> dict[str, Policy]:
-    """For each streams[].role_arn, the policy that role must carry: read (and fan-out) on its streams."""
-    _Context(settings, account_id, partition)  # validates the arguments like the other policies
+def stream_reader_policies(settings: Any, account_id: str, *, partition: str = "aws",
+                           stream_kms_key_arns: Sequence[str] = ()) -> dict[str, Policy]:
+    """For each streams[].role_arn, the policy that role must carry: read (and fan-out) on its streams, and
+    Decrypt on the --stream-kms-key-arn keys of their region."""
+    stream_keys = _stream_keys(_Context(settings, account_id, partition), stream_kms_key_arns)
     by_role: dict[str, list[Any]] = {}
     for stream in settings.streams:
         if stream.role_arn:
@@ -351,7 +366,7 @@ def stream_reader_policies(settings: Any, account_id: str, *, partition: str = "
         # A stream named without an ARN lives in the role's account.
         reader_ctx = _Context(settings, role_account, partition)
         out[f"secstash-stream-reader-{role_account}-{role_name}.json"] = _document(
-            _kinesis_statements(reader_ctx, streams))
+            _kinesis_statements(reader_ctx, streams) + _stream_key_statements(reader_ctx, streams, stream_keys))
     return out
 
 
@@ -372,17 +387,99 @@ def log_reader_policies(settings: Any, account_id: str, *, partition: str = "aws
     return out
 
 
+# ------------------------------------------------------------------ stream keys (--stream-kms-key-arn)
+
+def _stream_keys(ctx: _Context, key_arns: Sequence[str]) -> list[str]:
+    """The --stream-kms-key-arn values, checked: KMS key ARNs, each in the region of some stream (a stream's
+    server-side encryption key lives in the stream's region)."""
+    regions = {ctx.s.stream_region(s) for s in ctx.s.streams}
+    for arn in key_arns:
+        if not _KEY_ARN.match(arn):
+            raise PolicyError(f"--stream-kms-key-arn {arn!r} is not a KMS key ARN "
+                              "(arn:aws:kms:<region>:<account>:key/<id>)")
+        if arn.split(":")[3] not in regions:
+            raise PolicyError(f"--stream-kms-key-arn {arn!r}: no stream is in its region "
+                              f"({', '.join(sorted(regions))})")
+    return list(dict.fromkeys(key_arns))
+
+
+def _stream_key_statements(ctx: _Context, streams: list[Any], key_arns: list[str]) -> list[dict[str, Any]]:
+    """kms:Decrypt through Kinesis on the stream keys of these streams' regions: GetRecords and
+    SubscribeToShard on a stream encrypted with a customer managed key fail with KMSAccessDeniedException
+    without it."""
+    regions = {ctx.s.stream_region(s) for s in streams}
+    keys = [arn for arn in key_arns if arn.split(":")[3] in regions]
+    if not keys:
+        return []
+    via = [f"kinesis.{region}.amazonaws.com" for region in sorted({arn.split(":")[3] for arn in keys})]
+    return [_statement("StreamKeys", ["kms:Decrypt"], keys,
+                       {"StringEquals": {"kms:ViaService": via if len(via) > 1 else via[0]}})]
+
+
+# ------------------------------------------------------------------ lease table point-in-time recovery
+
+_BEAN_TRUE = frozenset({"true", "yes", "y", "on", "1"})  # what commons-beanutils converts to true
+
+
+def _lease_table_pitr_statements(ctx: _Context, settings: Any) -> list[dict[str, Any]]:
+    """With kcl.extra_properties.leaseTablePitrEnabled, KCL calls UpdateContinuousBackups on the lease
+    table it creates (DynamoDBLeaseRefresher); only then is it granted, on the lease tables only."""
+    value = str(settings.kcl.extra_properties.get("leaseTablePitrEnabled", "")).strip().lower()
+    if value not in _BEAN_TRUE:
+        return []
+    return [_statement("KclLeaseTablePitr", ["dynamodb:UpdateContinuousBackups"],
+                       [ctx.table_arn(s, s.lease_table) for s in settings.streams])]
+
+
+# ------------------------------------------------------------------ replay role
+
+def replay_policy(settings: Any, account_id: str, *, partition: str = "aws", kms_key_arn: str | None = None,
+                  signing_key_arn: str | None = None, search_arn: str | None = None,
+                  log_bucket_arns: Sequence[str] = (), log_kms_key_arns: Sequence[str] = ()) -> Policy:
+    """The policy of the role for `secstash replay` (not --dry-run). Replay builds the live sinks
+    (consumer/commands/replay.py): a LockedObjectStore that checks the bucket's default encryption when
+    archive.kms_key_id is unset, a DeadLetterSink (permanent search rejects go to the dead-letter prefix)
+    and a SearchSink that spills to the spill prefix during an outage and, with search.redrive_spill,
+    lists and reads that prefix to redrive it. An AccessDenied on those PUTs is retried forever, so
+    without these grants replay stalls at the first rejected document. Everything else is the read-only
+    role's."""
+    ctx = _Context(settings, account_id, partition)
+    a = settings.archive
+    statements = list(readonly_policy(settings, account_id, partition=partition, kms_key_arn=kms_key_arn,
+                                      signing_key_arn=signing_key_arn, search_arn=search_arn,
+                                      log_bucket_arns=log_bucket_arns,
+                                      log_kms_key_arns=log_kms_key_arns)["Statement"])
+    writable = [a.dead_letter_prefix, a.spill_prefix]
+    statements.append(_statement("ReplayWrite", ["s3:PutObject", "s3:PutObjectRetention", "s3:AbortMultipartUpload"],
+                                 ctx.object_arns(writable)))
+    key = _key_arn(a.kms_key_id, kms_key_arn, "archive.kms_key_id", "--kms-key-arn")
+    # Decrypt is the read-only role's already (ArchiveKeyDecrypt); S3 needs it to complete multipart uploads.
+    statements.append(_statement("ReplayWriteKey", ["kms:GenerateDataKey"], [key], ctx.s3_via))
+    if settings.search.redrive_spill:
+        statements.append(_statement("ReplaySpillRead", ["s3:GetObject"], ctx.object_arns([a.spill_prefix])))
+        statements.append(_statement("ReplaySpillList", ["s3:ListBucket"], [ctx.bucket_arn],
+                                     {"StringLike": {"s3:prefix": _listable([a.spill_prefix])}}))
+    if not a.kms_key_id:
+        # check_encryption(): without a key id, replay refuses a bucket whose default is not SSE-KMS.
+        statements.append(_statement("ReplayBucketChecks", ["s3:GetEncryptionConfiguration"], [ctx.bucket_arn]))
+    return _document(statements)
+
+
 def render(policy: Policy) -> str:
     return json.dumps(policy, indent=2) + "\n"
 
 
 def generate(settings: Any, account_id: str, **keys: Any) -> dict[str, Policy]:
     """Every policy file for these settings, by file name."""
+    stream_keys = keys.pop("stream_kms_key_arns", ())
     files = {
-        "secstash-pipeline-policy.json": pipeline_policy(settings, account_id, **keys),
+        "secstash-pipeline-policy.json": pipeline_policy(settings, account_id, stream_kms_key_arns=stream_keys,
+                                                         **keys),
         "secstash-readonly-policy.json": readonly_policy(settings, account_id, **keys),
+        "secstash-replay-policy.json": replay_policy(settings, account_id, **keys),
     }
-    files.update(stream_reader_policies(settings, account_id, partition=keys.get("partition", "aws")))
+    files.update(stream_reader_policies(settings, account_id, partition=keys.get("partition", "aws"),
+                                        stream_kms_key_arns=stream_keys))
     files.update(log_reader_policies(settings, account_id, partition=keys.get("partition", "aws"),
                                      log_bucket_arns=keys.get("log_bucket_arns", ()),
                                      log_kms_key_arns=keys.get("log_kms_key_arns", ())))
@@ -402,6 +499,10 @@ def main(argv: list[str] | None = None) -> int:
                              "(repeatable; added to streams[].s3_objects.buckets for every reader)")
     parser.add_argument("--log-kms-key-arn", action="append", default=[], metavar="ARN",
                         help="the SSE-KMS key of a log bucket (repeatable; not needed for SSE-S3 or aws/s3)")
+    parser.add_argument("--stream-kms-key-arn", action="append", default=[], metavar="ARN",
+                        help="the customer managed key a stream is encrypted with (repeatable; not needed for "
+                             "alias/aws/kinesis): kms:Decrypt through Kinesis for the readers of streams in "
+                             "its region")
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -411,7 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_module.load(args.config)
         files = generate(settings, args.account_id, partition=args.partition, kms_key_arn=args.kms_key_arn,
                          signing_key_arn=args.signing_key_arn, search_arn=args.search_arn,
-                         log_bucket_arns=args.log_bucket_arn, log_kms_key_arns=args.log_kms_key_arn)
+                         log_bucket_arns=args.log_bucket_arn, log_kms_key_arns=args.log_kms_key_arn,
+                         stream_kms_key_arns=args.stream_kms_key_arn)
     except (settings_module.SettingsError, PolicyError) as exc:
         print(f"generate.py: {exc}", file=sys.stderr)
         return 2

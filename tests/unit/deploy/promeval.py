@@ -4,7 +4,7 @@ building promtool: it runs the cases of deploy/prometheus/tests/secstash-alerts.
 eval_time, with their labels and rendered annotations.
 
 Supported, with Prometheus 3's semantics: instant selectors (5 m lookback) and left-open range selectors;
-rate, increase and delta (Prometheus' extrapolation); sum, min, max, avg and count with by/without;
+rate, increase and delta (Prometheus' extrapolation); absent; sum, min, max, avg and count with by/without;
 arithmetic and comparison operators between scalars and vectors, one-to-one vector matching with
 on/ignoring; and, or, unless; `for`. Templates: $labels.X, $value and the humanize, humanizeDuration and
 humanizePercentage functions. Anything else raises Unsupported: extend this module or test that rule
@@ -209,8 +209,30 @@ def evaluate(expr: Any, storage: Storage, t: float) -> Value:
     raise Unsupported(kind)
 
 
+def _absent(expr: Any, storage: Storage, t: float) -> Vector:
+    """absent(v): nothing when v has a sample, else one sample of value 1 labelled with v's equality
+    matchers (a selector's only; Prometheus' createLabelsForAbsentFunction)."""
+    (arg,) = expr.args
+    if evaluate(arg, storage, t):
+        return []
+    labels: dict[str, str] = {}
+    if type(arg).__name__ == "VectorSelector":
+        has: set[str] = set()
+        for matcher in arg.matchers.matchers:
+            if matcher.name == "__name__":
+                continue
+            if str(matcher.op).rsplit(".", 1)[-1] == "Equal" and matcher.name not in has:
+                labels[matcher.name] = matcher.value
+                has.add(matcher.name)
+            else:  # x{job="a", job="b"} or a non-equality matcher: no such label
+                labels.pop(matcher.name, None)
+    return [Sample(frozenset((k, v) for k, v in labels.items() if v), 1.0)]
+
+
 def _call(expr: Any, storage: Storage, t: float) -> Vector:
     name = expr.func.name
+    if name == "absent":
+        return _absent(expr, storage, t)
     if name not in _RANGE_FUNCTIONS:
         raise Unsupported(f"function {name}")
     counter, rate = _RANGE_FUNCTIONS[name]

@@ -197,3 +197,28 @@ def test_hadolint_finds_nothing() -> None:
     done = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_python_dependencies_are_installed_with_the_constraints_ci_tests(commands: tuple[Any, ...]) -> None:
+    venv = stages(commands)["venv"]
+    copies = [c for c in venv if c.cmd == "COPY" and not c.flags]
+    copied = {(source, c.value[-1]) for c in copies for source in c.value[:-1]}
+    assert ("constraints.txt", "/build/secstash/") in copied, "constraints.txt is not in the venv stage"
+    installs = [" ".join(c.value) for c in venv if c.cmd == "RUN" and "pip install /build/secstash" in
+                " ".join(c.value).replace("-c /build/secstash/constraints.txt ", "")]
+    assert installs, "secstash is not pip-installed in the venv stage"
+    for run in installs:
+        assert re.search(r"pip install -c /build/secstash/constraints\.txt /build/secstash\b", run), run
+
+
+def test_base_images_are_build_args_that_take_a_digest(commands: tuple[Any, ...]) -> None:
+    # Digests cannot be looked up offline, so the defaults are tags; every FROM of a base image goes
+    # through the ARG, so `--build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:...` pins it.
+    defaults = arg_defaults(commands)
+    bases = [c.value[0] for c in commands if c.cmd == "FROM"]
+    assert set(bases) == {"${PYTHON_IMAGE}", "${MAVEN_IMAGE}"}
+    reference = re.compile(r"^[a-z0-9./_-]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$")
+    for name in ("PYTHON_IMAGE", "MAVEN_IMAGE"):
+        assert reference.match(defaults[name]), defaults[name]
+        assert reference.match(f"{defaults[name]}@sha256:{'0' * 64}")
+    assert "@sha256:" in DOCKERFILE.read_text(), "the Dockerfile documents how to pin by digest"

@@ -5,6 +5,7 @@ that make valid settings, and keep the container's health check, shutdown and ha
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,35 @@ def test_service_rolls_without_losing_capacity(task: dict[str, Any]) -> None:
     assert deployment["minimumHealthyPercent"] == 100
     assert deployment["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     assert service["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"
+
+
+def _runtime_stage_text() -> str:
+    """The Dockerfile's last stage (the image ECS runs), continuation lines joined."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    stages = re.split(r"(?im)^FROM\s", text)
+    return stages[-1]
+
+
+def _dockerfile_volumes(stage: str) -> set[str]:
+    volumes: set[str] = set()
+    for line in stage.splitlines():
+        match = re.match(r"(?i)^\s*VOLUME\s+(.*)$", line)
+        if not match:
+            continue
+        value = match.group(1).strip()
+        volumes.update(json.loads(value) if value.startswith("[") else value.split())
+    return {v.rstrip("/") or "/" for v in volumes}
+
+
+def test_every_mount_point_is_a_volume_of_the_image_so_fargate_keeps_its_mode(container: dict[str, Any]) -> None:
+    # Fargate creates a bind mount root:root 0755 unless the image declares a VOLUME at that path (then it
+    # copies the image directory's owner and mode): uid 10001 under a read-only root could not write /tmp.
+    stage = _runtime_stage_text()
+    volumes = _dockerfile_volumes(stage)
+    for mount in container["mountPoints"]:
+        if not mount.get("readOnly"):
+            assert mount["containerPath"].rstrip("/") in volumes, \
+                f"{mount['containerPath']} is not a VOLUME of the Dockerfile's runtime stage: {sorted(volumes)}"
+    # /tmp itself world-writable with the sticky bit, made before it is declared a VOLUME.
+    assert re.search(r"install\s+-d\s+-m\s+1777\s+/tmp\b", stage.split("VOLUME", 1)[0]), \
+        "the runtime stage must create /tmp with mode 1777 before VOLUME"

@@ -106,6 +106,12 @@ def test_pod_disruption_budget_covers_the_pods_and_leaves_room_to_drain(docs: li
     assert 0 < pdb["spec"]["minAvailable"] < deployment["spec"]["replicas"]
 
 
+def test_pod_disruption_budget_lets_unready_pods_be_evicted(docs: list[dict[str, Any]]) -> None:
+    # Readiness includes the search sink: in a search outage every pod is unready, and the default
+    # IfHealthyBudget would then block every node drain for the length of the outage.
+    assert one(docs, "PodDisruptionBudget")["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
 def test_chart_refuses_a_disruption_budget_that_blocks_every_drain(deploy_tools: dict[str, Any]) -> None:
     done = helm(deploy_tools, "template", "s", str(CHART), "--kube-version", KUBERNETES_VERSION,
                 "-f", str(EXAMPLE_VALUES), "--set", "replicaCount=1")
@@ -121,6 +127,26 @@ def test_service_account_carries_the_irsa_role_and_the_pods_use_it(docs: list[di
     assert pod["serviceAccountName"] == account["metadata"]["name"]
     # secstash never calls the Kubernetes API; the IRSA webhook mounts its own token.
     assert pod["automountServiceAccountToken"] is False
+
+
+def test_kcl_finds_the_eks_platform_token_though_the_api_token_is_not_automounted(
+        docs: list[dict[str, Any]]) -> None:
+    # KCL 3 (EksResource) decides it runs on EKS when this file exists, and only then reads the container's
+    # CPU from its cgroup for lease balancing; automount is off, so the chart mounts a projected token there.
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    path = "/var/run/secrets/kubernetes.io/serviceaccount"
+    (mount,) = [m for m in container(docs)["volumeMounts"] if m["mountPath"] == path]
+    assert mount.get("readOnly") is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    (source,) = volume["projected"]["sources"]
+    token = source["serviceAccountToken"]
+    assert token["path"] == "token"  # .../serviceaccount/token, EksResource.K8S_TOKEN_PATH
+    assert 600 <= token["expirationSeconds"] <= 3600, "short-lived (the API's minimum is 600 s)"
+    # Not the API server's audience: the token is there to exist, not to authenticate.
+    assert token.get("audience") and "kubernetes" not in token["audience"]
+    # And the ServiceAccount it belongs to is granted nothing by the chart.
+    assert not [d for d in docs if d["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")]
 
 
 def test_pods_run_as_non_root_with_a_read_only_root_and_no_privileges(docs: list[dict[str, Any]]) -> None:

@@ -23,12 +23,15 @@ ROOT = Path(__file__).resolve().parents[3]
 IAM = ROOT / "deploy" / "iam"
 ACCOUNT = "111122223333"
 FULL_LOG_KEY = "arn:aws:kms:eu-west-1:444455556666:key/77777777-8888-9999-aaaa-bbbbbbbbbbbb"
+FULL_STREAM_KEYS = ["arn:aws:kms:us-east-1:111122223333:key/22222222-3333-4444-5555-666666666666",
+                    "arn:aws:kms:eu-west-1:444455556666:key/88888888-9999-aaaa-bbbb-cccccccccccc"]
 EXAMPLES = {  # committed output dir -> (settings, extra generator arguments)
     "minimal": ("minimal.yml", {}),
     "full": ("full.yml", {"search_arn": "arn:aws:es:us-east-1:111122223333:domain/secstash",
                           "log_bucket_arns": ["arn:aws:s3:::example-alb-logs",
                                               "arn:aws:s3:::example-org-cloudtrail"],
-                          "log_kms_key_arns": [FULL_LOG_KEY]}),
+                          "log_kms_key_arns": [FULL_LOG_KEY],
+                          "stream_kms_key_arns": FULL_STREAM_KEYS}),
 }
 
 # (file glob, parliament issue, detail or action it concerns): why the finding is accepted.
@@ -48,6 +51,9 @@ ALLOWED_FINDINGS = {
         "replay reads the log objects archived S3 notifications point at through "
         "streams[].s3_objects.role_arn; the grant names exactly those roles "
         "(test_readonly_role_writes_nothing_to_aws)",
+    ("*/secstash-replay-policy.json", "CREDENTIALS_EXPOSURE", "sts:assumerole"):
+        "the replay role is the read-only role plus replay's sink writes: the same AssumeRole on exactly "
+        "streams[].s3_objects.role_arn (test_replay_role_is_the_readonly_role_plus_its_sinks_writes)",
 }
 
 WRITE_PREFIXES = ("Put", "Delete", "Create", "Update", "Abort", "Register", "Sign", "Generate", "Restore",
@@ -115,6 +121,7 @@ def test_there_are_policies_to_check() -> None:
     names = {p.relative_to(IAM).as_posix() for p in policy_files()}
     assert {"minimal/secstash-pipeline-policy.json", "minimal/secstash-readonly-policy.json",
             "full/secstash-pipeline-policy.json", "full/secstash-readonly-policy.json",
+            "minimal/secstash-replay-policy.json", "full/secstash-replay-policy.json",
             "ecs-execution-role-policy.json", "trust-eks-irsa.json", "trust-ecs-tasks.json"} <= names
 
 
@@ -287,7 +294,8 @@ def test_generator_cli_writes_the_policies(tmp_path: Path) -> None:
                     "kms_key_id": "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555"}}))
     assert generate.main(["--config", str(config), "--account-id", ACCOUNT, "--out-dir", str(tmp_path / "out")]) == 0
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"secstash-pipeline-policy.json",
-                                                              "secstash-readonly-policy.json"}
+                                                              "secstash-readonly-policy.json",
+                                                              "secstash-replay-policy.json"}
     assert generate.main(["--config", str(config), "--account-id", "12", "--out-dir", str(tmp_path / "x")]) == 2
 
 
@@ -398,3 +406,138 @@ def test_generator_refuses_log_arguments_that_are_not_arns() -> None:
                                  log_kms_key_arns=["alias/logs"])
     with pytest.raises(generate.PolicyError, match="--log-bucket-arn"):
         generate.pipeline_policy(settings, ACCOUNT, log_kms_key_arns=[LOG_KEY])
+
+
+# ---------------------------------------------------------------- replay role (review #3)
+
+
+def _allows(policy: dict[str, Any], action: str, resource: str, s3_prefix: str | None = None) -> bool:
+    for statement in statements(policy):
+        if statement["Effect"] != "Allow" or action not in listify(statement["Action"]):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, r) for r in listify(statement["Resource"])):
+            continue
+        if s3_prefix is not None:
+            allowed = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix", [])
+            if not any(fnmatch.fnmatchcase(s3_prefix, p) for p in listify(allowed)):
+                continue
+        return True
+    return False
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_committed_replay_role_allows_every_call_replays_live_sinks_make(name: str) -> None:
+    """consumer/commands/replay.py builds a LockedObjectStore, a DeadLetterSink and a SearchSink: dead
+    letters and spilled batches are PUT (SSE-KMS) under their prefixes, and the spill is redriven."""
+    settings = settings_module.load(IAM / "examples" / EXAMPLES[name][0], environ={})
+    a = settings.archive
+    policy = json.loads((IAM / name / "secstash-replay-policy.json").read_text())
+    bucket = f"arn:aws:s3:::{a.bucket}"
+    for prefix in (a.dead_letter_prefix, a.spill_prefix):
+        for action in ("s3:PutObject", "s3:PutObjectRetention"):
+            assert _allows(policy, action, f"{bucket}/{prefix}/2024/01/01/x.ndjson.gz"), (action, prefix)
+    assert _allows(policy, "kms:GenerateDataKey", a.kms_key_id)
+    assert _allows(policy, "kms:Decrypt", a.kms_key_id)
+    assert settings.search.redrive_spill
+    assert _allows(policy, "s3:ListBucket", bucket, f"{a.spill_prefix}/data/")
+    assert _allows(policy, "s3:GetObject", f"{bucket}/{a.spill_prefix}/data/x")
+    # Nothing the archive or the manifests hold is writable.
+    for prefix in (a.prefix, a.manifest_prefix):
+        assert not _allows(policy, "s3:PutObject", f"{bucket}/{prefix}/x")
+
+
+def test_replay_role_is_the_readonly_role_plus_its_sinks_writes() -> None:
+    settings = settings_for({"archive": {"prefix": "logs", "dead_letter_prefix": "dlq"}})
+    readonly = generate.readonly_policy(settings, ACCOUNT)
+    replay = generate.replay_policy(settings, ACCOUNT)
+    assert statements(replay)[:len(statements(readonly))] == statements(readonly)
+    added = statements(replay)[len(statements(readonly)):]
+    bucket = "arn:aws:s3:::example-secstash-archive"
+    assert resources_of({"Statement": added}, "s3:PutObject") == {f"{bucket}/dlq/*", f"{bucket}/spill/*"}
+    (key,) = [s for s in added if "kms:GenerateDataKey" in listify(s["Action"])]
+    assert key["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+    assert not {a for a in actions(replay) if a.startswith(("kinesis:", "dynamodb:", "cloudwatch:"))}
+    assert not {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention",
+                "s3:PutObjectLegalHold", "kms:Sign"} & actions(replay)
+    # The spill is read back only when it is redriven; the bucket's encryption only read without a key id.
+    no_redrive = generate.replay_policy(settings_for({"search": {"redrive_spill": False}}), ACCOUNT)
+    assert f"{bucket}/spill/*" not in resources_of(no_redrive, "s3:GetObject")
+    assert "s3:GetEncryptionConfiguration" not in actions(replay)
+    keyless = settings_for({"archive": {"kms_key_id": None}})
+    key_arn = "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555"
+    assert resources_of(generate.replay_policy(keyless, ACCOUNT, kms_key_arn=key_arn),
+                        "s3:GetEncryptionConfiguration") == {bucket}
+    assert "s3:GetEncryptionConfiguration" not in actions(generate.readonly_policy(keyless, ACCOUNT,
+                                                                                   kms_key_arn=key_arn))
+
+
+def test_docs_no_longer_say_replay_writes_nothing_to_aws() -> None:
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    assert "secstash-replay-policy.json" in text
+    assert "`secstash verify` and `secstash replay`:" not in text
+
+
+# ---------------------------------------------------------------- stream keys and lease-table PITR (review #11)
+
+STREAM_KEY = "arn:aws:kms:us-east-1:111122223333:key/22222222-3333-4444-5555-666666666666"
+REMOTE_STREAM_KEY = "arn:aws:kms:eu-west-1:444455556666:key/88888888-9999-aaaa-bbbb-cccccccccccc"
+
+
+def test_stream_keys_are_decryptable_through_kinesis_by_the_readers_of_their_region() -> None:
+    role = "arn:aws:iam::444455556666:role/secstash-stream-reader"
+    settings = settings_for({"streams": [{"name": "security-logs"},
+                                         {"arn": "arn:aws:kinesis:eu-west-1:444455556666:stream/org-trail",
+                                          "role_arn": role}]})
+    assert "kms:Decrypt" not in {a for s in statements(generate.pipeline_policy(settings, ACCOUNT))
+                                 if s["Sid"] == "StreamKeys" for a in listify(s["Action"])}
+    keys = [STREAM_KEY, REMOTE_STREAM_KEY]
+    policy = generate.pipeline_policy(settings, ACCOUNT, stream_kms_key_arns=keys)
+    (own,) = [s for s in statements(policy) if s["Sid"] == "StreamKeys"]
+    assert own["Action"] == ["kms:Decrypt"] and own["Resource"] == STREAM_KEY
+    assert own["Condition"] == {"StringEquals": {"kms:ViaService": "kinesis.us-east-1.amazonaws.com"}}
+    (reader,) = generate.stream_reader_policies(settings, ACCOUNT, stream_kms_key_arns=keys).values()
+    (remote,) = [s for s in statements(reader) if s["Sid"] == "StreamKeys"]
+    assert remote["Resource"] == REMOTE_STREAM_KEY
+    assert remote["Condition"] == {"StringEquals": {"kms:ViaService": "kinesis.eu-west-1.amazonaws.com"}}
+    # Neither the read-only nor the replay role reads a stream.
+    assert "kms:Decrypt" not in {a for s in statements(generate.readonly_policy(settings, ACCOUNT))
+                                 if "kinesis" in json.dumps(s) for a in listify(s["Action"])}
+
+
+def test_generator_refuses_stream_keys_that_are_not_arns_or_match_no_stream() -> None:
+    settings = settings_for({})
+    with pytest.raises(generate.PolicyError, match="--stream-kms-key-arn"):
+        generate.pipeline_policy(settings, ACCOUNT, stream_kms_key_arns=["alias/aws/kinesis"])
+    with pytest.raises(generate.PolicyError, match="no stream is in its region"):
+        generate.pipeline_policy(settings, ACCOUNT, stream_kms_key_arns=[REMOTE_STREAM_KEY])
+
+
+def test_generator_cli_takes_stream_keys(tmp_path: Path) -> None:
+    config = tmp_path / "secstash.yml"
+    config.write_text(yaml.safe_dump({
+        "streams": [{"name": "s"}], "search": {"hosts": ["http://localhost:9200"]},
+        "archive": {"bucket": "b-archive",
+                    "kms_key_id": "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555"}}))
+    assert generate.main(["--config", str(config), "--account-id", ACCOUNT, "--out-dir", str(tmp_path / "out"),
+                          "--stream-kms-key-arn", STREAM_KEY]) == 0
+    policy = json.loads((tmp_path / "out" / "secstash-pipeline-policy.json").read_text())
+    assert resources_of(policy, "kms:Decrypt") >= {STREAM_KEY}
+
+
+@pytest.mark.parametrize("value, granted", [("true", True), ("TRUE", True), ("false", False), (None, False)])
+def test_lease_table_pitr_is_granted_only_when_kcl_is_told_to_enable_it(value: str | None, granted: bool) -> None:
+    kcl = {"extra_properties": {"leaseTablePitrEnabled": value}} if value is not None else {}
+    settings = settings_for({"kcl": kcl, "streams": [{"name": "security-logs"}, {"name": "flows"}]})
+    policy = generate.pipeline_policy(settings, ACCOUNT)
+    table = "arn:aws:dynamodb:us-east-1:111122223333:table/"
+    expected = {table + "secstash-security-logs", table + "secstash-flows"} if granted else set()
+    assert resources_of(policy, "dynamodb:UpdateContinuousBackups") == expected
+
+
+def test_committed_full_example_grants_pitr_and_stream_keys() -> None:
+    pipeline = json.loads((IAM / "full" / "secstash-pipeline-policy.json").read_text())
+    assert "dynamodb:UpdateContinuousBackups" in actions(pipeline)
+    assert FULL_STREAM_KEYS[0] in resources_of(pipeline, "kms:Decrypt")
+    reader = json.loads((IAM / "full" / "secstash-stream-reader-444455556666-secstash-stream-reader.json").read_text())
+    assert resources_of(reader, "kms:Decrypt") == {FULL_STREAM_KEYS[1]}
+

@@ -27,6 +27,8 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "secstash-dashboard.json"
 DATASOURCES = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 # Labels Prometheus adds to every scraped series.
 TARGET_LABELS = {"instance", "job"}
+# Series Prometheus itself records for every target (labels: the target labels only).
+PROMETHEUS_SERIES = {"up": set[str]()}
 _DEFINITION = re.compile(r"\b(?:Counter|Gauge|Histogram|Summary)\(\s*\"(secstash_\w+)\"")
 # Prometheus' model.Duration (the `for:` of a rule): units in this order, each at most once.
 _RULE_DURATION = re.compile(r"^(?:0|(?=\d)(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?(?:\d+ms)?)$")
@@ -114,9 +116,10 @@ def check_uses_exported_series(exprs: dict[str, str], exported: dict[str, set[st
         selectors = [n for n in tree if isinstance(n, promql_parser.VectorSelector)]
         names = {s.name for s in selectors}
         assert names, f"{where} uses no series"
-        for name in sorted(names - exported.keys(), key=str):
+        known = {**exported, **PROMETHEUS_SERIES}
+        for name in sorted(names - known.keys(), key=str):
             problems.append(f"{where}: {name} is not exported by secstash")
-        allowed = set().union(*(exported.get(n, set()) for n in names if n)) | TARGET_LABELS
+        allowed = set().union(*(known.get(n, set()) for n in names if n)) | TARGET_LABELS
         used = {m.name for s in selectors for m in s.matchers.matchers} - {"__name__"}
         for node in tree:
             if isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
@@ -146,6 +149,13 @@ def output_labels(node: Any, exported: dict[str, set[str]]) -> set[str] | None:
         if str(node.modifier.type).endswith("By"):
             return set(node.modifier.labels)
         return inner - set(node.modifier.labels)
+    if isinstance(node, promql_parser.Call) and node.func.name == "absent":
+        # One sample labelled with the argument's equality matchers (a selector's only).
+        (arg,) = node.args
+        if not isinstance(arg, promql_parser.VectorSelector):
+            return set()
+        return {m.name for m in arg.matchers.matchers
+                if m.name != "__name__" and str(m.op).rsplit(".", 1)[-1] == "Equal"}
     if isinstance(node, promql_parser.Call):
         vectors = [labels for arg in node.args if (labels := output_labels(arg, exported)) is not None]
         if not vectors:
@@ -243,6 +253,24 @@ def test_alerts_cover_lag_dead_letters_spill_restarts_and_rejections() -> None:
     assert alerting_on("secstash_search_dead_lettered_documents_total", "secstash_search_indexed_documents_total")
 
 
+def test_an_alert_fires_when_secstash_is_entirely_down() -> None:
+    # Every other rule needs secstash_* series: with all instances gone they vanish and nothing fires.
+    rules = alert_rules()
+    absence = [name for name, rule in rules.items()
+               if any(isinstance(n, promql_parser.Call) and n.func.name == "absent"
+                      for n in nodes(parse(name, rule["expr"])))]
+    assert [rules[name]["labels"]["severity"] for name in absence] == ["critical"], absence
+    scrape = [name for name, rule in rules.items()
+              if any(isinstance(n, promql_parser.VectorSelector) and n.name == "up"
+                     for n in nodes(parse(name, rule["expr"])))]
+    assert scrape, "no alert on secstash targets Prometheus cannot scrape"
+    # And they do fire on an empty/stale store, where every other rule is silent.
+    storage = promeval.Storage.from_promtool(
+        [{"series": 'up{job="secstash", instance="a"}', "values": "0x30"}], 60)
+    firing = {name for name, rule in rules.items() if promeval.firing_alerts(rule, storage, 30 * 60, 60)}
+    assert firing == set(absence) | set(scrape)
+
+
 def test_alert_rules_use_only_series_and_labels_secstash_exports(exported: dict[str, set[str]]) -> None:
     problems = check_uses_exported_series(rule_exprs(), exported)
     assert not problems, "\n".join(problems)
@@ -299,6 +327,24 @@ def test_promeval_extrapolates_increase_like_prometheus() -> None:
     storage = promeval.Storage.from_promtool([{"series": "c_total", "values": "8 9 10 2 3"}], 60)
     (sample,) = promeval.evaluate(promql_parser.parse("increase(c_total[5m])"), storage, 240)
     assert sample.value == pytest.approx((10 - 8 + 3) * 300 / 240)
+
+
+def test_promeval_absent_is_one_sample_labelled_by_the_equality_matchers_or_nothing() -> None:
+    storage = promeval.Storage.from_promtool([{"series": 'g{job="x"}', "values": "1x5"}], 60)
+
+    def absent(expr: str, at: float) -> list[promeval.Sample]:
+        result = promeval.evaluate(promql_parser.parse(expr), storage, at)
+        assert isinstance(result, list)
+        return result
+
+    assert absent("absent(g)", 300) == []
+    assert absent('absent(g{job="x"})', 300) == []
+    # The last sample is at 5m: it is visible for the 5 minute lookback, then the series is absent.
+    assert absent("absent(g)", 599) == []
+    assert absent("absent(g)", 600) == [promeval.Sample(frozenset(), 1.0)]
+    assert absent('absent(g{job="y", env=~"p.*"})', 300) == [promeval.Sample(frozenset({("job", "y")}), 1.0)]
+    assert absent('absent(nothing{a="1", a="2", b="3"})', 0) == [promeval.Sample(frozenset({("b", "3")}), 1.0)]
+    assert absent("absent(sum(nothing))", 0) == [promeval.Sample(frozenset(), 1.0)]
 
 
 def test_promeval_humanizes_like_prometheus() -> None:

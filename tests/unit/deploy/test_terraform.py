@@ -146,3 +146,50 @@ def test_terraform_files_are_formatted() -> None:
     done = subprocess.run(["terraform", "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------- the archive's keys cannot be shredded (review #7)
+
+
+def variable(module: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [v[name] for v in module["variable"] if name in v]
+    return found
+
+
+@pytest.mark.parametrize("kind, name", [("aws_s3_bucket", "archive"), ("aws_kms_key", "archive"),
+                                        ("aws_kms_key", "signing")])
+def test_the_bucket_and_both_keys_are_protected_from_destroy(module: dict[str, Any], kind: str, name: str) -> None:
+    assert resource(module, kind, name).get("lifecycle") == [{"prevent_destroy": True}]
+
+
+def test_key_policy_denies_disabling_and_deleting_the_keys_to_all_but_the_break_glass_role(
+        module: dict[str, Any]) -> None:
+    for name in ("archive", "signing"):
+        assert resource(module, "aws_kms_key", name)["policy"] == "${data.aws_iam_policy_document.archive_key.json}"
+    statements = data(module, "aws_iam_policy_document", "archive_key")["statement"]
+    (deny,) = [s for s in statements if s["effect"] == "Deny"]
+    assert set(deny["actions"]) == {"kms:ScheduleKeyDeletion", "kms:DisableKey"}
+    assert deny["resources"] == ["*"]
+    assert deny["principals"] == [{"type": "AWS", "identifiers": ["*"]}]
+    assert "condition" not in deny, "an unconditional exception would let everyone through"
+    (dynamic,) = deny["dynamic"]
+    condition = dynamic["condition"]
+    assert "var.kms_break_glass_role_arn == null ? []" in condition["for_each"]
+    assert condition["content"] == [{"test": "ArnNotEquals", "variable": "aws:PrincipalArn",
+                                     "values": ["${condition.value}"]}]
+    # KMS's lock-out safety check: the account root must still be allowed kms:PutKeyPolicy, and no Deny
+    # may take it away.
+    (admin,) = [s for s in statements if s["effect"] == "Allow"]
+    assert admin["actions"] == ["kms:*"]
+    assert admin["principals"] == [{"type": "AWS",
+                                    "identifiers": ["arn:${local.partition}:iam::${local.account_id}:root"]}]
+    assert not {"kms:PutKeyPolicy", "kms:*"} & set(deny["actions"])
+    break_glass = variable(module, "kms_break_glass_role_arn")
+    assert break_glass["default"] is None, "no break-glass role unless one is named"
+
+
+def test_key_deletion_window_cannot_be_shortened(module: dict[str, Any]) -> None:
+    window = variable(module, "kms_deletion_window_days")
+    assert window["default"] == 30
+    (validation,) = window["validation"]
+    assert "var.kms_deletion_window_days >= 30" in validation["condition"]

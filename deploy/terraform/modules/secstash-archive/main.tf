@@ -18,6 +18,13 @@ locals {
 
 # Key policy: the account administers the key and delegates its use to IAM policies (the secstash roles
 # get GenerateDataKey/Decrypt through S3 only; see deploy/iam).
+#
+# Object Lock protects the object versions, not the key that decrypts them: a disabled or deleted key makes
+# the whole archive unreadable (crypto-shredding). So no principal may schedule the key's deletion or
+# disable it, except the optional break-glass role (kms_break_glass_role_arn). The account root keeps
+# kms:PutKeyPolicy through the first statement, as KMS's lock-out safety check requires; whoever may
+# change the key policy can still remove this Deny on purpose, so restrict kms:PutKeyPolicy too (an SCP)
+# where that matters. This guards against accidents and against IAM admins acting through IAM alone.
 data "aws_iam_policy_document" "archive_key" {
   statement {
     sid       = "AccountAdministersKeyAndDelegatesToIam"
@@ -30,6 +37,29 @@ data "aws_iam_policy_document" "archive_key" {
       identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
     }
   }
+
+  statement {
+    sid       = "DenyKeyDeletionAndDisablingExceptBreakGlass"
+    effect    = "Deny"
+    actions   = ["kms:DisableKey", "kms:ScheduleKeyDeletion"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    # Without a break-glass role the Deny has no condition: nobody can disable or delete the key until
+    # the key policy is changed.
+    dynamic "condition" {
+      for_each = var.kms_break_glass_role_arn == null ? [] : [var.kms_break_glass_role_arn]
+      content {
+        test     = "ArnNotEquals"
+        variable = "aws:PrincipalArn"
+        values   = [condition.value]
+      }
+    }
+  }
 }
 
 resource "aws_kms_key" "archive" {
@@ -39,6 +69,11 @@ resource "aws_kms_key" "archive" {
   deletion_window_in_days = var.kms_deletion_window_days
   policy                  = data.aws_iam_policy_document.archive_key.json
   tags                    = local.tags
+
+  # Destroying the key destroys every archived object's readability: never from a plan.
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "archive" {
@@ -54,6 +89,12 @@ resource "aws_kms_key" "signing" {
   deletion_window_in_days  = var.kms_deletion_window_days
   policy                   = data.aws_iam_policy_document.archive_key.json
   tags                     = local.tags
+
+  # Nothing in the module depends on this key, so `terraform destroy` or create_signing_key = false would
+  # schedule its deletion, after which no manifest signature could be verified. Both now fail the plan.
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "signing" {
@@ -87,6 +128,10 @@ resource "aws_s3_bucket" "archive" {
   # Locked objects cannot be deleted anyway; never let `terraform destroy` try.
   force_destroy = false
   tags          = local.tags
+
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_s3_bucket_ownership_controls" "archive" {

@@ -49,7 +49,7 @@ variable "stream_retention_hours" {
 }
 
 variable "stream_kms_key_id" {
-  description = "Key that encrypts the stream at rest."
+  description = "Key that encrypts the stream at rest. With a customer managed key, give its ARN to deploy/iam/generate.py --stream-kms-key-arn so the readers may decrypt."
   type        = string
   default     = "alias/aws/kinesis"
 }
@@ -83,9 +83,25 @@ variable "create_signing_key" {
 }
 
 variable "kms_deletion_window_days" {
-  description = "Waiting period before a scheduled key deletion takes effect."
+  description = "Waiting period before a scheduled key deletion takes effect. Must be 30, the longest KMS allows: the archive is unreadable without its key, so the time to notice and cancel a deletion is kept at its maximum."
   type        = number
   default     = 30
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 30 && var.kms_deletion_window_days <= 30
+    error_message = "kms_deletion_window_days must be 30 (KMS allows 7-30): a shorter window leaves less time to cancel a deletion that would make the archive unreadable."
+  }
+}
+
+variable "kms_break_glass_role_arn" {
+  description = "The only IAM role that may disable the KMS keys or schedule their deletion (both are denied to every other principal in the key policy). null: nobody, until the key policy is changed."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_break_glass_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.kms_break_glass_role_arn))
+    error_message = "kms_break_glass_role_arn must be an IAM role ARN (arn:aws:iam::<account>:role/<name>) or null."
+  }
 }
 
 variable "tags" {
