@@ -317,7 +317,7 @@ class KclSettings(Strict):
 
 
 class PipelineSettings(Strict):
-    workers: int | None = Field(None, ge=1, le=256, description="parser processes; default: number of cores")
+    workers: int | None = Field(None, ge=1, le=256, description="parser processes; default: the CPUs this process may use (its affinity, capped by its cgroup CPU quota)")
     max_in_flight_bytes: int = Field(256 * MiB, ge=1 * MiB, description="raw bytes admitted but not delivered")
     max_decompressed_bytes: int = Field(64 * MiB, ge=1024, description="gzip-bomb cap per record (and per S3 log "
                                                                      "object)")

@@ -80,3 +80,16 @@ def test_service_rolls_without_losing_capacity(task: dict[str, Any]) -> None:
     assert deployment["minimumHealthyPercent"] == 100
     assert deployment["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     assert service["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"
+
+
+def test_parser_workers_match_the_task_cpu_and_fit_its_memory(task: dict[str, Any], container: dict[str, Any]) -> None:
+    """Unset, the pool sizes itself from the CPUs it sees; the task's memory is sized for its vCPUs
+    (docs/deploy.md, "Memory")."""
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    loaded = settings_module.load(None, environ={**env, **{s["name"]: "x" for s in container["secrets"]}})
+    workers = loaded.pipeline.workers
+    assert workers == max(1, int(task["cpu"]) // 1024)
+    objects = any(stream.s3_objects.read for stream in loaded.streams)
+    per_object = -(-6 * loaded.pipeline.max_decompressed_bytes // 2**20) if objects else 0
+    needed = len(loaded.streams) * (loaded.kcl.heap_mb + 150) + 200 + workers * (190 + per_object)
+    assert needed <= int(task["memory"])
