@@ -185,3 +185,15 @@ def test_an_override_that_should_be_json_is_named(tmp_path: Path, variable: str,
         settings.load(write(tmp_path, GOOD), environ={variable: value, "SECSTASH_SEARCH__USERNAME": "plain"})
     assert f"{variable}: not valid JSON" in str(error.value)
     assert "SECSTASH_SEARCH__USERNAME" not in str(error.value)  # a plain string where a string is wanted
+
+
+def test_kcl_log_level_is_a_setting_and_the_variable_logback_xml_documents_sets_it(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    assert settings.load(path, environ={}).kcl.log_level == "WARN"  # logback.xml's level before the setting
+    assert settings.load(path, environ={"SECSTASH_KCL_LOG_LEVEL": "info"}).kcl.log_level == "INFO"
+    assert settings.load(path, environ={"SECSTASH_KCL__LOG_LEVEL": "DEBUG"}).kcl.log_level == "DEBUG"
+    both = {"SECSTASH_KCL_LOG_LEVEL": "INFO", "SECSTASH_KCL__LOG_LEVEL": "ERROR"}
+    assert settings.load(path, environ=both).kcl.log_level == "ERROR"
+    # logback would read an unknown level as DEBUG: refused instead.
+    with pytest.raises(settings.SettingsError, match=r"kcl\.log_level"):
+        settings.load(path, environ={"SECSTASH_KCL_LOG_LEVEL": "verbose"})
