@@ -6,6 +6,7 @@ and metrics never drift apart. Labels come from small fixed sets: stream (config
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -79,6 +80,18 @@ def daemon_not_started(stream: str, error: BaseException, restart_in_s: float) -
 def daemon_stalled(stream: str, shards: list[str], silent_for_s: float) -> None:
     DAEMON_STALLS.labels(stream).inc()
     log.error("kcl daemon stalled, killing it", stream=stream, shards=shards[:20], silent_for_s=silent_for_s)
+
+
+_kcl_log = structlog.get_logger("secstash.kcl")
+_KCL_METHODS = {"TRACE": "debug", "DEBUG": "debug", "INFO": "info", "WARN": "warning", "ERROR": "error"}
+
+
+def daemon_logged(stream: str, level: str, message: str, fields: Mapping[str, Any]) -> None:
+    """A line of a KCL daemon's own log (level UNKNOWN: output outside logback, e.g. a JVM crash), logged
+    again at its level; scrubbed of secrets like every line (consumer/logs.py)."""
+    details = {key: value for key, value in fields.items() if value is not None}
+    getattr(_kcl_log, _KCL_METHODS.get(level, "warning"))(message, logger="secstash.kcl", stream=stream,
+                                                         kcl_level=level, **details)
 
 
 def daemon_stopped(stream: str, code: int) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import gc
 import multiprocessing
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -24,6 +23,7 @@ from threading import Lock
 from typing import Any
 
 from consumer import events
+from consumer.cpus import usable_cpus
 from consumer.objects import ObjectAccess, ObjectReader
 from parsers import ObjectRef, ParseOptions, StreamParsing, parse_record, registry
 from parsers.enrich import useragent
@@ -227,7 +227,7 @@ class ParserPool:
     def __init__(self, config: WorkerConfig, workers: int | None = None,
                  executor_factory: Callable[[int, WorkerConfig], ProcessPoolExecutor] | None = None) -> None:
         self._config = config
-        self._workers = workers or os.cpu_count() or 1
+        self._workers = workers or usable_cpus()
         self._factory = executor_factory or _default_executor
         self._lock = Lock()
         self._alone = Lock()  # one failed chunk re-run at a time

@@ -136,12 +136,13 @@ class App:
             env[SOCKET_ENV] = socket_path
             env[STREAM_ENV] = stream.stream_name
             env.setdefault("SECSTASH_LOG_LEVEL", "warning" if s.log_level != "debug" else "debug")
-            command = properties.command_line(s.kcl.java, jars, path, s.kcl.heap_mb, LOGBACK, disable_cbor)
+            command = properties.command_line(s.kcl.java, jars, path, s.kcl.heap_mb, LOGBACK, disable_cbor,
+                                              log_level=s.kcl.log_level)
             supervisor = DaemonSupervisor(
-                stream.stream_name, command, env, self.run_dir / f"{stream.stream_name}.kcl.log",
-                s.kcl.restart_backoff_initial_s, s.kcl.restart_backoff_max_s,
+                stream.stream_name, command, env, s.kcl.restart_backoff_initial_s, s.kcl.restart_backoff_max_s,
                 stop_grace_s=s.kcl.shutdown_grace_ms / 1000 + 10,
-                stalled=self.server.shards.stalled, stall_timeout_s=s.kcl.stall_timeout_s)
+                stalled=self.server.shards.stalled, stall_timeout_s=s.kcl.stall_timeout_s,
+                relog_from=s.kcl.log_level)
             supervisor.start()
             self.supervisors.append(supervisor)
 

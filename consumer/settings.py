@@ -328,10 +328,19 @@ class KclSettings(Strict):
                                   "empty or not, and no batch in delivery) means the daemon hangs: it is killed and "
                                   "restarted")
     extra_properties: dict[str, str] = Field({}, description="more daemon properties; checked against the known keys")
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF"] = Field(
+        "WARN", description="the daemon's logback level (consumer/kcl/logback.xml); its lines at this level and "
+                            "above are logged by secstash (DEBUG and TRACE ones only with log_level: debug). INFO "
+                            "shows lease assignment; also set by SECSTASH_KCL_LOG_LEVEL")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value  # logback takes `info` as well as `INFO`
 
 
 class PipelineSettings(Strict):
-    workers: int | None = Field(None, ge=1, le=256, description="parser processes; default: number of cores")
+    workers: int | None = Field(None, ge=1, le=256, description="parser processes; default: the CPUs this process may use (its affinity, capped by its cgroup CPU quota)")
     max_in_flight_bytes: int = Field(256 * MiB, ge=1 * MiB, description="raw bytes admitted but not delivered")
     max_decompressed_bytes: int = Field(64 * MiB, ge=1024, description="gzip-bomb cap per record (and per S3 log "
                                                                      "object)")
@@ -455,6 +464,26 @@ _NOT_SETTINGS = frozenset({"SECSTASH_KCL_JARS", "SECSTASH_KCL_JARS_FROM", "SECST
                            "SECSTASH_SEARCH_USER"})
 
 
+# Variables named before the settings had `__`, still honoured: legacy name -> the override it stands for.
+# consumer/kcl/logback.xml documented SECSTASH_KCL_LOG_LEVEL; it sets kcl.log_level, which reaches the JVM
+# as the system property of that name (a system property wins over the environment in logback).
+_ALIASES = {"SECSTASH_KCL_LOG_LEVEL": "SECSTASH_KCL__LOG_LEVEL"}
+
+
+def _with_aliases(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """`environ` with each legacy variable given under its setting's name (which wins when both are set),
+    or None when no legacy variable is set."""
+    found = {alias: name for name in environ for alias_key, alias in _ALIASES.items() if name.upper() == alias_key}
+    if not found:
+        return None
+    mapped = dict(environ)
+    for alias, name in found.items():
+        value = mapped.pop(name)
+        if not any(other.upper() == alias for other in mapped):
+            mapped[alias] = value
+    return mapped
+
+
 def _misdirected_overrides(environ: Mapping[str, str]) -> list[str]:
     """`SECSTASH_` variables that look meant as overrides but name no setting: pydantic-settings ignores
     them, so `SECSTASH_SEARCH_API_KEY` (one `_`) or `SECSTASH_METRIC__PORT` would silently leave the default.
@@ -521,6 +550,8 @@ def load(path: str | os.PathLike[str] | None, environ: dict[str, str] | None = N
             raise SettingsError(f"settings file {path} is not valid YAML: {_yaml_problem(exc)}") from None
         if not isinstance(data, dict):
             raise SettingsError(f"settings file {path} must hold a mapping at the top level")
+    if (aliased := _with_aliases(os.environ if environ is None else environ)) is not None:
+        environ = aliased
     if misdirected := _misdirected_overrides(os.environ if environ is None else environ):
         raise SettingsError("invalid settings:\n  " + "\n  ".join(misdirected))
     saved = None

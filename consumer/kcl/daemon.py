@@ -15,19 +15,29 @@ still runs, so neither the exit nor the gauges show it. The daemon calls each re
 read, empty or not, and the processors report empty reads now and then (`ShardProcessor._heartbeat`). When a
 shard this daemon's processors hold has been silent for `kcl.stall_timeout_s` with no batch of it in the
 pipeline, the daemon is killed and restarted like one that exited.
+
+The daemon's output (stdout and stderr, one pipe) is read by a thread of its own: KCL's log lines (JSON from
+logback, see logback.xml) at `kcl.log_level` and above are logged again through secstash's log, so its
+warnings and errors (DynamoDB access, throttling, lost leases, and every stderr line of a record processor,
+which KCL logs at ERROR) reach the container's output with secrets scrubbed. The last lines are kept in
+memory for the exit's log line. Nothing is written to disk: a file would grow without bound in /tmp.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import re
+import select
 import signal
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
+import orjson
 import structlog
 
 from consumer import events
@@ -40,7 +50,15 @@ _PR_SET_PDEATHSIG = 1
 STABLE_AFTER_S = 300.0
 # (stream, silent for at least, registered at or after) -> the shards found stalled; see ShardRegistry.stalled.
 StallWatch = Callable[[str, float, float], list[str]]
-TAIL_LINES, TAIL_BYTES = 20, 8192  # of the daemon's log, logged when it exits
+TAIL_LINES, TAIL_CHARS = 20, 500  # of the daemon's output, logged when it exits
+MAX_LINE_BYTES = 64 * 1024  # a longer line is cut there (its rest read as further lines)
+MAX_FIELD_CHARS = 4096  # of a re-logged line's message and exception
+# After the daemon exits, its output is read for at most this long: a descendant that kept the pipe open
+# must not keep the reader (and the exit's log line, which waits for the tail) going.
+DRAIN_AFTER_EXIT_S = 2.0
+LEVELS = {"TRACE": 0, "DEBUG": 10, "INFO": 20, "WARN": 30, "ERROR": 40, "OFF": 100}
+# logback's own status lines (printed when its configuration has problems): `12:00:00,000 |-WARN in ...`.
+_STATUS_LINE = re.compile(r"\|-(INFO|WARN|ERROR) in ")
 
 
 def _die_with_parent() -> None:
@@ -51,14 +69,15 @@ def _die_with_parent() -> None:
 
 
 class DaemonSupervisor:
-    def __init__(self, stream: str, command: list[str], env: dict[str, str], log_path: Path | None,
+    def __init__(self, stream: str, command: list[str], env: dict[str, str],
                  backoff_initial_s: float, backoff_max_s: float, stop_grace_s: float,
                  clock: Callable[[], float] = time.monotonic, stalled: StallWatch | None = None,
-                 stall_timeout_s: float = 300.0) -> None:
+                 stall_timeout_s: float = 300.0, relog_from: str = "WARN") -> None:
         self.stream = stream
         self._command = command
         self._env = env
-        self._log_path = log_path
+        self._relog_from = LEVELS[relog_from]  # the daemon's log lines at this level and above are re-logged
+        self._output: OutputReader | None = None
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._stop_grace_s = stop_grace_s
         self._clock = clock  # the stall watch's clock too: registration times are compared with `started`
@@ -91,14 +110,12 @@ class DaemonSupervisor:
         self._thread.start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        stderr = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115 - owned by the child
-        try:
-            return subprocess.Popen(self._command, env=self._env, stdin=subprocess.DEVNULL,
-                                    stdout=stderr or None, stderr=stderr or None,
-                                    start_new_session=True, preexec_fn=_die_with_parent)
-        finally:
-            if stderr:
-                stderr.close()
+        process = subprocess.Popen(self._command, env=self._env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   start_new_session=True, preexec_fn=_die_with_parent)
+        self._output = OutputReader(self.stream, process, self._relog_from)
+        self._output.start()
+        return process
 
     def _run(self) -> None:
         attempt = 0
@@ -153,20 +170,13 @@ class DaemonSupervisor:
                 return process.wait()
 
     def _log_tail(self) -> list[str]:
-        """The end of the daemon's log, for the exit's log line: the reason (credentials, DynamoDB, heap, a
-        processor's failed batch) is there, and the file is not on the container's output."""
-        if self._log_path is None:
+        """The end of the daemon's output, for the exit's log line: the reason (credentials, DynamoDB, heap, a
+        processor's failed batch) is there, whatever its level."""
+        output = self._output
+        if output is None:
             return []
-        try:
-            with open(self._log_path, "rb") as file:
-                start = max(0, file.seek(0, os.SEEK_END) - TAIL_BYTES)
-                file.seek(start)
-                lines = file.read().decode("utf-8", "replace").splitlines()
-        except OSError:
-            return []
-        if start:
-            lines = lines[1:]  # begins mid-line
-        return [line[:500] for line in lines if line.strip()][-TAIL_LINES:]
+        output.join(DRAIN_AFTER_EXIT_S + 1)  # the lines written just before the exit
+        return output.tail()
 
     def stop(self) -> None:
         """Graceful: SIGTERM, wait for the checkpoints of the shutdown, then SIGKILL what is left."""
@@ -203,3 +213,101 @@ def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(process.pid, sig)
     except ProcessLookupError:
         pass
+
+
+class OutputReader:
+    """Reads a daemon's output until it ends (or, once the daemon has exited, for at most
+    DRAIN_AFTER_EXIT_S): re-logs its log lines at `relog_from` and above, keeps the last TAIL_LINES."""
+
+    def __init__(self, stream: str, process: subprocess.Popen[bytes], relog_from: int) -> None:
+        assert process.stdout is not None
+        self._stream = stream
+        self._process = process
+        self._relog_from = relog_from
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"kcl-output-{stream}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def tail(self) -> list[str]:
+        with self._lock:
+            return list(self._tail)
+
+    def _run(self) -> None:
+        pipe = self._process.stdout
+        assert pipe is not None
+        fd = pipe.fileno()
+        pending = b""
+        exited_at: float | None = None
+        try:
+            while True:
+                if exited_at is None and self._process.poll() is not None:
+                    exited_at = time.monotonic()
+                if exited_at is not None and time.monotonic() - exited_at > DRAIN_AFTER_EXIT_S:
+                    break
+                # A timeout, not a blocking read: the exit is noticed even when a descendant holds the pipe.
+                if not select.select([fd], [], [], 0.2)[0]:
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                while len(pending) > MAX_LINE_BYTES:
+                    lines.append(pending[:MAX_LINE_BYTES])
+                    pending = pending[MAX_LINE_BYTES:]
+                for line in lines:
+                    self._line(line)
+            if pending:
+                self._line(pending)
+        except Exception:  # the reader must not die silently mid-way; the pipe is closed below
+            log.exception("reading the kcl daemon's output failed", stream=self._stream)
+        finally:
+            pipe.close()
+
+    def _line(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace").rstrip("\r")
+        if not text.strip():
+            return
+        with self._lock:
+            self._tail.append(text[:TAIL_CHARS])
+        level, message, fields = parse_line(text)
+        if LEVELS.get(level, LEVELS["WARN"]) >= self._relog_from:
+            events.daemon_logged(self._stream, level, message, fields)
+
+
+def parse_line(text: str) -> tuple[str, str, dict[str, Any]]:
+    """(level, message, other fields) of one line of the daemon's output: logback's JSON (logback.xml), a
+    logback status line, or anything else the JVM prints (a VM warning, a crash): level UNKNOWN, except
+    stack frames (DEBUG: kept in the tail, not re-logged one by one) and the JVM's `Picked up ...` (INFO)."""
+    if text.startswith("{"):
+        try:
+            entry = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            entry = None
+        if isinstance(entry, dict) and isinstance(entry.get("level"), str):
+            fields: dict[str, Any] = {"kcl_logger": entry.get("loggerName"), "thread": entry.get("threadName")}
+            if isinstance(entry.get("throwable"), dict):
+                fields["exception"] = _throwable(entry["throwable"])[:MAX_FIELD_CHARS]
+            return entry["level"].upper(), str(entry.get("message"))[:MAX_FIELD_CHARS], fields
+    if status := _STATUS_LINE.search(text):
+        return status.group(1), text[:MAX_FIELD_CHARS], {"kcl_logger": "logback-status"}
+    if text[:1].isspace() or text.startswith("Picked up "):
+        return ("DEBUG" if text[:1].isspace() else "INFO"), text[:MAX_FIELD_CHARS], {}
+    return "UNKNOWN", text[:MAX_FIELD_CHARS], {}
+
+
+def _throwable(throwable: dict[str, Any]) -> str:
+    """`Class: message` of a logback throwable and its causes, with the first frames of the outermost."""
+    parts = []
+    frames = [f"{f.get('className')}.{f.get('methodName')}({f.get('fileName')}:{f.get('lineNumber')})"
+              for f in (throwable.get("stepArray") or [])[:5] if isinstance(f, dict)]
+    current: Any = throwable
+    while isinstance(current, dict) and len(parts) < 10:
+        parts.append(f"{current.get('className')}: {current.get('message')}")
+        current = current.get("cause")
+    return "; caused by ".join(parts) + ("\n  at " + "\n  at ".join(frames) if frames else "")

@@ -165,14 +165,16 @@ def known_keys_in_jar(jars_dir: str, javap: str = "javap") -> set[str]:
 
 
 def command_line(java: str, jars_dir: str, properties: Path, heap_mb: int, logback: Path | None,
-                 disable_cbor: bool = False) -> list[str]:
+                 disable_cbor: bool = False, log_level: str = "WARN") -> list[str]:
     cmd = [java, f"-Xmx{heap_mb}m", "-XX:+ExitOnOutOfMemoryError"]
     if disable_cbor:
         # CBOR is the SDK's wire format for Kinesis; emulators speak only JSON, and this JVM property is
         # the only switch KCL 2/3 honours (AWS_CBOR_DISABLE is ignored).
         cmd.append("-Daws.cborEnabled=false")
     if logback is not None:
-        cmd.append(f"-Dlogback.configurationFile={logback}")
+        # logback.xml reads its root level from ${SECSTASH_KCL_LOG_LEVEL}: a system property first, then
+        # the environment; an unknown level would silently mean DEBUG, hence kcl.log_level's Literal.
+        cmd += [f"-Dlogback.configurationFile={logback}", f"-DSECSTASH_KCL_LOG_LEVEL={log_level}"]
     cmd += ["-cp", f"{jars_dir}/*", "software.amazon.kinesis.multilang.MultiLangDaemon",
             "--properties-file", str(properties)]
     return cmd

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -24,7 +26,7 @@ def wait_for(condition, timeout: float = 10.0) -> bool:
 def test_an_exiting_daemon_is_restarted(tmp_path: Path) -> None:
     marker = tmp_path / "starts"
     command = [sys.executable, "-c", f"open({str(marker)!r}, 'a').write('x'); raise SystemExit(1)"]
-    supervisor = DaemonSupervisor("logs", command, dict(os.environ), None, 0.05, 0.1, stop_grace_s=5)
+    supervisor = DaemonSupervisor("logs", command, dict(os.environ), 0.05, 0.1, stop_grace_s=5)
     supervisor.start()
     try:
         assert wait_for(lambda: marker.exists() and len(marker.read_text()) >= 3)
@@ -36,10 +38,11 @@ def test_an_exiting_daemon_is_restarted(tmp_path: Path) -> None:
 def test_stop_sends_sigterm_and_waits_for_a_clean_exit(tmp_path: Path) -> None:
     log = tmp_path / "daemon.log"
     script = ("import signal, sys, time\n"
-              "signal.signal(signal.SIGTERM, lambda *a: (print('graceful', flush=True), sys.exit(0)))\n"
-              "print('up', flush=True)\n"
+              f"say = lambda word: open({str(log)!r}, 'a').write(word + '\\n')\n"
+              "signal.signal(signal.SIGTERM, lambda *a: (say('graceful'), sys.exit(0)))\n"
+              "say('up')\n"
               "time.sleep(60)\n")
-    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), log, 1, 1, stop_grace_s=10)
+    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), 1, 1, stop_grace_s=10)
     supervisor.start()
     assert wait_for(lambda: log.exists() and "up" in log.read_text())
     assert supervisor.running
@@ -50,8 +53,9 @@ def test_stop_sends_sigterm_and_waits_for_a_clean_exit(tmp_path: Path) -> None:
 
 def test_a_daemon_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
     log = tmp_path / "daemon.log"
-    script = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(60)\n"
-    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), log, 1, 1, stop_grace_s=0.5)
+    script = (f"import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nopen({str(log)!r}, 'w').write('up')\n"
+              "time.sleep(60)\n")
+    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), 1, 1, stop_grace_s=0.5)
     supervisor.start()
     assert wait_for(lambda: log.exists() and "up" in log.read_text())
     started = time.monotonic()
@@ -63,7 +67,7 @@ def test_a_daemon_that_cannot_be_started_is_retried_and_the_supervisor_stays_ali
     from prometheus_client import REGISTRY
 
     marker = tmp_path / "started"
-    supervisor = DaemonSupervisor("unstartable", [str(tmp_path / "no-such-java")], dict(os.environ), None,
+    supervisor = DaemonSupervisor("unstartable", [str(tmp_path / "no-such-java")], dict(os.environ),
                                   0.05, 0.1, stop_grace_s=5)
     # The gauge is there, at 0, before any start: `min(secstash_kcl_daemon_up) == 0` alerts see it.
     assert REGISTRY.get_sample_value("secstash_kcl_daemon_up", {"stream": "unstartable"}) == 0
@@ -79,14 +83,17 @@ def test_a_daemon_that_cannot_be_started_is_retried_and_the_supervisor_stays_ali
 
 
 def test_a_daemon_exit_is_logged_with_the_end_of_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon's output is kept in memory, not in a file: its last lines, whatever their level."""
     from consumer import events
 
     exits: list[tuple] = []
     monkeypatch.setattr(events, "daemon_exited", lambda *args: exits.append(args))
-    log = tmp_path / "daemon.log"
-    log.write_text("".join(f"line {n}\n" for n in range(1000)))
-    script = "import sys; print('AccessDeniedException: dynamodb:CreateTable', flush=True); sys.exit(3)"
-    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), log, 30, 30,
+    monkeypatch.setattr(events, "daemon_logged", lambda *args: None)
+    script = ("import sys\n"
+              "for n in range(1000): print(f'line {n}')\n"
+              "print('AccessDeniedException: dynamodb:CreateTable', file=sys.stderr, flush=True)\n"
+              "sys.exit(3)\n")
+    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), 30, 30,
                                   stop_grace_s=5)
     supervisor.start()
     try:
@@ -96,6 +103,114 @@ def test_a_daemon_exit_is_logged_with_the_end_of_its_log(tmp_path: Path, monkeyp
     [(stream, code, _, tail)] = exits
     assert (stream, code) == ("logs", 3)
     assert tail == [f"line {n}" for n in range(981, 1000)] + ["AccessDeniedException: dynamodb:CreateTable"]
+    assert not list(tmp_path.iterdir())  # and nothing on disk
+
+
+def logback_line(level: str, message: str, **extra: object) -> str:
+    """A line as logback's JsonEncoder writes it (consumer/kcl/logback.xml)."""
+    return json.dumps({"sequenceNumber": 0, "timestamp": 1795778649140, "nanoseconds": 1, "level": level,
+                       "threadName": "main", "loggerName": "software.amazon.kinesis.leases.LeaseCoordinator",
+                       "context": {"name": "default", "birthdate": 1, "properties": {}}, "mdc": {},
+                       "message": message, "throwable": None, **extra})
+
+
+def fake_daemon(tmp_path: Path, lines: list[str], then: str = "import time; time.sleep(60)") -> list[str]:
+    """A daemon that writes `lines` on stderr (as the JVM does), then runs `then`."""
+    path = tmp_path / "lines.json"
+    path.write_text(json.dumps(lines))
+    script = (f"import json, sys\nfor line in json.load(open({str(path)!r})): print(line, file=sys.stderr, flush=True)\n"
+              f"{then}\n")
+    return [sys.executable, "-c", script]
+
+
+def test_the_daemons_warnings_and_errors_are_logged_again_and_its_info_lines_are_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from consumer import events
+
+    logged: list[tuple] = []
+    monkeypatch.setattr(events, "daemon_logged", lambda *args: logged.append(args))
+    throwable = {"className": "software.amazon.awssdk.services.dynamodb.model.DynamoDbException",
+                 "message": "User is not authorized to perform: dynamodb:DescribeTable",
+                 "stepArray": [{"className": "a.B", "methodName": "c", "fileName": "B.java", "lineNumber": 7}],
+                 "cause": {"className": "java.io.IOException", "message": "denied", "stepArray": []}}
+    lines = [logback_line("INFO", "Worker loop is complete"),
+             logback_line("WARN", "Lease lost: shardId-000000000001"),
+             logback_line("ERROR", "Caught exception while sync'ing leases", throwable=throwable),
+             "OpenJDK 64-Bit Server VM warning: INFO: os::commit_memory failed",
+             "	at software.amazon.kinesis.Foo.bar(Foo.java:1)",  # a stack frame: in the tail only
+             "Picked up JAVA_TOOL_OPTIONS: -XX:MaxRAMPercentage=25",
+             logback_line("WARN", "x" * 100_000),
+             logback_line("INFO", "Sleeping"),
+             logback_line("WARN", "last")]
+    supervisor = DaemonSupervisor("logs", fake_daemon(tmp_path, lines), dict(os.environ), 30, 30, stop_grace_s=5)
+    supervisor.start()
+    try:
+        assert wait_for(lambda: logged and logged[-1][2] == "last")
+    finally:
+        supervisor.stop()
+    assert [(stream, level, message[:40]) for stream, level, message, _ in logged] == [
+        ("logs", "WARN", "Lease lost: shardId-000000000001"),
+        ("logs", "ERROR", "Caught exception while sync'ing leases"),
+        ("logs", "UNKNOWN", "OpenJDK 64-Bit Server VM warning: INFO: "),
+        ("logs", "WARN", "x" * 40),
+        ("logs", "WARN", "last")]
+    error = logged[1][3]
+    assert error["kcl_logger"] == "software.amazon.kinesis.leases.LeaseCoordinator"
+    assert error["exception"].startswith("software.amazon.awssdk.services.dynamodb.model.DynamoDbException: User "
+                                         "is not authorized to perform: dynamodb:DescribeTable; caused by "
+                                         "java.io.IOException: denied")
+    assert "a.B.c(B.java:7)" in error["exception"]
+    assert len(logged[3][2]) <= 4096  # a huge line is cut to a few KB
+
+
+def test_the_daemons_info_lines_are_logged_again_when_kcl_log_level_asks_for_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from consumer import events
+
+    logged: list[tuple] = []
+    monkeypatch.setattr(events, "daemon_logged", lambda *args: logged.append(args))
+    lines = [logback_line("DEBUG", "noise"), logback_line("INFO", "Assigning lease"), logback_line("WARN", "last")]
+    supervisor = DaemonSupervisor("logs", fake_daemon(tmp_path, lines), dict(os.environ), 30, 30, stop_grace_s=5,
+                                  relog_from="INFO")
+    supervisor.start()
+    try:
+        assert wait_for(lambda: logged and logged[-1][2] == "last")
+    finally:
+        supervisor.stop()
+    assert [(level, message) for _, level, message, _ in logged] == [("INFO", "Assigning lease"), ("WARN", "last")]
+
+
+def test_an_exit_is_reported_while_a_descendant_still_holds_the_daemons_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader stops soon after the daemon exits even when the pipe stays open (a record processor that
+    outlived it): neither the restart nor the exit's log line waits for it."""
+    from consumer import events
+
+    exits: list[tuple] = []
+    monkeypatch.setattr(events, "daemon_exited", lambda *args: exits.append(args))
+    monkeypatch.setattr(events, "daemon_logged", lambda *args: None)
+    pid_file = tmp_path / "descendant.pid"
+    then = ("import subprocess\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+            f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+            "sys.exit(3)")
+    supervisor = DaemonSupervisor("logs", fake_daemon(tmp_path, ["bye"], then), dict(os.environ), 30, 30,
+                                  stop_grace_s=5)
+    started = time.monotonic()
+    supervisor.start()
+    try:
+        assert wait_for(lambda: len(exits) == 1)
+        assert time.monotonic() - started < 8
+        assert exits[0][1] == 3 and exits[0][3] == ["bye"]
+        output = supervisor._output
+        assert output is not None and wait_for(lambda: not output._thread.is_alive())
+    finally:
+        supervisor.stop()
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_a_daemon_whose_held_shard_falls_silent_is_killed_and_restarted(tmp_path: Path,
@@ -118,7 +233,7 @@ def test_a_daemon_whose_held_shard_falls_silent_is_killed_and_restarted(tmp_path
             starts.append(registered_since)
         return ["shardId-000000000001"] if registered_since == starts[0] else []
 
-    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), None, 0.05, 0.1,
+    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), 0.05, 0.1,
                                   stop_grace_s=0.5, stalled=stalled, stall_timeout_s=0.3)
     supervisor.start()
     try:

@@ -255,3 +255,24 @@ def test_a_library_repeating_one_warning_with_other_numbers_is_rate_limited(outp
     events = [line["event"] for line in output.lines]
     assert events == ["Node http://127.0.0.1:9200 has failed for 1 times in a row",
                       "Node http://127.0.0.1:9200 has been marked alive"]
+
+
+def test_a_kcl_daemon_line_logged_again_keeps_no_secret(output: Output, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KCL logs every stderr line of a record processor, and the SDK's errors: the re-logged line is scrubbed
+    in its message and its exception, like every other line."""
+    import json
+
+    from consumer import events
+    from consumer.kcl.daemon import parse_line
+
+    monkeypatch.setattr(events, "_kcl_log", structlog.get_logger("secstash.kcl"))  # bound to this test's chain
+    line = json.dumps({"level": "ERROR", "loggerName": "software.amazon.kinesis.multilang.DrainChildSTDERRTask",
+                       "threadName": "t", "message": f"Received error line from subprocess [POST "
+                                                     f"https://elastic:{SECRET}@es:9200/_bulk failed]",
+                       "throwable": {"className": "E", "message": f"api_key={API_KEY}", "stepArray": []}})
+    events.daemon_logged("logs", *parse_line(line))
+    output.assert_clean(SECRET, API_KEY)
+    [logged] = output.lines
+    assert (logged["level"], logged["logger"], logged["stream"], logged["kcl_level"]) == (
+        "error", "secstash.kcl", "logs", "ERROR")
+    assert logged["event"].startswith("Received error line from subprocess [POST https://")

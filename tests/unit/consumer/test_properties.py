@@ -79,3 +79,12 @@ def test_command_line_caps_the_heap_and_disables_cbor_only_for_emulators(tmp_pat
     assert cmd[-3:] == ["software.amazon.kinesis.multilang.MultiLangDaemon", "--properties-file",
                         str(tmp_path / "p.properties")]
     assert "-Daws.cborEnabled=false" not in properties.command_line("java", "/jars", tmp_path / "p", 384, None)
+
+
+def test_command_line_passes_the_kcl_log_level_as_the_property_logback_xml_reads(tmp_path) -> None:
+    from consumer.runtime import LOGBACK
+
+    cmd = properties.command_line("java", "/jars", tmp_path / "p", 384, LOGBACK, log_level="INFO")
+    assert f"-Dlogback.configurationFile={LOGBACK}" in cmd and "-DSECSTASH_KCL_LOG_LEVEL=INFO" in cmd
+    assert cmd.index("-DSECSTASH_KCL_LOG_LEVEL=INFO") < cmd.index("-cp")  # a JVM option, not an argument
+    assert '<root level="${SECSTASH_KCL_LOG_LEVEL:-WARN}">' in LOGBACK.read_text()

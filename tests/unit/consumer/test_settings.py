@@ -199,3 +199,15 @@ def test_streams_that_read_any_bucket_are_named_for_the_start_warning(tmp_path: 
     data["streams"] = [{"name": "listed", "s3_objects": {"buckets": ["alb-logs"]}},
                        {"name": "unlisted"}, {"name": "off", "s3_objects": {"read": False}}]
     assert settings.load(write(tmp_path, data), environ={}).streams_reading_any_bucket() == ["unlisted"]
+
+
+def test_kcl_log_level_is_a_setting_and_the_variable_logback_xml_documents_sets_it(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    assert settings.load(path, environ={}).kcl.log_level == "WARN"  # logback.xml's level before the setting
+    assert settings.load(path, environ={"SECSTASH_KCL_LOG_LEVEL": "info"}).kcl.log_level == "INFO"
+    assert settings.load(path, environ={"SECSTASH_KCL__LOG_LEVEL": "DEBUG"}).kcl.log_level == "DEBUG"
+    both = {"SECSTASH_KCL_LOG_LEVEL": "INFO", "SECSTASH_KCL__LOG_LEVEL": "ERROR"}
+    assert settings.load(path, environ=both).kcl.log_level == "ERROR"
+    # logback would read an unknown level as DEBUG: refused instead.
+    with pytest.raises(settings.SettingsError, match=r"kcl\.log_level"):
+        settings.load(path, environ={"SECSTASH_KCL_LOG_LEVEL": "verbose"})

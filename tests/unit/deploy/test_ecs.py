@@ -113,3 +113,16 @@ def test_every_mount_point_is_a_volume_of_the_image_so_fargate_keeps_its_mode(co
     # /tmp itself world-writable with the sticky bit, made before it is declared a VOLUME.
     assert re.search(r"install\s+-d\s+-m\s+1777\s+/tmp\b", stage.split("VOLUME", 1)[0]), \
         "the runtime stage must create /tmp with mode 1777 before VOLUME"
+
+
+def test_parser_workers_match_the_task_cpu_and_fit_its_memory(task: dict[str, Any], container: dict[str, Any]) -> None:
+    """Unset, the pool sizes itself from the CPUs it sees; the task's memory is sized for its vCPUs
+    (docs/deploy.md, "Memory")."""
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    loaded = settings_module.load(None, environ={**env, **{s["name"]: "x" for s in container["secrets"]}})
+    workers = loaded.pipeline.workers
+    assert workers == max(1, int(task["cpu"]) // 1024)
+    objects = any(stream.s3_objects.read for stream in loaded.streams)
+    per_object = -(-6 * loaded.pipeline.max_decompressed_bytes // 2**20) if objects else 0
+    needed = len(loaded.streams) * (loaded.kcl.heap_mb + 150) + 200 + workers * (190 + per_object)
+    assert needed <= int(task["memory"])

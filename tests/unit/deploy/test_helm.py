@@ -257,3 +257,63 @@ def test_service_monitor_scrapes_the_metrics_port(deploy_tools: dict[str, Any]) 
     monitor = one(docs, "ServiceMonitor")
     assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
     assert monitor["spec"]["selector"]["matchLabels"].items() <= one(docs, "Service")["metadata"]["labels"].items()
+
+
+def memory_needed_mib(settings: dict[str, Any]) -> int:
+    """docs/deploy.md, "Memory": streams x (heap + 150) + 200 + workers x 190 MiB, plus workers x 6 x the
+    decompressed-size cap when a stream reads S3 log objects."""
+    streams = settings["streams"]
+    heap = settings.get("kcl", {}).get("heap_mb", 512)
+    pipeline = settings.get("pipeline", {})
+    workers = pipeline["workers"]
+    objects = any(s.get("s3_objects", {}).get("read", True) for s in streams)
+    per_object = -(-6 * pipeline.get("max_decompressed_bytes", 64 * 2**20) // 2**20) if objects else 0
+    return len(streams) * (heap + 150) + 200 + workers * (190 + per_object)
+
+
+def mebibytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    return int(quantity[:-2]) * units[quantity[-2:]] // 2**20
+
+
+@pytest.mark.parametrize("values", [EXAMPLE_VALUES, CHART / "values.yaml"], ids=["example", "chart-defaults"])
+def test_pods_set_their_parser_workers_to_their_cpu_limit_and_fit_their_memory_limit(
+        deploy_tools: dict[str, Any], values: Path) -> None:
+    """Unset, the pool would start one worker per CPU of whatever node the pod lands on."""
+    sets = ("settings.streams[0].name=logs", "settings.archive.bucket=b", "settings.search.hosts[0]=https://es:9200")
+    docs = render(deploy_tools, *(sets if values != EXAMPLE_VALUES else ()), values=values)
+    settings = yaml.safe_load(one(docs, "ConfigMap")["data"]["secstash.yml"])
+    limits = container(docs)["resources"]["limits"]
+    assert settings["pipeline"]["workers"] == int(limits["cpu"])
+    assert memory_needed_mib(settings) <= mebibytes(limits["memory"])
+
+
+@pytest.mark.parametrize("sets, needed", [
+    (("settings.pipeline.workers=4",), 2 * 662 + 200 + 4 * (190 + 384)),
+    (("settings.pipeline.workers=9", "settings.streams[0].s3_objects.read=false",
+      "settings.streams[1].s3_objects.read=false"), 2 * 662 + 200 + 9 * 190),
+    (("settings.kcl.heap_mb=1536",), 2 * 1686 + 200 + 2 * (190 + 384)),
+    (("resources.limits.memory=2600Mi",), 2 * 662 + 200 + 2 * (190 + 384)),
+    (("settings.pipeline.workers=null", "resources.limits.cpu=3500m"), 2 * 662 + 200 + 4 * (190 + 384)),
+], ids=["more-workers", "workers-without-s3", "bigger-heap", "smaller-limit", "workers-from-cpu-limit"])
+def test_chart_refuses_a_memory_limit_below_what_the_pod_needs(deploy_tools: dict[str, Any], sets: tuple[str, ...],
+                                                               needed: int) -> None:
+    args = ["template", "s", str(CHART), "--kube-version", KUBERNETES_VERSION, "-f", str(EXAMPLE_VALUES)]
+    for item in sets:
+        args += ["--set", item]
+    done = helm(deploy_tools, *args)
+    assert done.returncode != 0
+    assert f"is below the {needed} MiB secstash needs" in done.stderr and "resources.limits.memory" in done.stderr
+
+
+def test_chart_renders_when_the_memory_limit_covers_the_estimate(deploy_tools: dict[str, Any]) -> None:
+    needed = 2 * 662 + 200 + 4 * (190 + 384)
+    render(deploy_tools, "settings.pipeline.workers=4", f"resources.limits.memory={needed}Mi")
+    render(deploy_tools, "settings.pipeline.workers=4", "resources.limits.memory=4100M")  # 3910 MiB: decimal units
+
+
+def test_chart_refuses_unknown_workers_under_a_memory_limit(deploy_tools: dict[str, Any]) -> None:
+    done = helm(deploy_tools, "template", "s", str(CHART), "--kube-version", KUBERNETES_VERSION,
+                "-f", str(EXAMPLE_VALUES), "--set", "settings.pipeline.workers=null", "--set", "resources.limits.cpu=null")
+    assert done.returncode != 0
+    assert "settings.pipeline.workers" in done.stderr
