@@ -52,32 +52,28 @@ class Path:
         return found
 
     def _collect(self, node: Any, index: int, found: list[Any]) -> None:
-        keys = self.keys
-        while index < len(keys):
+        if index == len(self.keys):
             if isinstance(node, list):
-                for item in node:
-                    self._collect(item, index, found)
-                return
-            if not isinstance(node, dict):
-                return
-            key = keys[index]
-            if key in node:
-                node, index = node[key], index + 1
-                continue
-            end = self._dotted_key(node, index)
-            if end is None:
-                return
-            node, index = node[self._joined[index, end]], end
+                found.extend(node)
+            elif node is not None:
+                found.append(node)
+            return
         if isinstance(node, list):
-            found.extend(node)
-        elif node is not None:
-            found.append(node)
+            for item in node:
+                self._collect(item, index, found)
+            return
+        if isinstance(node, dict):
+            for key, end in self._routes(node, index):
+                self._collect(node[key], end, found)
 
-    def _dotted_key(self, node: dict[str, Any], index: int) -> int | None:
-        for end in range(len(self.keys), index + 1, -1):
-            if self._joined[index, end] in node:
-                return end
-        return None
+    def _routes(self, node: dict[str, Any], index: int) -> list[tuple[str, int]]:
+        """Every key of `node` the path goes on through from keys[index], with the index after it: the key
+        itself and each dotted key that joins it with the next ones. A document can hold both `a: {b: ...}`
+        and a literal `a.b`; a mask that followed only one of them would leave the other in clear."""
+        keys, joined = self.keys, self._joined
+        routes = [(keys[index], index + 1)] if keys[index] in node else []
+        routes += [(joined[index, end], end) for end in range(index + 2, len(keys) + 1) if joined[index, end] in node]
+        return routes
 
     def edit(self, doc: dict[str, Any], change: Callable[[dict[str, Any], str], None]) -> None:
         """Call `change(parent, key)` for every place the path leads to; prune objects left empty."""
@@ -90,21 +86,15 @@ class Path:
             return
         if not isinstance(node, dict):
             return
-        key = self.keys[index]
-        end = index + 1
-        if key not in node:
-            found = self._dotted_key(node, index)
-            if found is None:
-                return
-            key, end = self._joined[index, found], found
-        if end == len(self.keys):
-            change(node, key)
-            return
-        child = node[key]
-        filled = isinstance(child, dict) and bool(child)
-        self._edit(child, end, change)
-        if filled and not child:  # emptied by this edit (an object that was empty already stays, as read)
-            del node[key]
+        for key, end in self._routes(node, index):
+            if end == len(self.keys):
+                change(node, key)
+                continue
+            child = node[key]
+            filled = isinstance(child, dict) and bool(child)
+            self._edit(child, end, change)
+            if filled and not child:  # emptied by this edit (an object that was empty already stays, as read)
+                del node[key]
 
 
 class _Condition:

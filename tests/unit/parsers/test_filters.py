@@ -158,6 +158,9 @@ fields = st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3).map(
 @given(documents, st.sampled_from(["drop", "remove", "mask"]), fields, fields, st.booleans())
 # Found once: masking pruned an object that was empty already, which uncovered an unmasked dotted key.
 @example({"a": {"a.b": False, "a": {}}}, "drop", "a", "a.a.b", False)
+# Found once: the path reached both a nested `a: {b: ...}` and a literal `a.b`; only the first was masked.
+@example({"a": {"b": None}, "a.b": False}, "drop", "a", "a.b", False)
+@example({"a": {"b": "secret"}, "a.b": "secret"}, "mask", "c", "a.b", True)
 def test_any_document_is_filtered_without_errors_and_masked_values_never_leak(doc, action, field, target, negate):
     condition = Condition(field, ("x", 1, True), matches="a", negate=negate)
     rule = FilterRule(action, conditions=(condition,), fields=(target,), mask_with="M")
