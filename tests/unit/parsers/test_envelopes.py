@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip as gzip_module
+import io
+import random
 import zlib
 
 import orjson
@@ -85,6 +87,76 @@ def test_gzip_any_bytes_decompress_or_raise_a_parse_error(data, cut):
             assert isinstance(gzip.decompress(candidate, 1000), bytes)
         except ParseError:
             pass
+
+
+EMPTY_MEMBER = gzip_module.compress(b"", 9)  # 20 bytes that decompress to nothing
+
+
+def _member(payload: bytes, level: int = 6, name: str = "") -> bytes:
+    out = io.BytesIO()
+    with gzip_module.GzipFile(filename=name, mode="wb", fileobj=out, compresslevel=level, mtime=0) as file:
+        file.write(payload)
+    return out.getvalue()
+
+
+def test_gzip_many_members_of_every_size_decompress_to_their_concatenation():
+    noise = random.Random(7).randbytes(300_000)  # incompressible: one member spans many input windows
+    payloads = [b"first line\n", b"", noise, b"", b"x" * 5000, noise[:1023], b"", b"last\n" * 1000]
+    members = [_member(payloads[0]), EMPTY_MEMBER, _member(noise, 1), _member(b"", name="empty.log"),
+               _member(payloads[4], 9, name="a" * 3000 + ".log"), _member(noise[:1023], 0), EMPTY_MEMBER,
+               _member(payloads[7])]
+    assert gzip.decompress(b"".join(members), CAP) == b"".join(payloads)
+    # The same members in another order (the big one last, then first), and each member alone.
+    assert gzip.decompress(b"".join(members[::-1]), CAP) == b"".join(payloads[::-1])
+    for member, payload in zip(members, payloads, strict=True):
+        assert gzip.decompress(member, CAP) == payload
+
+
+@PROPERTY
+@given(st.lists(st.tuples(st.binary(max_size=3000), st.integers(0, 9)), min_size=1, max_size=12))
+def test_gzip_concatenated_members_always_decompress_to_their_payloads_joined(members):
+    data = b"".join(gzip_module.compress(payload, level) for payload, level in members)
+    assert gzip.decompress(data, CAP) == b"".join(payload for payload, _ in members)
+
+
+@pytest.mark.parametrize("data", [
+    _member(random.Random(1).randbytes(100_000))[:-5],  # a member over many windows, cut short
+    gzip_module.compress(b"one") + _member(random.Random(2).randbytes(50_000))[:-5000],  # the last one cut
+    gzip_module.compress(b"one") + gzip_module.compress(b"two") + b"\x00\x00",  # padding after members
+])
+def test_gzip_broken_members_after_the_first_are_envelope_errors(data):
+    with pytest.raises(EnvelopeError) as raised:
+        gzip.decompress(data, CAP)
+    assert raised.value.reason == "bad_gzip"
+
+
+def test_gzip_more_members_than_the_limit_are_refused_as_bad_gzip():
+    # The review's 4 MB object of empty members: nothing comes out, so the byte cap never trips, and
+    # re-slicing the rest of the input for every member took ~30 s. Past MAX_MEMBERS, the input is refused.
+    data = EMPTY_MEMBER * 209_715
+    with pytest.raises(EnvelopeError) as raised:
+        gzip.decompress(data, 64 * 1024 * 1024)
+    assert raised.value.reason == "bad_gzip"
+    assert raised.value.message == f"more than {gzip.MAX_MEMBERS} gzip members"
+
+
+def test_gzip_member_limit_counts_members_exactly():
+    member = gzip_module.compress(b"x\n")
+    assert gzip.decompress(member * 3, CAP, max_members=3) == b"x\n" * 3
+    with pytest.raises(EnvelopeError) as raised:
+        gzip.decompress(member * 4, CAP, max_members=3)
+    assert raised.value.reason == "bad_gzip"
+    # At the default limit, a file of that many members (each a window of its own) still decompresses.
+    last = gzip_module.compress(b"end\n")
+    assert gzip.decompress(EMPTY_MEMBER * (gzip.MAX_MEMBERS - 1) + last, CAP) == b"end\n"
+
+
+def test_a_record_of_too_many_gzip_members_is_dead_lettered_as_bad_gzip():
+    from parsers import ParseOptions, StreamParsing, parse_record
+
+    outcome = parse_record(EMPTY_MEMBER * (gzip.MAX_MEMBERS + 1), StreamParsing(stream="s"), ParseOptions())
+    assert [(f.reason, f.ordinal) for f in outcome.failures] == [("bad_gzip", None)]
+    assert outcome.documents == [] and outcome.events == 1
 
 
 # --- CloudWatch Logs subscriptions -----------------------------------------------------------------------

@@ -165,6 +165,18 @@ def test_an_object_over_the_decompression_cap_is_dead_lettered():
     assert outcome.documents == []
 
 
+def test_an_object_of_more_gzip_members_than_the_limit_is_dead_lettered_as_bad_gzip():
+    from parsers.envelopes import gzip as gzip_envelope
+
+    # The review's object of empty members (20 bytes each, nothing out): refused, not minutes of CPU.
+    members = gzip.compress(b"", 9) * (gzip_envelope.MAX_MEMBERS + 1)
+    outcome = parse(notification(created(ALB_KEY)), Bucket({("lb-logs", ALB_KEY): members}))
+    [failure] = outcome.failures
+    assert (failure.reason, failure.message) == ("bad_gzip", f"more than {gzip_envelope.MAX_MEMBERS} gzip members")
+    assert [r["s3"]["object"]["key"] for r in orjson.loads(failure.raw)["Records"]] == [ALB_KEY]
+    assert outcome.documents == []
+
+
 def test_without_a_reader_the_notification_itself_is_indexed_in_the_generic_dataset():
     outcome = parse(notification(created(ALB_KEY)))
     [document] = outcome.documents
