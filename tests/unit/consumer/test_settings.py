@@ -185,3 +185,21 @@ def test_an_override_that_should_be_json_is_named(tmp_path: Path, variable: str,
         settings.load(write(tmp_path, GOOD), environ={variable: value, "SECSTASH_SEARCH__USERNAME": "plain"})
     assert f"{variable}: not valid JSON" in str(error.value)
     assert "SECSTASH_SEARCH__USERNAME" not in str(error.value)  # a plain string where a string is wanted
+
+
+def test_what_one_record_may_expand_to_is_bounded_by_settings_with_limits(tmp_path: Path) -> None:
+    from parsers import ParseOptions
+
+    pipeline = settings.load(write(tmp_path, GOOD), environ={}).pipeline
+    assert (pipeline.max_objects_per_record, pipeline.max_events_per_object) == (100, 1_000_000)
+    # The parser's own defaults are the same (secstash parse, bench and tests build ParseOptions directly).
+    assert (ParseOptions().max_objects_per_record, ParseOptions().max_events_per_object) == (100, 1_000_000)
+    loaded = settings.load(write(tmp_path, with_change("pipeline.max_objects_per_record", 5)),
+                           environ={"SECSTASH_PIPELINE__MAX_EVENTS_PER_OBJECT": "2000"}).pipeline
+    assert (loaded.max_objects_per_record, loaded.max_events_per_object) == (5, 2000)
+    # What the daemon and `secstash replay` hand the parsers.
+    assert loaded.parse_options() == ParseOptions(max_objects_per_record=5, max_events_per_object=2000)
+    for key, value in [("max_objects_per_record", 0), ("max_objects_per_record", 10_001),
+                       ("max_events_per_object", 999), ("max_events_per_object", 100_000_001)]:
+        with pytest.raises(settings.SettingsError, match=f"pipeline.{key}"):
+            settings.load(write(tmp_path, with_change(f"pipeline.{key}", value)), environ={})
