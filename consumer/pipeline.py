@@ -10,7 +10,8 @@ index). Memory is bounded by `ByteBudget`: a batch waits for admission while the
 flight exceed the cap, and that wait blocks the shard's processor, which blocks the KCL daemon's fetching.
 What a batch expands to is bounded too: a parser chunk stops taking records once it holds
 `pipeline.max_documents_per_chunk` documents (S3 notifications can point at far more events than their
-bytes say), and the deferred records are parsed in another round once the first round's documents are in
+bytes say), nor further log objects of a record (the record goes on from its next pointer in the next
+round), and the deferred records are parsed in another round once the first round's documents are in
 the sinks; the shard is checkpointed after the last round.
 """
 
@@ -150,7 +151,7 @@ class Pipeline:
                 totals.documents_total += len(parsed.items)
                 totals.dropped_events += parsed.dropped_events
                 totals.dead_letters_total += len(parsed.dead_letters)
-                if len(parsed.deferred) >= len(remaining):
+                if _no_progress(parsed.deferred, remaining):
                     raise RuntimeError("the parser deferred every record of a round")  # never loop forever
                 remaining = parsed.deferred
         finally:
@@ -166,6 +167,12 @@ class _Totals:
     documents_total: int = 0
     dropped_events: int = 0
     dead_letters_total: int = 0
+
+
+def _no_progress(deferred: Sequence[WireRecord], remaining: Sequence[WireRecord]) -> bool:
+    """A round that deferred every record as it got it. A record of many log objects can come back from a
+    round, to go on from a later pointer (a sixth field): that is progress, though no fewer records."""
+    return len(deferred) >= len(remaining) and [tuple(w) for w in deferred] == [tuple(w) for w in remaining]
 
 
 def _wait_all(futures: Sequence[Future[Any]]) -> None:

@@ -25,12 +25,13 @@ from typing import Any
 from consumer import events
 from consumer.cpus import usable_cpus
 from consumer.objects import ObjectAccess, ObjectReader
-from parsers import ObjectRef, ParseOptions, StreamParsing, parse_record, registry
+from parsers import ObjectRef, ParseOptions, RecordOutcome, StreamParsing, parse_record, registry
 from parsers.enrich import useragent
 from sinks.batch import BulkItem, DeadLetter, RawRecord, Source
 from sinks.documents import BulkItemBuilder, dead_letters_for
 
-# A record as it crosses process boundaries: [sequence, sub_sequence, arrival_ms, partition_key, data_b64].
+# A record as it crosses process boundaries: [sequence, sub_sequence, arrival_ms, partition_key, data_b64],
+# and, when a round stopped between two of its log objects, the index of the first pointer still to read.
 WireRecord = Sequence[Any]
 MIN_CHUNK = 64  # below this, the pickling round trip costs more than a second core gains
 
@@ -62,8 +63,9 @@ class WorkerConfig:
     options: ParseOptions
     naming: IndexNaming = IndexNaming()
     objects: dict[str, ObjectAccess] = field(default_factory=dict)  # by stream: how its log-object pointers are read
-    # A chunk takes no further record once it holds this many documents; the rest come back in
-    # `Parsed.deferred` for another round (`Pipeline.deliver`). None: every record, however many documents.
+    # A chunk takes no further record, nor log object of a record, once it holds this many documents and dead
+    # letters; the rest come back in `Parsed.deferred` for another round (`Pipeline.deliver`). None: every
+    # record, however many documents.
     max_chunk_documents: int | None = None
 
 
@@ -79,7 +81,8 @@ class Parsed:
     dropped_events: int = 0  # events with no document: intentional drops
     objects_read: int = 0  # log objects in S3 read for the records' notifications
     object_bytes: int = 0
-    # Records not parsed yet (WorkerConfig.max_chunk_documents was reached): parse them in another round.
+    # Records not parsed yet (WorkerConfig.max_chunk_documents was reached): parse them in another round. A
+    # record stopped between two of its log objects is here with a sixth field, the pointer to go on from.
     deferred: list[WireRecord] = field(default_factory=list)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
@@ -160,15 +163,20 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
     fetch = _fetcher(config, stream, out)
     limit = config.max_chunk_documents
     for position, wire in enumerate(records):
-        if limit is not None and len(out.items) >= limit:
+        if limit is not None and len(out.items) + len(out.dead_letters) >= limit:
             # S3 notifications can point at far more events than their records' bytes say (a backlog of
-            # CloudTrail files): bound what one round holds in memory.
+            # CloudTrail files): bound what one round holds in memory. Dead letters count too: a log object
+            # of bad lines makes one per line.
             out.deferred.extend(records[position:])
             break
         record = RawRecord(wire[0], wire[1], wire[2], wire[3], wire[4])
         # Documents are serialised as they are made: a log object's never all exist as dicts at once.
         builder = BulkItemBuilder(stream, shard, record, config.naming)
-        outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch, builder.add)
+        full = None if limit is None else _full(limit, len(out.items) + len(out.dead_letters), builder)
+        outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch, builder.add,
+                               first_object=wire[5] if len(wire) > 5 else 0, full=full)
+        if outcome.resume_object is not None:
+            out.deferred.append([*wire[:5], outcome.resume_object])
         out.items.extend(builder.items)
         outcome.failures.extend(builder.failures)  # documents JSON cannot represent, dead-lettered with the rest
         out.dead_letters.extend(dead_letters_for(stream, shard, record, outcome))
@@ -182,6 +190,16 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         out.dropped_events += max(0, outcome.events - len(produced) - len(failed))
         out.documents.update(builder.produced)  # counted in C
     return out
+
+
+def _full(limit: int, held: int, builder: BulkItemBuilder) -> Callable[[RecordOutcome], bool]:
+    """Whether the chunk is full, asked between two log objects of one record (`held`: what the chunk held
+    before the record): a record of many pointers goes on from the next one in a later round."""
+
+    def full(so_far: RecordOutcome) -> bool:
+        return held + len(builder.items) + len(builder.failures) + len(so_far.failures) >= limit
+
+    return full
 
 
 _READERS: dict[tuple[str, ObjectAccess], ObjectReader] = {}  # one per stream and process: clients are reused

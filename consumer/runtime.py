@@ -31,7 +31,6 @@ from consumer.pipeline import ByteBudget, Delivered, Pipeline
 from consumer.pool import IndexNaming, ParserPool, WorkerConfig
 from consumer.server import PipelineServer
 from consumer.settings import Settings
-from parsers import ParseOptions
 from sinks import aws
 from sinks.archive.service import ArchiveSink
 from sinks.deadletter import DeadLetterSink
@@ -103,8 +102,7 @@ class App:
         naming = IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern)
         config = WorkerConfig(
             parsing={st.stream_name: st.parsing(s.filters) for st in s.streams},
-            options=ParseOptions(keep_original=s.pipeline.keep_original, geoip_dir=s.pipeline.geoip_dir,
-                                 max_decompressed_bytes=s.pipeline.max_decompressed_bytes),
+            options=s.pipeline.parse_options(),
             naming=naming, objects=s.object_access(), max_chunk_documents=s.pipeline.max_documents_per_chunk)
         events.objects_from_any_bucket(s.streams_reading_any_bucket())
         self.pool = ParserPool(config, s.pipeline.workers)

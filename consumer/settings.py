@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 from consumer.logs import scrub
+from parsers.options import ParseOptions
 from parsers.rules import Condition, DetectionRule, FilterRule, StreamParsing
 from sinks.archive.config import ArchiveSettings
 from sinks.search.config import SearchSettings
@@ -344,12 +345,30 @@ class PipelineSettings(Strict):
     max_in_flight_bytes: int = Field(256 * MiB, ge=1 * MiB, description="raw bytes admitted but not delivered")
     max_decompressed_bytes: int = Field(64 * MiB, ge=1024, description="gzip-bomb cap per record (and per S3 log "
                                                                      "object)")
-    max_documents_per_chunk: int = Field(50_000, ge=100, description="a parser chunk takes no further record once "
-                                         "it holds this many documents; the rest are parsed in another round")
+    max_documents_per_chunk: int = Field(50_000, ge=100, description="a parser chunk takes no further record, nor "
+                                         "log object of a record, once it holds this many documents and dead "
+                                         "letters; the rest are parsed in another round")
+    # What one record's S3 notifications may expand to (see docs/performance.md, Memory). The defaults pass
+    # real log files whole: a notification names one object (forwarders that batch them, a few dozen), and
+    # 64 MiB (max_decompressed_bytes) of the shortest real lines, VPC Flow Logs' ~100 bytes, is ~670,000
+    # events (ALB's ~600-byte lines ~110,000; a CloudTrail file far fewer).
+    max_objects_per_record: int = Field(100, ge=1, le=10_000, description="log objects read for one record's S3 "
+                                        "notifications; pointers past it are dead-lettered (too_many_objects) "
+                                        "with a notification of them as raw text")
+    max_events_per_object: int = Field(1_000_000, ge=1_000, le=100_000_000, description="events parsed from one "
+                                       "S3 log object; the rest are dead-lettered (too_many_events, naming the "
+                                       "first line not parsed) for a replay after raising it")
     keep_original: bool = False
     geoip_dir: str | None = None
     shutdown_grace_s: float = Field(30.0, gt=0, description="SIGTERM to exit, all in-flight work included")
     socket_dir: str | None = Field(None, description="where the record processors' socket lives")
+
+    def parse_options(self) -> ParseOptions:
+        """What the parsers take from these settings: the daemon and `secstash replay` parse alike."""
+        return ParseOptions(keep_original=self.keep_original, geoip_dir=self.geoip_dir,
+                            max_decompressed_bytes=self.max_decompressed_bytes,
+                            max_objects_per_record=self.max_objects_per_record,
+                            max_events_per_object=self.max_events_per_object)
 
 
 class MetricsSettings(Strict):

@@ -35,3 +35,6 @@ class RecordOutcome:
     events_by_dataset: Counter[str] = field(default_factory=Counter)
     # Documents dropped by a filter, by rule name (`filters[<n>]` for an unnamed rule).
     filtered: Counter[str] = field(default_factory=Counter)
+    # Set when the caller's `full` stopped the record between two of its log objects: the index of the first
+    # pointer not read yet. Parsing the record again with `first_object=` it makes the rest.
+    resume_object: int | None = None

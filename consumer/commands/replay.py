@@ -55,7 +55,7 @@ def _source(text: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     from consumer import settings as settings_module
     from consumer.pool import IndexNaming, ParserPool, WorkerConfig, parse_chunk
-    from parsers import ParseOptions, StreamParsing, registry
+    from parsers import StreamParsing, registry
     from sinks import aws
 
     logs.configure("warning")
@@ -83,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
             parsing[args.stream] = StreamParsing(stream=args.stream, namespace=args.namespace)
     config = WorkerConfig(
         parsing=parsing,
-        options=ParseOptions(keep_original=s.pipeline.keep_original, geoip_dir=s.pipeline.geoip_dir,
-                             max_decompressed_bytes=s.pipeline.max_decompressed_bytes),
+        options=s.pipeline.parse_options(),
         naming=IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern),
         objects=s.object_access())
     pool = ParserPool(config, args.workers) if args.workers > 0 else None

@@ -15,11 +15,15 @@
 KPL aggregation is undone by the KCL daemon before Python sees a record, so it is not an envelope here.
 `unwrap(data, max_decompressed_bytes)` picks the envelope from the record's own bytes. Envelopes that decode
 JSON hand the decoded object to the parser (`Event.obj`), so no event is decoded twice.
+`unwrap_log_file(data, max_decompressed_bytes, max_events, on_bad_line)` does the same for a log object read
+from S3, lazily: its lines become events as they are taken, at most `max_events` of them, and
+`LogFile.truncated` says where it stopped; lines past that point are never made into events.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
@@ -36,7 +40,8 @@ from parsers.envelopes import (
 from parsers.envelopes.s3_notification import ObjectRef
 from parsers.event import Event
 
-__all__ = ["Item", "ObjectRef", "Unwrapped", "unwrap", "unwrap_object"]
+__all__ = ["Item", "LogFile", "ObjectRef", "OnBadLine", "Truncated", "Unwrapped", "unwrap", "unwrap_log_file",
+           "unwrap_object"]
 
 # One event and the dataset its envelope already knows (EventBridge source, CloudTrail file), or None:
 # `parsers.detect` decides from the log group, the stream's rules and the event's shape.
@@ -57,18 +62,112 @@ def unwrap(data: bytes, max_decompressed_bytes: int) -> Unwrapped:
     if gzip.is_gzip(data):
         data = gzip.decompress(data, max_decompressed_bytes)
     out = Unwrapped()
-    if data.lstrip()[:1] == b"{":
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            obj = None
-        if isinstance(obj, dict):
-            unwrap_object(obj, data, out)
-            return _counted(out)
+    document = _document(data)
+    if document is not None:
+        unwrap_object(document, data, out)
+        return _counted(out)
     text = data.decode("utf-8", "replace")
     for line in lines.split(text):
         _line(line, out)
     return _counted(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Truncated:
+    """Where `unwrap_log_file` stopped: the file holds more events than it took."""
+
+    taken: int  # events taken (max_events)
+    # 1-based line of the (decompressed) file whose events were not all taken: the first event not taken is on
+    # it. None when the file is one JSON document (a CloudTrail file), whose entries are not lines.
+    line: int | None
+
+
+@dataclass(slots=True)
+class LogFile:
+    """A log object's events, unwrapped one line at a time as `events` is iterated: the lines of a large file
+    never all exist as events at once. `dropped`, `objects` and `truncated` are complete once `events` is
+    exhausted."""
+
+    events: Iterator[Item]
+    dropped: Counter[str] = field(default_factory=Counter)
+    objects: list[ObjectRef] = field(default_factory=list)  # pointers inside the file (indexed, not followed)
+    truncated: Truncated | None = None  # set when `max_events` left events out
+
+
+# Told of a line of a log file whose envelope is malformed: (the error, the line). The line is one event.
+OnBadLine = Callable[[Exception, str], None]
+
+
+def unwrap_log_file(data: bytes, max_decompressed_bytes: int, max_events: int, on_bad_line: OnBadLine) -> LogFile:
+    """The events of a log object read from S3, at most `max_events` of them (pointers and bad lines count
+    as one each), taken in file order. Raises EnvelopeError (PayloadTooLarge) when the file cannot be
+    decompressed, or is one JSON document that cannot be unwrapped; a line that cannot be unwrapped is one
+    event that failed (`on_bad_line`), not the whole file."""
+    if gzip.is_gzip(data):
+        data = gzip.decompress(data, max_decompressed_bytes)
+    document = _document(data)
+    if document is not None:
+        whole = Unwrapped()
+        unwrap_object(document, data, whole)
+        _counted(whole)
+        out = LogFile(iter(()), whole.dropped)
+        if len(whole.items) + len(whole.objects) > max_events:
+            del whole.items[max_events:]
+            del whole.objects[max_events - len(whole.items):]
+            out.truncated = Truncated(max_events, None)
+        out.events, out.objects = iter(whole.items), whole.objects
+        return out
+    out = LogFile(iter(()))
+    out.events = _lines(data.decode("utf-8", "replace"), out, max_events, on_bad_line)
+    return out
+
+
+def _lines(text: str, out: LogFile, max_events: int, on_bad_line: OnBadLine) -> Iterator[Item]:
+    taken = 0
+    part = Unwrapped()
+    for offset, line in lines.iter_lines(text):
+        if taken >= max_events:  # and here is another line: its events are the first not taken
+            out.truncated = Truncated(max_events, text.count("\n", 0, offset) + 1)
+            return
+        if line[0] != "{":  # most lines: one event of plain text (what `_line` makes of it)
+            taken += 1
+            yield None, Event(message=line)
+            continue
+        try:
+            _line(line, part)
+        except Exception as exc:  # noqa: BLE001 - a malformed envelope (or an envelope bug) fails this line only
+            part = Unwrapped()  # nothing of it is kept
+            taken += 1
+            on_bad_line(exc, line)
+            continue
+        items, objects = part.items, part.objects
+        part.items, part.objects = [], []
+        room = max_events - taken
+        if len(items) + len(objects) > room:  # one line held several events (a CloudWatch Logs message, say)
+            del items[room:]
+            del objects[room - len(items):]
+            out.truncated = Truncated(max_events, text.count("\n", 0, offset) + 1)
+        taken += len(items) + len(objects)
+        out.objects.extend(objects)
+        if part.dropped:
+            out.dropped.update(part.dropped)
+            part.dropped.clear()
+        yield from items
+        if out.truncated is not None:
+            return
+    if not taken and not out.dropped:
+        out.dropped["empty_record"] += 1
+
+
+def _document(data: bytes) -> dict | None:
+    """The input as one JSON object, if it is one."""
+    if data.lstrip()[:1] != b"{":
+        return None
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def unwrap_object(obj: dict, raw: bytes | str | None, out: Unwrapped, depth: int = 0) -> None:

@@ -188,6 +188,31 @@ def test_a_failing_later_round_fails_the_whole_batch() -> None:
         pipeline.deliver("logs", "shardId-0", wire(3))
 
 
+class ResumingParser(FakeParser):
+    """Parses one log object of the first record a round and hands the record back to go on from the next,
+    as a chunk that fills up between two objects of one record does (a sixth field: the next pointer)."""
+
+    def __init__(self, objects: int) -> None:
+        super().__init__()
+        self.objects = objects
+        self.rounds: list[list] = []
+
+    def parse(self, stream: str, shard: str, records: Sequence) -> Parsed:
+        self.rounds.append([list(r) for r in records])
+        first = records[0]
+        nxt = (first[5] if len(first) > 5 else 0) + 1
+        out = super().parse(stream, shard, [first[:5]])
+        out.deferred = ([[*first[:5], nxt]] if nxt < self.objects else []) + list(records[1:])
+        return out
+
+
+def test_a_record_handed_back_to_go_on_from_a_later_object_is_progress_not_a_loop() -> None:
+    parser = ResumingParser(objects=3)
+    pipeline, *_ = make(parser=parser)
+    pipeline.deliver("logs", "shardId-0", wire(1))
+    assert [[r[5] if len(r) > 5 else 0 for r in round_] for round_ in parser.rounds] == [[0], [1], [2]]
+
+
 def test_a_parser_that_defers_everything_cannot_loop_forever() -> None:
     pipeline, *_ = make(parser=DeferringParser(per_round=0))
     with pytest.raises(RuntimeError, match="deferred every record"):

@@ -15,6 +15,8 @@ from concurrent.futures.process import BrokenProcessPool
 import orjson
 import pytest
 
+from consumer import pool as pool_module
+from consumer.objects import ObjectAccess
 from consumer.pool import (
     MAX_ISOLATION_POOLS,
     IndexNaming,
@@ -23,7 +25,7 @@ from consumer.pool import (
     WorkerConfig,
     parse_chunk,
 )
-from parsers import ParseOptions, StreamParsing
+from parsers import ObjectUnavailable, ParseOptions, StreamParsing
 
 CONFIG = WorkerConfig({"logs": StreamParsing(stream="logs", namespace="prod")}, ParseOptions())
 
@@ -59,6 +61,98 @@ def test_a_chunk_over_its_document_cap_defers_the_records_it_has_not_started() -
     assert [item.source.sequence for item in rest.items] == ["3", "4"] and rest.deferred == []
     # Without a cap (replay, bench) every record is parsed in one go.
     assert parse_chunk("logs", "shardId-0", records, CONFIG).deferred == []
+
+
+def test_dead_letters_count_toward_the_chunk_cap_too() -> None:
+    # A log object of bad lines makes a dead letter per line: they are held until the chunk returns as well.
+    capped = WorkerConfig(CONFIG.parsing, CONFIG.options, max_chunk_documents=3)
+    records = [wire(n, b"\x1f\x8bnot gzip") for n in range(1, 6)]
+    parsed = parse_chunk("logs", "shardId-0", records, capped)
+    assert [d.source.sequence for d in parsed.dead_letters] == ["1", "2", "3"]
+    assert [d[0] for d in parsed.deferred] == ["4", "5"]
+
+
+# --- S3 log objects: what one record expands to ---------------------------------------------------------
+
+ACCESS = ObjectAccess(region="us-east-1", max_bytes=1 << 20)
+KEY = "custom/{}.log"
+
+
+def notification(*keys: str) -> bytes:
+    return orjson.dumps({"Records": [
+        {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "awsRegion": "us-east-1",
+         "s3": {"bucket": {"name": "logs"}, "object": {"key": key}}} for key in keys]})
+
+
+@pytest.fixture
+def bucket(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """Objects by key, read by the stream's reader (in place of S3)."""
+    objects: dict[str, bytes] = {}
+    monkeypatch.setitem(pool_module._READERS, ("logs", ACCESS), lambda ref: objects[ref.key])
+    return objects
+
+
+def objects_config(max_chunk_documents: int | None = None, **options: int) -> WorkerConfig:
+    return WorkerConfig(CONFIG.parsing, ParseOptions(**options), objects={"logs": ACCESS},
+                        max_chunk_documents=max_chunk_documents)
+
+
+def test_a_record_of_more_pointers_than_the_cap_reads_the_cap_and_dead_letters_the_rest(bucket) -> None:
+    keys = [KEY.format(n) for n in range(5)]
+    bucket.update({key: f"{key} line 1\n{key} line 2\n".encode() for key in keys})
+    parsed = parse_chunk("logs", "shardId-0", [wire(1, notification(*keys))], objects_config(max_objects_per_record=3))
+    assert parsed.objects_read == 3 and len(parsed.items) == 6
+    assert parsed.failures == {"too_many_objects": 1} and parsed.event_count == 7 and parsed.dropped_events == 0
+    [letter] = parsed.dead_letters
+    assert (letter.reason, letter.source.sequence, letter.source.ordinal) == ("too_many_objects", "1", 3 << 32)
+    assert [r["s3"]["object"]["key"] for r in orjson.loads(letter.raw)["Records"]] == keys[3:]
+
+
+def test_an_object_of_more_events_than_the_cap_makes_the_cap_and_one_dead_letter(bucket) -> None:
+    bucket[KEY.format(0)] = gzip.compress(b"".join(b"line %d\n" % n for n in range(1, 11)))
+    parsed = parse_chunk("logs", "shardId-0", [wire(1, notification(KEY.format(0)))],
+                         objects_config(max_events_per_object=4))
+    assert len(parsed.items) == 4 and parsed.failures == {"too_many_events": 1}
+    assert parsed.event_count == 5 and parsed.dropped_events == 0
+    [letter] = parsed.dead_letters
+    assert letter.reason == "too_many_events" and "from line 5 of the decompressed object" in letter.message
+    assert letter.source.ordinal == 4
+
+
+def test_a_record_of_many_objects_goes_on_in_later_rounds_from_its_next_pointer(bucket) -> None:
+    # The review's d3 (a): one record naming several objects blew past max_chunk_documents. Now the chunk is
+    # checked between objects, and the record comes back, with the pointer to go on from, for another round.
+    keys = [KEY.format(n) for n in range(4)]
+    bucket.update({key: "".join(f"{key} line {n}\n" for n in range(30)).encode() for key in keys})
+    records = [wire(1, notification(*keys)), wire(2, notification(keys[0]))]
+    whole = parse_chunk("logs", "shardId-0", records, objects_config())
+    capped = objects_config(max_chunk_documents=50)
+    rounds = [parse_chunk("logs", "shardId-0", records, capped)]
+    while rounds[-1].deferred:
+        rounds.append(parse_chunk("logs", "shardId-0", rounds[-1].deferred, capped))
+    assert [len(r.items) for r in rounds] == [60, 60, 30]
+    assert [[list(d) for d in r.deferred] for r in rounds] == [[[*records[0], 2], records[1]], [records[1]], []]
+    # Every document once, under the id it has when the record is parsed in one go.
+    assert [i.id for r in rounds for i in r.items] == [i.id for i in whole.items]
+    assert sum(r.event_count for r in rounds) == whole.event_count == 150
+    assert sum(r.objects_read for r in rounds) == 5
+
+
+def test_a_chunk_is_checked_between_objects_counting_their_dead_letters(bucket) -> None:
+    keys = [KEY.format(n) for n in range(3)]
+    bucket.update({key: b"" for key in keys})  # each one empty: no documents, no dead letters
+    del bucket[keys[0]]  # ... and the first one missing: a dead letter
+    bucket_reader = pool_module._READERS[("logs", ACCESS)]
+
+    def reader(ref):
+        if ref.key not in bucket:
+            raise ObjectUnavailable(f"s3://logs/{ref.key}: NoSuchKey")
+        return bucket_reader(ref)
+
+    pool_module._READERS[("logs", ACCESS)] = reader
+    parsed = parse_chunk("logs", "shardId-0", [wire(1, notification(*keys))], objects_config(max_chunk_documents=1))
+    assert parsed.failures == {"s3_object_unavailable": 1} and parsed.objects_read == 0
+    assert [list(d) for d in parsed.deferred] == [[*wire(1, notification(*keys)), 1]]
 
 
 def test_index_naming_uses_the_documents_day_for_dated_patterns() -> None:

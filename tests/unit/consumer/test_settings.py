@@ -211,3 +211,21 @@ def test_kcl_log_level_is_a_setting_and_the_variable_logback_xml_documents_sets_
     # logback would read an unknown level as DEBUG: refused instead.
     with pytest.raises(settings.SettingsError, match=r"kcl\.log_level"):
         settings.load(path, environ={"SECSTASH_KCL_LOG_LEVEL": "verbose"})
+
+
+def test_what_one_record_may_expand_to_is_bounded_by_settings_with_limits(tmp_path: Path) -> None:
+    from parsers import ParseOptions
+
+    pipeline = settings.load(write(tmp_path, GOOD), environ={}).pipeline
+    assert (pipeline.max_objects_per_record, pipeline.max_events_per_object) == (100, 1_000_000)
+    # The parser's own defaults are the same (secstash parse, bench and tests build ParseOptions directly).
+    assert (ParseOptions().max_objects_per_record, ParseOptions().max_events_per_object) == (100, 1_000_000)
+    loaded = settings.load(write(tmp_path, with_change("pipeline.max_objects_per_record", 5)),
+                           environ={"SECSTASH_PIPELINE__MAX_EVENTS_PER_OBJECT": "2000"}).pipeline
+    assert (loaded.max_objects_per_record, loaded.max_events_per_object) == (5, 2000)
+    # What the daemon and `secstash replay` hand the parsers.
+    assert loaded.parse_options() == ParseOptions(max_objects_per_record=5, max_events_per_object=2000)
+    for key, value in [("max_objects_per_record", 0), ("max_objects_per_record", 10_001),
+                       ("max_events_per_object", 999), ("max_events_per_object", 100_000_001)]:
+        with pytest.raises(settings.SettingsError, match=f"pipeline.{key}"):
+            settings.load(write(tmp_path, with_change(f"pipeline.{key}", value)), environ={})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip as gzip_module
+import io
+import random
 import zlib
 
 import orjson
@@ -11,7 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parsers import EnvelopeError, ParseError, PayloadTooLarge
-from parsers.envelopes import Unwrapped, cloudtrail_file, cloudwatch_logs, eventbridge, gzip, lines, unwrap
+from parsers.envelopes import (
+    Unwrapped,
+    cloudtrail_file,
+    cloudwatch_logs,
+    eventbridge,
+    gzip,
+    lines,
+    unwrap,
+    unwrap_log_file,
+)
 from parsers.event import Event, EventMeta
 from parsers.fuzz_samples import CONFIG_CHANGE, EVENTS, cloudwatch_message, eventbridge_event
 
@@ -85,6 +96,76 @@ def test_gzip_any_bytes_decompress_or_raise_a_parse_error(data, cut):
             assert isinstance(gzip.decompress(candidate, 1000), bytes)
         except ParseError:
             pass
+
+
+EMPTY_MEMBER = gzip_module.compress(b"", 9)  # 20 bytes that decompress to nothing
+
+
+def _member(payload: bytes, level: int = 6, name: str = "") -> bytes:
+    out = io.BytesIO()
+    with gzip_module.GzipFile(filename=name, mode="wb", fileobj=out, compresslevel=level, mtime=0) as file:
+        file.write(payload)
+    return out.getvalue()
+
+
+def test_gzip_many_members_of_every_size_decompress_to_their_concatenation():
+    noise = random.Random(7).randbytes(300_000)  # incompressible: one member spans many input windows
+    payloads = [b"first line\n", b"", noise, b"", b"x" * 5000, noise[:1023], b"", b"last\n" * 1000]
+    members = [_member(payloads[0]), EMPTY_MEMBER, _member(noise, 1), _member(b"", name="empty.log"),
+               _member(payloads[4], 9, name="a" * 3000 + ".log"), _member(noise[:1023], 0), EMPTY_MEMBER,
+               _member(payloads[7])]
+    assert gzip.decompress(b"".join(members), CAP) == b"".join(payloads)
+    # The same members in another order (the big one last, then first), and each member alone.
+    assert gzip.decompress(b"".join(members[::-1]), CAP) == b"".join(payloads[::-1])
+    for member, payload in zip(members, payloads, strict=True):
+        assert gzip.decompress(member, CAP) == payload
+
+
+@PROPERTY
+@given(st.lists(st.tuples(st.binary(max_size=3000), st.integers(0, 9)), min_size=1, max_size=12))
+def test_gzip_concatenated_members_always_decompress_to_their_payloads_joined(members):
+    data = b"".join(gzip_module.compress(payload, level) for payload, level in members)
+    assert gzip.decompress(data, CAP) == b"".join(payload for payload, _ in members)
+
+
+@pytest.mark.parametrize("data", [
+    _member(random.Random(1).randbytes(100_000))[:-5],  # a member over many windows, cut short
+    gzip_module.compress(b"one") + _member(random.Random(2).randbytes(50_000))[:-5000],  # the last one cut
+    gzip_module.compress(b"one") + gzip_module.compress(b"two") + b"\x00\x00",  # padding after members
+])
+def test_gzip_broken_members_after_the_first_are_envelope_errors(data):
+    with pytest.raises(EnvelopeError) as raised:
+        gzip.decompress(data, CAP)
+    assert raised.value.reason == "bad_gzip"
+
+
+def test_gzip_more_members_than_the_limit_are_refused_as_bad_gzip():
+    # The review's 4 MB object of empty members: nothing comes out, so the byte cap never trips, and
+    # re-slicing the rest of the input for every member took ~30 s. Past MAX_MEMBERS, the input is refused.
+    data = EMPTY_MEMBER * 209_715
+    with pytest.raises(EnvelopeError) as raised:
+        gzip.decompress(data, 64 * 1024 * 1024)
+    assert raised.value.reason == "bad_gzip"
+    assert raised.value.message == f"more than {gzip.MAX_MEMBERS} gzip members"
+
+
+def test_gzip_member_limit_counts_members_exactly():
+    member = gzip_module.compress(b"x\n")
+    assert gzip.decompress(member * 3, CAP, max_members=3) == b"x\n" * 3
+    with pytest.raises(EnvelopeError) as raised:
+        gzip.decompress(member * 4, CAP, max_members=3)
+    assert raised.value.reason == "bad_gzip"
+    # At the default limit, a file of that many members (each a window of its own) still decompresses.
+    last = gzip_module.compress(b"end\n")
+    assert gzip.decompress(EMPTY_MEMBER * (gzip.MAX_MEMBERS - 1) + last, CAP) == b"end\n"
+
+
+def test_a_record_of_too_many_gzip_members_is_dead_lettered_as_bad_gzip():
+    from parsers import ParseOptions, StreamParsing, parse_record
+
+    outcome = parse_record(EMPTY_MEMBER * (gzip.MAX_MEMBERS + 1), StreamParsing(stream="s"), ParseOptions())
+    assert [(f.reason, f.ordinal) for f in outcome.failures] == [("bad_gzip", None)]
+    assert outcome.documents == [] and outcome.events == 1
 
 
 # --- CloudWatch Logs subscriptions -----------------------------------------------------------------------
@@ -326,6 +407,16 @@ def test_lines_every_kept_line_is_non_blank_and_has_no_newline(text):
         assert "\n" not in line and line.strip() and not line.endswith("\r")
 
 
+@PROPERTY
+@given(st.text(alphabet="ab \r\n\u2028", max_size=60))
+def test_lines_one_at_a_time_are_the_lines_split_gives_at_their_offsets(text):
+    taken = list(lines.iter_lines(text))
+    assert [line for _, line in taken] == lines.split(text)
+    for offset, line in taken:
+        assert offset == 0 or text[offset - 1] == "\n"
+        assert text.startswith(line, offset)
+
+
 # --- unwrap: choosing the envelope -----------------------------------------------------------------------
 
 def test_unwrap_gzipped_subscription_message():
@@ -379,3 +470,81 @@ def test_unwrap_any_bytes_give_events_or_an_envelope_error(data):
         except EnvelopeError:
             continue
         assert all(isinstance(event, Event) for _, event in out.items)
+
+
+# --- unwrap_log_file: a log object, lazily, at most max_events --------------------------------------------
+
+def _log_file(data: bytes, max_events: int, cap: int = CAP) -> tuple[list, object, list]:
+    bad: list[tuple[str, str]] = []
+    out = unwrap_log_file(data, cap, max_events, lambda exc, line: bad.append((exc.reason, line)))
+    return list(out.events), out, bad
+
+
+def test_log_file_takes_at_most_max_events_lines_and_names_the_first_line_left_out():
+    data = b"one\n\ntwo\n   \nthree\nfour\nfive\n"
+    events, out, _ = _log_file(data, 3)
+    assert [event.message for _, event in events] == ["one", "two", "three"]
+    assert out.truncated is not None and (out.truncated.taken, out.truncated.line) == (3, 6)  # "four"
+    # Exactly as many events as allowed: nothing is left out.
+    assert _log_file(b"one\ntwo\n\n", 2)[1].truncated is None
+    events, out, _ = _log_file(data, 1000)
+    assert len(events) == 5 and out.truncated is None and not out.dropped
+
+
+def test_log_file_lines_become_events_only_as_they_are_taken():
+    out = unwrap_log_file(b"a\nb\nc\n", CAP, 10, lambda exc, line: None)
+    first = next(out.events)
+    assert first[1].message == "a" and out.truncated is None
+    assert [event.message for _, event in out.events] == ["b", "c"]
+
+
+def test_log_file_cut_inside_a_line_that_holds_several_events():
+    message = orjson.dumps(cloudwatch_message("g", "s", ["a", "b", "c"])).decode()
+    events, out, _ = _log_file(f"first\n{message}\nlast\n".encode(), 3)
+    assert [event.message for _, event in events] == ["first", "a", "b"]
+    assert out.truncated is not None and out.truncated.line == 2
+
+
+def test_log_file_that_is_one_json_document_is_cut_with_no_line_to_name():
+    data = orjson.dumps({"Records": [{"eventID": str(n), "eventVersion": "1.08"} for n in range(5)]})
+    events, out, _ = _log_file(gzip_module.compress(data), 2)
+    assert [event.obj["eventID"] for _, event in events] == ["0", "1"]
+    assert out.truncated is not None and (out.truncated.taken, out.truncated.line) == (2, None)
+    assert _log_file(data, 5)[1].truncated is None
+
+
+def test_log_file_counts_pointers_and_bad_lines_as_events_too():
+    pointer = orjson.dumps({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                                         "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}}]}).decode()
+    broken = orjson.dumps({"messageType": "DATA_MESSAGE", "logGroup": "g", "logEvents": "not a list"}).decode()
+    events, out, bad = _log_file(f"{pointer}\n{broken}\nplain\n{pointer}\n".encode(), 3)
+    assert [event.message for _, event in events] == ["plain"] and len(out.objects) == 1
+    assert [reason for reason, _ in bad] == ["bad_cloudwatch_logs"] and bad[0][1] == broken
+    assert out.truncated is not None and out.truncated.line == 4
+    # Past the cap inside one document, events are kept before pointers (the order they are read in).
+    both = orjson.loads(pointer)
+    both["Records"] *= 3
+    events, out, _ = _log_file(orjson.dumps(both), 2)
+    assert events == [] and len(out.objects) == 2 and out.truncated is not None
+
+
+def test_log_file_empty_or_only_drops():
+    assert _log_file(b"\n \n", 10)[1].dropped == {"empty_record": 1}
+    events, out, _ = _log_file(orjson.dumps(cloudwatch_message("g", "s", [])) + b"\n", 10)
+    assert events == [] and out.dropped == {"empty_record": 1}
+
+
+def test_log_file_gives_the_events_unwrap_gives_for_the_same_bytes():
+    eventbridge_line = orjson.dumps(eventbridge_event("aws.guardduty", "GuardDuty Finding", {"id": "x"})).decode()
+    message = orjson.dumps(cloudwatch_message("g", "s", ["a", "b"])).decode()
+    data = "\n".join([eventbridge_line, EVENTS["waf"][0], "{not json", "plain", message, ""]).encode()
+    events, out, bad = _log_file(data, 1000)
+    whole = unwrap(data, CAP)
+    assert [(k, e.message, e.obj) for k, e in events] == [(k, e.message, e.obj) for k, e in whole.items]
+    assert out.dropped == whole.dropped and bad == [] and out.truncated is None
+
+
+def test_log_file_of_a_million_short_lines_past_the_cap_keeps_only_the_cap():
+    # The review's object: 2 bytes a line. Only the first max_events lines become events.
+    events, out, _ = _log_file(gzip_module.compress(b"x\n" * 1_000_000), 1000, 64 * 1024 * 1024)
+    assert len(events) == 1000 and out.truncated is not None and out.truncated.line == 1001

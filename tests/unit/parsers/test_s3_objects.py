@@ -14,6 +14,8 @@ import pytest
 from parsers import ObjectRef, ObjectUnavailable, ParseOptions, StreamParsing, parse_record
 from parsers.detect import dataset_for_key
 from parsers.envelopes import unwrap
+from parsers.record import OBJECT_ORDINALS
+from sinks.documents import document_id
 
 ALB_KEY = ("AWSLogs/123456789012/elasticloadbalancing/eu-west-1/2024/05/01/"
            "123456789012_elasticloadbalancing_eu-west-1_app.web.50dc6c495c0c9188_20240501T0005Z_10.0.0.1_x.log.gz")
@@ -93,13 +95,57 @@ def test_a_notification_is_followed_to_its_log_object_and_every_line_is_parsed()
     assert doc["source"]["ip"] == "203.0.113.9"
 
 
-def test_objects_of_one_record_number_their_events_after_the_records_own_and_each_other():
+def test_objects_of_one_record_number_their_events_within_ranges_of_their_own():
     other = ALB_KEY.replace("_x.log.gz", "_y.log.gz")
     bucket = Bucket({("lb-logs", ALB_KEY): f"{ALB_LINE}\n".encode(),
                      ("lb-logs", other): f"{ALB_LINE}\n{ALB_LINE}\n".encode()})
-    outcome = parse(notification(created(ALB_KEY), created(other)), bucket)
-    assert [d.ordinal for d in outcome.documents] == [0, 1, 2]
-    assert [d.doc["aws"]["s3"]["object"]["key"] for d in outcome.documents] == [ALB_KEY, other, other]
+    outcome = parse(notification(created(ALB_KEY, name="ObjectRemoved:Delete"), created(ALB_KEY), created(other)),
+                    bucket)
+    # The record's own event first (0), the first object right after it, the second from 2**32 on.
+    assert [d.ordinal for d in outcome.documents] == [0, 1, OBJECT_ORDINALS, OBJECT_ORDINALS + 1]
+    assert [d.doc["aws"]["s3"]["object"]["key"] for d in outcome.documents[1:]] == [ALB_KEY, other, other]
+
+
+def test_an_object_that_vanishes_between_two_reads_leaves_the_other_objects_ids_alone():
+    # The review's d8: a record of two pointers read twice (a batch re-read), the first object gone the
+    # second time. The second object's documents must keep their ids, or they are indexed twice.
+    objects = {("lb-logs", "a.log"): b"line a1\nline a2\nline a3\n", ("lb-logs", "b.log"): b"line b1\nline b2\n"}
+    bucket = Bucket(objects)
+    record = notification(created("a.log"), created("b.log"))
+
+    def ids() -> dict[str, str]:
+        outcome = parse(record, bucket)
+        return {d.doc["message"]: document_id("s", "shard-0", "1", 0, d.ordinal, d.part) for d in outcome.documents}
+
+    first = ids()
+    del objects[("lb-logs", "a.log")]
+    second = ids()
+    assert set(second) == {"line b1", "line b2"}
+    assert {m: first[m] for m in second} == second
+    # And the other way round: the first object's ids do not depend on the second.
+    objects[("lb-logs", "a.log")] = b"line a1\nline a2\nline a3\n"
+    objects[("lb-logs", "b.log")] = b"line b1\n" * 50
+    assert {m: i for m, i in ids().items() if m.startswith("line a")} == {m: first[m] for m in first
+                                                                           if m.startswith("line a")}
+
+
+def test_the_documents_of_a_one_pointer_record_keep_the_ids_they_had_before_objects_had_ranges():
+    # Ids the code before per-object ranges gave (pinned): most notifications name one object, and an upgrade
+    # must not index their documents again on a replay or a re-read.
+    from sinks.batch import RawRecord
+    from sinks.documents import BulkItemBuilder
+
+    def ids(*records: dict) -> list[str]:
+        raw = RawRecord("49650000000000000000000000000000000000000000000000000001", 0, 1_714_521_600_000, "pk", "")
+        builder = BulkItemBuilder("logs", "shardId-000000000000", raw, lambda *_: "index")
+        parse_record(notification(*records), StreamParsing(stream="s"), ParseOptions(),
+                     Bucket({("lb-logs", ALB_KEY): f"{ALB_LINE}\n{ALB_LINE}\n".encode()}), builder.add)
+        return [item.id for item in builder.items]
+
+    assert ids(created(ALB_KEY)) == ["gs_moxBUcnvOd_xanpH6", "l57pU1ZPtAKmXWy9TK4n"]
+    # With an event of its own before the pointer (an S3 event that is not a creation), as well.
+    assert ids(created("k", name="ObjectRemoved:Delete"), created(ALB_KEY)) == [
+        "gs_moxBUcnvOd_xanpH6", "l57pU1ZPtAKmXWy9TK4n", "W1E6KsjKnrr0nHssYXJQ"]
 
 
 def test_an_eventbridge_object_created_event_is_followed_too_with_its_version():
@@ -137,7 +183,7 @@ def test_an_object_that_cannot_be_read_is_dead_lettered_with_a_notification_of_i
     missing = ALB_KEY.replace("_x.log.gz", "_gone.log.gz")
     bucket = Bucket({("lb-logs", ALB_KEY): f"{ALB_LINE}\n".encode()})
     outcome = parse(notification(created(missing), created(ALB_KEY)), bucket)
-    assert [d.ordinal for d in outcome.documents] == [1]
+    assert [d.ordinal for d in outcome.documents] == [OBJECT_ORDINALS]
     [failure] = outcome.failures
     assert (failure.reason, failure.ordinal, failure.dataset) == ("s3_object_unavailable", 0, "elb_logs")
     assert "NoSuchKey" in failure.message
@@ -162,6 +208,18 @@ def test_an_object_over_the_decompression_cap_is_dead_lettered():
     outcome = parse(notification(created(ALB_KEY)), Bucket({("lb-logs", ALB_KEY): big}),
                     max_decompressed_bytes=10_000)
     assert [f.reason for f in outcome.failures] == ["payload_too_large"]
+    assert outcome.documents == []
+
+
+def test_an_object_of_more_gzip_members_than_the_limit_is_dead_lettered_as_bad_gzip():
+    from parsers.envelopes import gzip as gzip_envelope
+
+    # The review's object of empty members (20 bytes each, nothing out): refused, not minutes of CPU.
+    members = gzip.compress(b"", 9) * (gzip_envelope.MAX_MEMBERS + 1)
+    outcome = parse(notification(created(ALB_KEY)), Bucket({("lb-logs", ALB_KEY): members}))
+    [failure] = outcome.failures
+    assert (failure.reason, failure.message) == ("bad_gzip", f"more than {gzip_envelope.MAX_MEMBERS} gzip members")
+    assert [r["s3"]["object"]["key"] for r in orjson.loads(failure.raw)["Records"]] == [ALB_KEY]
     assert outcome.documents == []
 
 
@@ -299,3 +357,131 @@ def test_wrappers_nested_past_any_real_chain_are_not_taken_off_forever():
     outcome = parse(orjson.dumps(wrapped), bucket)
     assert bucket.asked == []  # four layers come off; the rest is one event for the generic dataset
     assert [d.dataset for d in outcome.documents] == ["cloudwatch_logs"]
+
+
+# --- what one record may expand to ----------------------------------------------------------------------
+
+def _alb_keys(n: int) -> list[str]:
+    return [ALB_KEY.replace("_x.log.gz", f"_{i}.log.gz") for i in range(n)]
+
+
+def test_pointers_past_the_cap_are_one_dead_letter_whose_raw_text_reads_them():
+    keys = _alb_keys(5)
+    bucket = Bucket({("lb-logs", key): f"{ALB_LINE}\n{ALB_LINE}\n".encode() for key in keys})
+    outcome = parse(notification(*[created(key) for key in keys]), bucket, max_objects_per_record=3)
+    assert [ref.key for ref in bucket.asked] == keys[:3]
+    assert len(outcome.documents) == 6
+    assert {d.doc["aws"]["s3"]["object"]["key"] for d in outcome.documents} == set(keys[:3])
+    [failure] = outcome.failures
+    assert (failure.reason, failure.ordinal, failure.dataset) == ("too_many_objects", 3 * OBJECT_ORDINALS, None)
+    assert "2 log objects past the first 3" in failure.message and keys[3] in failure.message
+    assert outcome.events == 6 + 1
+    # The raw text is a notification of the two left out: redriven, it reads them.
+    assert [r["s3"]["object"]["key"] for r in orjson.loads(failure.raw)["Records"]] == keys[3:]
+    bucket.asked.clear()
+    again = parse(failure.raw.encode(), bucket, max_objects_per_record=3)
+    assert [ref.key for ref in bucket.asked] == keys[3:] and len(again.documents) == 4 and not again.failures
+
+
+def test_without_a_reader_pointers_past_the_cap_are_still_indexed_as_notifications():
+    keys = _alb_keys(4)
+    outcome = parse(notification(*[created(key) for key in keys]), max_objects_per_record=2)
+    assert [d.dataset for d in outcome.documents] == ["cloudwatch_logs"] * 4 and not outcome.failures
+
+
+def test_events_of_an_object_past_the_cap_are_one_dead_letter_naming_the_first_line_left_out():
+    content = "\n".join([ALB_LINE] * 3 + [""] + [ALB_LINE] * 4).encode()  # line 4 is blank
+    bucket = Bucket({("lb-logs", ALB_KEY): gzip.compress(content)})
+    outcome = parse(notification(created(ALB_KEY, versionId="v1")), bucket, max_events_per_object=5)
+    assert [d.ordinal for d in outcome.documents] == [0, 1, 2, 3, 4]
+    [failure] = outcome.failures
+    assert (failure.reason, failure.ordinal, failure.dataset) == ("too_many_events", 5, "elb_logs")
+    assert failure.message == (f"s3://lb-logs/{ALB_KEY} (version v1): more than 5 events "
+                               "(pipeline.max_events_per_object): the first 5 were parsed, the rest, from line 7 "
+                               "of the decompressed object on, were not")
+    [pointer] = orjson.loads(failure.raw)["Records"]
+    assert pointer["s3"]["object"] == {"key": ALB_KEY, "size": 100, "versionId": "v1"}
+    assert outcome.events == 6 and outcome.events_by_dataset == {"elb_logs": 5}
+
+
+def test_a_cloudtrail_file_past_the_cap_names_its_json_document():
+    key = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01/123456789012_CloudTrail_us-east-1_x.json.gz"
+    content = gzip.compress(orjson.dumps({"Records": [{**TRAIL_RECORD, "eventID": f"e{n}"} for n in range(4)]}))
+    outcome = parse(notification(created(key, bucket="trail")), Bucket({("trail", key): content}),
+                    max_events_per_object=3)
+    assert [d.doc["event"]["id"] for d in outcome.documents] == ["e0", "e1", "e2"]
+    [failure] = outcome.failures
+    assert failure.reason == "too_many_events" and "from line 1 of its JSON document on" in failure.message
+
+
+def test_each_object_of_a_record_has_its_own_event_cap():
+    keys = _alb_keys(2)
+    bucket = Bucket({("lb-logs", key): f"{ALB_LINE}\n".encode() * 4 for key in keys})
+    outcome = parse(notification(*[created(key) for key in keys]), bucket, max_events_per_object=3)
+    assert [d.ordinal for d in outcome.documents] == [0, 1, 2, OBJECT_ORDINALS, OBJECT_ORDINALS + 1,
+                                                      OBJECT_ORDINALS + 2]
+    assert [(f.reason, f.ordinal) for f in outcome.failures] == [("too_many_events", 3),
+                                                                 ("too_many_events", OBJECT_ORDINALS + 3)]
+
+
+def test_a_record_stopped_between_objects_goes_on_from_the_next_pointer_with_the_same_ids():
+    keys = _alb_keys(4)
+    bucket = Bucket({("lb-logs", key): f"{ALB_LINE}\n{ALB_LINE}\n".encode() for key in keys})
+    record = notification(created(ALB_KEY, name="ObjectRemoved:Delete"), *[created(key) for key in keys])
+    whole = parse(record, bucket)
+
+    def run(first: int, stop_after: int) -> object:
+        read: list[int] = []
+
+        def full(so_far) -> bool:
+            read.append(len(so_far.documents))
+            return len(read) >= stop_after
+
+        return parse_record(record, StreamParsing(stream="s"), ParseOptions(), bucket, first_object=first,
+                            full=full)
+
+    bucket.asked.clear()
+    start = run(0, 2)  # asked before the 2nd and 3rd objects: stops before the 3rd
+    assert start.resume_object == 2 and [ref.key for ref in bucket.asked] == keys[:2]
+    rest = run(2, 99)
+    assert rest.resume_object is None and [ref.key for ref in bucket.asked] == keys
+    # Nothing of the record's own, nothing of the first two objects again; the same ordinals as in one go.
+    assert [d.ordinal for d in start.documents + rest.documents] == [d.ordinal for d in whole.documents]
+    assert start.events + rest.events == whole.events and rest.events == 4
+
+
+def test_a_pointer_nested_in_a_records_event_is_read_after_the_records_own_events():
+    message = eventbridge_created(ALB_KEY).decode()
+    record = orjson.dumps({
+        "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/events/s3", "logStream": "s",
+        "subscriptionFilters": ["f"],
+        "logEvents": [{"id": "1", "timestamp": 1_714_521_600_000, "message": message},
+                      {"id": "2", "timestamp": 1_714_521_600_000, "message": "plain"}]})
+    bucket = Bucket({("lb-logs", ALB_KEY): f"{ALB_LINE}\n".encode()})
+    outcome = parse(record, bucket)
+    # The log group says EventBridge: "plain" is its own (failed) event 0, the object's line comes after it.
+    assert [(f.reason, f.ordinal) for f in outcome.failures] == [("invalid_json", 0)]
+    assert [(d.dataset, d.ordinal) for d in outcome.documents] == [("elb_logs", 1)]
+    # Going on from a later pointer finds the nested ones again without parsing the record's own events.
+    keys = _alb_keys(2)
+    bucket = Bucket({("lb-logs", key): f"{ALB_LINE}\n".encode() for key in keys})
+    two = orjson.loads(record)
+    two["logEvents"][1]["message"] = eventbridge_created(keys[1]).decode()
+    two["logEvents"][0]["message"] = eventbridge_created(keys[0]).decode()
+    later = parse_record(orjson.dumps(two), StreamParsing(stream="s"), ParseOptions(), bucket, first_object=1)
+    assert [ref.key for ref in bucket.asked] == [keys[1]]
+    assert [(d.dataset, d.ordinal) for d in later.documents] == [("elb_logs", OBJECT_ORDINALS)]
+    assert later.events == 1 and not later.failures
+
+
+def test_a_line_of_a_log_file_whose_envelope_is_malformed_fails_alone():
+    # Lines are unwrapped one at a time as they are parsed (a large file's never all exist as events at once):
+    # one bad line is one failed event, and the rest of the file is indexed.
+    broken = orjson.dumps({"messageType": "DATA_MESSAGE", "logGroup": "g", "logEvents": "not a list"}).decode()
+    bucket = Bucket({("lb-logs", ALB_KEY): f"{ALB_LINE}\n{broken}\n{ALB_LINE}\n".encode()})
+    outcome = parse(notification(created(ALB_KEY)), bucket)
+    assert [d.ordinal for d in outcome.documents] == [0, 2]
+    [failure] = outcome.failures
+    assert (failure.reason, failure.ordinal, failure.dataset, failure.raw) == ("bad_cloudwatch_logs", 1, "elb_logs",
+                                                                               broken)
+    assert outcome.events == 3
