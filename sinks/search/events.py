@@ -195,6 +195,11 @@ def setup_failed(detail: str) -> None:
     log.error("search sink setup failed; retrying", detail=detail[:500])
 
 
+def callback_failed(what: str, error: BaseException) -> None:
+    log.error("search sink callback failed; its documents' delivery fails", callback=what,
+              error=type(error).__name__, detail=str(error)[:300], exc_info=error)
+
+
 def worker_failed(error: BaseException) -> None:
     log.error("search worker failed; its batch is retried", error=type(error).__name__, detail=str(error)[:300],
               exc_info=error)

@@ -472,21 +472,34 @@ class SearchSink:
             future.set_exception(exc)
 
         def written(f: Future[None]) -> None:
-            error = f.exception()
-            if error is not None:
-                self._fail(entries, SinkError(f"dead-letter write failed: {error}"))
-                return
-            by_reason: Counter[tuple[str, str]] = Counter((e.item.dataset, d.reason)
-                                                          for e, d in zip(entries, decisions, strict=True))
-            for (dataset, reason), n in by_reason.items():
-                sample = next(d for e, d in zip(entries, decisions, strict=True)
-                              if e.item.dataset == dataset and d.reason == reason)
-                events.documents_dead_lettered(dataset, reason, n, f"{sample.error_type}: {sample.message}")
-            with self._cond:
-                self._stats.dead_lettered += len(entries)
-            self._finish(entries)
+            # concurrent.futures logs and swallows what a done-callback raises: anything going wrong here
+            # must fail the entries, or their delivery never resolves and its batch hangs for ever.
+            try:
+                if f.cancelled():  # the dead-letter sink closed with this write still queued
+                    self._fail(entries, SinkClosed("dead-letter write cancelled: the dead-letter sink closed"))
+                    return
+                error = f.exception()
+                if error is not None:
+                    self._fail(entries, SinkError(f"dead-letter write failed: {error}"))
+                    return
+                self._dead_lettered(entries, decisions)
+            except BaseException as exc:  # noqa: BLE001 - see above; entries already finished stay finished
+                self._fail(entries, SinkError(f"dead-letter outcome not recorded: {type(exc).__name__}: {exc}"))
+                events.callback_failed("dead-letter", exc)
 
         future.add_done_callback(written)
+
+    def _dead_lettered(self, entries: list[_Entry], decisions: list[Decision]) -> None:
+        """Rejected entries whose dead letters are written: count them, then they are done."""
+        by_reason: Counter[tuple[str, str]] = Counter((e.item.dataset, d.reason)
+                                                      for e, d in zip(entries, decisions, strict=True))
+        for (dataset, reason), n in by_reason.items():
+            sample = next(d for e, d in zip(entries, decisions, strict=True)
+                          if e.item.dataset == dataset and d.reason == reason)
+            events.documents_dead_lettered(dataset, reason, n, f"{sample.error_type}: {sample.message}")
+        with self._cond:
+            self._stats.dead_lettered += len(entries)
+        self._finish(entries)
 
     def _spill_batch(self, batch: list[_Entry]) -> None:
         items = [e.item for e in batch]

@@ -44,10 +44,11 @@ class Harness:
     """A started-or-not sink over a fake cluster, a fake S3 and a fake dead-letter sink. The clock is real
     (retry backoffs are milliseconds) unless `manual_clock`: spill tests move time by hand."""
 
-    def __init__(self, cluster: FakeCluster, manual_clock: bool = False, **overrides: Any) -> None:
+    def __init__(self, cluster: FakeCluster, manual_clock: bool = False, dead: Any = None,
+                 **overrides: Any) -> None:
         self.cluster = cluster
         self.clock = ManualClock() if manual_clock else None
-        self.dead = FakeDeadLetters()
+        self.dead = dead if dead is not None else FakeDeadLetters()
         self.s3 = FakeS3()
         self.store = LockedObjectStore(self.s3, "archive", kms_key_id=None, retention_days=None,
                                        backoff_initial_s=0.001, backoff_max_s=0.002)
@@ -64,8 +65,8 @@ def make() -> Iterator[Any]:
     made: list[Harness] = []
 
     def build(cluster: FakeCluster | None = None, *, start: bool = True, manual_clock: bool = False,
-              **overrides: Any) -> Harness:
-        harness = Harness(cluster or FakeCluster(), manual_clock, **overrides)
+              dead: Any = None, **overrides: Any) -> Harness:
+        harness = Harness(cluster or FakeCluster(), manual_clock, dead, **overrides)
         if start:
             harness.sink.start()
         made.append(harness)
@@ -166,6 +167,53 @@ def test_failed_dead_letter_write_fails_the_delivery(make: Any) -> None:
     h.dead.fail = SinkError("s3 refused")
     with pytest.raises(SinkError, match="dead-letter write failed"):
         h.sink.deliver(items(2)).result(WAIT)
+
+
+class QueuedDeadLetters:
+    """Dead-letter writes that stay queued (a slow S3) until the test settles them."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[list[Any], Future[None]]] = []
+        self.lock = threading.Lock()
+
+    def deliver(self, entries: list[Any]) -> Future[None]:
+        future: Future[None] = Future()
+        with self.lock:
+            self.writes.append((list(entries), future))
+        return future
+
+    def queued(self) -> int:
+        with self.lock:
+            return sum(len(entries) for entries, _ in self.writes)
+
+
+def rejecting(docs: list[Any]) -> list[tuple[int, Any]]:
+    return [(400, es_error("mapper_parsing_exception"))] * len(docs)
+
+
+def test_a_cancelled_dead_letter_write_fails_the_delivery(make: Any) -> None:
+    # DeadLetterSink.close() cancels the writes still queued: their documents must not wait for ever.
+    dead = QueuedDeadLetters()
+    h = make(FakeCluster(bulk=rejecting), dead=dead)
+    future = h.sink.deliver(items(3))
+    wait_until(lambda: dead.queued() == 3, timeout=WAIT, what="the dead-letter writes queued")
+    for _, write in dead.writes:
+        assert write.cancel()
+    with pytest.raises(SinkClosed, match="dead-letter write cancelled"):
+        future.result(WAIT)
+    assert h.sink._outstanding == 0 and h.sink._in_flight_bytes == 0 and h.sink.stats().dead_lettered == 0
+
+
+def test_a_failure_inside_the_dead_letter_callback_fails_the_delivery(make: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> None:
+        raise RuntimeError("metrics broke")
+
+    monkeypatch.setattr("sinks.search.events.documents_dead_lettered", broken)
+    h = make(FakeCluster(bulk=rejecting))
+    with pytest.raises(SinkError, match="dead-letter outcome not recorded: RuntimeError: metrics broke"):
+        h.sink.deliver(items(2)).result(WAIT)
+    assert h.sink._outstanding == 0 and h.sink._in_flight_bytes == 0
 
 
 def test_index_block_is_retried_and_raises_the_block_metric_until_lifted(make: Any) -> None:
