@@ -5,8 +5,9 @@ Flow of a document:
     deliver(items) --(blocks while in-flight bytes > max_in_flight_bytes)--> queue
     worker: take up to bulk_max_docs / bulk_max_bytes --> POST /_bulk (gzip, create, _id, pipeline)
         201 / 409 .............................................. done
-        429, 5xx, timeout, unreachable, index block ............ retry heap (capped backoff, full jitter)
-        400 mapping / parsing / other permanent ................ dead-letter sink, then done
+        429, 5xx, timeout, unreachable, index block,
+        cluster-wide refusals (shard limit), unknown errors .... retry heap (capped backoff, full jitter)
+        400 known to be the document's (mapping, parsing) ...... dead-letter sink, then done
     a document not done `spill_after_s` after deliver() ....... spill mode: everything pending, and
                                                                   everything new, is written to the spill
                                                                   prefix (done) until health answers again

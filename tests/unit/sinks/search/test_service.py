@@ -169,6 +169,39 @@ def test_failed_dead_letter_write_fails_the_delivery(make: Any) -> None:
         h.sink.deliver(items(2)).result(WAIT)
 
 
+SHARD_LIMIT = {"type": "validation_exception", "reason": (  # Elasticsearch 8.19's answer, as captured
+    "Validation Failed: 1: this action would add [2] shards, but this cluster currently has [1]/[1] maximum "
+    "normal shards open; for more information, see https://www.elastic.co/guide/en/elasticsearch/reference/"
+    "8.19/size-your-shards.html#troubleshooting-max-shards-open;")}
+
+
+def test_the_cluster_shard_limit_keeps_documents_waiting_until_an_operator_raises_it(make: Any) -> None:
+    limited = threading.Event()
+    limited.set()
+
+    def shard_limit(docs: list[Any]) -> list[tuple[int, Any]]:
+        return [(400, SHARD_LIMIT) if limited.is_set() else (201, None) for _ in docs]
+
+    before = metric("secstash_search_retried_documents_total", dataset="aws.cloudtrail", reason="cluster_limit")
+    h = make(FakeCluster(bulk=shard_limit))
+    future = h.sink.deliver(items(5))
+    wait_until(lambda: metric("secstash_search_retried_documents_total", dataset="aws.cloudtrail",
+                              reason="cluster_limit") - before >= 10, timeout=WAIT, what="cluster_limit retries")
+    assert not future.done() and not h.dead.letters  # not dead-lettered: the batch is not checkpointed
+    limited.clear()  # the operator raised cluster.max_shards_per_node
+    future.result(WAIT)
+    assert len(h.cluster.indexed) == 5 and h.sink.stats().dead_lettered == 0
+
+
+def test_the_cluster_shard_limit_spills_after_spill_after_s_instead_of_dead_lettering(make: Any) -> None:
+    h = make(FakeCluster(bulk=lambda docs: [(400, SHARD_LIMIT)] * len(docs)), manual_clock=True, spill_after_s=60)
+    future = h.sink.deliver(items(5))
+    wait_until(lambda: h.sink.stats().by_reason["cluster_limit"] >= 5, timeout=WAIT, what="retries")
+    h.clock.advance(61)
+    future.result(WAIT)
+    assert h.sink.stats().spilled == 5 and not h.dead.letters
+
+
 class QueuedDeadLetters:
     """Dead-letter writes that stay queued (a slow S3) until the test settles them."""
 
