@@ -250,6 +250,26 @@ class SearchSink:
 
     # --- taking work -------------------------------------------------------------------------------------
 
+    def wait_for_room(self) -> None:
+        """Return once the in-flight bytes are below `max_in_flight_bytes`; raise SinkClosed if the sink
+        closes first. The pipeline calls it before parsing a round, so documents wait here unparsed rather
+        than parsed in `deliver()`. Room comes from indexing, spilling or closing, never from the caller."""
+        with self._cond:
+            self._wait_while(lambda: self._in_flight_bytes >= self.settings.max_in_flight_bytes)
+            if self._closing:
+                raise SinkClosed("search sink is closing")
+
+    def _wait_while(self, full: Callable[[], bool]) -> None:
+        """Wait (holding `_cond`) while `full()` and the sink is open; counted in the waiting gauge."""
+        if self._closing or not full():
+            return
+        events.waiting_for_room(1)
+        try:
+            while not self._closing and full():
+                self._cond.wait(self._tick)
+        finally:
+            events.waiting_for_room(-1)
+
     def deliver(self, items: Sequence[BulkItem]) -> Future[None]:
         """Take documents; the future resolves when every one is indexed, a duplicate, dead-lettered or
         spilled. Blocks while the in-flight bytes are above `max_in_flight_bytes` (backpressure)."""
@@ -261,9 +281,8 @@ class SearchSink:
         total = sum(sizes)
         with self._cond:
             # A delivery larger than the whole budget still goes through, alone, so it cannot deadlock.
-            while (not self._closing and self._in_flight_bytes
-                   and self._in_flight_bytes + total > self.settings.max_in_flight_bytes):
-                self._cond.wait(self._tick)
+            self._wait_while(lambda: bool(self._in_flight_bytes)
+                             and self._in_flight_bytes + total > self.settings.max_in_flight_bytes)
             if self._closing:
                 future.set_exception(SinkClosed("search sink is closing"))
                 return future

@@ -369,6 +369,50 @@ def test_deliver_blocks_while_in_flight_bytes_are_over_the_cap(make: Any) -> Non
     thread.join()
 
 
+def test_wait_for_room_waits_while_the_cap_is_reached_and_counts_the_waiter(make: Any) -> None:
+    gate = threading.Event()
+
+    def slow(docs: list[Any]) -> list[tuple[int, Any]]:
+        gate.wait(WAIT)
+        return [(201, None)] * len(docs)
+
+    h = make(FakeCluster(bulk=slow), max_in_flight_bytes=1024 * 1024, bulk_max_bytes=1024 * 1024)
+    h.sink.wait_for_room()  # empty: room at once
+    first = h.sink.deliver(items(12, size=90_000))  # ~1.08 MB: over the cap, taken alone
+    waiting = metric("secstash_search_waiting_for_room")
+    roomy = threading.Event()
+    thread = threading.Thread(target=lambda: (h.sink.wait_for_room(), roomy.set()))
+    thread.start()
+    wait_until(lambda: metric("secstash_search_waiting_for_room") == waiting + 1, timeout=WAIT, what="the waiter")
+    assert not roomy.is_set()
+    gate.set()
+    first.result(WAIT)
+    assert roomy.wait(WAIT)
+    thread.join(WAIT)
+    assert metric("secstash_search_waiting_for_room") == waiting
+
+
+def test_wait_for_room_raises_sink_closed_when_the_sink_closes(make: Any) -> None:
+    h = make(FakeCluster(reachable=False), max_in_flight_bytes=1024 * 1024, bulk_max_bytes=1024 * 1024)
+    h.sink.deliver(items(12, size=90_000))
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            h.sink.wait_for_room()
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    wait_until(lambda: metric("secstash_search_waiting_for_room") >= 1, timeout=WAIT, what="the waiter")
+    h.sink.close(0.1)
+    thread.join(WAIT)
+    assert len(outcome) == 1 and isinstance(outcome[0], SinkClosed)
+    with pytest.raises(SinkClosed):
+        h.sink.wait_for_room()
+
+
 def test_close_flushes_in_flight_documents(make: Any) -> None:
     h = make(start=True)
     future = h.sink.deliver(items(100))
