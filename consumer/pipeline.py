@@ -6,13 +6,26 @@
 
 A failure anywhere raises: the caller must not checkpoint, and the shard is re-read from its last
 checkpoint (archive keys and document ids are deterministic, so the re-read duplicates nothing in the
-index). Memory is bounded by `ByteBudget`: a batch waits for admission while the raw bytes of batches in
-flight exceed the cap, and that wait blocks the shard's processor, which blocks the KCL daemon's fetching.
-What a batch expands to is bounded too: a parser chunk stops taking records once it holds
-`pipeline.max_documents_per_chunk` documents (S3 notifications can point at far more events than their
-bytes say), nor further log objects of a record (the record goes on from its next pointer in the next
-round), and the deferred records are parsed in another round once the first round's documents are in
-the sinks; the shard is checkpointed after the last round.
+index).
+
+Memory is bounded three ways:
+
+- Raw records: a batch waits for admission (`ByteBudget`) while the raw bytes of batches in flight exceed
+  `pipeline.max_in_flight_bytes`; that wait blocks the shard's processor, which blocks the KCL daemon's
+  fetching.
+- What a batch expands to: a parser chunk stops taking records once it holds
+  `pipeline.max_documents_per_chunk` documents (S3 notifications can point at far more events than their
+  bytes say), nor further log objects of a record (the record goes on from its next pointer in the next
+  round), and the deferred records are parsed in another round once the first round's documents are in
+  the sinks; the shard is checkpointed after the last round.
+- Documents: raw bytes say little about them (CloudWatch Logs records are gzip, ~90x smaller than their
+  documents), so a round is parsed only once the search sink has room (`wait_for_room`: its accepted bytes
+  are below `search.max_in_flight_bytes`), and only while it holds parse slots (`parse_slots`, 2 per
+  parser worker, one per chunk of the round) until the sink has accepted its documents. Documents parsed
+  and not yet accepted are thus at most `parse_slots` chunks' worth, however many batches are admitted;
+  accepted ones are the sink's, within its cap. Neither wait needs parsing to end: the sink frees room by
+  indexing, by spilling after `spill_after_s`, or by failing everything at close (the waits then raise
+  SinkClosed and the batch is not checkpointed).
 """
 
 from __future__ import annotations
@@ -26,8 +39,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from prometheus_client import Gauge
+
 from consumer import events
-from consumer.pool import Parsed, WireRecord
+from consumer.pool import MIN_CHUNK, Parsed, WireRecord
 from sinks.batch import BulkItem, DeadLetter, RawRecord, RecordBatch
 
 
@@ -38,6 +53,9 @@ class RecordSink(Protocol):
 class ItemSink(Protocol):
     def deliver(self, items: Sequence[BulkItem]) -> Future[None]: ...
 
+    def wait_for_room(self) -> None:
+        """Return once the sink's accepted bytes are below its cap; raise SinkClosed if it closes first."""
+
 
 class DeadLetterSink(Protocol):
     def deliver(self, entries: Sequence[DeadLetter]) -> Future[None]: ...
@@ -47,17 +65,19 @@ class Parser(Protocol):
     def parse(self, stream: str, shard: str, records: Sequence[WireRecord]) -> Parsed: ...
 
 
-class ByteBudget:
-    """Admission by bytes, first come first served: a batch waits while those that came before it wait, so
-    small batches of busy shards cannot keep a large one out for ever (its shard's lag would grow while it
-    held its lease). A batch bigger than the whole budget is admitted alone, never refused."""
+class Budget:
+    """Admission by units, first come first served: a holder waits while those that came before it wait, so
+    small holders cannot keep a large one out for ever (its shard's lag would grow while it held its lease).
+    A holder bigger than the whole budget is admitted alone, never refused. Waiters are counted in
+    `secstash_queue_depth{queue=<queue>}`."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, queue: str, used: Gauge | None = None) -> None:
         self.limit = limit
+        self._queue = queue
+        self._gauge = used
         self._used = 0
         self._cond = threading.Condition()
-        self._waiting: deque[object] = deque()  # tickets of the batches waiting for admission, in order
-        events.INFLIGHT_LIMIT.set(limit)
+        self._waiting: deque[object] = deque()  # tickets of the holders waiting for admission, in order
 
     @property
     def used(self) -> int:
@@ -69,23 +89,41 @@ class ByteBudget:
             if self._waiting or (self._used and self._used + size > self.limit):
                 ticket = object()
                 self._waiting.append(ticket)
-                events.QUEUE.labels("admission").inc()
+                events.QUEUE.labels(self._queue).inc()
                 try:
                     self._cond.wait_for(lambda: self._waiting[0] is ticket
                                         and (not self._used or self._used + size <= self.limit))
                 finally:
                     self._waiting.remove(ticket)
-                    events.QUEUE.labels("admission").dec()
+                    events.QUEUE.labels(self._queue).dec()
                     self._cond.notify_all()  # the next in line may fit too
             self._used += size
-            events.INFLIGHT.set(self._used)
+            if self._gauge is not None:
+                self._gauge.set(self._used)
         try:
             yield
         finally:
             with self._cond:
                 self._used -= size
-                events.INFLIGHT.set(self._used)
+                if self._gauge is not None:
+                    self._gauge.set(self._used)
                 self._cond.notify_all()
+
+
+class ByteBudget(Budget):
+    """Batches admitted by their raw bytes (`pipeline.max_in_flight_bytes`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit, "admission", events.INFLIGHT)
+        events.INFLIGHT_LIMIT.set(limit)
+
+
+def chunk_count(records: int, workers: int) -> int:
+    """How many chunks `ParserPool.parse` cuts `records` records into (`pool._chunks`): at most `workers`."""
+    if records <= 0:
+        return 0
+    size = max(MIN_CHUNK, -(-records // workers))
+    return -(-records // size)
 
 
 @dataclass(slots=True)
@@ -101,10 +139,19 @@ class Delivered:
     delivered_at: float = 0.0
 
 
+# Parse slots per parser worker: chunks parsed (or being parsed) whose documents the search sink has not
+# taken yet. Two per worker keep every worker busy (a chunk queued behind each running one) while the sink
+# takes documents as fast as they come; when it does not, they are all the documents that wait outside it.
+PARSE_SLOTS_PER_WORKER = 2
+
+
 class Pipeline:
     def __init__(self, parser: Parser, archive: RecordSink, search: ItemSink, dead_letters: DeadLetterSink,
                  budget: ByteBudget, clock: Callable[[], float] = time.time,
-                 on_delivered: Callable[[str, Delivered], None] | None = None) -> None:
+                 on_delivered: Callable[[str, Delivered], None] | None = None,
+                 parse_slots: int | None = None) -> None:
+        """`parse_slots`: chunks parsed and not yet taken by the search sink, over all batches (default:
+        `PARSE_SLOTS_PER_WORKER` per worker of `parser`, one worker if it does not say)."""
         self._parser = parser
         self._archive = archive
         self._search = search
@@ -112,6 +159,14 @@ class Pipeline:
         self._budget = budget
         self._clock = clock
         self._on_delivered = on_delivered
+        self._workers = max(1, int(getattr(parser, "workers", 1)))
+        slots = parse_slots if parse_slots is not None else PARSE_SLOTS_PER_WORKER * self._workers
+        # Each round takes one slot per chunk, at most `workers`: fewer slots would admit a round alone.
+        self._slots = Budget(max(1, slots), "parse_slots")
+
+    @property
+    def parse_slots(self) -> int:
+        return self._slots.limit
 
     def deliver(self, stream: str, shard: str, wire: Sequence[WireRecord], lag_ms: int | None = None) -> Delivered:
         """Blocks until archive, search and dead-letter sinks all hold the batch; raises if any cannot."""
@@ -138,17 +193,25 @@ class Pipeline:
         remaining: Sequence[WireRecord] = wire
         try:
             while remaining:
-                parsed = self._parser.parse(stream, shard, remaining)
-                events.batch_parsed(stream, parsed.events, parsed.documents, parsed.dropped, parsed.failures,
-                                    parsed.objects_read, parsed.object_bytes)
                 pending: list[Future[Any]] = []
-                if parsed.items:
-                    pending.append(self._search.deliver(parsed.items))
+                # Parse only when the search sink has room, and hold the round's slots until it has taken
+                # the documents: what waits outside the sink is bounded by the slots, not by the batches.
+                with self._slots.hold(chunk_count(len(remaining), self._workers)):
+                    self._search.wait_for_room()
+                    parsed = self._parser.parse(stream, shard, remaining)
+                    events.batch_parsed(stream, parsed.events, parsed.documents, parsed.dropped,
+                                        parsed.failures, parsed.objects_read, parsed.object_bytes)
+                    documents = len(parsed.items)
+                    if parsed.items:
+                        pending.append(self._search.deliver(parsed.items))  # returns once taken
+                    # The sink holds the documents now and drops each once it is done with it: so must we,
+                    # or a round waiting for its last document would keep all of them.
+                    parsed.items = []
                 if parsed.dead_letters:
                     pending.append(self._dead_letters.deliver(parsed.dead_letters))
                 _wait_all(pending)
                 totals.event_count += parsed.event_count
-                totals.documents_total += len(parsed.items)
+                totals.documents_total += documents
                 totals.dropped_events += parsed.dropped_events
                 totals.dead_letters_total += len(parsed.dead_letters)
                 if _no_progress(parsed.deferred, remaining):

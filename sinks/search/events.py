@@ -18,6 +18,9 @@ Metrics (labels are small fixed sets: dataset, reason, outcome, status class, or
     secstash_search_sent_bytes_total                              NDJSON bytes sent, before compression
     secstash_search_bulk_duration_seconds                         histogram of bulk round trips
     secstash_search_in_flight_bytes                               gauge: accepted, not yet delivered
+    secstash_search_waiting_for_room                              gauge: batches waiting for in-flight bytes to
+                                                                  drop below max_in_flight_bytes (unparsed, or
+                                                                  parsed and not yet accepted)
     secstash_search_spilling                                      gauge: 1 while new documents go to spill
     secstash_search_healthy                                       gauge: 1 when the last health check answered
     secstash_search_setup_skipped_total{feature}                  capabilities the cluster lacks (warned once)
@@ -52,6 +55,8 @@ SENT_BYTES = Counter("secstash_search_sent_bytes_total", "NDJSON bytes sent in b
 DURATION = Histogram("secstash_search_bulk_duration_seconds", "bulk request round trip",
                      buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 IN_FLIGHT = Gauge("secstash_search_in_flight_bytes", "document bytes accepted and not yet delivered")
+WAITING = Gauge("secstash_search_waiting_for_room", "batches waiting for the search sink's in-flight bytes to drop "
+                "below max_in_flight_bytes: before parsing a round, or with its documents parsed")
 SPILLING = Gauge("secstash_search_spilling", "1 while documents go to the spill prefix instead of the cluster")
 HEALTHY = Gauge("secstash_search_healthy", "1 when the latest cluster health check answered")
 SKIPPED = Counter("secstash_search_setup_skipped_total", "setup steps the cluster cannot do", ["feature"])
@@ -164,6 +169,10 @@ def in_flight(nbytes: int) -> None:
     IN_FLIGHT.set(nbytes)
 
 
+def waiting_for_room(change: int) -> None:
+    WAITING.inc(change)
+
+
 def connected(server: str, client: str, hosts: list[str]) -> None:
     log.info("search cluster connected", server=server, client=client, hosts=hosts)
 
@@ -193,6 +202,11 @@ def templates_installed(component: int, index: int, lifecycle: str | None) -> No
 
 def setup_failed(detail: str) -> None:
     log.error("search sink setup failed; retrying", detail=detail[:500])
+
+
+def callback_failed(what: str, error: BaseException) -> None:
+    log.error("search sink callback failed; its documents' delivery fails", callback=what,
+              error=type(error).__name__, detail=str(error)[:300], exc_info=error)
 
 
 def worker_failed(error: BaseException) -> None:

@@ -3,19 +3,21 @@
     Outcome.INDEXED      201/200: stored
     Outcome.DUPLICATE    409 on `create`: already stored by an earlier attempt or a replay; delivered
     Outcome.RETRY        429, 5xx, timeouts, connection trouble, and refusals a fix of the cluster or its
-                         settings can cure (auth, missing index, missing pipeline): retried with backoff,
-                         spilled after `spill_after_s`
+                         settings can cure (auth, missing index, missing pipeline, the cluster's shard limit,
+                         an alias without a write index): retried with backoff, spilled after `spill_after_s`
     Outcome.BLOCKED      index blocks (read-only, flood-stage disk): retried the same way, counted apart so an
                          alert can watch them
-    Outcome.REJECT       400 mapping/parsing errors and other permanent refusals of this one document:
+    Outcome.REJECT       400 errors known to describe this one document (mapping, parsing, too large):
                          dead-lettered with the error, then delivered
 
-Unknown statuses are retried, never dead-lettered: a wrong guess must cost time, not documents.
+Unknown statuses, and 400s of an unknown error type, are retried, never dead-lettered: a wrong guess must
+cost time, not a mass dead-letter of documents the cluster would take once an operator fixed it.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +72,30 @@ _FIXABLE = {
 }
 
 
+# Refusals of the cluster as a whole, whatever the error type (Elasticsearch 8 and OpenSearch 2 say
+# `validation_exception`, Elasticsearch 7 and some managed OpenSearch versions `illegal_argument_exception`,
+# which is otherwise a document's mapping error): every document bound for a new index (a rollover, a new
+# dataset or namespace, a new {date}) or for the alias gets the same answer, and one operator fix (raise
+# `cluster.max_shards_per_node`, delete or shrink indices, designate the alias's write index) cures them all.
+# Dead-lettering them would checkpoint past data the index never got; they wait (and spill) instead.
+_CLUSTER_REFUSALS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # "this action would add [2] shards, but this cluster currently has [1000]/[1000] maximum normal shards
+    # open" (Elasticsearch 8); "... [2] total shards ... maximum shards open" (OpenSearch, Elasticsearch 7)
+    (re.compile(r"would add \[\d+\] (?:total )?shards|maximum (?:\w+ )?shards open"), "cluster_limit"),
+    # "no write index is defined for alias [x]" (Elasticsearch 7+, OpenSearch); "alias [x] has more than one
+    # index(es) associated with it ..., can't execute a single index op" (older versions)
+    (re.compile(r"no write index is defined for alias|more than one ind(?:ex|ices) associated with it"),
+     "no_write_index"),
+)
+
+
+def _cluster_refusal(reason: str) -> str | None:
+    for pattern, label in _CLUSTER_REFUSALS:
+        if pattern.search(reason):
+            return label
+    return None
+
+
 def _error_parts(error: Any) -> tuple[str, str]:
     if isinstance(error, dict):
         kind = str(error.get("type") or "")
@@ -96,6 +122,8 @@ def classify_item(status: int, error: Any = None) -> Decision:
         return Decision(Outcome.DUPLICATE, "duplicate", kind, reason)
     if _is_block(kind, reason):
         return Decision(Outcome.BLOCKED, "index_block", kind, reason)
+    if status >= 400 and (refusal := _cluster_refusal(reason)):
+        return Decision(Outcome.RETRY, refusal, kind, reason)
     if kind in _FIXABLE:
         return Decision(Outcome.RETRY, _FIXABLE[kind], kind, reason)
     if status == 429:
@@ -117,7 +145,13 @@ def classify_item(status: int, error: Any = None) -> Decision:
             return Decision(Outcome.REJECT, "too_large", kind, reason)
         if kind in _INVALID_TARGET:
             return Decision(Outcome.REJECT, "invalid_index", kind, reason)
-        return Decision(Outcome.REJECT, "rejected", kind, reason)
+        # A 400 of an error type not listed above is retried, not dead-lettered. Guessing "document"
+        # wrongly dead-letters every document of a cluster-wide refusal (as the shard limit once was), and
+        # the index misses them until someone runs `secstash redrive --dead-letter`. Guessing "cluster"
+        # wrongly costs time, not the document: a truly bad one holds its shard's batch `spill_after_s`,
+        # then is spilled with whatever is pending (durable in S3 like a dead letter, and redriven, and
+        # spilled again, automatically), visible as retried{reason="unknown"} with its error in the log,
+        # so its type can be added to the document-level lists above.
     return Decision(Outcome.RETRY, "unknown", kind, reason)
 
 
@@ -140,7 +174,8 @@ def classify_request(status: int | None, body: Any = None) -> tuple[RequestFate,
         return RequestFate.SPLIT, Decision(Outcome.REJECT, "too_large", "", "request entity too large")
     error = body.get("error") if isinstance(body, dict) else body
     decision = classify_item(status, error)
-    if decision.outcome in (Outcome.REJECT, Outcome.INDEXED, Outcome.DUPLICATE):
+    if (decision.outcome in (Outcome.REJECT, Outcome.INDEXED, Outcome.DUPLICATE)
+            or (status == 400 and decision.reason == "unknown")):
         # A whole request refused for being malformed is our bug or a proxy's, not every document's:
         # keep the documents (retry, then spill) rather than dead-letter a batch of good ones.
         kind, reason = _error_parts(error)

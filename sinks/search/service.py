@@ -5,8 +5,9 @@ Flow of a document:
     deliver(items) --(blocks while in-flight bytes > max_in_flight_bytes)--> queue
     worker: take up to bulk_max_docs / bulk_max_bytes --> POST /_bulk (gzip, create, _id, pipeline)
         201 / 409 .............................................. done
-        429, 5xx, timeout, unreachable, index block ............ retry heap (capped backoff, full jitter)
-        400 mapping / parsing / other permanent ................ dead-letter sink, then done
+        429, 5xx, timeout, unreachable, index block,
+        cluster-wide refusals (shard limit), unknown errors .... retry heap (capped backoff, full jitter)
+        400 known to be the document's (mapping, parsing) ...... dead-letter sink, then done
     a document not done `spill_after_s` after deliver() ....... spill mode: everything pending, and
                                                                   everything new, is written to the spill
                                                                   prefix (done) until health answers again
@@ -249,6 +250,26 @@ class SearchSink:
 
     # --- taking work -------------------------------------------------------------------------------------
 
+    def wait_for_room(self) -> None:
+        """Return once the in-flight bytes are below `max_in_flight_bytes`; raise SinkClosed if the sink
+        closes first. The pipeline calls it before parsing a round, so documents wait here unparsed rather
+        than parsed in `deliver()`. Room comes from indexing, spilling or closing, never from the caller."""
+        with self._cond:
+            self._wait_while(lambda: self._in_flight_bytes >= self.settings.max_in_flight_bytes)
+            if self._closing:
+                raise SinkClosed("search sink is closing")
+
+    def _wait_while(self, full: Callable[[], bool]) -> None:
+        """Wait (holding `_cond`) while `full()` and the sink is open; counted in the waiting gauge."""
+        if self._closing or not full():
+            return
+        events.waiting_for_room(1)
+        try:
+            while not self._closing and full():
+                self._cond.wait(self._tick)
+        finally:
+            events.waiting_for_room(-1)
+
     def deliver(self, items: Sequence[BulkItem]) -> Future[None]:
         """Take documents; the future resolves when every one is indexed, a duplicate, dead-lettered or
         spilled. Blocks while the in-flight bytes are above `max_in_flight_bytes` (backpressure)."""
@@ -260,9 +281,8 @@ class SearchSink:
         total = sum(sizes)
         with self._cond:
             # A delivery larger than the whole budget still goes through, alone, so it cannot deadlock.
-            while (not self._closing and self._in_flight_bytes
-                   and self._in_flight_bytes + total > self.settings.max_in_flight_bytes):
-                self._cond.wait(self._tick)
+            self._wait_while(lambda: bool(self._in_flight_bytes)
+                             and self._in_flight_bytes + total > self.settings.max_in_flight_bytes)
             if self._closing:
                 future.set_exception(SinkClosed("search sink is closing"))
                 return future
@@ -472,21 +492,34 @@ class SearchSink:
             future.set_exception(exc)
 
         def written(f: Future[None]) -> None:
-            error = f.exception()
-            if error is not None:
-                self._fail(entries, SinkError(f"dead-letter write failed: {error}"))
-                return
-            by_reason: Counter[tuple[str, str]] = Counter((e.item.dataset, d.reason)
-                                                          for e, d in zip(entries, decisions, strict=True))
-            for (dataset, reason), n in by_reason.items():
-                sample = next(d for e, d in zip(entries, decisions, strict=True)
-                              if e.item.dataset == dataset and d.reason == reason)
-                events.documents_dead_lettered(dataset, reason, n, f"{sample.error_type}: {sample.message}")
-            with self._cond:
-                self._stats.dead_lettered += len(entries)
-            self._finish(entries)
+            # concurrent.futures logs and swallows what a done-callback raises: anything going wrong here
+            # must fail the entries, or their delivery never resolves and its batch hangs for ever.
+            try:
+                if f.cancelled():  # the dead-letter sink closed with this write still queued
+                    self._fail(entries, SinkClosed("dead-letter write cancelled: the dead-letter sink closed"))
+                    return
+                error = f.exception()
+                if error is not None:
+                    self._fail(entries, SinkError(f"dead-letter write failed: {error}"))
+                    return
+                self._dead_lettered(entries, decisions)
+            except BaseException as exc:  # noqa: BLE001 - see above; entries already finished stay finished
+                self._fail(entries, SinkError(f"dead-letter outcome not recorded: {type(exc).__name__}: {exc}"))
+                events.callback_failed("dead-letter", exc)
 
         future.add_done_callback(written)
+
+    def _dead_lettered(self, entries: list[_Entry], decisions: list[Decision]) -> None:
+        """Rejected entries whose dead letters are written: count them, then they are done."""
+        by_reason: Counter[tuple[str, str]] = Counter((e.item.dataset, d.reason)
+                                                      for e, d in zip(entries, decisions, strict=True))
+        for (dataset, reason), n in by_reason.items():
+            sample = next(d for e, d in zip(entries, decisions, strict=True)
+                          if e.item.dataset == dataset and d.reason == reason)
+            events.documents_dead_lettered(dataset, reason, n, f"{sample.error_type}: {sample.message}")
+        with self._cond:
+            self._stats.dead_lettered += len(entries)
+        self._finish(entries)
 
     def _spill_batch(self, batch: list[_Entry]) -> None:
         items = [e.item for e in batch]

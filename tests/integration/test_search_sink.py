@@ -343,6 +343,37 @@ def test_cluster_down_past_spill_after_spills_keeps_checkpoints_moving_then_inde
     assert r.letters() == []
 
 
+@pytest.mark.parametrize("kind", ["es", "opensearch"])
+def test_the_cluster_shard_limit_keeps_documents_waiting_not_dead_lettered_until_it_is_raised(
+        kind: str, request: pytest.FixtureRequest, rig: Callable[..., Rig]) -> None:
+    """A new data stream cannot be created at cluster.max_shards_per_node (400 `validation_exception`, "this
+    action would add [2] shards ... maximum shards open"): its documents are retried, never dead-lettered, and
+    indexed once an operator raises the limit."""
+    engine: SearchEngine = request.getfixturevalue(kind)
+    namespace, total = f"shardlimit_{kind}", 300
+    target = f"logs-{DATASET}-{namespace}"
+    before = metric("secstash_search_retried_documents_total", dataset=DATASET, reason="cluster_limit")
+    r = rig(engine, bulk_max_docs=100)
+    r.sink.start()
+    assert engine.request("PUT", f"/anchor-{namespace}",
+                          {"settings": {"number_of_shards": 1, "number_of_replicas": 0}})[0] == 200
+    limit = {"persistent": {"cluster.max_shards_per_node": 1}}
+    assert engine.request("PUT", "/_cluster/settings", limit)[0] == 200
+    try:
+        futures = [r.sink.deliver(bulk_items(100, namespace, start=s)) for s in range(0, total, 100)]
+        wait_until(lambda: metric("secstash_search_retried_documents_total", dataset=DATASET,
+                                  reason="cluster_limit") - before >= 2 * total,
+                   timeout=120, what="documents retried against the shard limit")
+        assert not any(f.done() for f in futures) and r.sink.stats().dead_lettered == 0
+    finally:
+        engine.request("PUT", "/_cluster/settings", {"persistent": {"cluster.max_shards_per_node": None}})
+    settle(futures, 120)
+    retried = metric("secstash_search_retried_documents_total", dataset=DATASET, reason="cluster_limit") - before
+    print(f"\n[shard limit, {kind}] retried documents (cluster_limit) = {retried:.0f}")
+    assert count(engine, target) == total
+    assert r.letters() == []
+
+
 def test_tls_with_a_custom_ca_and_basic_auth_against_elasticsearch_security(
         es_secure: SearchEngine, rig: Callable[..., Rig]) -> None:
     namespace = "tls"

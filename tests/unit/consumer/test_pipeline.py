@@ -10,7 +10,7 @@ from concurrent.futures import Future
 import pytest
 
 from consumer.embedded.process import wait_until
-from consumer.pipeline import ByteBudget, Pipeline
+from consumer.pipeline import ByteBudget, Delivered, Pipeline
 from consumer.pool import Parsed
 from sinks.batch import BulkItem, DeadLetter, RecordBatch, Source
 from sinks.errors import SinkError
@@ -52,6 +52,9 @@ class Recorder:
     def deliver(self, work: object) -> Future:
         self.calls.append(work)
         return self.reply if self.reply is not None else done()
+
+    def wait_for_room(self) -> None:
+        pass
 
 
 def wire(n: int, size: int = 10) -> list[list]:
@@ -217,3 +220,204 @@ def test_a_parser_that_defers_everything_cannot_loop_forever() -> None:
     pipeline, *_ = make(parser=DeferringParser(per_round=0))
     with pytest.raises(RuntimeError, match="deferred every record"):
         pipeline.deliver("logs", "shardId-0", wire(2))
+
+
+# --------------------------------------------------------------------------- documents waiting for search
+
+
+def test_chunk_count_matches_the_pools_chunks() -> None:
+    from consumer.pipeline import chunk_count
+    from consumer.pool import _chunks
+
+    for workers in (1, 2, 3, 8, 64):
+        for records in (0, 1, 63, 64, 65, 127, 128, 129, 500, 4096, 10_000):
+            assert chunk_count(records, workers) == len(_chunks(list(range(records)), workers)), (records, workers)
+
+
+class RoomGate(Recorder):
+    """A search sink that is full until `room` is set (or raises `closed` once that is set)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = threading.Event()
+        self.room = threading.Event()
+        self.closed: BaseException | None = None
+
+    def wait_for_room(self) -> None:
+        self.asked.set()
+        self.room.wait(10)
+        if self.closed is not None:
+            raise self.closed
+
+
+def test_a_round_is_parsed_only_once_the_search_sink_has_room() -> None:
+    parser, search = DeferringParser(per_round=10), RoomGate()
+    pipeline, *_ = make(parser=parser, search=search)
+    worker = threading.Thread(target=pipeline.deliver, args=("logs", "shardId-0", wire(3)))
+    worker.start()
+    assert search.asked.wait(WAIT)
+    assert parser.rounds == [] and worker.is_alive()  # nothing parsed while the sink is full
+    search.room.set()
+    worker.join(WAIT)
+    assert parser.rounds == [3] and len(search.calls) == 1
+
+
+def test_a_search_sink_closing_while_a_round_waits_for_room_fails_the_batch() -> None:
+    from sinks.errors import SinkClosed
+
+    parser, search, archive = DeferringParser(per_round=10), RoomGate(), Recorder()
+    pipeline, *_ = make(parser=parser, search=search, archive=archive)
+    search.closed = SinkClosed("search sink is closing")
+    search.room.set()
+    with pytest.raises(SinkClosed):
+        pipeline.deliver("logs", "shardId-0", wire(3))
+    assert parser.rounds == [] and len(archive.calls) == 1  # the archive's write was still awaited
+
+
+WAIT = 20.0
+MiB = 1 << 20
+
+
+def metric(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class ExpandingParser:
+    """Each record becomes `per_record` documents of ~`size` bytes, as a CloudWatch Logs record's gzip payload
+    expands ~90x; `workers` as a pool of that many reports it. Counts what it produced."""
+
+    def __init__(self, per_record: int, size: int, workers: int = 2) -> None:
+        self.per_record, self.workers = per_record, workers
+        self.body = b'{"pad":"' + b"x" * size + b'"}'
+        self.lock = threading.Lock()
+        self.rounds = 0
+        self.documents = 0
+
+    def parse(self, stream: str, shard: str, records: Sequence) -> Parsed:
+        out = Parsed(event_count=len(records) * self.per_record)
+        for wire_record in records:
+            for k in range(self.per_record):
+                source = Source(stream, shard, wire_record[0], wire_record[1], k)
+                out.items.append(BulkItem("logs-aws.cloudtrail-default", f"{shard}-{wire_record[0]}-{k}",
+                                          self.body, "aws.cloudtrail", source))
+        with self.lock:
+            self.rounds += 1
+            self.documents += len(out.items)
+        return out
+
+
+class DownCluster:
+    """A real SearchSink (1 MiB in-flight cap) in front of a FakeCluster that is down, counting what it took."""
+
+    def __init__(self) -> None:
+        from sinks.s3store import LockedObjectStore
+        from sinks.search.config import SearchSettings
+        from sinks.search.service import SearchSink
+        from tests.unit.sinks.archive.fakes import FakeS3
+        from tests.unit.sinks.search.fakes import FakeCluster, FakeDeadLetters
+
+        self.cluster = FakeCluster(reachable=False)
+        s3 = FakeS3()
+        store = LockedObjectStore(s3, "archive", kms_key_id=None, retention_days=None, backoff_initial_s=0.001,
+                                  backoff_max_s=0.002)
+        settings = SearchSettings(hosts=["http://search:9200"], start_timeout_s=0, install_templates=False,
+                                  redrive_spill=False, max_in_flight_bytes=MiB, bulk_max_bytes=256 * 1024,
+                                  retry_initial_backoff_s=0.001, retry_max_backoff_s=0.01, health_interval_s=0.05)
+        self.lock = threading.Lock()
+        self.accepted_documents = 0
+        self.accepted_rounds = 0
+        outer = self
+
+        class Counting(SearchSink):
+            def deliver(self, items: Sequence[BulkItem]) -> Future:
+                future = super().deliver(items)
+                with outer.lock:
+                    outer.accepted_documents += len(items)
+                    outer.accepted_rounds += 1
+                return future
+
+        self.sink = Counting(settings, FakeDeadLetters(), store, "spill", s3=s3, client_factory=self.cluster.factory,
+                             datasets=["aws.cloudtrail"], tick_s=0.01)
+        self.sink.start()
+
+
+def run_batches(pipeline: Pipeline, count: int) -> tuple[list[threading.Thread], dict[int, object]]:
+    """`count` batches of one record each, each from its own thread (shard), as the server runs them."""
+    results: dict[int, object] = {}
+
+    def run(n: int) -> None:
+        try:
+            results[n] = pipeline.deliver("logs", f"shardId-{n:012d}", wire(1))
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            results[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def waits() -> tuple[float, float]:
+    return metric("secstash_search_waiting_for_room"), metric("secstash_queue_depth", queue="parse_slots")
+
+
+def settle_while_down(down: DownCluster, parser: ExpandingParser, batches: int, before: tuple[float, float]) -> None:
+    """Until every batch is stuck: waiting on its accepted documents, for the sink's room, or for parse slots
+    (or, as before the fix, every batch parsed). `before`: the wait gauges before the batches started."""
+    waiting, queued = before
+
+    def stuck() -> bool:
+        if parser.rounds == batches:
+            return True
+        blocked = (metric("secstash_search_waiting_for_room") - waiting
+                   + metric("secstash_queue_depth", queue="parse_slots") - queued)
+        return down.accepted_rounds + round(blocked) == batches
+
+    wait_until(stuck, timeout=WAIT, what="every batch waiting")
+
+
+def test_documents_waiting_for_a_down_search_cluster_are_bounded_by_the_parse_slots_not_the_batches() -> None:
+    batches, per_record = 16, 100  # each batch: one record of ~100 B that expands to ~400 KiB of documents
+    down = DownCluster()
+    parser = ExpandingParser(per_record=per_record, size=4000, workers=2)
+    pipeline = Pipeline(parser, Recorder(), down.sink, Recorder(), ByteBudget(64 * MiB))
+    slots = 4  # two per parser worker
+    before = waits()
+    try:
+        threads, results = run_batches(pipeline, batches)
+        settle_while_down(down, parser, batches, before)
+        parked = parser.documents - down.accepted_documents  # parsed, not taken by the sink
+        assert parked <= slots * per_record, f"{parked} documents parked outside the sink"
+        assert parser.rounds < batches  # the others wait unparsed
+        now = waits()
+        assert now[0] - before[0] >= 1 and now[1] - before[1] >= 1  # an operator sees batches waiting
+        assert not results
+
+        down.cluster.reachable = True
+        for thread in threads:
+            thread.join(WAIT)
+        assert all(isinstance(r, Delivered) for r in results.values()) and len(results) == batches
+        assert len(down.cluster.indexed) == batches * per_record and parser.rounds == batches
+        assert pipeline.parse_slots == slots
+    finally:
+        down.sink.close(1.0)
+
+
+def test_closing_the_search_sink_fails_every_batch_waiting_for_it() -> None:
+    from sinks.errors import SinkClosed
+
+    batches = 12
+    down = DownCluster()
+    parser = ExpandingParser(per_record=100, size=4000, workers=2)
+    pipeline = Pipeline(parser, Recorder(), down.sink, Recorder(), ByteBudget(64 * MiB))
+    before = waits()
+    threads, results = run_batches(pipeline, batches)
+    settle_while_down(down, parser, batches, before)
+    down.sink.close(0.2)
+    for thread in threads:
+        thread.join(WAIT)
+    assert len(results) == batches
+    assert all(isinstance(r, SinkClosed) for r in results.values()), results  # none may be checkpointed
+    assert not down.cluster.indexed

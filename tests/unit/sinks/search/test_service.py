@@ -44,10 +44,11 @@ class Harness:
     """A started-or-not sink over a fake cluster, a fake S3 and a fake dead-letter sink. The clock is real
     (retry backoffs are milliseconds) unless `manual_clock`: spill tests move time by hand."""
 
-    def __init__(self, cluster: FakeCluster, manual_clock: bool = False, **overrides: Any) -> None:
+    def __init__(self, cluster: FakeCluster, manual_clock: bool = False, dead: Any = None,
+                 **overrides: Any) -> None:
         self.cluster = cluster
         self.clock = ManualClock() if manual_clock else None
-        self.dead = FakeDeadLetters()
+        self.dead = dead if dead is not None else FakeDeadLetters()
         self.s3 = FakeS3()
         self.store = LockedObjectStore(self.s3, "archive", kms_key_id=None, retention_days=None,
                                        backoff_initial_s=0.001, backoff_max_s=0.002)
@@ -64,8 +65,8 @@ def make() -> Iterator[Any]:
     made: list[Harness] = []
 
     def build(cluster: FakeCluster | None = None, *, start: bool = True, manual_clock: bool = False,
-              **overrides: Any) -> Harness:
-        harness = Harness(cluster or FakeCluster(), manual_clock, **overrides)
+              dead: Any = None, **overrides: Any) -> Harness:
+        harness = Harness(cluster or FakeCluster(), manual_clock, dead, **overrides)
         if start:
             harness.sink.start()
         made.append(harness)
@@ -166,6 +167,86 @@ def test_failed_dead_letter_write_fails_the_delivery(make: Any) -> None:
     h.dead.fail = SinkError("s3 refused")
     with pytest.raises(SinkError, match="dead-letter write failed"):
         h.sink.deliver(items(2)).result(WAIT)
+
+
+SHARD_LIMIT = {"type": "validation_exception", "reason": (  # Elasticsearch 8.19's answer, as captured
+    "Validation Failed: 1: this action would add [2] shards, but this cluster currently has [1]/[1] maximum "
+    "normal shards open; for more information, see https://www.elastic.co/guide/en/elasticsearch/reference/"
+    "8.19/size-your-shards.html#troubleshooting-max-shards-open;")}
+
+
+def test_the_cluster_shard_limit_keeps_documents_waiting_until_an_operator_raises_it(make: Any) -> None:
+    limited = threading.Event()
+    limited.set()
+
+    def shard_limit(docs: list[Any]) -> list[tuple[int, Any]]:
+        return [(400, SHARD_LIMIT) if limited.is_set() else (201, None) for _ in docs]
+
+    before = metric("secstash_search_retried_documents_total", dataset="aws.cloudtrail", reason="cluster_limit")
+    h = make(FakeCluster(bulk=shard_limit))
+    future = h.sink.deliver(items(5))
+    wait_until(lambda: metric("secstash_search_retried_documents_total", dataset="aws.cloudtrail",
+                              reason="cluster_limit") - before >= 10, timeout=WAIT, what="cluster_limit retries")
+    assert not future.done() and not h.dead.letters  # not dead-lettered: the batch is not checkpointed
+    limited.clear()  # the operator raised cluster.max_shards_per_node
+    future.result(WAIT)
+    assert len(h.cluster.indexed) == 5 and h.sink.stats().dead_lettered == 0
+
+
+def test_the_cluster_shard_limit_spills_after_spill_after_s_instead_of_dead_lettering(make: Any) -> None:
+    h = make(FakeCluster(bulk=lambda docs: [(400, SHARD_LIMIT)] * len(docs)), manual_clock=True, spill_after_s=60)
+    future = h.sink.deliver(items(5))
+    wait_until(lambda: h.sink.stats().by_reason["cluster_limit"] >= 5, timeout=WAIT, what="retries")
+    h.clock.advance(61)
+    future.result(WAIT)
+    assert h.sink.stats().spilled == 5 and not h.dead.letters
+
+
+class QueuedDeadLetters:
+    """Dead-letter writes that stay queued (a slow S3) until the test settles them."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[list[Any], Future[None]]] = []
+        self.lock = threading.Lock()
+
+    def deliver(self, entries: list[Any]) -> Future[None]:
+        future: Future[None] = Future()
+        with self.lock:
+            self.writes.append((list(entries), future))
+        return future
+
+    def queued(self) -> int:
+        with self.lock:
+            return sum(len(entries) for entries, _ in self.writes)
+
+
+def rejecting(docs: list[Any]) -> list[tuple[int, Any]]:
+    return [(400, es_error("mapper_parsing_exception"))] * len(docs)
+
+
+def test_a_cancelled_dead_letter_write_fails_the_delivery(make: Any) -> None:
+    # DeadLetterSink.close() cancels the writes still queued: their documents must not wait for ever.
+    dead = QueuedDeadLetters()
+    h = make(FakeCluster(bulk=rejecting), dead=dead)
+    future = h.sink.deliver(items(3))
+    wait_until(lambda: dead.queued() == 3, timeout=WAIT, what="the dead-letter writes queued")
+    for _, write in dead.writes:
+        assert write.cancel()
+    with pytest.raises(SinkClosed, match="dead-letter write cancelled"):
+        future.result(WAIT)
+    assert h.sink._outstanding == 0 and h.sink._in_flight_bytes == 0 and h.sink.stats().dead_lettered == 0
+
+
+def test_a_failure_inside_the_dead_letter_callback_fails_the_delivery(make: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> None:
+        raise RuntimeError("metrics broke")
+
+    monkeypatch.setattr("sinks.search.events.documents_dead_lettered", broken)
+    h = make(FakeCluster(bulk=rejecting))
+    with pytest.raises(SinkError, match="dead-letter outcome not recorded: RuntimeError: metrics broke"):
+        h.sink.deliver(items(2)).result(WAIT)
+    assert h.sink._outstanding == 0 and h.sink._in_flight_bytes == 0
 
 
 def test_index_block_is_retried_and_raises_the_block_metric_until_lifted(make: Any) -> None:
@@ -286,6 +367,50 @@ def test_deliver_blocks_while_in_flight_bytes_are_over_the_cap(make: Any) -> Non
     assert returned.wait(WAIT)
     second[0].result(WAIT)
     thread.join()
+
+
+def test_wait_for_room_waits_while_the_cap_is_reached_and_counts_the_waiter(make: Any) -> None:
+    gate = threading.Event()
+
+    def slow(docs: list[Any]) -> list[tuple[int, Any]]:
+        gate.wait(WAIT)
+        return [(201, None)] * len(docs)
+
+    h = make(FakeCluster(bulk=slow), max_in_flight_bytes=1024 * 1024, bulk_max_bytes=1024 * 1024)
+    h.sink.wait_for_room()  # empty: room at once
+    first = h.sink.deliver(items(12, size=90_000))  # ~1.08 MB: over the cap, taken alone
+    waiting = metric("secstash_search_waiting_for_room")
+    roomy = threading.Event()
+    thread = threading.Thread(target=lambda: (h.sink.wait_for_room(), roomy.set()))
+    thread.start()
+    wait_until(lambda: metric("secstash_search_waiting_for_room") == waiting + 1, timeout=WAIT, what="the waiter")
+    assert not roomy.is_set()
+    gate.set()
+    first.result(WAIT)
+    assert roomy.wait(WAIT)
+    thread.join(WAIT)
+    assert metric("secstash_search_waiting_for_room") == waiting
+
+
+def test_wait_for_room_raises_sink_closed_when_the_sink_closes(make: Any) -> None:
+    h = make(FakeCluster(reachable=False), max_in_flight_bytes=1024 * 1024, bulk_max_bytes=1024 * 1024)
+    h.sink.deliver(items(12, size=90_000))
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            h.sink.wait_for_room()
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    wait_until(lambda: metric("secstash_search_waiting_for_room") >= 1, timeout=WAIT, what="the waiter")
+    h.sink.close(0.1)
+    thread.join(WAIT)
+    assert len(outcome) == 1 and isinstance(outcome[0], SinkClosed)
+    with pytest.raises(SinkClosed):
+        h.sink.wait_for_room()
 
 
 def test_close_flushes_in_flight_documents(make: Any) -> None:
