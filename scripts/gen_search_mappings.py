@@ -122,6 +122,42 @@ INVENTORY_DATES = {
 }
 # Free-form objects of the newer pipelines: mapped whole as flattened so their keys cannot explode a mapping.
 INVENTORY_FLATTENED = {"aws.config.rule_info.input_parameters"}
+# Kubernetes API objects of audit events, as Elastic's kubernetes package maps them (packages/kubernetes/
+# data_stream/audit_logs/fields/fields.yml: both `dynamic: false`, with the few fields its rules read). Their
+# other keys stay in _source, unmapped: IntOrString/Quantity values (`targetPort: 8080` vs "http", `cpu: 1` vs
+# "500m") cannot conflict with a type fixed by an earlier document, and ConfigMap keys or CRD specs never count
+# against total_fields.limit. `rules.*` is an object there too: below a `dynamic: false` object no dynamic
+# template applies, so it maps nothing either.
+_TEXT = {"type": "text"}
+_BOOL = {"type": "boolean"}
+_HOST_PATH_VOLUMES = {"properties": {"hostPath": {"properties": {"path": _TEXT}}}}
+_MOUNTS = {"properties": {"mountPath": _TEXT}}
+KUBERNETES_OBJECTS: dict[str, dict[str, Any]] = {
+    "kubernetes.audit.requestObject": {"type": "object", "dynamic": False, "properties": {
+        "spec": {"properties": {
+            "type": KEYWORD,
+            "volumes": _HOST_PATH_VOLUMES,
+            "containers": {"properties": {
+                "image": _TEXT, "HostNetwork": _BOOL, "HostIPC": _BOOL, "HostPID": _BOOL,
+                "volumeMounts": _MOUNTS,
+                "securityContext": {"properties": {"privileged": _BOOL}},
+            }},
+        }},
+        "rules": {"type": "object"},
+    }},
+    "kubernetes.audit.responseObject": {"type": "object", "dynamic": False, "properties": {
+        "spec": {"properties": {
+            "hostIPC": _BOOL, "hostNetwork": _BOOL, "hostPID": _BOOL, "restartPolicy": KEYWORD,
+            "containers": {"properties": {
+                "securityContext": {"properties": {"privileged": _BOOL, "allowPrivilegeEscalation": _BOOL}},
+                "volumeMounts": _MOUNTS,
+            }},
+            "volumes": _HOST_PATH_VOLUMES,
+        }},
+        "rules": {"type": "object"},
+        "roleRef": {"properties": {"kind": KEYWORD}},
+    }},
+}
 JSON_TYPES = {"str": KEYWORD, "str[]": KEYWORD, "str,str[]": KEYWORD, "int": {"type": "long"},
               "int[]": {"type": "long"}, "float": {"type": "double"}, "bool": {"type": "boolean"}}
 
@@ -211,6 +247,9 @@ def build(reference: Path) -> dict[str, Any]:
                 elif mapping is not None:
                     put(own, name, mapping)
         datasets[dataset] = own
+    kubernetes = datasets.setdefault("kubernetes.audit_logs", {})
+    for name, mapping in KUBERNETES_OBJECTS.items():
+        put(kubernetes, name, json.loads(json.dumps(mapping)))  # a copy: the shared leaves stay unaliased
     for path in sorted((reference / "field-inventory").glob("*.current.tsv")):
         dataset = INVENTORY_DATASETS[path.name.split(".")[0]]
         own = datasets.setdefault(dataset, {})

@@ -5,7 +5,8 @@ archive produces byte-identical documents under the same ids:
 
 - the id is a hash of the record's position in its shard and the document's place in the record, never of a
   clock or a counter;
-- `event.ingested` is the record's Kinesis arrival time (not the time of parsing), set here;
+- `event.ingested` is the record's Kinesis arrival time (not the time of parsing), set here, and also
+  `@timestamp` when the parser found none (data streams refuse a document without one);
 - the body is serialised with orjson from the dict the parser built, whose key order the parser fixes.
 """
 
@@ -78,6 +79,10 @@ class BulkItemBuilder:
         if not isinstance(event, dict):
             event = doc["event"] = {}
         event["ingested"] = self.ingested
+        # Data streams refuse a document without @timestamp. Like Elastic's Agent (which writes the read time and
+        # lets the pipeline overwrite it), a document whose parser found no time of its own gets the record's
+        # arrival time: deterministic, so a replay builds the same body.
+        doc.setdefault("@timestamp", self.ingested)
         data_stream = doc.get("data_stream")
         namespace = data_stream.get("namespace") if isinstance(data_stream, dict) else None
         try:

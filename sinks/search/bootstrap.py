@@ -5,6 +5,8 @@ What the cluster cannot do is skipped with a warning (`events.setup_skipped`), n
     setting that would name it is dropped;
   * a mapping type the cluster does not know: replaced by the nearest it has (templates.substitute);
   * an index setting it does not know: dropped;
+  * no `ignore_missing_component_templates` (OpenSearch, Elasticsearch before 8.7): the user's `@custom`
+    components are composed only if they exist at start;
   * no right to manage templates (a writer-only user): templates are left as an administrator set them.
 Anything else (the server refusing a body for another reason) raises SinkConfigError: our templates are
 wrong and indexing would go to unmapped indices.
@@ -48,6 +50,9 @@ class Installer:
             self.report.refused_types |= templates.OPENSEARCH_KNOWN_MISSING
         self._valueless_constants = False
         self._forbidden = False
+        # OpenSearch has no ignore_missing_component_templates: compose only the @custom components that exist.
+        self._customs_by_existence = server.kind == "opensearch"
+        self._exists: dict[str, bool] = {}
 
     def install(self, datasets: list[str]) -> Report:
         attach = self._lifecycle(datasets)
@@ -121,6 +126,9 @@ class Installer:
                                            valueless_constants=self._valueless_constants)
             for setting in self.report.dropped_settings:
                 adapted = templates.drop_setting(adapted, setting)
+            if self._customs_by_existence and templates.IGNORE_MISSING in adapted:
+                adapted = templates.without_components(adapted, {
+                    name for name in adapted[templates.IGNORE_MISSING] if not self._component_exists(name)})
             reply = self.client.request("PUT", path, body=adapted)
             if reply.ok:
                 return True
@@ -138,9 +146,19 @@ class Installer:
                 events.setup_skipped("constant_keyword_without_value", text)
                 self._valueless_constants = True
                 continue
+            if templates.IGNORE_MISSING in text and templates.IGNORE_MISSING in adapted:
+                events.setup_skipped(templates.IGNORE_MISSING, text)
+                self._customs_by_existence = True
+                continue
             if (setting := templates.refused_setting(text)) and setting not in self.report.dropped_settings:
                 events.setup_skipped(f"setting:{setting}", text)
                 self.report.dropped_settings.add(setting)
                 continue
             raise SinkConfigError(f"the cluster refused {path}: HTTP {reply.status}: {text[:500]}")
         raise SinkConfigError(f"the cluster kept refusing {path}")
+
+    def _component_exists(self, name: str) -> bool:
+        if name not in self._exists:
+            reply = self.client.request("GET", f"/_component_template/{name}")
+            self._exists[name] = reply.ok
+        return self._exists[name]

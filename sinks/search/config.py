@@ -55,7 +55,8 @@ class SearchSettings(Strict):
     index_pattern: str = Field(
         "secstash-{dataset}-{namespace}",
         description="plain-index name when data_streams is false; placeholders {dataset}, {namespace} and "
-        "{date} (the document's @timestamp day, UTC, YYYY.MM.DD: see `target()`). With {date} a re-read "
+        "{date} (the document's @timestamp day, UTC, YYYY.MM.DD: see `target()`). Outside `logs-*` Elastic's "
+        "rules and dashboards do not see the indices (warned at start). With {date} a re-read "
         "always lands in the same index, so ids deduplicate exactly, and the lifecycle deletes whole old "
         "days; without it no lifecycle policy is attached (it would delete the one index)")
     pipeline: str | None = Field("_none", description="ingest pipeline per bulk request; `_none` bypasses "
@@ -165,6 +166,10 @@ class SearchSettings(Strict):
         if not (self.password or self.api_key or self.bearer_token):
             return []
         return [host for host in self.hosts if host.startswith("http://")]
+
+    def outside_logs_view(self) -> bool:
+        """Plain indices whose names Elastic's rules (`logs-aws.*`) and dashboards (`logs-*`) do not cover."""
+        return not self.data_streams and not self.index_pattern.startswith("logs-")
 
     def target(self, dataset: str, namespace: str, timestamp: datetime | None = None) -> str:
         """Where a document of `dataset` (event.dataset, e.g. aws.cloudtrail) for `namespace` goes.

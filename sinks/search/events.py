@@ -190,6 +190,13 @@ def credentials_in_clear(hosts: list[str]) -> None:
     log.warning("search credentials go to plain http:// hosts: anyone on the path can read them", hosts=hosts)
 
 
+def outside_logs_view(index_pattern: str) -> None:
+    log.warning("search plain indices are outside logs-*: Elastic's detection rules (logs-aws.*) and dashboards "
+                "(the logs-* data view) will not see them; use an index_pattern starting with logs- or add the "
+                "pattern to the rules' and data view's index patterns (docs/search-sink.md)",
+                index_pattern=index_pattern)
+
+
 def setup_skipped(feature: str, detail: str) -> None:
     SKIPPED.labels(feature).inc()
     log.warning("search setup step skipped: the cluster cannot do it", feature=feature, detail=detail[:300])

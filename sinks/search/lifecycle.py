@@ -16,7 +16,9 @@ Mode = Literal["rollover", "delete_only"]
 
 
 def policy_name(settings: SearchSettings) -> str:
-    return f"{settings.template_prefix}-logs"
+    """`secstash-logs` (data streams: rollover) or `secstash-index` (plain indices: delete only): a daemon in
+    one mode must not replace the policy the other mode's indices follow."""
+    return f"{settings.template_prefix}-{'logs' if settings.data_streams else 'index'}"
 
 
 def mode(settings: SearchSettings) -> Mode | None:
@@ -65,7 +67,8 @@ def ism_policy(settings: SearchSettings, index_patterns: list[str]) -> dict[str,
         "description": "secstash: rollover and retention of AWS security logs",
         "default_state": "hot",
         "states": states,
-        "ism_template": [{"index_patterns": index_patterns, "priority": 100}],
+        # Plain indices one above: ISM refuses overlapping ism_templates of one priority (a `logs-` pattern).
+        "ism_template": [{"index_patterns": index_patterns, "priority": 100 if settings.data_streams else 101}],
     }}
 
 

@@ -134,6 +134,8 @@ class SearchSink:
             events.tls_unverified(self.settings.hosts)
         if plain := self.settings.credentials_in_clear():
             events.credentials_in_clear(plain)
+        if self.settings.outside_logs_view():
+            events.outside_logs_view(self.settings.index_pattern)
         self.client = self._client_factory(self.settings, self.settings.server_major)
         deadline = time.monotonic() + self.settings.start_timeout_s
         while True:

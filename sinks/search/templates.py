@@ -4,10 +4,14 @@ Layout (names start with `template_prefix`, default `secstash`):
 
     secstash-ecs@mappings            ECS fields any dataset uses (assets/mappings.json "common") and
                                      dynamic templates: other strings become keywords (ignore_above 1024)
-    secstash-logs@settings           codec, field limit, ignore_malformed, the lifecycle policy
+    secstash-logs@settings           codec, field limit, ignore_malformed, the lifecycle policy `secstash-logs`
+    secstash-index@settings          the same for plain indices (policy `secstash-index`): one mode never
+                                     rewrites the settings or the policy of the other
     secstash-<dataset>@mappings      the dataset's own fields, data_stream.* constants
-    secstash-logs-<dataset>          index template: pattern `logs-<dataset>-*`, data_stream, the three above
-    secstash-index-<dataset>         the same for plain indices (data_streams: false): `index_pattern`
+    secstash-logs-<dataset>          index template: pattern `logs-<dataset>-*`, data_stream, the three above,
+                                     then the user's `logs@custom` and `logs-<dataset>@custom` if they exist
+    secstash-index-<dataset>         the same for plain indices (data_streams: false): `index_pattern`, one
+                                     priority higher than the data-stream templates
 
 The mapping types come from Elastic's field definitions (see scripts/gen_search_mappings.py). Clusters lack
 some types (OpenSearch has no `flattened`, Elasticsearch's test distribution no `constant_keyword`...):
@@ -34,8 +38,13 @@ FALLBACK_TYPES = {
     "flattened": {"type": "flat_object"},  # OpenSearch's equivalent; refused too -> stored, not indexed
     "flat_object": {"type": "object", "enabled": False},
 }
-# Types OpenSearch 2.x never has or treats differently, replaced before the first attempt.
-OPENSEARCH_KNOWN_MISSING = frozenset({"flattened", "scaled_float"})
+# Types OpenSearch 2.x never has or treats differently, replaced before the first attempt. `wildcard`: OpenSearch
+# has it, but without doc values by default (terms aggregations and sorts on url.* fail), and with
+# `doc_values: true` 2.19 answers terms aggregations with empty buckets; a keyword aggregates and sorts.
+OPENSEARCH_KNOWN_MISSING = frozenset({"flattened", "scaled_float", "wildcard"})
+# The key that lets composed_of name component templates that do not exist (Elasticsearch 8.7 on; OpenSearch
+# has none: there the missing ones are left out of composed_of, see bootstrap).
+IGNORE_MISSING = "ignore_missing_component_templates"
 
 _UNKNOWN_TYPE = re.compile(
     r"(?:The mapper type \[([\w-]+)\] declared on field|No handler for type \[([\w-]+)\] declared on field)")
@@ -54,9 +63,27 @@ def names(settings: SearchSettings, dataset: str) -> dict[str, str]:
     """Template names. Data-stream and plain-index templates are named apart: a cluster refuses to turn a
     template its data streams match into one without `data_stream`, so switching modes must not overwrite."""
     p = settings.template_prefix
-    kind = "logs" if settings.data_streams else "index"
-    return {"ecs": f"{p}-ecs@mappings", "settings": f"{p}-logs@settings", "dataset": f"{p}-{dataset}@mappings",
+    kind = mode_name(settings)
+    return {"ecs": f"{p}-ecs@mappings", "settings": f"{p}-{kind}@settings", "dataset": f"{p}-{dataset}@mappings",
             "index": f"{p}-{kind}-{dataset}"}
+
+
+def mode_name(settings: SearchSettings) -> str:
+    """`logs` (data streams) or `index` (plain indices): names the index templates, the settings component and
+    the lifecycle policy of each mode apart, so a daemon in one mode never rewrites what the other's use."""
+    return "logs" if settings.data_streams else "index"
+
+
+def custom_components(dataset: str) -> list[str]:
+    """The user's component templates, under the names Fleet gives them (`logs@custom`, then the more
+    specific `logs-<dataset>@custom`): extra mappings, settings or a pipeline without editing ours, and
+    the ones already made for Elastic's integration keep applying although our priority is above it."""
+    return ["logs@custom", f"logs-{dataset}@custom"]
+
+
+def namespace_varies(settings: SearchSettings) -> bool:
+    """Whether one index can hold documents of several namespaces: plain indices without {namespace}."""
+    return not settings.data_streams and "{namespace}" not in settings.index_pattern
 
 
 def ecs_component() -> dict[str, Any]:
@@ -102,15 +129,39 @@ def dataset_component(settings: SearchSettings, dataset: str) -> dict[str, Any]:
 
 def index_template(settings: SearchSettings, dataset: str) -> dict[str, Any]:
     n = names(settings, dataset)
+    custom = custom_components(dataset)
     body: dict[str, Any] = {
         "index_patterns": settings.index_patterns(dataset),
-        "composed_of": [n["ecs"], n["settings"], n["dataset"]],
-        "priority": settings.template_priority,
+        "composed_of": [n["ecs"], n["settings"], n["dataset"], *custom],
+        IGNORE_MISSING: custom,
+        "priority": index_priority(settings),
         "_meta": {"managed_by": "secstash", "dataset": dataset},
     }
     if settings.data_streams:
         body["data_stream"] = {}
+    if namespace_varies(settings):
+        # A constant_keyword takes its value from the index's first document: every later document of another
+        # namespace would be refused. The index template's own mappings override the dataset component's.
+        body["template"] = {"mappings": {"properties": {"data_stream": {"properties": {
+            "namespace": {"type": "keyword", "ignore_above": 1024}}}}}}
     return body
+
+
+def index_priority(settings: SearchSettings) -> int:
+    """Plain-index templates sit one above the data-stream ones: a `logs-` index pattern overlaps the
+    data-stream template of the same dataset (installed by another daemon or before a switch), and a cluster
+    refuses two overlapping templates of one priority. Deleting the other mode's template instead is not an
+    option: the cluster refuses while data streams use it, and another daemon may still write them."""
+    return settings.template_priority + (0 if settings.data_streams else 1)
+
+
+def without_components(body: dict[str, Any], missing: set[str]) -> dict[str, Any]:
+    """A copy of an index template body without `ignore_missing_component_templates` and without the
+    components of `missing`: for clusters that do not know the key (OpenSearch)."""
+    out = copy.deepcopy(body)
+    out.pop(IGNORE_MISSING, None)
+    out["composed_of"] = [c for c in out.get("composed_of", []) if c not in missing]
+    return out
 
 
 def datasets(extra: list[str] | tuple[str, ...] = ()) -> list[str]:

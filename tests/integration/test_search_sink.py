@@ -27,8 +27,13 @@ from consumer.commands import redrive
 from consumer.embedded.moto_server import MotoServer
 from consumer.embedded.process import wait_until
 from consumer.embedded.search_engine import SearchEngine
-from sinks.batch import BulkItem, DeadLetter, Source
+from consumer.pool import IndexNaming
+from parsers import ParseOptions
+from parsers.record import parse_record
+from parsers.rules import StreamParsing
+from sinks.batch import BulkItem, DeadLetter, RawRecord, Source
 from sinks.deadletter import DeadLetterSink, iter_dead_letters
+from sinks.documents import BulkItemBuilder
 from sinks.errors import SinkConfigError
 from sinks.s3store import LockedObjectStore
 from sinks.search.config import SearchSettings
@@ -426,3 +431,84 @@ def test_plain_daily_indices_for_clusters_without_data_streams(es: SearchEngine,
     assert count(es, index) == 50
     _, mapping = es.request("GET", f"/{index}/_mapping/field/source.ip")
     assert mapping[index]["mappings"]["source.ip"]["mapping"]["ip"]["type"] == "ip"
+
+
+# --------------------------------------------------------------------------- what Elastic's content reads
+
+
+def audit_items(namespace: str, target_ports: list[Any]) -> list[BulkItem]:
+    """Raw Kubernetes audit events (no CloudWatch envelope: no @timestamp from the parser) creating Services,
+    parsed and built into bulk items exactly as the pipeline does."""
+    out: list[BulkItem] = []
+    for n, port in enumerate(target_ports):
+        event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse", "auditID": f"a-{n}",
+                 "stage": "ResponseComplete", "requestURI": "/api/v1/namespaces/default/services", "verb": "create",
+                 "user": {"username": "admin"}, "sourceIPs": ["10.0.0.1"], "objectRef": {"resource": "services"},
+                 "requestObject": {"kind": "Service", "apiVersion": "v1", "spec": {
+                     "type": "ClusterIP", "ports": [{"port": 80, "targetPort": port}]}}}
+        record = RawRecord(str(20_000_000 + n), 0, 1_700_000_000_000 + n, "pk", "")
+        builder = BulkItemBuilder("security-logs", "shardId-000000000002", record, IndexNaming())
+        outcome = parse_record(orjson.dumps(event), StreamParsing(stream="security-logs", namespace=namespace),
+                               ParseOptions(), None, builder.add)
+        assert not outcome.failures and len(builder.items) == 1
+        out.extend(builder.items)
+    return out
+
+
+@pytest.mark.parametrize("engine", ["es", "opensearch"])
+def test_audit_objects_of_either_int_or_string_form_and_without_timestamp_are_indexed(
+        engine: str, request: pytest.FixtureRequest, rig: Callable[..., Rig]) -> None:
+    server: SearchEngine = request.getfixturevalue(engine)
+    namespace = f"k8s_{engine}"
+    r = rig(server)
+    r.sink.start()
+    items = audit_items(namespace, [8080, "http"])
+    r.sink.deliver(items).result(60)
+    stream = f"logs-kubernetes.audit_logs-{namespace}"
+    assert {i.index for i in items} == {stream}
+    assert count(server, stream) == 2 and r.letters() == []
+    _, body = server.request("POST", f"/{stream}/_search", body={"sort": [{"@timestamp": "asc"}]})
+    assert [h["_source"]["@timestamp"] for h in body["hits"]["hits"]] == [
+        "2023-11-14T22:13:20.000Z", "2023-11-14T22:13:20.001Z"]  # the records' arrival times
+    _, mapping = server.request("GET", f"/{stream}/_mapping")
+    request_object = next(iter(mapping.values()))["mappings"]["properties"]["kubernetes"]["properties"]["audit"][
+        "properties"]["requestObject"]
+    assert "ports" not in request_object["properties"]["spec"]["properties"]  # kept in _source, unmapped
+
+
+@pytest.mark.parametrize("engine", ["es", "opensearch"])
+def test_url_original_can_be_aggregated(engine: str, request: pytest.FixtureRequest,
+                                        rig: Callable[..., Rig]) -> None:
+    server: SearchEngine = request.getfixturevalue(engine)
+    namespace = f"urls_{engine}"
+    r = rig(server)
+    r.sink.start()
+
+    def with_url(n: int, doc: dict[str, Any]) -> dict[str, Any]:
+        return {**doc, "url": {"original": f"/bucket/key-{n % 3}?x=1", "path": f"/bucket/key-{n % 3}"}}
+
+    r.sink.deliver(bulk_items(30, namespace, override=with_url)).result(60)
+    stream = f"logs-{DATASET}-{namespace}"
+    assert count(server, stream) == 30
+    for query in ({"size": 0}, {"size": 1, "sort": [{"url.original": "asc"}]}):
+        status, body = server.request("POST", f"/{stream}/_search", body={
+            **query, "aggs": {"top": {"terms": {"field": "url.original"}}, "paths": {"terms": {"field": "url.path"}}}})
+        assert status == 200, body
+        assert {b["key"]: b["doc_count"] for b in body["aggregations"]["top"]["buckets"]} == {
+            f"/bucket/key-{k}?x=1": 10 for k in range(3)}
+        assert len(body["aggregations"]["paths"]["buckets"]) == 3
+
+
+def test_plain_logs_indices_are_set_up_beside_the_data_stream_templates(es: SearchEngine,
+                                                                         rig: Callable[..., Rig]) -> None:
+    rig(es).sink.start()  # the data-stream templates: logs-aws.cloudtrail-* at template_priority
+    r = rig(es, data_streams=False, index_pattern="logs-{dataset}-{namespace}-{date}")
+    r.sink.start()  # logs-aws.cloudtrail-*-* overlaps them: refused at an equal priority
+    assert r.sink.setup is not None and "secstash-index-aws.cloudtrail" in r.sink.setup.index_templates
+    items = [BulkItem(r.settings.target(DATASET, "plainlogs", datetime(2024, 5, 6, tzinfo=UTC)), i.id, i.body,
+                      i.dataset, i.source) for i in bulk_items(20, "plainlogs")]
+    r.sink.deliver(items).result(60)
+    index = "logs-aws.cloudtrail-plainlogs-2024.05.06"
+    assert count(es, index) == 20
+    _, mapping = es.request("GET", f"/{index}/_mapping")
+    assert list(mapping) == [index]  # a plain index, not a data stream's .ds- backing index

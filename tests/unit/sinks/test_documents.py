@@ -5,9 +5,12 @@ import tracemalloc
 
 import orjson
 
+from parsers import ParseOptions
 from parsers.outcome import Failure, ParsedDocument, RecordOutcome
+from parsers.record import parse_record
+from parsers.rules import StreamParsing
 from sinks.batch import RawRecord
-from sinks.documents import build_bulk_items, dead_letters_for, document_id
+from sinks.documents import BulkItemBuilder, build_bulk_items, dead_letters_for, document_id
 
 RECORD = RawRecord("49650000000000000000000000000000000000000000000000000010", 3, 1_700_000_000_123, "pk", "e30=")
 
@@ -39,6 +42,37 @@ def test_bulk_items_carry_arrival_time_as_event_ingested_and_go_to_the_named_ind
     assert orjson.loads(item.body)["event"] == {"action": "x", "ingested": "2023-11-14T22:13:20.123Z"}
     assert item.id == document_id("logs", "shardId-1", RECORD.sequence, 3, 2, 1)
     assert (item.dataset, item.source.ordinal, item.source.sub_sequence) == ("cloudtrail", 2, 3)
+
+
+def parsed_bodies(data: bytes) -> list[dict]:
+    """Documents of one raw record as the pipeline builds them: parsed, then through BulkItemBuilder."""
+    builder = BulkItemBuilder("s", "shardId-1", RECORD, lambda dataset, namespace, _=None: f"logs-{dataset}-{namespace}")
+    outcome = parse_record(data, StreamParsing(stream="s"), ParseOptions(), None, builder.add)
+    assert not outcome.failures and not builder.failures
+    return [orjson.loads(item.body) for item in builder.items]
+
+
+def test_a_document_without_a_time_of_its_own_gets_the_arrival_time_as_timestamp():
+    # Data streams refuse documents without @timestamp: a raw audit event (no CloudWatch envelope) and a
+    # CloudTrail record whose eventTime does not parse give none from their parser.
+    audit = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": "a-1",
+             "stage": "ResponseComplete", "requestURI": "/api/v1/pods", "verb": "list",
+             "user": {"username": "admin"}, "sourceIPs": ["10.0.0.1"], "objectRef": {"resource": "pods"}}
+    trail = {"Records": [{"eventVersion": "1.08", "eventTime": "not-a-date", "eventSource": "sts.amazonaws.com",
+                          "eventName": "GetCallerIdentity", "awsRegion": "us-east-1",
+                          "sourceIPAddress": "1.2.3.4", "userIdentity": {"type": "IAMUser"}}]}
+    for raw, dataset in ((audit, "kubernetes.audit_logs"), (trail, "aws.cloudtrail")):
+        (doc,) = parsed_bodies(orjson.dumps(raw))
+        assert doc["event"]["dataset"] == dataset
+        assert doc["@timestamp"] == doc["event"]["ingested"] == "2023-11-14T22:13:20.123Z"
+
+
+def test_a_parsed_timestamp_is_kept():
+    trail = {"Records": [{"eventVersion": "1.08", "eventTime": "2020-01-02T03:04:05Z",
+                          "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity",
+                          "awsRegion": "us-east-1", "sourceIPAddress": "1.2.3.4", "userIdentity": {"type": "IAMUser"}}]}
+    (doc,) = parsed_bodies(orjson.dumps(trail))
+    assert doc["@timestamp"].startswith("2020-01-02T03:04:05") and doc["event"]["ingested"] == "2023-11-14T22:13:20.123Z"
 
 
 def test_the_same_outcome_gives_byte_identical_items():

@@ -125,3 +125,85 @@ def test_opensearch_without_ism_is_skipped() -> None:
     client = Scripted(lambda m, p, b: Reply(400, {"error": "no handler found for uri"}) if "_ism" in p else None)
     report = Installer(client, settings(kind="opensearch"), OS).install(DATASETS)
     assert report.skipped == ["ism"] and report.index_templates
+
+
+def test_opensearch_maps_wildcard_fields_as_aggregatable_keywords() -> None:
+    # OpenSearch's wildcard has no doc values by default (terms aggregations on url.* fail), and 2.19 answers
+    # terms aggregations on one with doc_values: true with empty buckets.
+    client = Scripted()
+    report = Installer(client, settings(kind="opensearch"), OS).install(DATASETS)
+    [ecs] = client.bodies("/_component_template/secstash-ecs@mappings")
+    url = ecs["template"]["mappings"]["properties"]["url"]["properties"]
+    assert url["original"]["type"] == url["full"]["type"] == url["path"]["type"] == "keyword"
+    assert url["original"]["fields"]["text"]["type"] == "match_only_text"
+    assert '"wildcard"' not in json.dumps(client.sent) and "wildcard" in report.refused_types
+    [ecs_es] = (c := Scripted(), Installer(c, settings(), ES).install(DATASETS))[0].bodies(
+        "/_component_template/secstash-ecs@mappings")
+    assert ecs_es["template"]["mappings"]["properties"]["url"]["properties"]["original"]["type"] == "wildcard"
+
+
+def test_elasticsearch_composes_the_custom_components_even_before_they_exist() -> None:
+    client = Scripted()
+    Installer(client, settings(), ES).install(DATASETS)
+    [body] = client.bodies("/_index_template/secstash-logs-aws.cloudtrail")
+    assert body["composed_of"][-2:] == ["logs@custom", "logs-aws.cloudtrail@custom"]
+    assert body["ignore_missing_component_templates"] == ["logs@custom", "logs-aws.cloudtrail@custom"]
+    assert not [p for m, p, _, _ in client.sent if m == "GET" and "@custom" in p]
+
+
+def only_existing(existing: set[str], refuse_key: bool) -> Callable[[str, str, Any], Reply | None]:
+    """A cluster where only `existing` custom components exist; `refuse_key`: it does not know
+    ignore_missing_component_templates (OpenSearch, Elasticsearch before 8.7)."""
+    def rule(method: str, path: str, body: Any) -> Reply | None:
+        name = path.rsplit("/", 1)[-1]
+        if method == "GET" and path.startswith("/_component_template/"):
+            return None if name in existing else Reply(404, {"error": "missing"})
+        if method == "PUT" and path.startswith("/_index_template/"):
+            if refuse_key and "ignore_missing_component_templates" in body:
+                return Reply(400, {"error": {"type": "x_content_parse_exception", "reason":
+                                            "[1:69] [index_template] unknown field [ignore_missing_component_templates]"}})
+            if missing := [c for c in body["composed_of"] if c.endswith("@custom") and c not in existing]:
+                return Reply(400, {"error": {"type": "invalid_index_template_exception",
+                                             "reason": f"specifies a missing component templates {missing}"}})
+        return None
+    return rule
+
+
+@pytest.mark.parametrize(("server", "kind"), [(OS, "opensearch"), (ServerInfo("elasticsearch", "8.6.2", 8),
+                                                                  "elasticsearch")])
+def test_without_ignore_missing_only_the_custom_components_that_exist_are_composed(server: ServerInfo,
+                                                                                    kind: str) -> None:
+    client = Scripted(only_existing({"logs-aws.vpcflow@custom"}, refuse_key=True))
+    report = Installer(client, settings(kind=kind), server).install(DATASETS)
+    assert report.index_templates == ["secstash-logs-aws.cloudtrail", "secstash-logs-aws.vpcflow"]
+    trail = client.bodies("/_index_template/secstash-logs-aws.cloudtrail")[-1]
+    flow = client.bodies("/_index_template/secstash-logs-aws.vpcflow")[-1]
+    assert "ignore_missing_component_templates" not in trail and "ignore_missing_component_templates" not in flow
+    assert not [c for c in trail["composed_of"] if c.endswith("@custom")]
+    assert flow["composed_of"][-1] == "logs-aws.vpcflow@custom"
+
+
+def test_each_mode_installs_its_own_lifecycle_policy_and_settings_component() -> None:
+    streams, plain = Scripted(), Scripted()
+    Installer(streams, settings(), ES).install(DATASETS)
+    Installer(plain, settings(data_streams=False, index_pattern="sec-{dataset}-{namespace}-{date}"), ES).install(
+        DATASETS)
+    assert streams.bodies("/_ilm/policy/secstash-logs") and not streams.bodies("/_ilm/policy/secstash-index")
+    assert plain.bodies("/_ilm/policy/secstash-index") and not plain.bodies("/_ilm/policy/secstash-logs")
+    [component] = plain.bodies("/_component_template/secstash-index@settings")
+    assert component["template"]["settings"]["index.lifecycle.name"] == "secstash-index"
+    assert not plain.bodies("/_component_template/secstash-logs@settings")
+    assert "rollover" not in json.dumps(plain.bodies("/_ilm/policy/secstash-index"))
+    # A plain daemon without {date} has no policy, and leaves the data streams' settings component alone.
+    undated = Scripted()
+    Installer(undated, settings(data_streams=False), ES).install(DATASETS)
+    assert not undated.bodies("/_component_template/secstash-logs@settings")
+
+
+def test_opensearch_plain_index_policy_is_named_apart_and_ranks_above_the_data_stream_one() -> None:
+    client = Scripted()
+    Installer(client, settings(kind="opensearch", data_streams=False,
+                               index_pattern="logs-{dataset}-{namespace}-{date}"), OS).install(DATASETS)
+    [policy] = client.bodies("/_plugins/_ism/policies/secstash-index")
+    assert policy["policy"]["ism_template"] == [{"index_patterns": ["logs-aws.cloudtrail-*-*", "logs-aws.vpcflow-*-*"],
+                                                 "priority": 101}]

@@ -81,3 +81,12 @@ def test_target_names_data_streams_and_dated_plain_indices() -> None:
     assert plain.target("aws.vpcflow", "default", datetime(2024, 3, 5, 23, 59, tzinfo=UTC)) == \
         "sec-aws.vpcflow-default-2024.03.05"
     assert plain.index_patterns("aws.vpcflow") == ["sec-aws.vpcflow-*-*"]
+
+
+def test_plain_indices_outside_logs_are_flagged_for_a_warning() -> None:
+    from sinks.search.config import SearchSettings as S
+
+    hosts = ["http://search:9200"]
+    assert S(hosts=hosts, data_streams=False).outside_logs_view()
+    assert not S(hosts=hosts, data_streams=False, index_pattern="logs-{dataset}-{namespace}-{date}").outside_logs_view()
+    assert not S(hosts=hosts).outside_logs_view()

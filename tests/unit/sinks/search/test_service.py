@@ -447,6 +447,18 @@ def test_start_warns_when_credentials_would_cross_plain_http(make: Any, monkeypa
     assert warned == [["http://search:9200"]]
 
 
+def test_start_warns_when_plain_indices_are_outside_the_logs_data_view(make: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from sinks.search import events
+
+    warned: list[str] = []
+    monkeypatch.setattr(events, "outside_logs_view", warned.append)
+    make(data_streams=False, index_pattern="secstash-{dataset}-{namespace}")
+    make(data_streams=False, index_pattern="logs-{dataset}-{namespace}-{date}")
+    make()  # data streams: logs-<dataset>-<namespace>
+    assert warned == ["secstash-{dataset}-{namespace}"]
+
+
 def test_start_picks_the_client_major_version_of_the_server(make: Any) -> None:
     cluster = FakeCluster(version="9.1.0", get_root_status=200)
     h = make(cluster)

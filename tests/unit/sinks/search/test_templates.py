@@ -68,8 +68,66 @@ def test_index_template_composes_ecs_settings_and_dataset_components_as_a_data_s
     body = templates.index_template(settings(), "aws.cloudtrail")
     assert body["index_patterns"] == ["logs-aws.cloudtrail-*"] and body["data_stream"] == {}
     assert body["composed_of"] == ["secstash-ecs@mappings", "secstash-logs@settings",
-                                   "secstash-aws.cloudtrail@mappings"]
+                                   "secstash-aws.cloudtrail@mappings", "logs@custom", "logs-aws.cloudtrail@custom"]
     assert body["priority"] == 250
+
+
+@pytest.mark.parametrize("data_streams", [True, False])
+def test_the_users_custom_components_come_last_and_may_be_missing(data_streams: bool) -> None:
+    body = templates.index_template(settings(data_streams=data_streams), "aws.vpcflow")
+    assert body["composed_of"][-2:] == ["logs@custom", "logs-aws.vpcflow@custom"]
+    assert body["ignore_missing_component_templates"] == ["logs@custom", "logs-aws.vpcflow@custom"]
+
+
+def test_plain_index_templates_sit_one_priority_above_the_data_stream_templates() -> None:
+    # A logs- pattern overlaps the data-stream template of the same dataset; equal priorities are refused.
+    plain = templates.index_template(settings(data_streams=False, index_pattern="logs-{dataset}-{namespace}-{date}",
+                                              template_priority=300), "aws.cloudtrail")
+    streams = templates.index_template(settings(template_priority=300), "aws.cloudtrail")
+    assert (plain["priority"], streams["priority"]) == (301, 300)
+
+
+def test_each_mode_has_its_own_settings_component() -> None:
+    assert templates.names(settings(), "aws.waf")["settings"] == "secstash-logs@settings"
+    assert templates.names(settings(data_streams=False), "aws.waf")["settings"] == "secstash-index@settings"
+    assert templates.index_template(settings(data_streams=False), "aws.waf")["composed_of"][1] == \
+        "secstash-index@settings"
+
+
+def test_plain_indices_without_namespace_map_the_namespace_as_a_keyword() -> None:
+    # A valueless constant_keyword takes the first document's namespace: the next namespace would be refused.
+    body = templates.index_template(settings(data_streams=False, index_pattern="sec-{dataset}-{date}"), "aws.waf")
+    namespace = body["template"]["mappings"]["properties"]["data_stream"]["properties"]["namespace"]
+    assert namespace == {"type": "keyword", "ignore_above": 1024}
+    for kept in (settings(), settings(data_streams=False, index_pattern="sec-{dataset}-{namespace}")):
+        assert "template" not in templates.index_template(kept, "aws.waf")  # one namespace per index: a constant
+
+
+def test_kubernetes_objects_are_not_dynamic_and_carry_only_elastics_fields() -> None:
+    # IntOrString/Quantity values (targetPort 8080 then "http") must never meet a type fixed by a first document,
+    # and ConfigMap keys or CRD specs must not use up the field limit.
+    own = templates.assets()["datasets"]["kubernetes.audit_logs"]
+    request = field(own, "kubernetes.audit.requestObject")
+    response = field(own, "kubernetes.audit.responseObject")
+    assert request["type"] == response["type"] == "object"
+    assert request["dynamic"] is False and response["dynamic"] is False
+    assert "ports" not in request["properties"]["spec"]["properties"]
+    assert field(own, "kubernetes.audit.requestObject.spec.containers.securityContext.privileged")["type"] == "boolean"
+    assert field(own, "kubernetes.audit.requestObject.spec.containers.image")["type"] == "text"
+    assert field(own, "kubernetes.audit.requestObject.spec.volumes.hostPath.path")["type"] == "text"
+    assert field(own, "kubernetes.audit.requestObject.spec.containers.volumeMounts.mountPath")["type"] == "text"
+    assert field(own, "kubernetes.audit.responseObject.spec.hostNetwork")["type"] == "boolean"
+    assert field(own, "kubernetes.audit.responseObject.spec.containers.securityContext.allowPrivilegeEscalation")[
+        "type"] == "boolean"
+    assert field(own, "kubernetes.audit.responseObject.roleRef.kind")["type"] == "keyword"
+
+    def leaves(node: dict[str, Any], prefix: str = "") -> set[str]:
+        out = set()
+        for name, child in node.get("properties", {}).items():
+            out |= leaves(child, f"{prefix}{name}.") if "properties" in child else {prefix + name}
+        return out
+
+    assert (len(leaves(request)), len(leaves(response))) == (9, 10)  # nothing beyond what Elastic lists
 
 
 def test_plain_index_templates_have_no_data_stream_and_follow_the_pattern() -> None:
