@@ -51,7 +51,7 @@ STABLE_AFTER_S = 300.0
 # (stream, silent for at least, registered at or after) -> the shards found stalled; see ShardRegistry.stalled.
 StallWatch = Callable[[str, float, float], list[str]]
 TAIL_LINES, TAIL_CHARS = 20, 500  # of the daemon's output, logged when it exits
-MAX_LINE_BYTES = 64 * 1024  # a longer line is cut there (its rest read as further lines)
+MAX_LINE_BYTES = 64 * 1024  # a longer line is cut there once, its rest dropped
 MAX_FIELD_CHARS = 4096  # of a re-logged line's message and exception
 # After the daemon exits, its output is read for at most this long: a descendant that kept the pipe open
 # must not keep the reader (and the exit's log line, which waits for the tail) going.
@@ -59,6 +59,9 @@ DRAIN_AFTER_EXIT_S = 2.0
 LEVELS = {"TRACE": 0, "DEBUG": 10, "INFO": 20, "WARN": 30, "ERROR": 40, "OFF": 100}
 # logback's own status lines (printed when its configuration has problems): `12:00:00,000 |-WARN in ...`.
 _STATUS_LINE = re.compile(r"\|-(INFO|WARN|ERROR) in ")
+# logback's JSON, cut at MAX_LINE_BYTES (no longer parseable): its level, and its message up to the cut.
+_CUT_LEVEL = re.compile(r'^\{.*?"level"\s*:\s*"(\w+)"')
+_CUT_MESSAGE = re.compile(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)')
 
 
 def _die_with_parent() -> None:
@@ -243,6 +246,7 @@ class OutputReader:
         assert pipe is not None
         fd = pipe.fileno()
         pending = b""
+        skipping = False  # the rest of a line cut at MAX_LINE_BYTES: dropped up to its newline
         exited_at: float | None = None
         try:
             while True:
@@ -257,11 +261,16 @@ class OutputReader:
                 if not chunk:
                     break
                 *lines, pending = (pending + chunk).split(b"\n")
-                while len(pending) > MAX_LINE_BYTES:
+                if skipping and lines:
+                    lines, skipping = lines[1:], False  # the end of the line already handled, cut
+                if skipping:
+                    pending = b""
+                elif len(pending) > MAX_LINE_BYTES:
+                    # One line, cut once, whatever sizes the pipe hands it over in: its rest is dropped.
                     lines.append(pending[:MAX_LINE_BYTES])
-                    pending = pending[MAX_LINE_BYTES:]
+                    pending, skipping = b"", True
                 for line in lines:
-                    self._line(line)
+                    self._line(line[:MAX_LINE_BYTES])
             if pending:
                 self._line(pending)
         except Exception:  # the reader must not die silently mid-way; the pipe is closed below
@@ -289,6 +298,11 @@ def parse_line(text: str) -> tuple[str, str, dict[str, Any]]:
             entry = orjson.loads(text)
         except orjson.JSONDecodeError:
             entry = None
+        if entry is None and (level := _CUT_LEVEL.search(text)):
+            # A JSON line cut at MAX_LINE_BYTES: its level and as much of its message as was kept.
+            message = _CUT_MESSAGE.search(text)
+            return (level.group(1).upper(), (message.group(1) if message else text)[:MAX_FIELD_CHARS],
+                    {"truncated": True})
         if isinstance(entry, dict) and isinstance(entry.get("level"), str):
             fields: dict[str, Any] = {"kcl_logger": entry.get("loggerName"), "thread": entry.get("threadName")}
             if isinstance(entry.get("throwable"), dict):

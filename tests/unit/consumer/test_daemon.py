@@ -244,3 +244,28 @@ def test_a_daemon_whose_held_shard_falls_silent_is_killed_and_restarted(tmp_path
         assert supervisor.running and supervisor.restarts == 1  # the second daemon's shards are heard from
     finally:
         supervisor.stop()
+
+
+def test_a_line_longer_than_the_cut_is_logged_once_whatever_pieces_the_pipe_hands_it_over_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from consumer import events
+    from consumer.kcl.daemon import MAX_LINE_BYTES
+
+    logged: list[tuple] = []
+    monkeypatch.setattr(events, "daemon_logged", lambda *args: logged.append(args))
+    long_line = logback_line("ERROR", "y" * (3 * MAX_LINE_BYTES))
+    # Written in 10 KB pieces, flushed one by one: the reader sees the line in pieces of any size.
+    (tmp_path / "long.txt").write_text(long_line)
+    script = (f"import sys\nline = open({str(tmp_path / 'long.txt')!r}).read()\n"
+              "for start in range(0, len(line), 10_000):\n"
+              "    sys.stderr.write(line[start:start + 10_000]); sys.stderr.flush()\n"
+              f"sys.stderr.write('\\n' + {logback_line('WARN', 'after')!r} + '\\n'); sys.stderr.flush()\n"
+              "import time; time.sleep(60)\n")
+    supervisor = DaemonSupervisor("logs", [sys.executable, "-c", script], dict(os.environ), 30, 30, stop_grace_s=5)
+    supervisor.start()
+    try:
+        assert wait_for(lambda: logged and logged[-1][2] == "after")
+    finally:
+        supervisor.stop()
+    assert [(level, message[:3]) for _, level, message, _ in logged] == [("ERROR", "yyy"), ("WARN", "aft")]
+    assert len(logged[0][2]) <= 4096 and logged[0][3].get("truncated") is True
