@@ -140,7 +140,8 @@ class Pipeline:
             while remaining:
                 parsed = self._parser.parse(stream, shard, remaining)
                 events.batch_parsed(stream, parsed.events, parsed.documents, parsed.dropped, parsed.failures,
-                                    parsed.objects_read, parsed.object_bytes)
+                                    parsed.objects_read, parsed.object_bytes, parsed.unclaimed,
+                                    parsed.unclaimed_groups)
                 pending: list[Future[Any]] = []
                 if parsed.items:
                     pending.append(self._search.deliver(parsed.items))
