@@ -9,6 +9,12 @@ Packing per source:
 - plain lines forwarded onto the stream (several newline-separated lines per record): ALB, S3 server
   access, CloudFront and WAF.
 
+CloudWatch Logs sources use log groups a default rule claims (`aws-cloudtrail-logs-<account>-<id>`, the
+console's name for a trail's group; `/aws/route53/...`, `/aws/eks/...`, `/aws/rds/...`, `/aws/redshift/...`),
+or, for VPC Flow Logs and Resolver query logs, whose groups their owner names, groups that `DETECTION` (the
+detection rules a stream carrying the corpus needs) claims: an unclaimed group's events are
+`cloudwatch_logs`, whatever they look like (`parsers.detect`).
+
 Values vary (addresses, users, actions, agents, ports, status codes) so caches and parsers see a realistic
 spread, never one event repeated. Same seed, same bytes.
 """
@@ -23,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
+
+from parsers.rules import DetectionRule, StreamParsing
 
 ACCOUNTS = ["123456789012", "210987654321", "111122223333", "444455556666"]
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"]
@@ -402,6 +410,20 @@ SOURCES = {
     "config": Source("config", Generator.config, "eventbridge", detail_type="Config Rules Compliance Change",
                      event_source="aws.config"),
 }
+
+# `streams[].detection` rules for the corpus's log groups of the operator's naming, as a deployment claims its
+# flow-log and query-log groups (settings form; `stream_parsing` for a parser configured without settings).
+DETECTION: tuple[dict[str, str], ...] = (
+    {"log_group": "/aws/vpc/flowlogs", "dataset": "vpcflow"},
+    {"log_group": "/aws/route53resolver/*", "dataset": "route53_resolver_logs"},
+)
+
+
+def stream_parsing(stream: str, namespace: str = "default") -> StreamParsing:
+    """How a stream carrying the corpus is parsed: its settings' `DETECTION` rules."""
+    return StreamParsing(stream=stream, namespace=namespace, detection=tuple(
+        DetectionRule(rule["dataset"], rule["log_group"]) for rule in DETECTION))
+
 
 # The benchmark's mix (issue: CloudTrail 50 %, VPC Flow 30 %, ALB 10 %, the other sources 10 %).
 BENCH_MIX = {"cloudtrail": 50.0, "vpcflow": 30.0, "elb_logs": 10.0}

@@ -21,6 +21,9 @@ DOCUMENTS = Counter("secstash_documents_produced_total", "documents produced by 
                     ["stream", "dataset"])
 DROPPED = Counter("secstash_events_dropped_total", "events intentionally not indexed (counted, never silent)",
                   ["stream", "reason"])
+UNCLAIMED = Counter("secstash_events_unclaimed_total", "CloudWatch Logs events indexed as cloudwatch_logs because "
+                    "no detection rule claims their log group, although their content looks like `dataset` "
+                    "(streams[].detection_by_content would trust it)", ["stream", "dataset"])
 PARSE_FAILURES = Counter("secstash_parse_failures_total", "events or records that failed to parse "
                          "(dead-lettered)", ["stream", "reason"])
 OBJECTS_READ = Counter("secstash_s3_objects_read_total", "log objects in S3 read for notifications on the stream",
@@ -139,7 +142,13 @@ def retention_unknown(stream: str, error: BaseException) -> None:
 
 def batch_parsed(stream: str, events_by_dataset: Mapping[str, int], documents_by_dataset: Mapping[str, int],
                  dropped: Mapping[str, int], failures: Mapping[str, int], objects_read: int = 0,
-                 object_bytes: int = 0) -> None:
+                 object_bytes: int = 0, unclaimed: Mapping[str, int] | None = None,
+                 unclaimed_groups: Mapping[str, str] | None = None) -> None:
+    if unclaimed:
+        for dataset, count in unclaimed.items():
+            UNCLAIMED.labels(stream, dataset).inc(count)
+    if unclaimed_groups:
+        unclaimed_log_groups(stream, unclaimed_groups)
     if objects_read:
         OBJECTS_READ.labels(stream).inc(objects_read)
         OBJECT_BYTES.labels(stream).inc(object_bytes)
@@ -151,6 +160,29 @@ def batch_parsed(stream: str, events_by_dataset: Mapping[str, int], documents_by
         DROPPED.labels(stream, reason).inc(count)
     for reason, count in failures.items():
         PARSE_FAILURES.labels(stream, reason).inc(count)
+
+
+_unclaimed_seen: set[tuple[str, str]] = set()
+UNCLAIMED_GROUPS_LOGGED = 1000  # log groups named in the log per process; the metric counts on past them
+
+
+def unclaimed_log_groups(stream: str, groups: Mapping[str, str]) -> None:
+    """Once per (stream, log group) and process: the group is no detection rule's, and events of it that look
+    like a security dataset are indexed as cloudwatch_logs. Bounded: a writer inventing groups cannot flood."""
+    for group, dataset in groups.items():
+        key = (stream, group)
+        if key in _unclaimed_seen:
+            continue
+        if len(_unclaimed_seen) >= UNCLAIMED_GROUPS_LOGGED:
+            return
+        _unclaimed_seen.add(key)
+        log.warning("events that look like a security dataset came from a log group no detection rule claims; "
+                    "indexed as cloudwatch_logs", stream=stream, log_group=group[:512], looks_like=dataset,
+                    hint="if AWS writes this group, claim it: streams[].detection: [{log_group: <group>, "
+                         "dataset: <dataset>}]")
+        if len(_unclaimed_seen) == UNCLAIMED_GROUPS_LOGGED:
+            log.warning("no further unclaimed log groups will be logged by this process; "
+                        "secstash_events_unclaimed_total still counts their events", stream=stream)
 
 
 def batch_delivered(stream: str, seconds: float, oldest_arrival_age_s: float) -> None:

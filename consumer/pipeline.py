@@ -200,7 +200,8 @@ class Pipeline:
                     self._search.wait_for_room()
                     parsed = self._parser.parse(stream, shard, remaining)
                     events.batch_parsed(stream, parsed.events, parsed.documents, parsed.dropped,
-                                        parsed.failures, parsed.objects_read, parsed.object_bytes)
+                                        parsed.failures, parsed.objects_read, parsed.object_bytes,
+                                        parsed.unclaimed, parsed.unclaimed_groups)
                     documents = len(parsed.items)
                     if parsed.items:
                         pending.append(self._search.deliver(parsed.items))  # returns once taken

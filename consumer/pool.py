@@ -27,6 +27,7 @@ from consumer.cpus import usable_cpus
 from consumer.objects import ObjectAccess, ObjectReader
 from parsers import ObjectRef, ParseOptions, RecordOutcome, StreamParsing, parse_record, registry
 from parsers.enrich import useragent
+from parsers.outcome import UNCLAIMED_GROUPS
 from sinks.batch import BulkItem, DeadLetter, RawRecord, Source
 from sinks.documents import BulkItemBuilder, dead_letters_for
 
@@ -84,6 +85,10 @@ class Parsed:
     # Records not parsed yet (WorkerConfig.max_chunk_documents was reached): parse them in another round. A
     # record stopped between two of its log objects is here with a sixth field, the pointer to go on from.
     deferred: list[WireRecord] = field(default_factory=list)
+    # Events of unclaimed CloudWatch log groups that look like a security dataset, by that dataset, and the
+    # log groups they came from (group -> dataset, bounded): see `parsers.detect`.
+    unclaimed: Counter[str] = field(default_factory=Counter)
+    unclaimed_groups: dict[str, str] = field(default_factory=dict)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Workers send every Parsed back through a pipe. Pickled as dataclasses, BulkItem and Source cost
@@ -96,7 +101,7 @@ class Parsed:
                    tuple(s.sub_sequence for s in sources), tuple(s.ordinal for s in sources))
         return _unpickle_parsed, (columns, self.dead_letters, self.events, self.documents, self.dropped,
                                   self.failures, self.event_count, self.dropped_events, self.objects_read,
-                                  self.object_bytes, self.deferred)
+                                  self.object_bytes, self.deferred, self.unclaimed, self.unclaimed_groups)
 
     def merge(self, other: Parsed) -> None:
         self.items.extend(other.items)
@@ -110,6 +115,15 @@ class Parsed:
         self.objects_read += other.objects_read
         self.object_bytes += other.object_bytes
         self.deferred.extend(other.deferred)
+        self.unclaimed.update(other.unclaimed)
+        _add_groups(self.unclaimed_groups, other.unclaimed_groups)
+
+
+def _add_groups(into: dict[str, str], groups: dict[str, str]) -> None:
+    for group, dataset in groups.items():
+        if len(into) >= UNCLAIMED_GROUPS:
+            return
+        into.setdefault(group, dataset)
 
 
 def _unpickle_parsed(columns: tuple[tuple[Any, ...], ...], *rest: Any) -> Parsed:
@@ -182,6 +196,9 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         out.dead_letters.extend(dead_letters_for(stream, shard, record, outcome))
         out.events.update(outcome.events_by_dataset)
         out.dropped.update(outcome.dropped)
+        if outcome.unclaimed:
+            out.unclaimed.update(outcome.unclaimed)
+            _add_groups(out.unclaimed_groups, outcome.unclaimed_groups)
         out.event_count += outcome.events
         for failure in outcome.failures:
             out.failures[failure.reason] += 1

@@ -74,13 +74,14 @@ class DetectionRuleSettings(Strict):
 
     log_group: str = "*"
     log_stream: str = "*"
-    dataset: str
+    dataset: str = Field(description="a dataset name, or `eventbridge`: the group holds EventBridge events (a rule's "
+                         "target), unwrapped to their datasets, the S3 objects they name read")
     vpcflow_format: str | None = Field(None, description="custom VPC Flow Logs format, `${version} ...`")
 
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        return _check_dataset(value)
+        return value if value == "eventbridge" else _check_dataset(value)
 
 
 class ConditionSettings(Strict):
@@ -210,6 +211,13 @@ class StreamSettings(Strict):
     labels: dict[str, str] = {}
     detection: list[DetectionRuleSettings] = []
     vpcflow_format: str | None = Field(None, description="custom VPC Flow Logs format for the whole stream")
+    detection_by_content: bool = Field(
+        False, description="in CloudWatch log groups no detection rule claims, let each log stream's first event "
+        "(its JSON keys or line layout) and its stream name pick a security dataset, and unwrap EventBridge events "
+        "(reading the S3 objects they name). This trusts EVERY writer of EVERY log group subscribed to the stream: "
+        "one that can write a line can forge CloudTrail, GuardDuty, Security Hub, Config, WAF or k8s audit events "
+        "with any user, action and time, and make secstash read S3 objects it names. false (default): such events "
+        "are cloudwatch_logs; claim AWS-written groups with `detection` rules instead")
     s3_objects: S3ObjectSettings = S3ObjectSettings()
 
     @field_validator("name")
@@ -277,6 +285,7 @@ class StreamSettings(Strict):
             filters=tuple(f.rule() for f in filters),
             labels=tuple(sorted(self.labels.items())),
             vpcflow_format=self.vpcflow_format,
+            detection_by_content=self.detection_by_content,
         )
 
 

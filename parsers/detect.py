@@ -3,33 +3,71 @@
 1. the stream's `dataset` (settings), for every event;
 2. the dataset the envelope knows (EventBridge source and detail-type, CloudTrail files);
 3. the stream's detection rules (settings), in order, on the CloudWatch log group and stream names;
-4. the default rules below, on the log group and stream names (some let the event's shape decide first);
-5. the event's shape (JSON keys, or the layout of a text line);
-6. the generic `cloudwatch_logs` dataset: an unrecognised event is indexed, never dropped.
+4. the default rules below, on the log group name (some let the event's shape choose among related datasets);
+5. for CloudWatch Logs events of a log group no rule claims: the generic `cloudwatch_logs` dataset, unless the
+   stream sets `detection_by_content` (then the default stream-name rules, then the event's shape);
+6. for events without a log group: the event's shape (JSON keys, or the layout of a text line);
+7. the generic `cloudwatch_logs` dataset: an unrecognised event is indexed, never dropped.
 
-For CloudWatch Logs events steps 3-6 are decided once per (log group, log stream), on the stream's first
-event, and cached: a log stream carries one kind of log (a Lambda stream whose first line is not a
-recognised shape stays generic, even if it later prints CloudTrail JSON). Plain lines and bare JSON records
-have no log group: their shape is checked per event. A shape check costs a few dictionary look-ups (JSON,
+Trust: in CloudWatch Logs a security dataset is decided by WHERE the log is (its log group, claimed by a name
+rule), never by what the writer put in it. Anyone who may write to a subscribed log group (an application's
+own group, or any group under an account-level subscription policy) chooses its log stream names and every
+byte of its lines: were content or stream names to decide, one line could forge CloudTrail, GuardDuty,
+Security Hub, Config, WAF or k8s audit events with a chosen user, action and @timestamp, and an EventBridge
+"Object Created" event would make secstash read an S3 object the writer names. So the events of an unclaimed
+group are `cloudwatch_logs`, whatever they look like, as Elastic's integrations only read the log groups
+each input is pointed at. Those that look like a security dataset are counted
+(`RecordOutcome.unclaimed`, the metric `secstash_events_unclaimed_total{stream,dataset}`) and the daemon logs
+each such log group once, so an operator sees which groups need a `detection` rule.
+
+`streams[].detection_by_content: true` restores content-based detection (and the stream-name rules) for
+unclaimed groups: it trusts every writer of every log group subscribed to the stream. Set it only on streams
+whose every log group holds AWS-written logs.
+
+Plain lines and bare JSON records (written to Kinesis directly, or lines of an S3 object whose key no pattern
+knows) have no log group: their shape is checked per event. There the Kinesis stream, or the S3 object a
+notification of the stream names, is the trust boundary: whoever may put records on the stream (or write
+to a bucket its notifications come from) may write any dataset, as with Elastic's Kinesis or S3 inputs.
+
+For CloudWatch Logs events steps 3-5 are decided once per (log group, log stream), on the stream's first
+event, and cached: a log stream carries one kind of log. A shape check costs a few dictionary look-ups (JSON,
 decoded once: the parser gets the decoded object) or one anchored regular expression (text).
 
-Default rules, by log group (and stream):
+Default rules, by log group (and stream), claimed for every stream:
 
     /aws/eks/<cluster>/cluster   kube-apiserver-audit-*            kubernetes.audit_logs
     /aws/eks/<cluster>/cluster   authenticator-*                   eks_authenticator
     /aws/eks/<cluster>/cluster   other streams                     cloudwatch_logs
     aws-waf-logs-*               (AWS requires the prefix)         waf
-    /aws/route53/*               (AWS requires it for public zones) route53_public_logs; shape first
+    /aws/route53/*               (AWS requires it for public zones) route53_public_logs; shape first among
+                                                                     route53_resolver_logs
     /aws/rds/*                                                     rds
     /aws/redshift*               (provisioned and serverless)      redshift
     aws-cloudtrail-logs-*, CloudTrail/*  (console defaults)        cloudtrail
-    any group   <12 digits>_CloudTrail_<region>  (CloudTrail names its streams so)   cloudtrail
-    any group   eni-<id>-all|accept|reject, tgw-attach-<id>  (flow log streams)       vpcflow; shape first
+    /aws/events/*                (EventBridge rules' targets)      EventBridge events unwrapped (their S3
+                                                                     pointers read); other lines cloudwatch_logs
 
-"Shape first": a recognised shape overrides the name's dataset (resolver query-log JSON in a /aws/route53/
-group goes to route53_resolver_logs; a custom-format flow line matches no shape and stays vpcflow).
-EventBridge rules that target CloudWatch Logs write to /aws/events/* groups: no name rule, the shape sees
-EventBridge events and they are unwrapped like EventBridge records.
+Only with `detection_by_content` (the writer names its log streams):
+
+    any group   <12 digits>_CloudTrail_<region>  (CloudTrail names its streams so)   cloudtrail
+    any group   eni-<id>-all|accept|reject, tgw-attach-<id>  (flow log streams)       vpcflow
+
+"Shape first": a recognised shape among the group's related datasets overrides the name's dataset (resolver
+query-log JSON in a /aws/route53/ group goes to route53_resolver_logs); any other shape does not (a
+CloudTrail-shaped line in a Route 53 group stays route53_public_logs, and fails to parse there).
+EventBridge events in CloudWatch Logs are unwrapped like EventBridge records only in /aws/events/* groups or
+groups a settings rule claims with `dataset: eventbridge`; elsewhere the line is generic and nothing it
+names is read.
+
+Log groups of your own naming (a custom CloudTrail trail's group, VPC Flow Logs, Route 53 Resolver query
+logs) are claimed with a settings rule, e.g.
+
+    streams:
+      - name: security-logs
+        detection:
+          - {log_group: "org-trail-logs", dataset: cloudtrail}
+          - {log_group: "/vpc/flow-logs/*", dataset: vpcflow}
+          - {log_group: "/custom/bus/*", dataset: eventbridge}
 
 Shapes: JSON with eventVersion + a service eventSource, an Insight or a digest -> cloudtrail;
 query_name + query_timestamp -> route53_resolver_logs; webaclId + httpRequest -> waf;
@@ -54,7 +92,7 @@ from typing import Any
 
 from parsers.errors import EventError
 from parsers.event import Event
-from parsers.rules import StreamParsing
+from parsers.rules import DetectionRule, StreamParsing
 
 GENERIC = "cloudwatch_logs"
 VPCFLOW = "vpcflow"
@@ -68,29 +106,40 @@ class Route:
 
     dataset: str
     hints: dict[str, str] = field(default_factory=dict)
-    shape_first: bool = False  # a recognised shape overrides `dataset`
+    # "Shape first": a recognised shape among these overrides `dataset` (the related datasets the group may hold).
+    shapes: frozenset[str] = frozenset()
+    # Set on a generic route: the dataset content-based detection would have chosen (counted, never applied).
+    withheld: str | None = None
 
 
-# (log group pattern, log stream pattern or None, route). Patterns are matched from the start.
+# (log group pattern, log stream pattern or None, route). Patterns are matched from the start. These name log
+# groups AWS enforces or creates by default: they hold what their name says, whoever writes the stream names.
 _EKS = re.compile(r"/aws/eks/[^/]+/cluster$")
-_ANY = re.compile(r"")
-_DEFAULTS: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, Route], ...] = (
+_GROUP_DEFAULTS: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, Route], ...] = (
     (_EKS, re.compile(r"kube-apiserver-audit-"), Route("kubernetes.audit_logs")),
     (_EKS, re.compile(r"authenticator-"), Route("eks_authenticator")),
     (_EKS, None, Route(GENERIC)),
     (re.compile(r"aws-waf-logs-"), None, Route("waf")),
-    (re.compile(r"/aws/route53/"), None, Route("route53_public_logs", shape_first=True)),
+    (re.compile(r"/aws/route53/"), None, Route("route53_public_logs", shapes=frozenset({"route53_resolver_logs"}))),
     (re.compile(r"/aws/rds/"), None, Route("rds")),
     (re.compile(r"/aws/redshift"), None, Route("redshift")),
     (re.compile(r"aws-cloudtrail-logs-|CloudTrail/"), None, Route("cloudtrail")),
-    (_ANY, re.compile(r"\d{12}_CloudTrail_[a-z0-9-]+$"), Route("cloudtrail")),
-    (_ANY, re.compile(r"(?:eni-[0-9a-f]{8,17}-(?:all|accept|reject)|tgw-attach-[0-9a-f]{8,17}\S*)$"),
-     Route(VPCFLOW, shape_first=True)),
+    (re.compile(r"/aws/events/"), None, Route(GENERIC, shapes=frozenset({EVENTBRIDGE}))),
+)
+# Log STREAM names in any group: the writer chooses them, so they count only with `detection_by_content`.
+_STREAM_DEFAULTS: tuple[tuple[re.Pattern[str], Route], ...] = (
+    (re.compile(r"\d{12}_CloudTrail_[a-z0-9-]+$"), Route("cloudtrail")),
+    (re.compile(r"(?:eni-[0-9a-f]{8,17}-(?:all|accept|reject)|tgw-attach-[0-9a-f]{8,17}\S*)$"), Route(VPCFLOW)),
 )
 _BY_SHAPE = {name: Route(name) for name in (GENERIC, VPCFLOW, EVENTBRIDGE, "cloudtrail", "route53_resolver_logs",
                                             "waf", "kubernetes.audit_logs", "guardduty", "securityhub_findings",
                                             "config", "elb_logs", "route53_public_logs", "cloudfront_logs",
                                             "s3access")}
+# What content-based detection would have chosen in an unclaimed group, as the counter's `dataset` label.
+_WITHHELD = {name: Route(GENERIC, withheld="eventbridge" if name == EVENTBRIDGE else name)
+             for name in _BY_SHAPE if name != GENERIC}
+# A settings rule's `dataset: eventbridge`: unwrap the group's EventBridge events (other lines are generic).
+EVENTBRIDGE_RULE = "eventbridge"
 
 # One anchored alternation for text lines: a single regex call per line, `lastgroup` names the dataset.
 _ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z"
@@ -114,20 +163,32 @@ _LINE_SHAPES = re.compile(
 _CACHE_SIZE = 4096  # (group, stream) pairs remembered; VPC Flow Logs alone make one stream per interface
 
 
+def _rule_route(rule: DetectionRule) -> Route:
+    if rule.dataset == EVENTBRIDGE_RULE:
+        return Route(GENERIC, shapes=frozenset({EVENTBRIDGE}))
+    return Route(rule.dataset, {"vpcflow_format": rule.vpcflow_format} if rule.vpcflow_format else {})
+
+
 class Detector:
-    """Detection for one stream's settings; build once per `StreamParsing` (`parsers.record` does)."""
+    """Detection for one stream's settings; build once per `StreamParsing` (`parsers.record` does).
+
+    `withheld`: after `dataset()` returned GENERIC for an event of an unclaimed log group whose content looks
+    like a security dataset, that dataset's name (for the caller to count, and to reset to None); else None.
+    """
 
     def __init__(self, parsing: StreamParsing) -> None:
         self._forced = parsing.dataset
+        self._by_content = parsing.detection_by_content
         self._rules = tuple(
             (re.compile(translate(rule.log_group)).match, re.compile(translate(rule.log_stream)).match,
-             Route(rule.dataset, {"vpcflow_format": rule.vpcflow_format} if rule.vpcflow_format else {}))
+             _rule_route(rule))
             for rule in parsing.detection
         )
         self._stream_hints = {"vpcflow_format": parsing.vpcflow_format} if parsing.vpcflow_format else None
         self._routes: dict[tuple[str, str], Route] = {}
         # The events of one CloudWatch Logs record share their group and stream objects: skip the look-up.
         self._last: tuple[str | None, str | None, Route | None] = (None, None, None)
+        self.withheld: str | None = None
 
     def dataset(self, event: Event, known: str | None = None) -> str:
         """The event's dataset (or EVENTBRIDGE); sets `event.meta.hints` from the rule that decided it."""
@@ -142,6 +203,8 @@ class Detector:
             route = self._route(meta.log_group, meta.log_stream or "", event)
             if route.hints:
                 meta.hints = route.hints  # shared, read-only: parsers only look hints up
+            if route.withheld is not None:
+                self.withheld = route.withheld
             dataset = route.dataset
         if dataset == VPCFLOW and self._stream_hints is not None and "vpcflow_format" not in meta.hints:
             meta.hints = self._stream_hints
@@ -154,26 +217,44 @@ class Detector:
         key = (group, stream)
         route = self._routes.get(key)
         if route is None:
-            route = by_names(group, stream, self._rules)
-            if route is None:
-                route = _BY_SHAPE[by_shape(first) or GENERIC]
-            elif route.shape_first:
-                shape = by_shape(first)
-                route = _BY_SHAPE[shape] if shape else Route(route.dataset, route.hints)
+            route = self._decide(group, stream, first)
             if len(self._routes) >= _CACHE_SIZE:
                 self._routes.clear()
             self._routes[key] = route
         self._last = (group, stream, route)
         return route
 
+    def _decide(self, group: str, stream: str, first: Event) -> Route:
+        """Once per (group, stream), on the stream's first event."""
+        route = by_names(group, stream, self._rules)
+        if route is not None:  # a claimed group: its content chooses among related datasets at most
+            if route.shapes:
+                shape = by_shape(first)
+                if shape in route.shapes:
+                    return _BY_SHAPE[shape]
+            return route
+        # An unclaimed group: whoever can write to it chooses the stream's name and content.
+        route = by_stream_name(stream) or _BY_SHAPE[by_shape(first) or GENERIC]
+        if self._by_content or route.dataset == GENERIC:
+            return route
+        return _WITHHELD[route.dataset]
+
 
 def by_names(group: str, stream: str, rules: tuple = ()) -> Route | None:
-    """The settings rules (compiled `(group match, stream match, route)`), then the defaults."""
+    """The settings rules (compiled `(group match, stream match, route)`), then the default group rules."""
     for group_match, stream_match, route in rules:
         if group_match(group) and stream_match(stream):
             return route
-    for group_pattern, stream_pattern, route in _DEFAULTS:
+    for group_pattern, stream_pattern, route in _GROUP_DEFAULTS:
         if group_pattern.match(group) and (stream_pattern is None or stream_pattern.match(stream)):
+            return route
+    return None
+
+
+def by_stream_name(stream: str) -> Route | None:
+    """The default rules on log stream names alone (any group): trusted only with `detection_by_content`."""
+    for stream_pattern, route in _STREAM_DEFAULTS:
+        if stream_pattern.match(stream):
             return route
     return None
 

@@ -38,3 +38,11 @@ class RecordOutcome:
     # Set when the caller's `full` stopped the record between two of its log objects: the index of the first
     # pointer not read yet. Parsing the record again with `first_object=` it makes the rest.
     resume_object: int | None = None
+    # CloudWatch Logs events of log groups no rule claims, indexed as cloudwatch_logs although their content
+    # looks like a security dataset (what `detection_by_content` would have made of them), by that dataset;
+    # and the first such dataset of each of their log groups (at most UNCLAIMED_GROUPS groups).
+    unclaimed: Counter[str] = field(default_factory=Counter)
+    unclaimed_groups: dict[str, str] = field(default_factory=dict)
+
+
+UNCLAIMED_GROUPS = 100  # log groups named per record, or per chunk of records

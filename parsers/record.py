@@ -19,6 +19,10 @@ filters -> `document.ship(namespace, labels)`.
   (`control_message`), empty records (`empty_record`), Security Hub events without findings
   (`no_findings`), CloudTrail files without records (`no_records`).
 * A filter drop is also counted per rule name in `outcome.filtered`.
+* An event of a CloudWatch log group no rule claims whose content looks like a security dataset is indexed as
+  `cloudwatch_logs` and counted in `outcome.unclaimed` by the dataset it looks like, its group named in
+  `outcome.unclaimed_groups` (`parsers.detect`: in CloudWatch Logs the log group, not the content, decides;
+  an EventBridge event there is not unwrapped, and no S3 object it names is read).
 * With `emit`, each event's documents go to `emit` as soon as the event is finished, and
   `outcome.documents` stays empty: a caller that serialises them at once never holds a large log object's
   documents as dicts all together.
@@ -63,7 +67,7 @@ from parsers.errors import EnvelopeError, EventError, ParseError
 from parsers.event import Event, EventMeta
 from parsers.filters import FilterSet
 from parsers.options import ParseOptions
-from parsers.outcome import Failure, ParsedDocument, RecordOutcome
+from parsers.outcome import UNCLAIMED_GROUPS, Failure, ParsedDocument, RecordOutcome
 from parsers.rules import StreamParsing
 
 # Reads one log object in S3: its bytes, or ObjectUnavailable (permanent); anything else it raises is transient.
@@ -177,13 +181,18 @@ class _Run:
     def _take(self, items: Iterable[Item], dropped: Counter[str], objects: list[ObjectRef]) -> None:
         """Events, then pointers. A log file's `items` is lazy: its `dropped` and `objects` are complete
         only once the items are taken."""
-        detect = self.context.detector.dataset
+        detector = self.context.detector
+        detect = detector.dataset
         for known, event in items:
             try:
                 dataset = detect(event, known)
             except Exception as exc:  # noqa: BLE001 - a detection bug must not lose the record
+                detector.withheld = None
                 self._fail(exc, None, event)
                 continue
+            if detector.withheld is not None:
+                self._unclaimed(detector.withheld, event)
+                detector.withheld = None
             if dataset == EVENTBRIDGE:
                 self._eventbridge(event)
             else:
@@ -199,6 +208,17 @@ class _Run:
                 self.items(Unwrapped([(GENERIC, notification)]))
             else:
                 self.pointers.append(ref)
+
+    def _unclaimed(self, looks_like: str, event: Event) -> None:
+        """An event of an unclaimed log group that content-based detection would have given `looks_like`."""
+        if not self.parsing:
+            return
+        outcome = self.outcome
+        outcome.unclaimed[looks_like] += 1
+        group = event.meta.log_group
+        groups = outcome.unclaimed_groups
+        if group is not None and group not in groups and len(groups) < UNCLAIMED_GROUPS:
+            groups[group] = looks_like
 
     def _objects(self, first: int) -> None:
         """The record's log objects from pointer `first` on, at most `max_objects_per_record` in all."""

@@ -15,7 +15,8 @@ class DetectionRule:
     """Events whose CloudWatch log group (and optionally log stream) match these globs get `dataset`.
 
     Globs are `fnmatch` patterns, case-sensitive, `*` crossing `/`. Only CloudWatch Logs events have a log
-    group, so a rule never applies to EventBridge events, CloudTrail files or plain lines.
+    group, so a rule never applies to EventBridge events, CloudTrail files or plain lines. `dataset` may also be
+    `eventbridge`: the group's EventBridge events are unwrapped (their S3 pointers read), other lines generic.
     """
 
     dataset: str
@@ -61,3 +62,5 @@ class StreamParsing:
     filters: tuple[FilterRule, ...] = ()
     labels: tuple[tuple[str, str], ...] = field(default=())
     vpcflow_format: str | None = None  # the stream's custom VPC Flow format, for vpcflow events no rule gave one
+    # Content and stream names decide the dataset in log groups no rule claims: trusts every writer of them.
+    detection_by_content: bool = False

@@ -61,7 +61,8 @@ class Plan:
 def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results:
     """Best of `plan.passes` passes per stage: other work on the machine only ever slows a pass down, so the
     fastest pass is the closest to what the code does on its own."""
-    config = WorkerConfig({}, ParseOptions(geoip_dir=plan.geoip_dir), IndexNaming())
+    config = WorkerConfig({stages.STREAM: corpus.stream_parsing(stages.STREAM)},
+                          ParseOptions(geoip_dir=plan.geoip_dir), IndexNaming())
     workers = plan.workers or os.cpu_count() or 1
     # A helper process runs (a) and (b) (their caches must not count in this process's memory, which stands
     # for the daemon's) and builds the pool stages' records, so this process holds the records and nothing

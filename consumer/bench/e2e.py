@@ -35,7 +35,7 @@ def run(events: int, seed: int, shards: int = 2, timeout_s: float = 900.0) -> En
         started = time.monotonic()
         put = sandbox.put_records(STREAM, records)
         put_s = time.monotonic() - started
-        app = App(sandbox.settings([{"name": STREAM}], BUCKET, key_id))
+        app = App(sandbox.settings([{"name": STREAM, "detection": list(corpus.DETECTION)}], BUCKET, key_id))
         app.start()
         # Timed from the first delivered batch: KCL's start and its first shard sync (up to 30 s on a new
         # lease table) are not throughput.

@@ -104,8 +104,10 @@ def run(args: argparse.Namespace) -> int:
         key_id = sandbox.create_key()
         sandbox.create_bucket(BUCKET, object_lock=True, retention_days=1, kms_key_id=key_id)
         # The stream lists the one log bucket its notifications may point at, as a deployment should.
+        # ... and claims the log groups of its own naming the sample flow and query logs come from.
         settings = sandbox.settings([{"name": STREAM, "labels": {"project": "demo", "environment": "local"},
-                                      "s3_objects": {"buckets": [LOG_BUCKET]}}], BUCKET, key_id)
+                                      "s3_objects": {"buckets": [LOG_BUCKET]},
+                                      "detection": list(corpus.DETECTION)}], BUCKET, key_id)
         app = App(settings)
         app.start()
         records = list(corpus.records(args.events, seed=args.seed, mix=corpus.EVEN_MIX)) + special_records()

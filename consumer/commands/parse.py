@@ -5,7 +5,8 @@ yields none (an intentional drop, or a failure reported on stderr with its line 
 status is then 1). Those documents are what Elastic's ingest pipeline for the dataset would write, so they
 compare field for field with Elastic's pipeline test cases; the daemon adds the shipper's fields before
 indexing (data_stream.*, event.dataset, event.module, labels). With `auto`, each line is a whole record (JSON envelope, plain line, or base64 of gzip)
-and every resulting document gets its own line.
+and every resulting document gets its own line; CloudWatch Logs events get their dataset from their log group
+as in the daemon (an unclaimed group's events are cloudwatch_logs unless `--detection-by-content`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-original", action="store_true", help="keep event.original")
     parser.add_argument("--geoip-dir", help="folder with MaxMind City/ASN .mmdb files")
     parser.add_argument("--namespace", default="default", help="data stream namespace (auto mode)")
+    parser.add_argument("--detection-by-content", action="store_true",
+                        help="auto mode: let the content of CloudWatch Logs events of log groups no default rule "
+                             "claims pick their dataset (as streams[].detection_by_content does)")
     parser.add_argument("file", nargs="?", default="-", help="input file, or - for stdin")
 
 
@@ -43,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     failed = False
     with source:
         if args.dataset == "auto":
-            failed = _auto(_lines(source), options, args.namespace, out)
+            failed = _auto(_lines(source), options, args.namespace, out, args.detection_by_content)
         else:
             try:
                 spec = registry.get(args.dataset)
@@ -67,9 +71,10 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _auto(lines: Iterator[str], options: ParseOptions, namespace: str, out: IO[bytes]) -> bool:
+def _auto(lines: Iterator[str], options: ParseOptions, namespace: str, out: IO[bytes],
+          by_content: bool = False) -> bool:
     failed = False
-    parsing = StreamParsing(namespace=namespace)
+    parsing = StreamParsing(namespace=namespace, detection_by_content=by_content)
     for number, line in enumerate(lines, start=1):
         data = line.encode()
         if line.startswith("H4sI"):  # base64 of gzip: how a CloudWatch Logs subscription record looks in a file

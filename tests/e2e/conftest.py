@@ -62,7 +62,8 @@ class Case:
 
     def settings(self, **sections: Any) -> dict[str, Any]:
         s = self.sandbox.settings(
-            [{"name": self.name, "application_name": f"app-{self.name}", "namespace": self.namespace}],
+            [{"name": self.name, "application_name": f"app-{self.name}", "namespace": self.namespace,
+              "detection": list(corpus.DETECTION)}],
             BUCKET, self.sandbox.key_id,  # type: ignore[attr-defined]
             archive={"prefix": f"{self.name}/archive", "dead_letter_prefix": f"{self.name}/dead-letter",
                      "spill_prefix": f"{self.name}/spill", "manifest_prefix": f"{self.name}/manifests"},

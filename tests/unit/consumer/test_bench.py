@@ -24,7 +24,7 @@ from sinks.archive.encode import encode_line
 from sinks.batch import RawRecord, RecordBatch
 from sinks.search import request_builder
 
-CONFIG = WorkerConfig({}, ParseOptions(), IndexNaming())
+CONFIG = WorkerConfig({stages.STREAM: corpus.stream_parsing(stages.STREAM)}, ParseOptions(), IndexNaming())
 
 
 class InlinePool:

@@ -421,3 +421,25 @@ def test_closing_the_search_sink_fails_every_batch_waiting_for_it() -> None:
     assert len(results) == batches
     assert all(isinstance(r, SinkClosed) for r in results.values()), results  # none may be checkpointed
     assert not down.cluster.indexed
+
+
+def test_unclaimed_log_groups_reach_the_metric_and_are_logged_once_per_group() -> None:
+    from prometheus_client import REGISTRY
+    from structlog.testing import capture_logs
+
+    class Unclaimed(FakeParser):
+        def parse(self, stream: str, shard: str, records: Sequence) -> Parsed:
+            out = super().parse(stream, shard, records)
+            out.unclaimed["cloudtrail"] += 2
+            out.unclaimed_groups["/aws/lambda/forged"] = "cloudtrail"
+            return out
+
+    labels = {"stream": "unclaimed-test", "dataset": "cloudtrail"}
+    before = REGISTRY.get_sample_value("secstash_events_unclaimed_total", labels) or 0
+    pipeline, _, _, _ = make(parser=Unclaimed())
+    with capture_logs() as logged:
+        pipeline.deliver("unclaimed-test", "shardId-0", wire(1))
+        pipeline.deliver("unclaimed-test", "shardId-0", wire(1))
+    assert REGISTRY.get_sample_value("secstash_events_unclaimed_total", labels) == before + 4
+    warnings = [e for e in logged if e.get("log_group") == "/aws/lambda/forged"]
+    assert len(warnings) == 1 and warnings[0]["looks_like"] == "cloudtrail" and warnings[0]["log_level"] == "warning"

@@ -266,3 +266,34 @@ def test_a_worker_killed_by_one_shards_record_costs_other_shards_nothing() -> No
     assert [d.source.sequence for d in results["A"].dead_letters] == ["999"]
     assert len(results["A"].items) == 40
     assert all(len(results[shard].items) == 120 and not results[shard].failures for shard in "BCD")
+
+
+# --- log groups no detection rule claims ----------------------------------------------------------------
+
+def _group_record(group: str, stream: str, *messages: str) -> bytes:
+    return gzip.compress(orjson.dumps({
+        "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": group, "logStream": stream,
+        "subscriptionFilters": ["f"],
+        "logEvents": [{"id": str(i), "timestamp": 1_700_000_000_000, "message": m} for i, m in enumerate(messages)]}))
+
+
+def test_a_chunk_counts_unclaimed_security_shaped_events_and_names_their_groups() -> None:
+    trail = orjson.dumps({"eventVersion": "1.08", "eventSource": "iam.amazonaws.com", "eventName": "CreateUser",
+                          "eventTime": "2024-05-02T10:00:00Z"}).decode()
+    records = [wire(1, _group_record("/aws/lambda/a", "s", trail, "line")),
+               wire(2, _group_record("/aws/lambda/b", "123456789012_CloudTrail_us-east-1", "line")),
+               wire(3, cwl("hello"))]
+    parsed = parse_chunk("logs", "shardId-0", records, CONFIG)
+    assert {item.index for item in parsed.items} == {"logs-aws.cloudwatch_logs-prod"}
+    assert parsed.unclaimed == {"cloudtrail": 3}
+    assert parsed.unclaimed_groups == {"/aws/lambda/a": "cloudtrail", "/aws/lambda/b": "cloudtrail"}
+    again = pool_module._unpickle_parsed(*parsed.__reduce__()[1])
+    assert again.unclaimed == parsed.unclaimed and again.unclaimed_groups == parsed.unclaimed_groups
+    merged = pool_module.Parsed()
+    merged.merge(parsed)
+    merged.merge(parsed)
+    assert merged.unclaimed == {"cloudtrail": 6} and len(merged.unclaimed_groups) == 2
+    trusting = WorkerConfig({"logs": StreamParsing(stream="logs", namespace="prod", detection_by_content=True)},
+                            ParseOptions())
+    trusted = parse_chunk("logs", "shardId-0", records, trusting)
+    assert {item.index for item in trusted.items} >= {"logs-aws.cloudtrail-prod"} and not trusted.unclaimed

@@ -229,3 +229,19 @@ def test_what_one_record_may_expand_to_is_bounded_by_settings_with_limits(tmp_pa
                        ("max_events_per_object", 999), ("max_events_per_object", 100_000_001)]:
         with pytest.raises(settings.SettingsError, match=f"pipeline.{key}"):
             settings.load(write(tmp_path, with_change(f"pipeline.{key}", value)), environ={})
+
+
+def test_detection_by_content_is_off_unless_a_stream_sets_it(tmp_path: Path) -> None:
+    loaded = settings.load(write(tmp_path, GOOD), environ={})
+    assert loaded.streams[0].detection_by_content is False
+    assert loaded.streams[0].parsing(loaded.filters).detection_by_content is False
+    loaded = settings.load(write(tmp_path, with_change("streams.0.detection_by_content", True)), environ={})
+    assert loaded.streams[0].parsing(loaded.filters).detection_by_content is True
+
+
+def test_a_detection_rule_may_claim_a_group_for_eventbridge_events(tmp_path: Path) -> None:
+    data = with_change("streams.0.detection", [{"log_group": "/custom/bus/*", "dataset": "eventbridge"}])
+    loaded = settings.load(write(tmp_path, data), environ={})
+    assert loaded.streams[0].parsing(loaded.filters).detection[0].dataset == "eventbridge"
+    with pytest.raises(settings.SettingsError, match="unknown dataset"):
+        settings.load(write(tmp_path, with_change("streams.0.dataset", "eventbridge")), environ={})

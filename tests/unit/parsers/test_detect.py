@@ -18,31 +18,44 @@ def _cw(message: str, group: str, stream: str = "stream") -> Event:
     return Event(message=message, meta=EventMeta(log_group=group, log_stream=stream))
 
 
-@pytest.mark.parametrize(("group", "stream", "message", "expected"), [
-    ("/aws/eks/prod/cluster", "kube-apiserver-audit-0a1b2c3d", EVENTS["kubernetes.audit_logs"][0], "kubernetes.audit_logs"),
-    ("/aws/eks/prod/cluster", "authenticator-0a1b2c3d", EVENTS["eks_authenticator"][0], "eks_authenticator"),
-    ("/aws/eks/prod/cluster", "kube-scheduler-0a1b2c3d", "I0101 scheduler started", "cloudwatch_logs"),
-    ("aws-waf-logs-prod", "us-east-1_prod_0", EVENTS["waf"][0], "waf"),
-    ("/aws/route53/example.com", "Z123/FRA6", EVENTS["route53_public_logs"][0], "route53_public_logs"),
-    ("/aws/route53/resolver", "vpc-1", EVENTS["route53_resolver_logs"][0], "route53_resolver_logs"),
-    ("/aws/rds/instance/db1/postgresql", "db1.0", EVENTS["rds"][0], "rds"),
-    ("/aws/rds/cluster/aurora/audit", "i-1", EVENTS["rds"][1], "rds"),
-    ("/aws/redshift/cluster/dw/useractivitylog", "dw", EVENTS["redshift"][0], "redshift"),
-    ("aws-cloudtrail-logs-123456789012-0a1b", "123456789012_CloudTrail_us-east-1", EVENTS["cloudtrail"][0], "cloudtrail"),
-    ("CloudTrail/DefaultLogGroup", "x", EVENTS["cloudtrail"][0], "cloudtrail"),
-    ("my-custom-group", "123456789012_CloudTrail_eu-west-1", EVENTS["cloudtrail"][0], "cloudtrail"),
-    ("/custom/flows", "eni-0123456789abcdef0-all", EVENTS["vpcflow"][0], "vpcflow"),
-    ("/custom/flows", "eni-0123456789abcdef0-all", "custom-format 1.2.3.4 ACCEPT", "vpcflow"),
-    ("vpc-flow-logs-prod", "whatever", "custom-format 1.2.3.4 ACCEPT", "cloudwatch_logs"),  # names are no hint
-    ("/aws/vpc/flowlogs", "tgw-attach-0123456789abcdef0", EVENTS["vpcflow"][0], "vpcflow"),
-    ("/aws/lambda/cloudtrail-forwarder", "2024/01/01/[$LATEST]abc", "START RequestId: 1", "cloudwatch_logs"),
-    ("/aws/lambda/fn", "2024/01/01/[$LATEST]abc", "START RequestId: 1", "cloudwatch_logs"),
-    ("/aws/lambda/fn", "2024/01/01/[$LATEST]abc", EVENTS["cloudtrail"][0], "cloudtrail"),  # shape
-    ("/aws/events/guardduty", "x", orjson.dumps(eventbridge_event("aws.guardduty", "GuardDuty Finding", {})).decode(),
-     EVENTBRIDGE),
+GD_VIA_EVENTBRIDGE = orjson.dumps(eventbridge_event("aws.guardduty", "GuardDuty Finding", {})).decode()
+
+
+# (group, stream, message, dataset by default, dataset with detection_by_content)
+@pytest.mark.parametrize(("group", "stream", "message", "expected", "by_content"), [
+    ("/aws/eks/prod/cluster", "kube-apiserver-audit-0a1b2c3d", EVENTS["kubernetes.audit_logs"][0],
+     "kubernetes.audit_logs", "kubernetes.audit_logs"),
+    ("/aws/eks/prod/cluster", "authenticator-0a1b2c3d", EVENTS["eks_authenticator"][0], "eks_authenticator",
+     "eks_authenticator"),
+    ("/aws/eks/prod/cluster", "kube-scheduler-0a1b2c3d", "I0101 scheduler started", "cloudwatch_logs", "cloudwatch_logs"),
+    ("aws-waf-logs-prod", "us-east-1_prod_0", EVENTS["waf"][0], "waf", "waf"),
+    ("/aws/route53/example.com", "Z123/FRA6", EVENTS["route53_public_logs"][0], "route53_public_logs",
+     "route53_public_logs"),
+    ("/aws/route53/resolver", "vpc-1", EVENTS["route53_resolver_logs"][0], "route53_resolver_logs",
+     "route53_resolver_logs"),
+    ("/aws/rds/instance/db1/postgresql", "db1.0", EVENTS["rds"][0], "rds", "rds"),
+    ("/aws/rds/cluster/aurora/audit", "i-1", EVENTS["rds"][1], "rds", "rds"),
+    ("/aws/redshift/cluster/dw/useractivitylog", "dw", EVENTS["redshift"][0], "redshift", "redshift"),
+    ("aws-cloudtrail-logs-123456789012-0a1b", "123456789012_CloudTrail_us-east-1", EVENTS["cloudtrail"][0],
+     "cloudtrail", "cloudtrail"),
+    ("CloudTrail/DefaultLogGroup", "x", EVENTS["cloudtrail"][0], "cloudtrail", "cloudtrail"),
+    # stream names are the writer's: they count only with detection_by_content
+    ("my-custom-group", "123456789012_CloudTrail_eu-west-1", EVENTS["cloudtrail"][0], "cloudwatch_logs", "cloudtrail"),
+    ("/custom/flows", "eni-0123456789abcdef0-all", EVENTS["vpcflow"][0], "cloudwatch_logs", "vpcflow"),
+    ("/custom/flows", "eni-0123456789abcdef0-all", "custom-format 1.2.3.4 ACCEPT", "cloudwatch_logs", "vpcflow"),
+    ("vpc-flow-logs-prod", "whatever", "custom-format 1.2.3.4 ACCEPT", "cloudwatch_logs", "cloudwatch_logs"),
+    ("/aws/vpc/flowlogs", "tgw-attach-0123456789abcdef0", EVENTS["vpcflow"][0], "cloudwatch_logs", "vpcflow"),
+    ("/aws/lambda/cloudtrail-forwarder", "2024/01/01/[$LATEST]abc", "START RequestId: 1", "cloudwatch_logs",
+     "cloudwatch_logs"),
+    ("/aws/lambda/fn", "2024/01/01/[$LATEST]abc", "START RequestId: 1", "cloudwatch_logs", "cloudwatch_logs"),
+    # shapes decide in unclaimed groups only with detection_by_content
+    ("/aws/lambda/fn", "2024/01/01/[$LATEST]abc", EVENTS["cloudtrail"][0], "cloudwatch_logs", "cloudtrail"),
+    ("/aws/events/guardduty", "x", GD_VIA_EVENTBRIDGE, EVENTBRIDGE, EVENTBRIDGE),
+    ("/aws/lambda/fn", "x", GD_VIA_EVENTBRIDGE, "cloudwatch_logs", EVENTBRIDGE),
 ])
-def test_default_rules_by_log_group_stream_and_shape(group, stream, message, expected):
+def test_default_rules_by_log_group_stream_and_shape(group, stream, message, expected, by_content):
     assert Detector(StreamParsing()).dataset(_cw(message, group, stream)) == expected
+    assert Detector(StreamParsing(detection_by_content=True)).dataset(_cw(message, group, stream)) == by_content
 
 
 @pytest.mark.parametrize("dataset", sorted(set(EVENTS) - {"cloudwatch_logs", "eks_authenticator", "rds", "redshift"}))
@@ -125,7 +138,8 @@ def test_rule_vpcflow_format_reaches_the_event_hints():
 
 
 def test_stream_vpcflow_format_applies_to_vpcflow_events_without_a_rule_format():
-    detector = Detector(StreamParsing(vpcflow_format="${version} ${action}"))
+    detector = Detector(StreamParsing(vpcflow_format="${version} ${action}",
+                                      detection=(DetectionRule("vpcflow", "/aws/vpc/flowlogs"),)))
     flow = _cw(EVENTS["vpcflow"][0], "/aws/vpc/flowlogs")
     other = _cw(EVENTS["waf"][0], "aws-waf-logs-x")
     assert detector.dataset(flow) == "vpcflow" and flow.meta.hints == {"vpcflow_format": "${version} ${action}"}
@@ -133,7 +147,7 @@ def test_stream_vpcflow_format_applies_to_vpcflow_events_without_a_rule_format()
 
 
 def test_first_event_of_an_unrecognised_stream_decides_for_the_stream():
-    detector = Detector(StreamParsing())
+    detector = Detector(StreamParsing(detection_by_content=True))
     assert detector.dataset(_cw("START RequestId: 1", "/aws/lambda/fn", "s1")) == "cloudwatch_logs"
     assert detector.dataset(_cw(EVENTS["cloudtrail"][0], "/aws/lambda/fn", "s1")) == "cloudwatch_logs"
     assert detector.dataset(_cw(EVENTS["cloudtrail"][0], "/aws/lambda/fn", "s2")) == "cloudtrail"

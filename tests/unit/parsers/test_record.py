@@ -88,7 +88,8 @@ def test_log_group_routes_events_to_their_dataset():
 
 
 def test_json_events_reach_the_parser_decoded_once():
-    parse_record(_cw_record("/aws/lambda/x", "s", [EVENTS["waf"][0]]), StreamParsing(), OPTIONS)
+    parse_record(_cw_record("/aws/lambda/x", "s", [EVENTS["waf"][0]]), StreamParsing(detection_by_content=True),
+                 OPTIONS)
     [(name, event)] = seen
     assert name == "waf" and isinstance(event.obj, dict)  # decoded by detection; event.json() reuses it
 
