@@ -37,6 +37,7 @@ from parsers.enrich.javamap import MAX_DEPTH, TooDeep, iteration_order, java_len
 from parsers.enrich.useragent import user_agent
 from parsers.errors import EventError
 from parsers.event import Event
+from parsers.flattened import refusal
 from parsers.options import ParseOptions
 from parsers.registry import register
 
@@ -274,7 +275,10 @@ def _rendered(record: dict[str, Any], ct: dict[str, Any]) -> None:
         if text is None:
             continue
         ct[target] = text
-        if java_length(text) < _KEYWORD_LIMIT:
+        # Elastic's test counts UTF-16 units of the whole text. A leaf can still pass Lucene's term limit in
+        # UTF-8 bytes (a CJK or euro-sign string of 11 000 characters), or nest deeper than the mapping allows:
+        # the cluster would refuse the whole event, so the copy is left out and the text alone is indexed.
+        if java_length(text) < _KEYWORD_LIMIT and refusal(cleaned, f"aws.cloudtrail.flattened.{target}") is None:
             flattened[target] = cleaned
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from parsers import ecs
+from parsers import ecs, flattened
 from parsers._findings import (
     Move,
     add,
@@ -120,8 +120,15 @@ def _input_parameters(cfg: dict[str, Any], text: Any, errors: list[str]) -> None
         return
     if type(parameters) in (dict, list):
         parameters = prune(parameters)
-    if parameters not in (None, "", {}, []):
-        cfg.setdefault("rule_info", {})["input_parameters"] = parameters
+    if parameters in (None, "", {}, []):
+        return
+    # Cut long leaves (Config allows 1 KB per parameter; a longer one is forged or a change in AWS): over
+    # Lucene's term limit the flattened field would make the cluster refuse the whole evaluation.
+    fitted = flattened.fit(parameters, "aws.config.rule_info.input_parameters")
+    if fitted is None:
+        errors.append(f"InputParameters nested deeper than {flattened.DEPTH_LIMIT} objects: left out")
+        return
+    cfg.setdefault("rule_info", {})["input_parameters"] = fitted
 
 
 def _ecs(doc: dict[str, Any], cfg: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parsers import ecs
+from parsers import ecs, flattened
 from parsers.enrich import geoip
 from parsers.errors import EventError
 from parsers.event import Event
@@ -51,7 +51,9 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
             waf[target] = log[key]
     headers = request.get("headers")
     if isinstance(headers, list):
-        waf["request"] = {"headers": _headers(headers)}
+        fitted = flattened.fit(_headers(headers), "aws.waf.request.headers")
+        if fitted is not None:  # None: a forged value nested too deeply for the flattened field
+            waf["request"] = {"headers": fitted}
     action = log.get("action")
     doc["event"]["action"] = action
     if action == "ALLOW":
@@ -86,7 +88,11 @@ def _source(doc: dict[str, Any], request: dict[str, Any], client_asn: Any, geoip
 
 
 def _headers(headers: list[Any]) -> dict[str, Any]:
-    """[{name, value}, ...] -> {name: value}; later duplicates win, as in the pipeline's script."""
+    """[{name, value}, ...] -> {name: value}; later duplicates win, as in the pipeline's script.
+
+    The caller cuts names and values to flattened.LEAF_BUDGET bytes: one header value a client pads past
+    Lucene's term limit would otherwise make the cluster refuse the whole record, the BLOCK of that very
+    request included."""
     out: dict[str, Any] = {}
     for header in headers:
         if isinstance(header, dict) and isinstance(header.get("name"), str):

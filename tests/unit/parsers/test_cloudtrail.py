@@ -346,3 +346,21 @@ def test_mutated_records_parse_or_fail_cleanly(event: Event) -> None:
 @given(cut_or_random_text([orjson.dumps(sample).decode() for sample in SAMPLES]))
 def test_cut_or_random_text_parses_or_fails_cleanly(text: str) -> None:
     assert_parses_cleanly(SPEC, Event(message=text))
+
+
+def test_a_leaf_over_lucenes_term_limit_in_utf8_bytes_drops_only_the_flattened_copy() -> None:
+    # 12 000 euro signs: 12 000 UTF-16 units (Elastic's length test passes) but 36 000 UTF-8 bytes.
+    ct = parse({**ASSUMED_ROLE, "requestParameters": {"policyDocument": "\u20ac" * 12000}})["aws"]["cloudtrail"]
+    assert ct["request_parameters"] == "{policyDocument=" + "\u20ac" * 12000 + "}"  # the text keeps it all
+    assert "request_parameters" not in ct["flattened"]
+    assert ct["flattened"]["response_elements"] == ASSUMED_ROLE["responseElements"]
+    ascii_leaf = parse({**ASSUMED_ROLE, "requestParameters": {"policyDocument": "a" * 32000}})["aws"]["cloudtrail"]
+    assert ascii_leaf["flattened"]["request_parameters"] == {"policyDocument": "a" * 32000}
+
+
+def test_deeply_nested_parameters_keep_their_flattened_copy_within_the_mapping_depth() -> None:
+    value: object = "leaf"
+    for i in range(21):  # past Elasticsearch's default depth_limit (20); the mappings allow 200
+        value = {f"k{i}": value}
+    ct = parse({**ASSUMED_ROLE, "requestParameters": value})["aws"]["cloudtrail"]
+    assert ct["flattened"]["request_parameters"] == value

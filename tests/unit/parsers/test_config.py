@@ -136,3 +136,27 @@ def test_evaluations_with_any_value_swapped_in_parse_or_fail_cleanly(event):
 @given(cut_or_random_text([orjson.dumps(EVALUATION).decode()]))
 def test_arbitrary_and_truncated_text_parses_or_fails_cleanly(text):
     assert_parses_cleanly(SPEC, Event(message=text))
+
+
+def _with_parameters(text: str) -> dict:
+    return {**EVALUATION, "ConfigRuleInfo": {**EVALUATION["ConfigRuleInfo"], "InputParameters": text}}
+
+
+def test_an_input_parameter_past_the_leaf_budget_is_cut_so_the_evaluation_still_indexes():
+    from parsers import flattened
+    doc = parse(_with_parameters(orjson.dumps({"p": "x" * 33000, "q": "short"}).decode()))
+    parameters = doc["aws"]["config"]["rule_info"]["input_parameters"]
+    assert parameters["q"] == "short"
+    assert parameters["p"] == "x" * (flattened.LEAF_BUDGET - len(flattened.TRUNCATED)) + flattened.TRUNCATED
+    assert doc["event"]["kind"] == "event"
+
+
+def test_input_parameters_nested_past_the_mapping_depth_are_left_out_as_a_pipeline_error():
+    from parsers import flattened
+    value: object = "leaf"
+    for i in range(flattened.DEPTH_LIMIT + 1):
+        value = {f"k{i}": value}
+    doc = parse(_with_parameters(orjson.dumps(value).decode()))
+    assert "input_parameters" not in doc["aws"]["config"].get("rule_info", {})
+    assert doc["event"]["kind"] == "pipeline_error"
+    assert any("deeper" in m for m in doc["error"]["message"])

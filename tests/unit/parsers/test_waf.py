@@ -113,3 +113,16 @@ def test_mutated_logs_parse_or_fail_cleanly(event):
 @given(cut_or_random_text([orjson.dumps(BLOCK).decode()]))
 def test_random_or_cut_text_parses_or_fails_cleanly(text):
     assert_parses_cleanly(SPEC, Event(message=text))
+
+
+def test_an_oversized_header_value_is_cut_so_the_block_still_indexes():
+    from parsers import flattened
+    log = copy.deepcopy(BLOCK)
+    log["httpRequest"]["headers"] += [{"name": "X-Pad", "value": "\u00e9" * 16400},  # 32 800 UTF-8 bytes
+                                      {"name": "N" * 9000, "value": "1"}]
+    headers = parse(log)["aws"]["waf"]["request"]["headers"]
+    assert headers["Host"] == "second" and headers["x-stm-test"] == "1 AND 1"
+    pad = headers["X-Pad"]
+    assert pad.endswith(flattened.TRUNCATED) and len(pad.encode()) <= flattened.LEAF_BUDGET
+    assert pad.startswith("\u00e9" * 4000)
+    assert flattened.refusal(headers, "aws.waf.request.headers") is None
