@@ -158,6 +158,118 @@ KUBERNETES_OBJECTS: dict[str, dict[str, Any]] = {
         "roleRef": {"properties": {"kind": KEYWORD}},
     }},
 }
+# Sub-trees no source types, mapped here so no document decides their types. Without a mapping the first
+# document of each backing index fixes them (`responseStatus.status: 1` from a forged event made every later
+# `"Failure"` a 400 until rollover). Replaces whatever the sources gave at that path.
+_LONG = {"type": "long"}
+_MATCH_TEXT = {"type": "match_only_text"}
+_KEYWORD_TEXT = {**KEYWORD, **TEXT_MULTI}
+_FREE = {"type": "object", "dynamic": False}  # kept in _source, never mapped: keys and types are the writer's
+# Values with attacker-chosen keys (Impersonate-Extra-<key> headers, annotations any admission webhook adds):
+# as objects, keys `a` and `a.b` conflict and 10 000 keys pass total_fields.limit; one flattened field takes any.
+_FLATTENED = {"type": "flattened"}
+_WAF_MATCH = {"type": "nested", "properties": {  # AWS WAF log fields (ruleMatchDetails)
+    "conditionType": KEYWORD, "location": KEYWORD, "matchedData": KEYWORD, "matchedFieldName": KEYWORD,
+    "sensitivityLevel": KEYWORD}}
+_WAF_RULE = {"properties": {"ruleId": KEYWORD, "action": KEYWORD, "ruleMatchDetails": _WAF_MATCH}}
+EXPLICIT: dict[str, dict[str, dict[str, Any]]] = {
+    # Elastic's kubernetes audit_logs fields (code, status, message; objectRef, user, impersonatedUser), keywords
+    # where Elastic says text as for the fields above; the rest from the Kubernetes audit.k8s.io/v1 Event type.
+    "kubernetes.audit_logs": {
+        "kubernetes.audit.responseStatus": {"properties": {
+            "code": _LONG, "status": KEYWORD, "reason": KEYWORD, "message": _MATCH_TEXT,
+            "metadata": _FREE,
+            "details": {"type": "object", "dynamic": False, "properties": {
+                "name": KEYWORD, "group": KEYWORD, "kind": KEYWORD, "uid": KEYWORD, "retryAfterSeconds": _LONG}},
+        }},
+        "kubernetes.audit.objectRef": {"properties": {
+            name: KEYWORD for name in ("resource", "namespace", "name", "uid", "apiGroup", "apiVersion",
+                                       "resourceVersion", "subresource")}},
+        "kubernetes.audit.user": {"properties": {
+            "username": KEYWORD, "uid": KEYWORD, "groups": KEYWORD, "extra": _FLATTENED}},
+        "kubernetes.audit.impersonatedUser": {"properties": {
+            "username": KEYWORD, "uid": KEYWORD, "groups": KEYWORD, "extra": _FLATTENED}},
+        "kubernetes.audit.annotations": _FLATTENED,
+        # GKE's request and response bodies are the API objects requestObject/responseObject hold on EKS.
+        "kubernetes.audit.protoPayload.request": _FREE,
+        "kubernetes.audit.protoPayload.response": _FREE,
+    },
+    # Elastic's newer aws package (non_terminating_matching_rules, rule_group_list) and the AWS WAF log fields.
+    "aws.waf": {
+        "aws.waf.terminating_rule_match_details": _WAF_MATCH,
+        "aws.waf.non_terminating_matching_rules": {"type": "nested", **_WAF_RULE},
+        "aws.waf.rule_group_list": {"type": "nested", "properties": {
+            "ruleGroupId": KEYWORD,
+            "terminatingRule": _WAF_RULE,
+            "nonTerminatingMatchingRules": {"type": "nested", **_WAF_RULE},
+            "excludedRules": {"properties": {"exclusionType": KEYWORD, "ruleId": KEYWORD}},
+            "customerConfig": _FREE,
+        }},
+        "aws.waf.rate_based_rule_list": {"type": "nested", "properties": {
+            "rateBasedRuleId": KEYWORD, "rateBasedRuleName": KEYWORD, "limitKey": KEYWORD, "limitValue": KEYWORD,
+            "maxRateAllowed": _LONG, "evaluationWindowSec": KEYWORD, "customValues": _FREE}},
+    },
+    # Datasets Elastic has no fields for: what their parsers write (parsers/rds.py, redshift.py,
+    # eks_authenticator.py).
+    "aws.rds": {
+        "aws.rds": {"properties": {
+            "db_instance_identifier": KEYWORD, "db_cluster_identifier": KEYWORD, "db_proxy_name": KEYWORD,
+            "log_type": KEYWORD, "database": KEYWORD, "query": _KEYWORD_TEXT,
+            "error": {"properties": {"code": KEYWORD, "subsystem": KEYWORD}},
+            "audit": {"properties": {"server_host": KEYWORD, "connection_id": _LONG, "query_id": _LONG,
+                                     "operation": KEYWORD, "object": _KEYWORD_TEXT, "retcode": _LONG}},
+            "pgaudit": {"properties": {
+                **{name: KEYWORD for name in ("audit_type", "statement_id", "substatement_id", "class", "command",
+                                              "object_type", "object_name", "parameter")},
+                "statement": _KEYWORD_TEXT}},
+            # `# Name: value` pairs of the slow-query log, numbers: the MySQL version decides which come.
+            "slowlog": {"type": "object", "dynamic": False, "properties": {
+                "query_time": {"type": "double"}, "lock_time": {"type": "double"}, "rows_sent": _LONG,
+                "rows_examined": _LONG, "rows_affected": _LONG, "bytes_sent": _LONG, "bytes_received": _LONG,
+                "thread_id": _LONG, "errno": _LONG, "killed": _LONG, "read_first": _LONG, "read_last": _LONG,
+                "read_key": _LONG, "read_next": _LONG, "read_prev": _LONG, "read_rnd": _LONG,
+                "read_rnd_next": _LONG, "sort_merge_passes": _LONG, "sort_range_count": _LONG, "sort_rows": _LONG,
+                "sort_scan_count": _LONG, "created_tmp_disk_tables": _LONG, "created_tmp_tables": _LONG,
+                "start": KEYWORD, "end": KEYWORD}},
+        }},
+    },
+    "aws.redshift": {
+        "aws.redshift": {"properties": {
+            "cluster_identifier": KEYWORD, "log_type": KEYWORD,
+            "connection_log": {"properties": {
+                **{name: KEYWORD for name in (
+                    "record_time", "remote_host", "database", "user_name", "auth_method", "ssl_version",
+                    "ssl_cipher", "ssl_compression", "ssl_expansion", "iam_auth_guid", "application_name",
+                    "os_version", "driver_version", "plugin_name", "session_id", "compression")},
+                **{name: _LONG for name in ("remote_port", "pid", "duration", "mtu", "protocol_version")}}},
+            "user_log": {"properties": {
+                **{name: KEYWORD for name in ("user_name", "old_user_name", "action", "valid_until",
+                                              "record_time")},
+                **{name: _LONG for name in ("user_id", "pid", "xid")},
+                **{name: {"type": "boolean"} for name in ("create_db", "super_user", "update_catalog")}}},
+            "user_activity": {"properties": {
+                "database": KEYWORD, "user_name": KEYWORD, "pid": _LONG, "user_id": _LONG, "xid": _LONG,
+                "query": _KEYWORD_TEXT}},
+        }},
+    },
+    # aws-iam-authenticator's logrus keys: strings only; others stay in _source.
+    "aws.eks_authenticator": {
+        "aws.eks_authenticator": {"type": "object", "dynamic": False, "properties": {
+            name: KEYWORD for name in (
+                "accesskeyid", "accountid", "arn", "canonicalarn", "client", "error", "groups", "method", "path",
+                "session", "sessionidentifier", "stsendpoint", "sts", "uid", "userid", "username")}},
+    },
+}
+# ECS 8.11 dns.answers (an array of objects).
+EXPLICIT_COMMON = {"dns.answers": {"type": "object", "properties": {
+    "class": KEYWORD, "data": KEYWORD, "name": KEYWORD, "type": KEYWORD, "ttl": _LONG}}}
+# Every flattened field: leaves longer than IGNORE_ABOVE characters stay in _source but are not indexed (3 UTF-8
+# bytes per character at most keeps the `key\0value` term under Lucene's 32 766), and objects nest as deeply as
+# parsers write them (parsers/flattened.py DEPTH_LIMIT; the default, 20, refused the event). OpenSearch's
+# flat_object takes neither: sinks/search/templates.py drops them there, and the parsers cut or leave out what
+# would be refused.
+FLATTENED_PARAMS = {"ignore_above": 8191, "depth_limit": 200}
+
 JSON_TYPES = {"str": KEYWORD, "str[]": KEYWORD, "str,str[]": KEYWORD, "int": {"type": "long"},
               "int[]": {"type": "long"}, "float": {"type": "double"}, "bool": {"type": "boolean"}}
 
@@ -272,7 +384,15 @@ def build(reference: Path) -> dict[str, Any]:
                     put(own, name, {"type": "date"})
                 elif json_type in JSON_TYPES:
                     put(own, name, dict(JSON_TYPES[json_type]))
+    for dataset, fields in EXPLICIT.items():
+        own = datasets.setdefault(dataset, {})
+        for name, mapping in fields.items():
+            replace(own, name, json.loads(json.dumps(mapping)))
+    for name, mapping in EXPLICIT_COMMON.items():
+        replace(common, name, json.loads(json.dumps(mapping)))
     put(common, "@timestamp", {"type": "date"})
+    for tree in (common, *datasets.values()):
+        _flattened_params(tree)
     put(common, "event.module", dict(KEYWORD))
     put(common, "event.dataset", dict(KEYWORD))
     return {
@@ -281,6 +401,23 @@ def build(reference: Path) -> dict[str, Any]:
         "common": _sorted(common),
         "datasets": {k: _sorted(v) for k, v in sorted(datasets.items())},
     }
+
+
+def replace(properties: dict[str, Any], name: str, mapping: dict[str, Any]) -> None:
+    """Set the mapping of a dotted field, whatever the sources put there (children included)."""
+    parts = name.split(".")
+    node = properties
+    for part in parts[:-1]:
+        node = node.setdefault(part, {}).setdefault("properties", {})
+    node[parts[-1]] = mapping
+
+
+def _flattened_params(value: Any) -> None:
+    if isinstance(value, dict):
+        if value.get("type") == "flattened":
+            value.update(FLATTENED_PARAMS)
+        for child in value.values():
+            _flattened_params(child)
 
 
 def _defined(properties: dict[str, Any], name: str) -> bool:

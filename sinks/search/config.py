@@ -93,8 +93,11 @@ class SearchSettings(Strict):
     template_priority: int = Field(250, ge=1, description="index template priority; above Elastic's integration "
                                    "(200) and built-in logs template (100)")
     total_fields_limit: int = Field(10_000, ge=1000, description="index.mapping.total_fields.limit")
-    ignore_malformed: bool = Field(False, description="index documents with a wrongly typed field (the field is "
-                                   "dropped) instead of dead-lettering them")
+    # On, as Elastic's logs@settings has it for logs-*-*: a value of the wrong type for its mapped field (a forged
+    # `"code": "x"`) is left out of the index (listed in `_ignored`, kept in _source) instead of failing its
+    # whole document. It cannot cover an object where a value is mapped or the reverse: those still fail.
+    ignore_malformed: bool = Field(True, description="index documents with a wrongly typed field (the field is "
+                                   "left out, listed in _ignored) instead of dead-lettering them")
     lifecycle_delete_after_days: int | None = Field(90, ge=1, description="delete backing indices this many days "
                                                     "after rollover; None: never")
     rollover_max_age: str = Field("1d", description="roll the write index over at this age")

@@ -206,6 +206,8 @@ def substitute(body: dict[str, Any], refused: set[str], *, valueless_constants: 
                 node.pop("scaling_factor", None)
                 if replacement["type"] != "keyword":
                     node.pop("ignore_above", None)
+                if replacement["type"] != "flattened":
+                    node.pop("depth_limit", None)  # flattened only: flat_object refuses every parameter
                 if replacement.get("enabled") is False:
                     node.pop("fields", None)
                 node.update(replacement)

@@ -258,7 +258,8 @@ def test_mapping_conflict_is_dead_lettered_with_its_error_and_redriven_once_the_
         doc["aws"]["cloudtrail"]["session_duration"] = "one hour" if n == bad else 3600
         return doc
 
-    r = rig(es, concurrent_requests=1)
+    # ignore_malformed (on by default) would index it without the field: this is about the dead-letter path.
+    r = rig(es, concurrent_requests=1, ignore_malformed=False)
     r.sink.start()
     r.sink.deliver(bulk_items(1, namespace, override=conflicting)).result(60)  # fixes the dynamic type: long
     futures = [r.sink.deliver(bulk_items(100, namespace, start=s, override=conflicting)) for s in range(1, total, 100)]
@@ -512,3 +513,132 @@ def test_plain_logs_indices_are_set_up_beside_the_data_stream_templates(es: Sear
     assert count(es, index) == 20
     _, mapping = es.request("GET", f"/{index}/_mapping")
     assert list(mapping) == [index]  # a plain index, not a data stream's .ds- backing index
+
+
+# --------------------------------------------------------------------------- what log content cannot break
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "elastic-aws"
+
+
+def fixture(path: str) -> dict[str, Any]:
+    return dict(orjson.loads((FIXTURES / path).read_text().splitlines()[0]))
+
+
+def parsed_items(namespace: str, events: list[dict[str, Any]], start: int) -> list[BulkItem]:
+    """Raw events (the dataset from their shape) parsed and built into bulk items as the pipeline does."""
+    out: list[BulkItem] = []
+    for n, event in enumerate(events, start=start):
+        record = RawRecord(str(30_000_000 + n), 0, 1_714_644_000_000 + n, "pk", "")
+        builder = BulkItemBuilder("security-logs", "shardId-000000000003", record, IndexNaming())
+        outcome = parse_record(orjson.dumps(event), StreamParsing(stream="security-logs", namespace=namespace),
+                               ParseOptions(), None, builder.add)
+        assert not outcome.failures and len(builder.items) == 1, outcome.failures
+        out.extend(builder.items)
+    return out
+
+
+def hits(server: SearchEngine, target: str, query: dict[str, Any]) -> int:
+    server.request("POST", f"/{target}/_refresh")
+    status, body = server.request("POST", f"/{target}/_count", body={"query": query})
+    assert status == 200, body
+    return int(body["count"])
+
+
+def nest(levels: int) -> Any:
+    value: Any = "leaf"
+    for i in range(levels):
+        value = {f"k{i}": value}
+    return value
+
+
+@pytest.mark.parametrize("engine", ["es", "opensearch"])
+def test_an_odd_first_event_of_a_backing_index_fixes_no_type_that_refuses_the_real_events(
+        engine: str, request: pytest.FixtureRequest, rig: Callable[..., Rig]) -> None:
+    server: SearchEngine = request.getfixturevalue(engine)
+    namespace = f"firstdoc_{engine}"
+    r = rig(server)
+    r.sink.start()
+    audit = fixture("kubernetes_audit_logs/current/test-audit.log")
+    forbidden = {**audit, "verb": "create", "responseStatus": {
+        "metadata": {}, "status": "Failure", "reason": "Forbidden", "code": 403,
+        "message": "secrets is forbidden: User \"mallory\" cannot create", "details": {"kind": "secrets"}}}
+    odd_audit = {**forbidden, "responseStatus": {"status": 1, "reason": 5, "message": 7, "code": "x",
+                                                 "details": {"kind": 1, "causes": [{"x": 1}]}}}
+    waf = fixture("waf/aws-1.45.3/test-waf.log")
+    blocked = {**waf, "action": "BLOCK", "terminatingRuleMatchDetails": [
+        {"conditionType": "SQL_INJECTION", "location": "UNKNOWN", "matchedData": ["10", "AND", "1"]}]}
+    odd_waf = {**blocked, "terminatingRuleMatchDetails": [{"location": 5, "matchedData": [1, 2]}]}
+    # The odd ones first, alone: each creates its backing index and would fix the dynamic types.
+    r.sink.deliver(parsed_items(namespace, [odd_audit, odd_waf], 0)).result(60)
+    r.sink.deliver(parsed_items(namespace, [forbidden, blocked], 2)).result(60)
+    assert r.letters() == []
+    audit_stream, waf_stream = f"logs-kubernetes.audit_logs-{namespace}", f"logs-aws.waf-{namespace}"
+    assert count(server, audit_stream) == 2 and count(server, waf_stream) == 2
+    assert hits(server, audit_stream, {"term": {"kubernetes.audit.responseStatus.status": "Failure"}}) == 1
+    assert hits(server, waf_stream, {"nested": {"path": "aws.waf.terminating_rule_match_details", "query": {
+        "term": {"aws.waf.terminating_rule_match_details.location": "UNKNOWN"}}}}) == 1
+    # ignore_malformed: the odd event's `code: "x"` is left out of the index, not the whole event.
+    assert hits(server, audit_stream, {"term": {"_ignored": "kubernetes.audit.responseStatus.code"}}) == 1
+    assert hits(server, audit_stream, {"term": {"kubernetes.audit.responseStatus.code": 403}}) == 1
+
+
+@pytest.mark.parametrize("engine", ["es", "opensearch"])
+def test_oversized_and_deeply_nested_free_form_values_are_indexed_not_dead_lettered(
+        engine: str, request: pytest.FixtureRequest, rig: Callable[..., Rig]) -> None:
+    server: SearchEngine = request.getfixturevalue(engine)
+    namespace = f"sizes_{engine}"
+    r = rig(server)
+    r.sink.start()
+    trail = fixture("cloudtrail/current/test-attach-user-policy-json.log")
+    waf = fixture("waf/aws-1.45.3/test-waf.log")
+    waf["httpRequest"] = {**waf["httpRequest"], "headers": [
+        *waf["httpRequest"]["headers"], {"name": "X-Pad", "value": "\u00e9" * 16400}]}  # 32 800 UTF-8 bytes
+    config = fixture("config/current/test-event.log")
+    rule = config.setdefault("ConfigRuleInfo", {})
+    events = [
+        {**trail, "requestParameters": {"policyDocument": "\u20ac" * 12000}},  # 12 000 characters, 36 000 bytes
+        {**trail, "requestParameters": nest(21)},  # Elasticsearch's default depth_limit is 20
+        {**trail, "requestParameters": nest(150)},
+        waf,
+        {**config, "ConfigRuleInfo": {**rule, "InputParameters": orjson.dumps({"p": "x" * 33000}).decode()}},
+        {**config, "ConfigRuleInfo": {**rule, "InputParameters": orjson.dumps(nest(21)).decode()}},
+    ]
+    r.sink.deliver(parsed_items(namespace, events, 0)).result(60)
+    assert r.letters() == []
+    trail_stream = f"logs-aws.cloudtrail-{namespace}"
+    assert count(server, trail_stream) == 3
+    assert count(server, f"logs-aws.waf-{namespace}") == 1 and count(server, f"logs-aws.config-{namespace}") == 2
+    deep = ".".join(f"k{i}" for i in reversed(range(21)))
+    assert hits(server, trail_stream, {"term": {f"aws.cloudtrail.flattened.request_parameters.{deep}": "leaf"}}) == 1
+    if engine == "es":
+        # ignore_above on the mapping: a leaf the parser did not cut is left out of the index, not refused.
+        doc = document(0, namespace)
+        doc["aws"]["cloudtrail"]["flattened"]["request_parameters"] = {"policy": "\u20ac" * 12000}
+        status, body = server.request("POST", f"/{trail_stream}/_create/direct?refresh=true", body=doc)
+        assert status == 201, body
+
+
+@pytest.mark.parametrize("engine", ["es", "opensearch"])
+def test_attacker_chosen_audit_keys_index_as_one_field_each(
+        engine: str, request: pytest.FixtureRequest, rig: Callable[..., Rig]) -> None:
+    server: SearchEngine = request.getfixturevalue(engine)
+    namespace = f"extra_{engine}"
+    r = rig(server)
+    r.sink.start()
+    audit = fixture("kubernetes_audit_logs/current/test-audit.log")
+    events = [
+        {**audit, "impersonatedUser": {"username": "admin", "extra": {"a": ["x"], "a.b": ["y"]}}},
+        {**audit, "user": {"username": "u", "extra": {f"k{i}": ["v"] for i in range(12_000)}}},
+        {**audit, "annotations": {f"example.com/key-{i}": "v" for i in range(12_000)}},
+    ]
+    r.sink.deliver(parsed_items(namespace, events, 0)).result(120)
+    assert r.letters() == []
+    stream = f"logs-kubernetes.audit_logs-{namespace}"
+    assert count(server, stream) == 3
+    assert hits(server, stream, {"term": {"kubernetes.audit.impersonatedUser.extra.a.b": "y"}}) == 1
+    assert hits(server, stream, {"term": {"kubernetes.audit.user.extra.k11999": "v"}}) == 1
+    _, mapping = server.request("GET", f"/{stream}/_mapping")
+    audit_mapping = next(iter(mapping.values()))["mappings"]["properties"]["kubernetes"]["properties"]["audit"][
+        "properties"]
+    assert "properties" not in audit_mapping["annotations"] and "properties" not in audit_mapping["user"][
+        "properties"]["extra"]

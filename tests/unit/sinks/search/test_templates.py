@@ -44,9 +44,71 @@ def test_common_ecs_fields_have_their_ecs_types(name: str, expected: str) -> Non
     ("aws.config", "aws.config.result_recorded_time", "date"),
     ("aws.config", "aws.config.rule_info.input_parameters", "flattened"),
     ("kubernetes.audit_logs", "kubernetes.audit.responseStatus.code", "long"),
+    # Sub-trees no source types (review D2): mapped, so no first document of a backing index fixes them.
+    ("kubernetes.audit_logs", "kubernetes.audit.responseStatus.status", "keyword"),
+    ("kubernetes.audit_logs", "kubernetes.audit.responseStatus.reason", "keyword"),
+    ("kubernetes.audit_logs", "kubernetes.audit.responseStatus.message", "match_only_text"),
+    ("kubernetes.audit_logs", "kubernetes.audit.objectRef.subresource", "keyword"),
+    ("kubernetes.audit_logs", "kubernetes.audit.impersonatedUser.username", "keyword"),
+    ("kubernetes.audit_logs", "kubernetes.audit.user.username", "keyword"),
+    ("aws.waf", "aws.waf.terminating_rule_match_details.location", "keyword"),
+    ("aws.waf", "aws.waf.terminating_rule_match_details.matchedData", "keyword"),
+    ("aws.waf", "aws.waf.non_terminating_matching_rules.ruleMatchDetails.location", "keyword"),
+    ("aws.waf", "aws.waf.rule_group_list.terminatingRule.ruleId", "keyword"),
+    ("aws.waf", "aws.waf.rule_group_list.nonTerminatingMatchingRules", "nested"),
+    ("aws.waf", "aws.waf.rate_based_rule_list.maxRateAllowed", "long"),
+    ("aws.rds", "aws.rds.audit.retcode", "long"),
+    ("aws.rds", "aws.rds.query", "keyword"),
+    ("aws.rds", "aws.rds.slowlog.query_time", "double"),
+    ("aws.redshift", "aws.redshift.connection_log.remote_port", "long"),
+    ("aws.redshift", "aws.redshift.user_log.super_user", "boolean"),
+    ("aws.redshift", "aws.redshift.user_activity.query", "keyword"),
+    ("aws.eks_authenticator", "aws.eks_authenticator.arn", "keyword"),
+    # Attacker-chosen keys (review D6): one field each, whatever keys come.
+    ("kubernetes.audit_logs", "kubernetes.audit.user.extra", "flattened"),
+    ("kubernetes.audit_logs", "kubernetes.audit.impersonatedUser.extra", "flattened"),
+    ("kubernetes.audit_logs", "kubernetes.audit.annotations", "flattened"),
 ])
 def test_dataset_fields_have_the_types_of_their_definitions(dataset: str, name: str, expected: str) -> None:
     assert field(templates.assets()["datasets"][dataset], name)["type"] == expected
+
+
+@pytest.mark.parametrize("name", ["class", "data", "name", "type"])
+def test_dns_answers_have_their_ecs_types(name: str) -> None:
+    assert field(templates.assets()["common"], f"dns.answers.{name}")["type"] == "keyword"
+    assert field(templates.assets()["common"], "dns.answers.ttl")["type"] == "long"
+
+
+@pytest.mark.parametrize(("dataset", "name"), [
+    ("kubernetes.audit_logs", "kubernetes.audit.responseStatus.details"),
+    ("kubernetes.audit_logs", "kubernetes.audit.responseStatus.metadata"),
+    ("kubernetes.audit_logs", "kubernetes.audit.protoPayload.request"),
+    ("aws.rds", "aws.rds.slowlog"),
+    ("aws.eks_authenticator", "aws.eks_authenticator"),
+    ("aws.waf", "aws.waf.rule_group_list.customerConfig"),
+])
+def test_free_form_objects_keep_unknown_keys_in_source_unmapped(dataset: str, name: str) -> None:
+    assert field(templates.assets()["datasets"][dataset], name)["dynamic"] is False
+
+
+def test_every_flattened_field_ignores_long_leaves_and_takes_what_parsers_nest() -> None:
+    from parsers import flattened
+
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "flattened":
+                found.append(node)
+            for child in node.values():
+                walk(child)
+
+    walk(templates.assets())
+    assert len(found) >= 15
+    for mapping in found:
+        # 8191 characters are at most 24 573 UTF-8 bytes: with the key, under Lucene's 32 766-byte term limit.
+        assert mapping["ignore_above"] * 3 < flattened.TERM_LIMIT - 1024
+        assert mapping["depth_limit"] == flattened.DEPTH_LIMIT
 
 
 def test_keyword_request_parameters_keep_their_text_multi_field() -> None:
@@ -144,6 +206,13 @@ def test_dataset_component_fixes_the_data_stream_constants() -> None:
     assert props["data_stream"]["properties"]["namespace"] == {"type": "constant_keyword"}
 
 
+def test_ignore_malformed_is_on_by_default_as_in_elastics_logs_settings() -> None:
+    index = templates.settings_component(settings(), None)["template"]["settings"]["index"]
+    assert index["mapping"]["ignore_malformed"] is True
+    off = templates.settings_component(settings(ignore_malformed=False), None)["template"]["settings"]["index"]
+    assert off["mapping"]["ignore_malformed"] is False
+
+
 def test_settings_component_carries_limits_malformed_policy_and_lifecycle() -> None:
     body = templates.settings_component(settings(ignore_malformed=True), {"index.lifecycle.name": "p"})
     index = body["template"]["settings"]["index"]
@@ -160,7 +229,7 @@ def test_refused_types_are_replaced_by_the_nearest_the_cluster_has() -> None:
         "a": {"type": "constant_keyword", "value": "x"},
         "b": {"type": "match_only_text"},
         "c": {"type": "wildcard", "fields": {"text": {"type": "match_only_text"}}},
-        "d": {"type": "flattened"},
+        "d": {"type": "flattened", "ignore_above": 8191, "depth_limit": 200},
         "type": {"type": "keyword"},  # a field named "type" is not a type
     }}}}
     props = templates.substitute(body, {"constant_keyword", "match_only_text", "wildcard", "flattened",
@@ -171,6 +240,12 @@ def test_refused_types_are_replaced_by_the_nearest_the_cluster_has() -> None:
     assert props["d"] == {"type": "object", "enabled": False}
     assert props["type"] == {"type": "keyword"}
     assert body["template"]["mappings"]["properties"]["a"]["type"] == "constant_keyword"  # a copy
+
+
+def test_flat_object_takes_none_of_the_flattened_parameters() -> None:
+    body = {"p": {"properties": {"d": {"type": "flattened", "ignore_above": 8191, "depth_limit": 200}}}}
+    assert templates.substitute(body, {"flattened"})["p"]["properties"]["d"] == {"type": "flat_object"}
+    assert templates.substitute(body, set())["p"]["properties"]["d"] == body["p"]["properties"]["d"]
 
 
 def test_constants_without_a_value_become_keywords_where_the_cluster_needs_a_value() -> None:
