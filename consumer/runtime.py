@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,48 @@ class Totals:
             self.dead_letters += delivered.dead_letters
 
 
+def worker_config(s: Settings) -> WorkerConfig:
+    """What the parser workers need, each stream's parsing rules and object access by its key: the stream a
+    record processor reports (STREAM_ENV), so the records of two streams of one name never share rules."""
+    return WorkerConfig(
+        parsing={st.key: st.parsing(s.filters) for st in s.streams},
+        options=s.pipeline.parse_options(),
+        naming=IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern),
+        objects=s.object_access(), max_chunk_documents=s.pipeline.max_documents_per_chunk)
+
+
+@dataclass(frozen=True)
+class DaemonLaunch:
+    """One stream's KCL daemon, ready to supervise: its properties file is written."""
+
+    stream: str  # the stream's key: what its processors report, and the supervisor's name
+    command: list[str]
+    env: dict[str, str]
+
+
+def daemon_launches(s: Settings, run_dir: Path, socket_path: str, environ: Mapping[str, str]) -> list[DaemonLaunch]:
+    """Write each stream's properties file and say how to start its daemon. The file, the processors' stream
+    (STREAM_ENV) and the supervisor are named by the stream's key, unique among the streams: two streams of
+    one name (two accounts or regions) must not read each other's properties. The properties themselves name
+    the real stream (streamName or streamArn)."""
+    from consumer.embedded import paths  # located lazily: a container sets SECSTASH_KCL_JARS
+
+    jars = s.kcl.jars_dir or str(paths.kcl_jars_dir())
+    disable_cbor = s.aws.endpoint("kinesis") is not None
+    launches = []
+    for stream in s.streams:
+        props = properties.build(s, stream)
+        path = properties.write(run_dir / f"{stream.key}.properties", props)
+        env = dict(environ)
+        env[SOCKET_ENV] = socket_path
+        env[STREAM_ENV] = stream.key
+        env.setdefault("SECSTASH_LOG_LEVEL", "warning" if s.log_level != "debug" else "debug")
+        command = properties.command_line(s.kcl.java, jars, path, s.kcl.heap_mb, LOGBACK, disable_cbor,
+                                          log_level=s.kcl.log_level)
+        launches.append(DaemonLaunch(stream.key, command, env))
+    return launches
+
+
 class App:
     def __init__(self, settings: Settings, run_dir: Path | None = None,
                  on_delivered: Callable[[str, Delivered], None] | None = None) -> None:
@@ -99,13 +141,8 @@ class App:
         self.search.start()
         self._started.append(self.search)
 
-        naming = IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern)
-        config = WorkerConfig(
-            parsing={st.stream_name: st.parsing(s.filters) for st in s.streams},
-            options=s.pipeline.parse_options(),
-            naming=naming, objects=s.object_access(), max_chunk_documents=s.pipeline.max_documents_per_chunk)
         events.objects_from_any_bucket(s.streams_reading_any_bucket())
-        self.pool = ParserPool(config, s.pipeline.workers)
+        self.pool = ParserPool(worker_config(s), s.pipeline.workers)
         self.pipeline = Pipeline(self.pool, self.archive, self.search, self.dead_letters,
                                  ByteBudget(s.pipeline.max_in_flight_bytes), on_delivered=self._delivered)
 
@@ -118,26 +155,15 @@ class App:
             self.health = HealthServer(s.metrics.host, s.metrics.port, self.readiness, self.liveness)
             self.health.start()
         self._start_daemons(socket_path)
-        log.info("secstash running", streams=[st.stream_name for st in s.streams], workers=self.pool.workers,
+        log.info("secstash running", streams=[st.key for st in s.streams], workers=self.pool.workers,
                  metrics_port=self.health.port if self.health else None)
 
     def _start_daemons(self, socket_path: str) -> None:
         s = self.settings
-        from consumer.embedded import paths  # located lazily: a container sets SECSTASH_KCL_JARS
-
-        jars = s.kcl.jars_dir or str(paths.kcl_jars_dir())
-        disable_cbor = s.aws.endpoint("kinesis") is not None
-        for stream in s.streams:
-            props = properties.build(s, stream)
-            path = properties.write(self.run_dir / f"{stream.stream_name}.properties", props)
-            env = dict(os.environ)
-            env[SOCKET_ENV] = socket_path
-            env[STREAM_ENV] = stream.stream_name
-            env.setdefault("SECSTASH_LOG_LEVEL", "warning" if s.log_level != "debug" else "debug")
-            command = properties.command_line(s.kcl.java, jars, path, s.kcl.heap_mb, LOGBACK, disable_cbor,
-                                              log_level=s.kcl.log_level)
+        for launch in daemon_launches(s, self.run_dir, socket_path, os.environ):
             supervisor = DaemonSupervisor(
-                stream.stream_name, command, env, s.kcl.restart_backoff_initial_s, s.kcl.restart_backoff_max_s,
+                launch.stream, launch.command, launch.env, s.kcl.restart_backoff_initial_s,
+                s.kcl.restart_backoff_max_s,
                 stop_grace_s=s.kcl.shutdown_grace_ms / 1000 + 10,
                 stalled=self.server.shards.stalled, stall_timeout_s=s.kcl.stall_timeout_s,
                 relog_from=s.kcl.log_level)
@@ -162,9 +188,9 @@ class App:
                 kinesis = aws.client("kinesis", s.stream_region(stream), s.aws.endpoint("kinesis"), session)
                 target = {"StreamARN": stream.arn} if stream.arn else {"StreamName": stream.stream_name}
                 summary = kinesis.describe_stream_summary(**target)["StreamDescriptionSummary"]
-                events.retention_known(stream.stream_name, int(summary["RetentionPeriodHours"]))
+                events.retention_known(stream.key, int(summary["RetentionPeriodHours"]))
             except Exception as exc:  # noqa: BLE001 - best effort: the daemon runs without the gauge
-                events.retention_unknown(stream.stream_name, exc)
+                events.retention_unknown(stream.key, exc)
 
     def _delivered(self, stream: str, delivered: Delivered) -> None:
         self.totals.add(stream, delivered)

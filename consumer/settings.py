@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -197,10 +198,20 @@ class S3ObjectSettings(Strict):
 
 
 class StreamSettings(Strict):
-    """One Kinesis stream. Give `name` or `arn` (an ARN also fixes the account and region)."""
+    """One Kinesis stream. Give `name` or `arn` (an ARN also fixes the account and region).
+
+    Inside secstash a stream is known by its key, `id` or else its name: the KCL properties file, the daemon's
+    supervisor, the stream the record processors report, parsing rules, archive, manifest and dead-letter keys,
+    document ids, spilled documents' source and metric labels all carry it. Two streams of one name (in two accounts or
+    regions, or one stream read under two application names) each need an `id`. Changing a running stream's
+    key starts new archive chains and new document ids (records read again are indexed again), so give the
+    `id` to the stream that is new."""
 
     name: str | None = None
     arn: str | None = None
+    id: str | None = Field(None, description="the stream's key inside secstash (properties file, archive keys, "
+                                             "document ids, metric labels); default: the stream name. Required to "
+                                             "tell apart streams of one name")
     region: str | None = Field(None, description="defaults to aws.region, or the ARN's region")
     role_arn: RoleArn | None = Field(None, description="assume this role (through STS) to read the stream")
     application_name: str | None = Field(None, description="KCL application = lease table name")
@@ -234,6 +245,12 @@ class StreamSettings(Strict):
             raise ValueError("not a Kinesis stream ARN (arn:aws:kinesis:<region>:<account>:stream/<name>)")
         return value
 
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        if value is not None and not _STREAM_NAME.match(value):
+            raise ValueError("not a stream id ([A-Za-z0-9_.-], 1-128 characters, as a stream name)")
+        return value
 
     @field_validator("region")
     @classmethod
@@ -274,12 +291,18 @@ class StreamSettings(Strict):
         return match.group(1)
 
     @property
+    def key(self) -> str:
+        """What secstash knows the stream by: `id`, or else the stream name (unique among the streams)."""
+        return self.id or self.stream_name
+
+    @property
     def lease_table(self) -> str:
+        # The stream name, not the key: giving a running stream an `id` keeps its lease table and checkpoints.
         return self.application_name or f"secstash-{self.stream_name}"
 
     def parsing(self, filters: list[FilterSettings]) -> StreamParsing:
         return StreamParsing(
-            stream=self.stream_name, namespace=self.namespace, dataset=self.dataset,
+            stream=self.key, namespace=self.namespace, dataset=self.dataset,
             detection=tuple(DetectionRule(r.dataset, r.log_group, r.log_stream, r.vpcflow_format)
                             for r in self.detection),
             filters=tuple(f.rule() for f in filters),
@@ -410,15 +433,27 @@ class Settings(BaseSettings):
                              f"pipeline.shutdown_grace_s ({self.pipeline.shutdown_grace_s})")
         return self
 
-    @model_validator(mode="after")
-    def _unique_streams(self) -> Settings:
-        seen: set[tuple[str, str]] = set()
-        for stream in self.streams:
-            key = (stream.stream_name, stream.lease_table)
-            if key in seen:
-                raise ValueError(f"stream {stream.stream_name!r} listed twice with one application name")
-            seen.add(key)
-        return self
+    @field_validator("streams")
+    @classmethod
+    def _unique_streams(cls, streams: list[StreamSettings], info: ValidationInfo) -> list[StreamSettings]:
+        """Everything per stream is keyed by the stream's key, and every daemon needs a lease table of its own:
+        two streams sharing either read one stream twice and the other never, and mix their archives."""
+        aws = info.data.get("aws")
+        default_region = aws.region if isinstance(aws, AwsSettings) else AwsSettings().region
+        keys: dict[str, int] = {}
+        tables: dict[tuple[str, str], int] = {}
+        for index, stream in enumerate(streams):
+            if (first := keys.setdefault(stream.key, index)) != index:
+                raise ValueError(
+                    f"streams[{first}] and streams[{index}] have the same key {stream.key!r} (a stream's key is its "
+                    f"`id`, or else its stream name): set `streams[{index}].id` to tell them apart")
+            # The daemon keeps its lease table in the stream's region (consumer.kcl.properties).
+            region = stream.region or (stream.arn.split(":")[3] if stream.arn else default_region)
+            if (first := tables.setdefault((region, stream.lease_table), index)) != index:
+                raise ValueError(
+                    f"streams[{first}] and streams[{index}] share the KCL lease table {stream.lease_table!r} in "
+                    f"{region}: set `streams[{index}].application_name` to give it its own")
+        return streams
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -434,12 +469,24 @@ class Settings(BaseSettings):
             return stream.arn.split(":")[3]
         return self.aws.region
 
+    def stream_key(self, wanted: str) -> str:
+        """The key of the configured stream `wanted` selects (a command's `--stream`): a stream's key, or else a
+        stream name only one configured stream has. Anything else is returned as given (the archive may hold a
+        stream no longer configured); a name several streams share is refused, naming their keys."""
+        if any(stream.key == wanted for stream in self.streams):
+            return wanted
+        named = [stream.key for stream in self.streams if stream.stream_name == wanted]
+        if len(named) > 1:
+            raise SettingsError(f"stream {wanted!r} names {len(named)} configured streams; give the key (`id`) "
+                                f"of one: {', '.join(named)}")
+        return named[0] if named else wanted
+
     def object_access(self) -> dict[str, ObjectAccess]:
-        """How the parser workers read the log objects each stream's notifications point at, by stream name
+        """How the parser workers read the log objects each stream's notifications point at, by stream key
         (streams with `s3_objects.read: false` are absent)."""
         from consumer.objects import ObjectAccess
 
-        return {stream.stream_name: ObjectAccess(
+        return {stream.key: ObjectAccess(
             region=self.stream_region(stream), max_bytes=self.pipeline.max_decompressed_bytes,
             role_arn=stream.s3_objects.role_arn, s3_endpoint=self.aws.endpoint("s3"),
             sts_endpoint=self.aws.endpoint("sts"),
@@ -448,8 +495,9 @@ class Settings(BaseSettings):
         ) for stream in self.streams if stream.s3_objects.read}
 
     def streams_reading_any_bucket(self) -> list[str]:
-        """Streams that read objects in whatever bucket their notifications name (no s3_objects.buckets)."""
-        return [s.stream_name for s in self.streams if s.s3_objects.read and not s.s3_objects.buckets]
+        """Keys of the streams that read objects in whatever bucket their notifications name (no
+        s3_objects.buckets)."""
+        return [s.key for s in self.streams if s.s3_objects.read and not s.s3_objects.buckets]
 
 
 def _check_dataset(value: str) -> str:

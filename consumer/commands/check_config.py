@@ -17,12 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = settings.load(args.config)
-        rendered = {s.stream_name: properties.render(properties.build(config, s)) for s in config.streams}
+        rendered = {s.key: properties.render(properties.build(config, s)) for s in config.streams}
     except (settings.SettingsError, properties.PropertiesError) as exc:
         print(f"secstash: {exc}", file=sys.stderr)
         return 2
     print(f"settings valid: {len(config.streams)} stream(s): " + ", ".join(rendered))
     if args.show_properties:
-        for name, text in rendered.items():
-            print(f"--- {name}\n{text}")
+        for key, text in rendered.items():
+            print(f"--- {key}\n{text}")
     return 0

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source", required=True, help="s3://BUCKET/PREFIX of the archive")
     parser.add_argument("--since", required=True, help="arrival time, inclusive: ISO 8601 or an age (24h, 7d)")
     parser.add_argument("--until", required=True, help="arrival time, exclusive: ISO 8601 or an age")
-    parser.add_argument("--stream", help="only this stream")
+    parser.add_argument("--stream", help="only this stream: its key (`id`, or else its name), or a stream name only "
+                                         "one configured stream has")
     parser.add_argument("--dataset", action="append", help="only documents of this dataset (repeatable)")
     parser.add_argument("--namespace", help="send documents to this data stream namespace instead")
     parser.add_argument("--config", "-c", required=True, help="settings YAML: search target, parsing, AWS")
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         s = settings_module.load(args.config)
         bucket, prefix = _source(args.source)
         since, until = reader.parse_time(args.since), reader.parse_time(args.until)
+        stream = s.stream_key(args.stream) if args.stream else None  # the archive is keyed by stream key
         datasets = None
         if args.dataset:
             known = {spec: spec for spec in registry.names()}
@@ -76,11 +78,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logs.configure("warning", secrets=logs.secrets_in(s))
 
-    parsing = {st.stream_name: st.parsing(s.filters) for st in s.streams}
+    parsing = {st.key: st.parsing(s.filters) for st in s.streams}
     if args.namespace:
-        parsing = {name: dataclasses.replace(p, namespace=args.namespace) for name, p in parsing.items()}
-        if args.stream and args.stream not in parsing:
-            parsing[args.stream] = StreamParsing(stream=args.stream, namespace=args.namespace)
+        parsing = {key: dataclasses.replace(p, namespace=args.namespace) for key, p in parsing.items()}
+        if stream and stream not in parsing:
+            parsing[stream] = StreamParsing(stream=stream, namespace=args.namespace)
     config = WorkerConfig(
         parsing=parsing,
         options=s.pipeline.parse_options(),
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         replayer = Replayer(s3, bucket, prefix, parse, target, RateLimiter(args.rate or None), datasets,
                             manifest_prefix=s.archive.manifest_prefix)
-        plan = replayer.plan(args.stream, since, until)
+        plan = replayer.plan(stream, since, until)
         bar = _progress(sum(o.size for o in plan), args.no_progress)
         if bar is not None:
             replayer.progress = lambda size, report: (bar.update(size), bar.set_postfix(

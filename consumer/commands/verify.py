@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bucket", help="archive bucket (default: archive.bucket from --config)")
     parser.add_argument("--prefix", help="archive prefix (default: archive.prefix, or 'archive')")
     parser.add_argument("--manifest-prefix", help="manifest prefix (default: archive.manifest_prefix, or 'manifests')")
-    parser.add_argument("--stream", help="only this stream")
+    parser.add_argument("--stream", help="only this stream: the key its archive is filed under (`id`, or else the "
+                                         "stream name); with --config, also a stream name only one configured "
+                                         "stream has")
     parser.add_argument("--since", help="from this arrival time, inclusive: ISO 8601 or an age (24h, 7d)")
     parser.add_argument("--until", help="up to this arrival time, exclusive: ISO 8601 or an age")
     parser.add_argument("--require-signatures", action="store_true", help="an unsigned manifest entry is a finding")
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         loaded, s3, kms = clients(args)
         since = reader.parse_time(args.since) if args.since else None
         until = reader.parse_time(args.until) if args.until else None
+        stream = loaded.stream_key(args.stream) if loaded is not None and args.stream else args.stream
     except Exception as exc:  # noqa: BLE001 - settings and time errors: say what is wrong, exit 2
         print(f"secstash verify: {exc}", file=sys.stderr)
         return 2
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                         signing_key=args.signing_key or (archive.signing_key_id if archive else None),
                         workers=args.workers)
     try:
-        report = verifier.run(args.stream, since, until)
+        report = verifier.run(stream, since, until)
     except (ClientError, BotoCoreError) as exc:
         print(f"secstash verify: cannot read s3://{bucket}: {exc}", file=sys.stderr)
         return 2

@@ -98,7 +98,8 @@ def build(settings: Settings, stream: StreamSettings, python: str | None = None,
     else:
         props["streamName"] = stream.stream_name
     if stream.role_arn:
-        session = re.sub(r"[^\w+=,.@-]", "-", f"secstash-{stream.stream_name}")[:64]
+        # The stream's key, like its files and labels: one stream read under two ids shows as two sessions.
+        session = re.sub(r"[^\w+=,.@-]", "-", f"secstash-{stream.key}")[:64]
         props["AwsCredentialsProvider"] = f"KclStsAssumeRoleCredentialsProvider|{stream.role_arn}|{session}"
     else:
         props["AwsCredentialsProvider"] = "DefaultCredentialsProvider"

@@ -34,3 +34,18 @@ def test_check_config_prints_the_generated_properties(tmp_path: Path) -> None:
                            "--show-properties"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "streamName = logs" in done.stdout and "workerId = w-1" in done.stdout
+
+
+def test_check_config_shows_each_stream_of_one_name_under_its_key(tmp_path: Path, capsys) -> None:
+    from consumer import cli
+
+    config = tmp_path / "secstash.yml"
+    config.write_text(yaml.safe_dump({"streams": [
+        {"arn": "arn:aws:kinesis:eu-west-1:111111111111:stream/logs", "id": "acct-a", "application_name": "a"},
+        {"arn": "arn:aws:kinesis:eu-west-1:222222222222:stream/logs", "id": "acct-b", "application_name": "b"}],
+        "archive": {"bucket": "archive-bucket"}, "search": {"hosts": ["http://127.0.0.1:9"]},
+        "kcl": {"worker_id": "w-1"}}))
+    assert cli.main(["check-config", "--config", str(config), "--show-properties"]) == 0
+    out = capsys.readouterr().out
+    assert "settings valid: 2 stream(s): acct-a, acct-b" in out
+    assert "--- acct-b\n" in out and "streamArn = arn:aws:kinesis:eu-west-1:222222222222:stream/logs" in out

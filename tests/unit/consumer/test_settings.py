@@ -59,6 +59,8 @@ BAD = [
     ("bad region", with_change("streams.0.region", "mars-1"), "streams[0].region: Value error, not an AWS region"),
     ("bad role arn", with_change("streams.0.role_arn", "role/x"), "streams[0].role_arn"),
     ("bad stream arn", with_change("streams.0.arn", "arn:aws:s3:::x"), "streams[0].arn"),
+    ("bad stream id", with_change("streams.0.id", "acct/a"), "streams[0].id: Value error, not a stream id"),
+    ("empty stream id", with_change("streams.0.id", ""), "streams[0].id: Value error, not a stream id"),
     ("unknown dataset", with_change("streams.0.dataset", "cloudtrial"), "streams[0].dataset"),
     ("bad namespace", with_change("streams.0.namespace", "Prod-1"), "streams[0].namespace"),
     ("no streams", with_change("streams", []), "streams:"),
@@ -245,3 +247,88 @@ def test_a_detection_rule_may_claim_a_group_for_eventbridge_events(tmp_path: Pat
     assert loaded.streams[0].parsing(loaded.filters).detection[0].dataset == "eventbridge"
     with pytest.raises(settings.SettingsError, match="unknown dataset"):
         settings.load(write(tmp_path, with_change("streams.0.dataset", "eventbridge")), environ={})
+
+
+ACCOUNT_A = "arn:aws:kinesis:eu-west-1:111111111111:stream/security-logs"
+ACCOUNT_B = "arn:aws:kinesis:eu-west-1:222222222222:stream/security-logs"
+
+
+def with_streams(*streams: dict) -> dict:
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["streams"] = list(streams)
+    return data
+
+
+def test_streams_of_one_name_are_told_apart_by_their_ids(tmp_path: Path) -> None:
+    # The multi-account case: one stream name in two accounts, each read through its own role and lease table.
+    a = {"arn": ACCOUNT_A, "application_name": "soc-acct-a", "role_arn": "arn:aws:iam::111111111111:role/reader"}
+    b = {"arn": ACCOUNT_B, "application_name": "soc-acct-b", "role_arn": "arn:aws:iam::222222222222:role/reader"}
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(write(tmp_path, with_streams(a, b)), environ={})
+    message = str(error.value)
+    assert "streams: Value error, streams[0] and streams[1] have the same key 'security-logs'" in message
+    assert "set `streams[1].id`" in message
+
+    loaded = settings.load(write(tmp_path, with_streams({**a, "id": "acct-a"}, {**b, "id": "acct-b"})), environ={})
+    assert [s.key for s in loaded.streams] == ["acct-a", "acct-b"]
+    assert [s.stream_name for s in loaded.streams] == ["security-logs", "security-logs"]
+    assert [s.parsing(loaded.filters).stream for s in loaded.streams] == ["acct-a", "acct-b"]
+
+
+def test_one_stream_under_two_application_names_needs_an_id_for_the_second(tmp_path: Path) -> None:
+    first, second = {"name": "security-logs"}, {"name": "security-logs", "application_name": "soc-replica"}
+    with pytest.raises(settings.SettingsError, match=r"set `streams\[1\]\.id`"):
+        settings.load(write(tmp_path, with_streams(first, second)), environ={})
+    loaded = settings.load(write(tmp_path, with_streams(first, {**second, "id": "replica"})), environ={})
+    assert [(s.key, s.lease_table) for s in loaded.streams] == [("security-logs", "secstash-security-logs"),
+                                                                 ("replica", "soc-replica")]
+
+
+def test_an_id_equal_to_another_streams_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(settings.SettingsError, match=r"streams\[0\] and streams\[1\] have the same key 'audit'"):
+        settings.load(write(tmp_path, with_streams({"name": "audit"}, {"name": "flows", "id": "audit"})), environ={})
+
+
+def test_streams_sharing_a_lease_table_in_one_region_are_refused(tmp_path: Path) -> None:
+    # The lease table defaults to the stream name, not the id (an id given later keeps the checkpoints).
+    same_region = with_streams({"arn": ACCOUNT_A, "id": "acct-a"}, {"arn": ACCOUNT_B, "id": "acct-b"})
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(write(tmp_path, same_region), environ={})
+    assert ("streams[0] and streams[1] share the KCL lease table 'secstash-security-logs' in eu-west-1: set "
+            "`streams[1].application_name`") in str(error.value)
+    shared = with_streams({"name": "audit", "application_name": "soc"}, {"name": "flows", "application_name": "soc"})
+    with pytest.raises(settings.SettingsError, match=r"streams\[1\]\.application_name"):
+        settings.load(write(tmp_path, shared), environ={})
+    # Lease tables live in the stream's region: one name in two regions has two tables.
+    regions = with_streams({"name": "security-logs", "id": "eu"}, {"name": "security-logs", "id": "us",
+                                                                    "region": "us-east-2"})
+    regions["aws"] = {"region": "eu-west-1"}
+    loaded = settings.load(write(tmp_path, regions), environ={})
+    assert [(s.key, loaded.stream_region(s)) for s in loaded.streams] == [("eu", "eu-west-1"), ("us", "us-east-2")]
+
+
+def test_a_stream_without_id_is_keyed_by_its_name_as_before(tmp_path: Path) -> None:
+    loaded = settings.load(write(tmp_path, with_streams({"arn": ACCOUNT_A}, {"name": "flows"})), environ={})
+    assert [s.key for s in loaded.streams] == ["security-logs", "flows"]
+    assert [s.lease_table for s in loaded.streams] == ["secstash-security-logs", "secstash-flows"]
+    assert set(loaded.object_access()) == {"security-logs", "flows"}
+
+
+def test_a_commands_stream_selector_takes_a_key_or_an_unambiguous_name(tmp_path: Path) -> None:
+    loaded = settings.load(write(tmp_path, with_streams(
+        {"arn": ACCOUNT_A, "id": "acct-a", "application_name": "soc-acct-a"},
+        {"arn": ACCOUNT_B, "id": "acct-b", "application_name": "soc-acct-b"},
+        {"name": "flows", "id": "vpc-flows"}, {"name": "audit"})), environ={})
+    assert loaded.stream_key("acct-b") == "acct-b"
+    assert loaded.stream_key("flows") == "vpc-flows"  # the name of one configured stream
+    assert loaded.stream_key("audit") == "audit"
+    assert loaded.stream_key("retired") == "retired"  # archived, no longer configured: as given
+    with pytest.raises(settings.SettingsError) as error:
+        loaded.stream_key("security-logs")
+    assert "names 2 configured streams" in str(error.value) and "acct-a, acct-b" in str(error.value)
+
+
+def test_stream_ids_come_through_an_environment_override(tmp_path: Path) -> None:
+    streams = '[{"arn": "%s", "id": "acct-a", "application_name": "a"}, {"arn": "%s", "application_name": "b"}]'
+    loaded = settings.load(write(tmp_path, GOOD), environ={"SECSTASH_STREAMS": streams % (ACCOUNT_A, ACCOUNT_B)})
+    assert [s.key for s in loaded.streams] == ["acct-a", "security-logs"]

@@ -60,3 +60,36 @@ def test_an_unexpected_error_while_reading_exits_2_with_one_line(monkeypatch, ca
     assert cli.main(["verify", "--bucket", "archive-1"]) == 2
     err = capsys.readouterr().err
     assert err == "secstash verify: reading s3://archive-1 failed: RuntimeError: listing broke halfway\n"
+
+
+def verified_stream(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str | None]:
+    """(exit status, the stream the command hands the Verifier, None when it made none)."""
+    ran: list[str | None] = []
+
+    class RecordingVerifier:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def run(self, stream: str | None, *args: Any) -> Report:
+            ran.append(stream)
+            return Report()
+
+    monkeypatch.setattr(command, "Verifier", RecordingVerifier)
+    status = cli.main(["verify", "--region", "us-east-1", *argv])
+    return status, (ran[0] if ran else None)
+
+
+def test_the_stream_is_chosen_by_its_key_or_a_name_only_one_stream_has(monkeypatch, tmp_path: Path, capsys):
+    config = tmp_path / "secstash.yml"
+    config.write_text(yaml.safe_dump({**SETTINGS, "streams": [
+        {"arn": "arn:aws:kinesis:eu-west-1:111111111111:stream/security-logs", "id": "acct-a",
+         "application_name": "soc-acct-a"},
+        {"arn": "arn:aws:kinesis:eu-west-1:222222222222:stream/security-logs", "id": "acct-b",
+         "application_name": "soc-acct-b"},
+        {"name": "flows", "id": "vpc-flows"}]}))
+    assert verified_stream(monkeypatch, "--config", str(config), "--stream", "acct-b") == (0, "acct-b")
+    assert verified_stream(monkeypatch, "--config", str(config), "--stream", "flows") == (0, "vpc-flows")
+    assert verified_stream(monkeypatch, "--config", str(config), "--stream", "security-logs") == (2, None)
+    assert "names 2 configured streams" in capsys.readouterr().err
+    # Without settings the archive's own key is all there is.
+    assert verified_stream(monkeypatch, "--bucket", "b-1", "--stream", "security-logs") == (0, "security-logs")

@@ -227,6 +227,7 @@ def test_chart_refuses_a_termination_grace_shorter_than_the_drain(deploy_tools: 
 
 @pytest.mark.parametrize("sets, complaint", [
     (("settings.stream=oops",), "stream"),
+    (("settings.streams[0].id=acct/a",), "/settings/streams/0/id"),
     (("replicas=3",), "replicas"),
     (("settings.search.password=inline",), "search"),
     (("settings.search.hosts[0]=https://elastic:inline@es.example.com:9200",), "hosts"),
@@ -250,6 +251,13 @@ def test_chart_defaults_demand_the_settings_that_have_no_default(deploy_tools: d
 def test_values_schema_knows_exactly_the_settings_sections() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     assert set(schema["properties"]["settings"]["properties"]) == set(settings_module.Settings.model_fields)
+
+
+def test_values_schema_checks_a_stream_id_as_the_settings_do() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    stream = schema["properties"]["settings"]["properties"]["streams"]["items"]
+    assert set(stream["properties"]) <= set(settings_module.StreamSettings.model_fields)
+    assert stream["properties"]["id"]["pattern"] == settings_module._STREAM_NAME.pattern
 
 
 def test_service_monitor_scrapes_the_metrics_port(deploy_tools: dict[str, Any]) -> None:
