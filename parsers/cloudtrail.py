@@ -278,7 +278,7 @@ def _rendered(record: dict[str, Any], ct: dict[str, Any]) -> None:
         # Elastic's test counts UTF-16 units of the whole text. A leaf can still pass Lucene's term limit in
         # UTF-8 bytes (a CJK or euro-sign string of 11 000 characters), or nest deeper than the mapping allows:
         # the cluster would refuse the whole event, so the copy is left out and the text alone is indexed.
-        if java_length(text) < _KEYWORD_LIMIT and refusal(cleaned, f"aws.cloudtrail.flattened.{target}") is None:
+        if java_length(text) < _KEYWORD_LIMIT and refusal(cleaned, f"aws.cloudtrail.flattened.{target}", text) is None:
             flattened[target] = cleaned
 
 

@@ -66,3 +66,13 @@ def test_fit_returns_the_value_itself_when_it_fits_and_none_when_too_deep() -> N
     value = {"a": {"b": ["c"]}}
     assert flattened.fit(value, FIELD) is value
     assert flattened.fit(nest(flattened.DEPTH_LIMIT + 5), FIELD) is None
+
+
+def test_the_rendered_text_spares_the_walk_only_when_no_leaf_could_reach_the_limit() -> None:
+    values = [{"policy": "\u20ac" * 12000}, {"k": "x" * 32700}, {"a\0b": "x"}, {"a": [{"b": ["\u00e9" * 16400]}]},
+              {"bucketName": "logs", "key": "a/b", "acl": [{"grantee": "x", "n": 1.5, "ok": True}]}]
+    for value in values:
+        text, cleaned = javamap.render(value)
+        assert text is not None
+        # Same answer with or without the rendering: the shortcut never hides a refusal.
+        assert (flattened.refusal(cleaned, FIELD, text) is None) == (flattened.refusal(cleaned, FIELD) is None), value
