@@ -42,7 +42,7 @@ from typing import Any, Protocol
 from prometheus_client import Gauge
 
 from consumer import events
-from consumer.pool import MIN_CHUNK, Parsed, WireRecord
+from consumer.pool import Parsed, WireRecord, chunk_count
 from sinks.batch import BulkItem, DeadLetter, RawRecord, RecordBatch
 
 
@@ -116,14 +116,6 @@ class ByteBudget(Budget):
     def __init__(self, limit: int) -> None:
         super().__init__(limit, "admission", events.INFLIGHT)
         events.INFLIGHT_LIMIT.set(limit)
-
-
-def chunk_count(records: int, workers: int) -> int:
-    """How many chunks `ParserPool.parse` cuts `records` records into (`pool._chunks`): at most `workers`."""
-    if records <= 0:
-        return 0
-    size = max(MIN_CHUNK, -(-records // workers))
-    return -(-records // size)
 
 
 @dataclass(slots=True)

@@ -359,11 +359,20 @@ def _run_alone(factory: Callable[[int, WorkerConfig], Any], config: WorkerConfig
         executor.shutdown(wait=False, cancel_futures=True)
 
 
+def _chunk_size(records: int, workers: int) -> int:
+    return max(MIN_CHUNK, -(-records // workers))
+
+
 def _chunks(records: Sequence[WireRecord], workers: int) -> list[Sequence[WireRecord]]:
     if not records:
         return []
-    size = max(MIN_CHUNK, -(-len(records) // workers))
+    size = _chunk_size(len(records), workers)
     return [records[i:i + size] for i in range(0, len(records), size)]
+
+
+def chunk_count(records: int, workers: int) -> int:
+    """How many chunks `ParserPool.parse` cuts `records` records into (`_chunks`): at most `workers`."""
+    return -(-records // _chunk_size(records, workers)) if records > 0 else 0
 
 
 def _default_executor(workers: int, config: WorkerConfig) -> ProcessPoolExecutor:

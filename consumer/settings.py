@@ -290,6 +290,12 @@ class StreamSettings(Strict):
         assert match is not None  # validated above
         return match.group(1)
 
+    def region_or(self, default: str) -> str:
+        """The stream's region: its own, the one its ARN names, or else `default` (aws.region)."""
+        if self.region:
+            return self.region
+        return self.arn.split(":")[3] if self.arn else default
+
     @property
     def key(self) -> str:
         """What secstash knows the stream by: `id`, or else the stream name (unique among the streams)."""
@@ -448,7 +454,7 @@ class Settings(BaseSettings):
                     f"streams[{first}] and streams[{index}] have the same key {stream.key!r} (a stream's key is its "
                     f"`id`, or else its stream name): set `streams[{index}].id` to tell them apart")
             # The daemon keeps its lease table in the stream's region (consumer.kcl.properties).
-            region = stream.region or (stream.arn.split(":")[3] if stream.arn else default_region)
+            region = stream.region_or(default_region)
             if (first := tables.setdefault((region, stream.lease_table), index)) != index:
                 raise ValueError(
                     f"streams[{first}] and streams[{index}] share the KCL lease table {stream.lease_table!r} in "
@@ -463,11 +469,7 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
     def stream_region(self, stream: StreamSettings) -> str:
-        if stream.region:
-            return stream.region
-        if stream.arn:
-            return stream.arn.split(":")[3]
-        return self.aws.region
+        return stream.region_or(self.aws.region)
 
     def stream_key(self, wanted: str) -> str:
         """The key of the configured stream `wanted` selects (a command's `--stream`): a stream's key, or else a

@@ -170,6 +170,12 @@ class SearchSettings(Strict):
             return []
         return [host for host in self.hosts if host.startswith("http://")]
 
+    @property
+    def mode_name(self) -> str:
+        """`logs` (data streams) or `index` (plain indices): names each mode's index templates, settings
+        component and lifecycle policy apart, so a daemon in one mode never rewrites what the other's use."""
+        return "logs" if self.data_streams else "index"
+
     def outside_logs_view(self) -> bool:
         """Plain indices whose names Elastic's rules (`logs-aws.*`) and dashboards (`logs-*`) do not cover."""
         return not self.data_streams and not self.index_pattern.startswith("logs-")

@@ -18,7 +18,7 @@ Mode = Literal["rollover", "delete_only"]
 def policy_name(settings: SearchSettings) -> str:
     """`secstash-logs` (data streams: rollover) or `secstash-index` (plain indices: delete only): a daemon in
     one mode must not replace the policy the other mode's indices follow."""
-    return f"{settings.template_prefix}-{'logs' if settings.data_streams else 'index'}"
+    return f"{settings.template_prefix}-{settings.mode_name}"
 
 
 def mode(settings: SearchSettings) -> Mode | None:

@@ -63,15 +63,9 @@ def names(settings: SearchSettings, dataset: str) -> dict[str, str]:
     """Template names. Data-stream and plain-index templates are named apart: a cluster refuses to turn a
     template its data streams match into one without `data_stream`, so switching modes must not overwrite."""
     p = settings.template_prefix
-    kind = mode_name(settings)
+    kind = settings.mode_name
     return {"ecs": f"{p}-ecs@mappings", "settings": f"{p}-{kind}@settings", "dataset": f"{p}-{dataset}@mappings",
             "index": f"{p}-{kind}-{dataset}"}
-
-
-def mode_name(settings: SearchSettings) -> str:
-    """`logs` (data streams) or `index` (plain indices): names the index templates, the settings component and
-    the lifecycle policy of each mode apart, so a daemon in one mode never rewrites what the other's use."""
-    return "logs" if settings.data_streams else "index"
 
 
 def custom_components(dataset: str) -> list[str]:
