@@ -97,6 +97,25 @@ def test_assumed_role_caller_is_named_after_its_role() -> None:
                            "arn": "arn:aws:iam::111122223333:role/Admin", "account_id": "111122223333"}}
 
 
+def test_identity_user_name_is_kept_when_the_session_issuer_also_names_one() -> None:
+    # Pipeline processor `rename json.userIdentity.sessionContext.sessionIssuer.userName -> user.name`
+    # (ignore_failure): ES refuses to rename onto an existing field, so the identity's own userName stays;
+    # the `append related.user {{json.userIdentity.userName}}` before it keeps that name in related.user.
+    record = copy.deepcopy(ASSUMED_ROLE)
+    record["userIdentity"]["userName"] = "alice"
+    doc = parse(record)
+    assert doc["user"]["name"] == "alice"
+    assert {"alice", "Admin"} <= set(doc["related"]["user"])
+
+
+def test_digest_account_does_not_replace_the_identity_account() -> None:
+    # Pipeline processor `rename json.awsAccountId -> cloud.account.id` (ignore_failure) runs after the
+    # userIdentity.accountId rename and cannot overwrite it.
+    record = {**DIGEST, "userIdentity": {"type": "IAMUser", "accountId": "444455556666"}}
+    assert parse(record)["cloud"]["account"] == {"id": "444455556666"}
+    assert parse(DIGEST)["cloud"]["account"] == {"id": "111122223333"}
+
+
 def test_categorization_outcome_and_renames() -> None:
     doc = parse(ASSUMED_ROLE)
     assert doc["event"] == {"kind": "event", "action": "CreateAccessKey", "provider": "iam.amazonaws.com",
