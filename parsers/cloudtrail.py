@@ -119,6 +119,10 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
         raise EventError(f"CloudTrail record {exc}", reason="too_deep") from None
     if original is not None:
         doc["event"]["original"] = original
+    if event.meta.timestamp_ms is not None:
+        # The pipeline's first `set event.created copy_from @timestamp`: the input's @timestamp, which the
+        # aws-cloudwatch input takes from the log event, before eventTime replaces it.
+        doc["event"]["created"] = ecs.epoch_ms_to_iso(event.meta.timestamp_ms)
     return [doc]
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from parsers import EventError, registry
-from parsers.event import Event
+from parsers.event import Event, EventMeta
 from parsers.options import ParseOptions
 from tests.unit.parsers._mutations import assert_parses_cleanly, cut_or_random_text, mutated_events
 
@@ -114,6 +114,16 @@ def test_digest_account_does_not_replace_the_identity_account() -> None:
     record = {**DIGEST, "userIdentity": {"type": "IAMUser", "accountId": "444455556666"}}
     assert parse(record)["cloud"]["account"] == {"id": "444455556666"}
     assert parse(DIGEST)["cloud"]["account"] == {"id": "111122223333"}
+
+
+def test_log_event_time_becomes_event_created() -> None:
+    # Pipeline processor `set event.created copy_from @timestamp` (before the eventTime date processor): the
+    # aws-cloudwatch input's @timestamp is the CloudWatch Logs event's timestamp.
+    event = Event(message=orjson.dumps(ASSUMED_ROLE).decode(), meta=EventMeta(timestamp_ms=1714558531250))
+    doc = SPEC.parse(event, OPTIONS)[0]
+    assert doc["event"]["created"] == "2024-05-01T10:15:31.250Z"
+    assert doc["@timestamp"] == "2024-05-01T10:15:30.000Z"
+    assert "created" not in parse(ASSUMED_ROLE)["event"]  # no envelope time (secstash parse): none to copy
 
 
 def test_categorization_outcome_and_renames() -> None:
