@@ -119,6 +119,10 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
         raise EventError(f"CloudTrail record {exc}", reason="too_deep") from None
     if original is not None:
         doc["event"]["original"] = original
+    if event.meta.timestamp_ms is not None:
+        # The pipeline's first `set event.created copy_from @timestamp`: the input's @timestamp, which the
+        # aws-cloudwatch input takes from the log event, before eventTime replaces it.
+        doc["event"]["created"] = ecs.epoch_ms_to_iso(event.meta.timestamp_ms)
     return [doc]
 
 
@@ -159,8 +163,9 @@ def _document(record: dict[str, Any], options: ParseOptions) -> dict[str, Any]:
 
     _move(record, _CT_EARLY, ct)
     identity = record.get("userIdentity")
+    identity_names: list[Any] = []
     if type(identity) is dict:
-        _identity(identity, ct, user, cloud)
+        identity_names = _identity(identity, ct, user, cloud)
     _move(record, _EVENT, ev)
     if name is not None:
         ev["action"] = scalar(name)  # set from a template: always text
@@ -192,7 +197,7 @@ def _document(record: dict[str, Any], options: ParseOptions) -> dict[str, Any]:
     user_name = user.get("name")
     if isinstance(user_name, str) and user_name.find("@") > 0:
         user["email"] = user_name
-    related_user += [user.get("id"), user_name, user.get("changes", {}).get("name")]
+    related_user += [user.get("id"), *identity_names, user_name, user.get("changes", {}).get("name")]
     if users := _unique_texts(related_user):
         doc.setdefault("related", {})["user"] = users
 
@@ -206,10 +211,13 @@ def _document(record: dict[str, Any], options: ParseOptions) -> dict[str, Any]:
     return doc
 
 
-def _identity(identity: dict[str, Any], ct: dict[str, Any], user: dict[str, Any], cloud: dict[str, Any]) -> None:
+def _identity(identity: dict[str, Any], ct: dict[str, Any], user: dict[str, Any],
+              cloud: dict[str, Any]) -> list[Any]:
+    """Fills aws.cloudtrail.user_identity, user and cloud.account; returns the names for related.user."""
     ui: dict[str, Any] = {}  # aws.cloudtrail.user_identity
     _move(identity, _IDENTITY, ui)
     _move(identity, _IDENTITY_USER, user)
+    names = [user.get("name")]
     _put(cloud, "account", identity.get("accountId"), "id")
     context = identity.get("sessionContext")
     if type(context) is dict:
@@ -223,7 +231,11 @@ def _identity(identity: dict[str, Any], ct: dict[str, Any], user: dict[str, Any]
         if type(issuer) is dict:
             issuer_out: dict[str, Any] = {}
             _move(issuer, _ISSUER, issuer_out)
-            _put(user, "name", issuer.get("userName"))  # an assumed role is named after its role
+            # An assumed role is named after its role, but only when the identity has no userName: the pipeline's
+            # `rename` onto an existing user.name fails (ignore_failure) and leaves the identity's own name.
+            if "name" not in user:
+                _put(user, "name", issuer.get("userName"))
+            names.append(issuer.get("userName"))
             if issuer_out:
                 session["session_issuer"] = issuer_out
         if session:
@@ -232,6 +244,7 @@ def _identity(identity: dict[str, Any], ct: dict[str, Any], user: dict[str, Any]
         _put(user, "id", _dig(identity, "onBehalfOf", "userId"))
     if ui:
         ct["user_identity"] = ui
+    return names
 
 
 def _entities(doc: dict[str, Any], record: dict[str, Any], name: Any) -> None:
@@ -341,7 +354,8 @@ def _categorize(ev: dict[str, Any], ct: dict[str, Any], name: Any, response: dic
 def _digest(record: dict[str, Any], doc: dict[str, Any], ct: dict[str, Any], cloud: dict[str, Any]) -> None:
     if _DIGEST_KEYS.isdisjoint(record):
         return  # not a digest file: skip a dozen lookups
-    _put(cloud, "account", record.get("awsAccountId"), "id")
+    if "account" not in cloud:  # a `rename` onto the identity's cloud.account.id fails and keeps that one
+        _put(cloud, "account", record.get("awsAccountId"), "id")
     file: dict[str, Any] = {}
     _put(file, "path", record.get("digestS3Object"))
     signature = _clean(record.get("previousDigestSignature"))

@@ -13,7 +13,7 @@ from parsers.options import ParseOptions
 from parsers.registry import register
 
 
-@register("cloudwatch_logs", ecs_version="8.0.0")
+@register("cloudwatch_logs", ecs_version="8.0.0", keeps_original=True)  # its pipeline only ever sets it
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     message = event.text()
     return [{"message": message, "cloud": {"provider": "aws"}, "event": {"kind": "event", "original": message}}]

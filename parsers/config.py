@@ -86,7 +86,7 @@ SPEC: dict[str, Any] = compile_spec({
 _OUTCOME = {"COMPLIANT": ("success", "passed"), "NON_COMPLIANT": ("failure", "failed")}
 
 
-@register("config", ecs_version="8.17.0")
+@register("config", ecs_version="8.17.0", keeps_original=True)  # its pipeline never removes event.original
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     original = event.text()
     evaluation = event.json_object()

@@ -23,7 +23,7 @@ def finalize(doc: dict[str, Any], spec: DatasetSpec, event: Event, opts: ParseOp
     event_fields = doc.get("event")
     if not isinstance(event_fields, dict):
         event_fields = doc["event"] = {}
-    if opts.keep_original:
+    if opts.keep_original or spec.keeps_original:
         text = event.text()
         if text:  # Elastic's pipelines drop empty strings: a blank line has no event.original
             event_fields.setdefault("original", text)

@@ -45,6 +45,9 @@ class DatasetSpec:
     event_dataset: str  # event.dataset and data_stream.dataset, e.g. "aws.cloudtrail"
     ecs_version: str
     parse_unguarded: ParseFn  # the parser itself: the fuzz tests call this one to find its bugs
+    # Elastic's pipeline keeps event.original whatever the `preserve_original_event` tag says (cloudwatch_logs,
+    # config), so the document has it even without ParseOptions.keep_original.
+    keeps_original: bool = False
 
     def parse(self, event: Event, options: ParseOptions) -> list[dict[str, Any]]:
         """The parser behind a safety net: a bug on odd input becomes an EventError, never a crash."""
@@ -70,11 +73,12 @@ _REGISTRY: dict[str, DatasetSpec] = {}
 _loaded = False
 
 
-def register(name: str, *, event_dataset: str | None = None, ecs_version: str = "8.11.0") -> Callable[[ParseFn], ParseFn]:
+def register(name: str, *, event_dataset: str | None = None, ecs_version: str = "8.11.0",
+             keeps_original: bool = False) -> Callable[[ParseFn], ParseFn]:
     def decorate(fn: ParseFn) -> ParseFn:
         if name in _REGISTRY:
             raise RuntimeError(f"dataset {name!r} registered twice")
-        _REGISTRY[name] = DatasetSpec(name, event_dataset or f"aws.{name}", ecs_version, fn)
+        _REGISTRY[name] = DatasetSpec(name, event_dataset or f"aws.{name}", ecs_version, fn, keeps_original)
         return fn
 
     return decorate

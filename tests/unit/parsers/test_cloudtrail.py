@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from parsers import EventError, registry
-from parsers.event import Event
+from parsers.event import Event, EventMeta
 from parsers.options import ParseOptions
 from tests.unit.parsers._mutations import assert_parses_cleanly, cut_or_random_text, mutated_events
 
@@ -95,6 +95,35 @@ def test_assumed_role_caller_is_named_after_its_role() -> None:
         "creation_date": "2024-05-01T10:00:00.000Z", "mfa_authenticated": "true",
         "session_issuer": {"type": "Role", "principal_id": "AROAEXAMPLE",
                            "arn": "arn:aws:iam::111122223333:role/Admin", "account_id": "111122223333"}}
+
+
+def test_identity_user_name_is_kept_when_the_session_issuer_also_names_one() -> None:
+    # Pipeline processor `rename json.userIdentity.sessionContext.sessionIssuer.userName -> user.name`
+    # (ignore_failure): ES refuses to rename onto an existing field, so the identity's own userName stays;
+    # the `append related.user {{json.userIdentity.userName}}` before it keeps that name in related.user.
+    record = copy.deepcopy(ASSUMED_ROLE)
+    record["userIdentity"]["userName"] = "alice"
+    doc = parse(record)
+    assert doc["user"]["name"] == "alice"
+    assert {"alice", "Admin"} <= set(doc["related"]["user"])
+
+
+def test_digest_account_does_not_replace_the_identity_account() -> None:
+    # Pipeline processor `rename json.awsAccountId -> cloud.account.id` (ignore_failure) runs after the
+    # userIdentity.accountId rename and cannot overwrite it.
+    record = {**DIGEST, "userIdentity": {"type": "IAMUser", "accountId": "444455556666"}}
+    assert parse(record)["cloud"]["account"] == {"id": "444455556666"}
+    assert parse(DIGEST)["cloud"]["account"] == {"id": "111122223333"}
+
+
+def test_log_event_time_becomes_event_created() -> None:
+    # Pipeline processor `set event.created copy_from @timestamp` (before the eventTime date processor): the
+    # aws-cloudwatch input's @timestamp is the CloudWatch Logs event's timestamp.
+    event = Event(message=orjson.dumps(ASSUMED_ROLE).decode(), meta=EventMeta(timestamp_ms=1714558531250))
+    doc = SPEC.parse(event, OPTIONS)[0]
+    assert doc["event"]["created"] == "2024-05-01T10:15:31.250Z"
+    assert doc["@timestamp"] == "2024-05-01T10:15:30.000Z"
+    assert "created" not in parse(ASSUMED_ROLE)["event"]  # no envelope time (secstash parse): none to copy
 
 
 def test_categorization_outcome_and_renames() -> None:
