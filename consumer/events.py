@@ -33,6 +33,10 @@ OBJECT_CREDENTIAL_FAILURES = Counter(
     "secstash_s3_reader_credential_failures_total", "batches failed because secstash's own credentials could "
     "not read a log object in S3 (clock skew, a rotated key, STS AssumeRole refused): re-read, not dead-lettered",
     ["stream"])
+OBJECT_READ_FAILURES = Counter(
+    "secstash_s3_object_read_failures_total", "transient failures reading a log object in S3 (throttling, 5xx, "
+    "network), each failing its batch; given_up=true: pipeline.object_retry_budget_s ran out and the object's "
+    "pointer is read once more, then dead-lettered (object_retries_exhausted)", ["stream", "given_up"])
 BATCHES = Counter("secstash_batches_total", "record batches handled, by outcome", ["stream", "outcome"])
 BATCH_SECONDS = Histogram("secstash_batch_delivery_seconds", "time from receiving a batch to every sink "
                           "holding it", ["stream"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900))
@@ -208,6 +212,19 @@ def object_reader_credentials_failed(stream: str, shard: str, code: str, operati
     OBJECT_CREDENTIAL_FAILURES.labels(stream).inc()
     log.error("s3 log objects cannot be read with secstash's own credentials; the shard is re-read until they "
               "work", stream=stream, shard=shard, code=code, operation=operation)
+
+
+def object_read_failed(stream: str, location: str, failing_for_s: float, budget_s: float, given_up: bool) -> None:
+    """A log object failed to read transiently; its batch fails (re-read), or, past the budget, its pointer is
+    read one last time and dead-lettered."""
+    OBJECT_READ_FAILURES.labels(stream, "true" if given_up else "false").inc()
+    if given_up:
+        log.error("s3 log object kept failing for pipeline.object_retry_budget_s; reading it once more, then "
+                  "dead-lettering its pointer so the shard goes on", stream=stream, object=location,
+                  failing_for_s=round(failing_for_s, 1), budget_s=budget_s)
+    else:
+        log.warning("s3 log object could not be read; the batch fails and is read again", stream=stream,
+                    object=location, failing_for_s=round(failing_for_s, 1), budget_s=budget_s)
 
 
 def objects_from_any_bucket(streams: list[str]) -> None:

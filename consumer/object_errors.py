@@ -131,3 +131,35 @@ def _credentials(code: str, operation: str) -> ReaderCredentialsFailed:
 
 def _status(exc: boto.ClientError) -> Any:
     return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+class ObjectReadFailed(Exception):
+    """A log object failed to read for a transient reason (throttling, a 5xx, a dropped connection), after
+    botocore's own retries. It fails the batch as the transient error itself would, and names the object, so
+    the parser pool can count how long that object has been failing against
+    `pipeline.object_retry_budget_s` (`consumer.object_retries`). Crosses the parser pool's process boundary
+    (pickled with its args)."""
+
+    def __init__(self, message: str, stream: str, location: str) -> None:
+        super().__init__(message, stream, location)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    @property
+    def stream(self) -> str:
+        return str(self.args[1])
+
+    @property
+    def location(self) -> str:
+        return str(self.args[2])
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether `exc`, raised by `ObjectReader`, is an answer or a network fault that a later read may not
+    meet again (what `classified` raises as it is). secstash's own credentials failing
+    (`ReaderCredentialsFailed`) is not: that is an outage of secstash's identity, never the object's fault,
+    and no budget gives up on it. Neither are exceptions of secstash's own code."""
+    if isinstance(exc, boto.ClientError):
+        return classified(exc, "") is exc
+    return isinstance(exc, _NETWORK_ERRORS)

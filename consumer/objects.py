@@ -68,7 +68,7 @@ class ObjectAccess:
         if problem is None and region != self.region and region not in known_regions():
             problem = "the region is not one botocore knows"
         if problem is not None:
-            raise ObjectUnavailable(f"{_where(ref)} (region {region!r}): {problem}", reason="bad_s3_notification")
+            raise ObjectUnavailable(f"{object_location(ref)} (region {region!r}): {problem}", reason="bad_s3_notification")
         return region
 
 
@@ -93,7 +93,7 @@ class ObjectReader:
     def __call__(self, ref: ObjectRef) -> bytes:
         region = self._access.checked_region(ref)
         owner = self._access.expected_owner(ref.bucket)
-        where = _where(ref)
+        where = object_location(ref)
         try:
             client = self._client(region)
         except Exception as exc:  # noqa: BLE001 - sorted by object_errors: raised as it is, or a dead letter
@@ -119,11 +119,11 @@ class ObjectReader:
         try:
             size = response.get("ContentLength")
             if isinstance(size, int) and size > self._access.max_bytes:
-                raise ObjectUnavailable(f"{_where(ref)} holds {size} bytes, over the cap of {self._access.max_bytes}"
+                raise ObjectUnavailable(f"{object_location(ref)} holds {size} bytes, over the cap of {self._access.max_bytes}"
                                         " (pipeline.max_decompressed_bytes)", reason="payload_too_large")
             data: bytes = body.read(self._access.max_bytes + 1)
             if len(data) > self._access.max_bytes:
-                raise ObjectUnavailable(f"{_where(ref)} is over the cap of {self._access.max_bytes} bytes "
+                raise ObjectUnavailable(f"{object_location(ref)} is over the cap of {self._access.max_bytes} bytes "
                                         "(pipeline.max_decompressed_bytes)", reason="payload_too_large")
             return data
         finally:
@@ -183,6 +183,6 @@ def _session(access: ObjectAccess) -> boto3.Session:
     return boto3.Session(botocore_session=core)
 
 
-def _where(ref: ObjectRef) -> str:
+def object_location(ref: ObjectRef) -> str:
     version = f" (version {ref.version_id})" if ref.version_id else ""
     return f"s3://{ref.bucket}/{ref.key}{version}"

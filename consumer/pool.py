@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import gc
 import multiprocessing
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -24,6 +25,8 @@ from typing import Any
 
 from consumer import events
 from consumer.cpus import usable_cpus
+from consumer.object_errors import ObjectReadFailed
+from consumer.object_retries import RetryBudget, guarded
 from consumer.objects import ObjectAccess, ObjectReader
 from parsers import ObjectRef, ParseOptions, RecordOutcome, StreamParsing, parse_record, registry
 from parsers.enrich import useragent
@@ -68,6 +71,9 @@ class WorkerConfig:
     # letters; the rest come back in `Parsed.deferred` for another round (`Pipeline.deliver`). None: every
     # record, however many documents.
     max_chunk_documents: int | None = None
+    # How long a log object may fail transiently before its pointer is dead-lettered (consumer.object_retries);
+    # 0: never.
+    object_retry_budget_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -168,13 +174,15 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
 
 
-def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: WorkerConfig | None = None) -> Parsed:
-    """Parse consecutive records of one shard. Runs in a worker (config from the initializer) or inline."""
+def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: WorkerConfig | None = None,
+                give_up: frozenset[str] = frozenset()) -> Parsed:
+    """Parse consecutive records of one shard. Runs in a worker (config from the initializer) or inline.
+    `give_up`: log objects (`object_location`) whose pointers are dead-lettered if they fail once more."""
     config = config or _CONFIG
     assert config is not None, "worker not initialised"
     parsing = config.parsing.get(stream) or StreamParsing(stream=stream)
     out = Parsed()
-    fetch = _fetcher(config, stream, out)
+    fetch = _fetcher(config, stream, out, give_up)
     limit = config.max_chunk_documents
     for position, wire in enumerate(records):
         if limit is not None and len(out.items) + len(out.dead_letters) >= limit:
@@ -222,8 +230,10 @@ def _full(limit: int, held: int, builder: BulkItemBuilder) -> Callable[[RecordOu
 _READERS: dict[tuple[str, ObjectAccess], ObjectReader] = {}  # one per stream and process: clients are reused
 
 
-def _fetcher(config: WorkerConfig, stream: str, out: Parsed) -> Callable[[ObjectRef], bytes] | None:
-    """The stream's log-object reader, counting into `out`; None when the stream does not read objects."""
+def _fetcher(config: WorkerConfig, stream: str, out: Parsed,
+             give_up: frozenset[str] = frozenset()) -> Callable[[ObjectRef], bytes] | None:
+    """The stream's log-object reader, counting into `out`; None when the stream does not read objects.
+    Its transient failures name their object (`consumer.object_retries`)."""
     access = config.objects.get(stream)
     if access is None:
         return None
@@ -231,8 +241,10 @@ def _fetcher(config: WorkerConfig, stream: str, out: Parsed) -> Callable[[Object
     if reader is None:
         reader = _READERS[(stream, access)] = ObjectReader(access)
 
+    read = guarded(reader, stream, give_up)
+
     def fetch(ref: ObjectRef) -> bytes:
-        data = reader(ref)
+        data = read(ref)
         out.objects_read += 1
         out.object_bytes += len(data)
         return data
@@ -260,13 +272,15 @@ class ParserPool:
     batch goes on."""
 
     def __init__(self, config: WorkerConfig, workers: int | None = None,
-                 executor_factory: Callable[[int, WorkerConfig], ProcessPoolExecutor] | None = None) -> None:
+                 executor_factory: Callable[[int, WorkerConfig], ProcessPoolExecutor] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._config = config
         self._workers = workers or usable_cpus()
         self._factory = executor_factory or _default_executor
         self._lock = Lock()
         self._alone = Lock()  # one failed chunk re-run at a time
         self._executor = self._factory(self._workers, config)
+        self._retries = RetryBudget(config.object_retry_budget_s, clock)
 
     @property
     def workers(self) -> int:
@@ -284,10 +298,31 @@ class ParserPool:
                 except (BrokenProcessPool, CancelledError) as exc:
                     self._replace(executor, exc)
                     part = self._parse_alone(stream, shard, chunk)
+                except ObjectReadFailed as failure:
+                    part = self._giving_up(stream, shard, chunk, failure)
                 result.merge(part)
         finally:
             events.QUEUE.labels("parse_chunks").dec(len(futures))
         return result
+
+    def _giving_up(self, stream: str, shard: str, chunk: Sequence[WireRecord], failure: ObjectReadFailed) -> Parsed:
+        """A chunk one of whose log objects failed transiently: raise (the batch fails and is read again)
+        until that object has been failing for the whole retry budget; then parse the chunk again at once
+        with the object given up (read once more, else dead-lettered), and so for each further object of
+        the chunk whose budget is spent. A chunk holds at most `max_chunk_documents` worth of objects, and
+        each round gives one more up, so this ends."""
+        give_up: set[str] = set()
+        while self._retries.exhausted(failure) and failure.location not in give_up:
+            give_up.add(failure.location)
+            executor, future = self._submit(stream, shard, chunk, frozenset(give_up))
+            try:
+                return future.result()
+            except ObjectReadFailed as again:
+                failure = again
+            except (BrokenProcessPool, CancelledError) as exc:
+                self._replace(executor, exc)
+                break  # the crash is the chunk's to answer for, in the next read of the batch
+        raise failure
 
     def _parse_alone(self, stream: str, shard: str, chunk: Sequence[WireRecord]) -> Parsed:
         with self._alone:
@@ -319,13 +354,15 @@ class ParserPool:
         except Exception as exc:  # noqa: BLE001 - any failure of an empty chunk means the pool is unusable
             raise PoolUnusable(f"the parser pool cannot parse even an empty chunk: {type(exc).__name__}: {exc}") from error
 
-    def _submit(self, stream: str, shard: str, chunk: Sequence[WireRecord]) -> tuple[Any, Future[Parsed]]:
+    def _submit(self, stream: str, shard: str, chunk: Sequence[WireRecord],
+                give_up: frozenset[str] = frozenset()) -> tuple[Any, Future[Parsed]]:
         """The chunk's future, and the executor it went to (to replace that one, and only it, if it breaks)."""
         while True:
             with self._lock:
                 executor = self._executor
             try:
-                return executor, executor.submit(parse_chunk, stream, shard, chunk)
+                extra = (None, give_up) if give_up else ()  # the usual call stays the plain one
+                return executor, executor.submit(parse_chunk, stream, shard, chunk, *extra)
             except BrokenProcessPool as exc:
                 failed: Future[Parsed] = Future()
                 failed.set_exception(exc)

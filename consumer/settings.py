@@ -396,6 +396,12 @@ class PipelineSettings(Strict):
     max_events_per_object: int = Field(1_000_000, ge=1_000, le=100_000_000, description="events parsed from one "
                                        "S3 log object; the rest are dead-lettered (too_many_events, naming the "
                                        "first line not parsed) for a replay after raising it")
+    # A log object failing for an hour is not a blip: its shard, and the stream's daemon that restarts with
+    # every failed batch, would wait as long as it fails (consumer/object_retries.py).
+    object_retry_budget_s: float = Field(3600.0, ge=0, description="how long a log object in S3 may fail to "
+                                         "read transiently (throttling, 5xx, network) before its pointer is "
+                                         "read once more and then dead-lettered (object_retries_exhausted) so "
+                                         "the shard goes on; 0: retry for ever")
     keep_original: bool = False
     geoip_dir: str | None = None
     shutdown_grace_s: float = Field(30.0, gt=0, description="SIGTERM to exit, all in-flight work included")
