@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import re
+
 import orjson
 
 from sinks.compress import gzip_bytes
@@ -41,7 +43,20 @@ class BulkRequest(Generic[T]):
 
 
 def action_line(item: BulkItem) -> bytes:
-    return orjson.dumps({"create": {"_index": item.index, "_id": item.id}}) + b"\n"
+    # One per document: the part up to the id is the same for every document of an index, so it is
+    # serialised once per index; an id that JSON would escape (never one secstash makes) takes orjson's way.
+    prefix = _ACTION_PREFIXES.get(item.index)
+    if prefix is None:
+        if len(_ACTION_PREFIXES) >= 4096:
+            _ACTION_PREFIXES.clear()
+        prefix = _ACTION_PREFIXES[item.index] = orjson.dumps({"create": {"_index": item.index, "_id": ""}})[:-3]
+    if _PLAIN_ID(item.id) is None:
+        return orjson.dumps({"create": {"_index": item.index, "_id": item.id}}) + b"\n"
+    return prefix + item.id.encode() + b'"}}\n'
+
+
+_ACTION_PREFIXES: dict[str, bytes] = {}  # index -> `{"create":{"_index":"<index>","_id":"`
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]+\Z").match  # characters JSON writes as they are
 
 
 def item_bytes(item: BulkItem) -> int:
@@ -51,9 +66,12 @@ def item_bytes(item: BulkItem) -> int:
 
 def ndjson(items: Iterable[BulkItem]) -> bytes:
     parts: list[bytes] = []
+    add = parts.append
     for item in items:
-        parts.append(action_line(item))
-        parts.append(item.body.rstrip(b"\n") + b"\n")
+        add(action_line(item))
+        body = item.body
+        add(body.rstrip(b"\n") if body.endswith(b"\n") else body)  # no copy of the usual body: one join
+        add(b"\n")
     return b"".join(parts)
 
 
