@@ -142,6 +142,7 @@ class App:
         self._started.append(self.search)
 
         events.objects_from_any_bucket(s.streams_reading_any_bucket())
+        events.aws_endpoints_overridden(s.aws.overridden())
         self.pool = ParserPool(worker_config(s), s.pipeline.workers)
         self.pipeline = Pipeline(self.pool, self.archive, self.search, self.dead_letters,
                                  ByteBudget(s.pipeline.max_in_flight_bytes), on_delivered=self._delivered)
@@ -178,13 +179,10 @@ class App:
             try:
                 session = None
                 if stream.role_arn:
-                    sts = aws.client("sts", s.stream_region(stream), s.aws.endpoint("sts"))
-                    creds = sts.assume_role(RoleArn=stream.role_arn, RoleSessionName="secstash-retention")["Credentials"]
-                    import boto3
-
-                    session = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
-                                            aws_secret_access_key=creds["SecretAccessKey"],
-                                            aws_session_token=creds["SessionToken"])
+                    session = aws.assumed_role_session(
+                        stream.role_arn, s.stream_region(stream), sts_endpoint=s.aws.endpoint("sts"),
+                        session_name=stream.session_name("retention", s.worker_id()),
+                        external_id=stream.external_id.get_secret_value() if stream.external_id else None)
                 kinesis = aws.client("kinesis", s.stream_region(stream), s.aws.endpoint("kinesis"), session)
                 target = {"StreamARN": stream.arn} if stream.arn else {"StreamName": stream.stream_name}
                 summary = kinesis.describe_stream_summary(**target)["StreamDescriptionSummary"]
