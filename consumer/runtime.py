@@ -30,7 +30,7 @@ from consumer.kcl.processor import SOCKET_ENV, STREAM_ENV
 from consumer.pipeline import ByteBudget, Delivered, Pipeline
 from consumer.pool import IndexNaming, ParserPool, WorkerConfig
 from consumer.server import PipelineServer
-from consumer.settings import Settings
+from consumer.settings import ENV_PREFIX, Settings
 from sinks import aws
 from sinks.archive.service import ArchiveSink
 from sinks.deadletter import DeadLetterSink
@@ -81,6 +81,20 @@ class DaemonLaunch:
     env: dict[str, str]
 
 
+# A settings override the record processors still read: their own log level.
+_PASSED_OVERRIDES = frozenset({"SECSTASH_LOG_LEVEL"})
+
+
+def daemon_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What a KCL daemon and the record processors it starts inherit: `environ` less secstash's settings
+    overrides (`SECSTASH_SEARCH__PASSWORD`, `SECSTASH_SEARCH__API_KEY`, ...: where secrets are given). Neither
+    reads settings; the daemon takes its AWS credentials from the AWS_* variables, which stay."""
+    sections = Settings.model_fields.keys()
+    return {name: value for name, value in environ.items()
+            if name.upper() in _PASSED_OVERRIDES or not name.upper().startswith(ENV_PREFIX)
+            or name[len(ENV_PREFIX):].lower().partition("__")[0] not in sections}
+
+
 def daemon_launches(s: Settings, run_dir: Path, socket_path: str, environ: Mapping[str, str]) -> list[DaemonLaunch]:
     """Write each stream's properties file and say how to start its daemon. The file, the processors' stream
     (STREAM_ENV) and the supervisor are named by the stream's key, unique among the streams: two streams of
@@ -94,7 +108,7 @@ def daemon_launches(s: Settings, run_dir: Path, socket_path: str, environ: Mappi
     for stream in s.streams:
         props = properties.build(s, stream)
         path = properties.write(run_dir / f"{stream.key}.properties", props)
-        env = dict(environ)
+        env = daemon_environment(environ)
         env[SOCKET_ENV] = socket_path
         env[STREAM_ENV] = stream.key
         env.setdefault("SECSTASH_LOG_LEVEL", "warning" if s.log_level != "debug" else "debug")
