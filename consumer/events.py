@@ -234,6 +234,15 @@ def objects_from_any_bucket(streams: list[str]) -> None:
                     "them chooses what secstash reads; list the log buckets in s3_objects.buckets", streams=streams)
 
 
+def aws_endpoints_overridden(endpoints: dict[str, str]) -> None:
+    """aws.*endpoint* settings send AWS calls (signed, with the data) somewhere other than AWS: right for local
+    emulators, never in production, where one set by a stray SECSTASH_AWS__... variable would otherwise pass
+    unseen."""
+    if endpoints:
+        log.warning("AWS endpoints overridden: calls go to these instead of AWS (local emulators only)",
+                    endpoints=endpoints, plain_http=sorted(k for k, v in endpoints.items() if v.startswith("http:")))
+
+
 def shard_event(stream: str, shard: str, event: str, position: str | None) -> None:
     if event == "checkpointed":
         CHECKPOINTS.labels(stream).inc()

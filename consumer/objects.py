@@ -14,7 +14,7 @@ workers of streams that carry no notifications never load it (about 16 MB per pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,9 @@ class ObjectAccess:
     region: str  # for notifications that do not name the bucket's region
     max_bytes: int  # objects larger than this, stored or decompressed, are not read
     role_arn: str | None = None  # assumed through STS for reading; None: the process's own credentials
+    # What role_arn's trust policy requires (s3_objects.external_id); kept out of repr, hence out of logs.
+    external_id: str | None = field(default=None, repr=False)
+    session_name: str = "secstash-objects"  # RoleSessionName: the stream and the instance (StreamSettings.session_name)
     s3_endpoint: str | None = None
     sts_endpoint: str | None = None
     # (bucket name glob, owner account or None), first match wins; empty: any bucket. From s3_objects.buckets.
@@ -161,26 +164,13 @@ def _try_as_written(error: Exception, ref: ObjectRef) -> bool:
 def _session(access: ObjectAccess) -> boto3.Session:
     """The process's own credentials, or the role's, refreshed before they expire (workers live for days)."""
     import boto3
-    import botocore.session
-    from botocore.credentials import DeferredRefreshableCredentials
 
     from sinks import aws
 
     if access.role_arn is None:
         return boto3.Session()
-    sts = aws.client("sts", access.region, access.sts_endpoint)
-    role_arn = access.role_arn
-
-    def assume() -> dict[str, str]:
-        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="secstash-log-objects")["Credentials"]
-        return {"access_key": credentials["AccessKeyId"], "secret_key": credentials["SecretAccessKey"],
-                "token": credentials["SessionToken"], "expiry_time": credentials["Expiration"].isoformat()}
-
-    core = botocore.session.get_session()
-    # botocore has no public setter for credentials that refresh themselves; this is how its own
-    # assume-role provider installs them.
-    core._credentials = DeferredRefreshableCredentials(refresh_using=assume, method="sts-assume-role")
-    return boto3.Session(botocore_session=core)
+    return aws.assumed_role_session(access.role_arn, access.region, session_name=access.session_name,
+                                    external_id=access.external_id, sts_endpoint=access.sts_endpoint)
 
 
 def object_location(ref: ObjectRef) -> str:

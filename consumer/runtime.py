@@ -30,7 +30,7 @@ from consumer.kcl.processor import SOCKET_ENV, STREAM_ENV
 from consumer.pipeline import ByteBudget, Delivered, Pipeline
 from consumer.pool import IndexNaming, ParserPool, WorkerConfig
 from consumer.server import PipelineServer
-from consumer.settings import Settings
+from consumer.settings import ENV_PREFIX, Settings
 from sinks import aws
 from sinks.archive.service import ArchiveSink
 from sinks.deadletter import DeadLetterSink
@@ -82,6 +82,20 @@ class DaemonLaunch:
     env: dict[str, str]
 
 
+# A settings override the record processors still read: their own log level.
+_PASSED_OVERRIDES = frozenset({"SECSTASH_LOG_LEVEL"})
+
+
+def daemon_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What a KCL daemon and the record processors it starts inherit: `environ` less secstash's settings
+    overrides (`SECSTASH_SEARCH__PASSWORD`, `SECSTASH_SEARCH__API_KEY`, ...: where secrets are given). Neither
+    reads settings; the daemon takes its AWS credentials from the AWS_* variables, which stay."""
+    sections = Settings.model_fields.keys()
+    return {name: value for name, value in environ.items()
+            if name.upper() in _PASSED_OVERRIDES or not name.upper().startswith(ENV_PREFIX)
+            or name[len(ENV_PREFIX):].lower().partition("__")[0] not in sections}
+
+
 def daemon_launches(s: Settings, run_dir: Path, socket_path: str, environ: Mapping[str, str]) -> list[DaemonLaunch]:
     """Write each stream's properties file and say how to start its daemon. The file, the processors' stream
     (STREAM_ENV) and the supervisor are named by the stream's key, unique among the streams: two streams of
@@ -95,7 +109,7 @@ def daemon_launches(s: Settings, run_dir: Path, socket_path: str, environ: Mappi
     for stream in s.streams:
         props = properties.build(s, stream)
         path = properties.write(run_dir / f"{stream.key}.properties", props)
-        env = dict(environ)
+        env = daemon_environment(environ)
         env[SOCKET_ENV] = socket_path
         env[STREAM_ENV] = stream.key
         env.setdefault("SECSTASH_LOG_LEVEL", "warning" if s.log_level != "debug" else "debug")
@@ -143,6 +157,7 @@ class App:
         self._started.append(self.search)
 
         events.objects_from_any_bucket(s.streams_reading_any_bucket())
+        events.aws_endpoints_overridden(s.aws.overridden())
         self.pool = ParserPool(worker_config(s), s.pipeline.workers)
         self.pipeline = Pipeline(self.pool, self.archive, self.search, self.dead_letters,
                                  ByteBudget(s.pipeline.max_in_flight_bytes), on_delivered=self._delivered)
@@ -179,13 +194,10 @@ class App:
             try:
                 session = None
                 if stream.role_arn:
-                    sts = aws.client("sts", s.stream_region(stream), s.aws.endpoint("sts"))
-                    creds = sts.assume_role(RoleArn=stream.role_arn, RoleSessionName="secstash-retention")["Credentials"]
-                    import boto3
-
-                    session = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
-                                            aws_secret_access_key=creds["SecretAccessKey"],
-                                            aws_session_token=creds["SessionToken"])
+                    session = aws.assumed_role_session(
+                        stream.role_arn, s.stream_region(stream), sts_endpoint=s.aws.endpoint("sts"),
+                        session_name=stream.session_name("retention", s.worker_id()),
+                        external_id=stream.external_id.get_secret_value() if stream.external_id else None)
                 kinesis = aws.client("kinesis", s.stream_region(stream), s.aws.endpoint("kinesis"), session)
                 target = {"StreamARN": stream.arn} if stream.arn else {"StreamName": stream.stream_name}
                 summary = kinesis.describe_stream_summary(**target)["StreamDescriptionSummary"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
@@ -23,6 +24,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -66,6 +68,24 @@ def _role_arn(value: str) -> str:
 
 
 RoleArn = Annotated[str, AfterValidator(_role_arn)]
+
+# What STS takes as an ExternalId ([\w+=,.@:/-], 2-1224), less what the KCL daemon splits its credentials
+# property on: `,` (a list of providers), `|` (a provider's arguments) and `=` (a nested `key=value`). A
+# value holding one would reach STS cut short, and every AssumeRole would be refused.
+# At least 4 characters: secstash's log masks only configured secrets that long (consumer/logs.py).
+_EXTERNAL_ID = re.compile(r"^[\w+.@:/-]{4,1224}$")
+
+
+def _external_id(value: SecretStr) -> SecretStr:
+    if not _EXTERNAL_ID.match(value.get_secret_value()):
+        raise ValueError("not an STS external id the KCL daemon can pass on (4-1224 of A-Z a-z 0-9 _ + . @ : / -)")
+    return value
+
+
+ExternalId = Annotated[SecretStr, AfterValidator(_external_id)]
+# A DynamoDB table name ([A-Za-z0-9_.-], 3-255) with room for the longest table KCL 3 derives from it
+# (`<application>-WorkerMetricStats`).
+_APPLICATION_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,237}$")
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
@@ -185,6 +205,8 @@ class S3ObjectSettings(Strict):
                                          "false: index the notification itself (generic dataset)")
     role_arn: RoleArn | None = Field(None, description="assume this role (through STS) to read the objects; default: "
                                                    "the process's own credentials (not the stream's role_arn)")
+    external_id: ExternalId | None = Field(None, description="the ExternalId role_arn's trust policy requires "
+                                                             "(confused-deputy protection); masked in logs")
     # Whoever can put records on the stream chooses which objects secstash reads and indexes; IAM bounds what
     # the credentials can read, this bounds what the stream may ask for, and pins each bucket's owner.
     # Empty stays "any bucket" (what existing deployments were given), with a warning at start; the archive
@@ -195,6 +217,11 @@ class S3ObjectSettings(Strict):
                                                           "bucket the credentials can read (warned about at "
                                                           "start), never archive.bucket")
 
+    @model_validator(mode="after")
+    def _external_id_needs_role(self) -> S3ObjectSettings:
+        if self.external_id is not None and self.role_arn is None:
+            raise ValueError("`external_id` is sent with AssumeRole of `role_arn`: give `role_arn` too")
+        return self
 
 
 class StreamSettings(Strict):
@@ -213,8 +240,12 @@ class StreamSettings(Strict):
                                              "document ids, metric labels); default: the stream name. Required to "
                                              "tell apart streams of one name")
     region: str | None = Field(None, description="defaults to aws.region, or the ARN's region")
-    role_arn: RoleArn | None = Field(None, description="assume this role (through STS) to read the stream")
-    application_name: str | None = Field(None, description="KCL application = lease table name")
+    role_arn: RoleArn | None = Field(None, description="assume this role (through STS) to read the stream; it must be "
+                                                   "in the stream's account (the ARN's)")
+    external_id: ExternalId | None = Field(None, description="the ExternalId role_arn's trust policy requires "
+                                                             "(confused-deputy protection); masked in logs")
+    application_name: str | None = Field(None, description="KCL application = lease table name (also the CloudWatch "
+                                                           "namespace and the fan-out consumer's name)")
     initial_position: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON"
     retrieval_mode: Literal["polling", "fanout"] = "polling"
     dataset: str | None = Field(None, description="force one dataset for every event of the stream")
@@ -243,6 +274,14 @@ class StreamSettings(Strict):
     def _arn(cls, value: str | None) -> str | None:
         if value is not None and not _STREAM_ARN.match(value):
             raise ValueError("not a Kinesis stream ARN (arn:aws:kinesis:<region>:<account>:stream/<name>)")
+        return value
+
+    @field_validator("application_name")
+    @classmethod
+    def _application_name(cls, value: str | None) -> str | None:
+        if value is not None and not _APPLICATION_NAME.match(value):
+            raise ValueError("not a KCL application name: it names DynamoDB tables ([A-Za-z0-9_.-], 3-237 "
+                             "characters, leaving room for `-WorkerMetricStats`)")
         return value
 
     @field_validator("id")
@@ -282,6 +321,30 @@ class StreamSettings(Strict):
                 raise ValueError("`name` and `arn` name different streams")
         return self
 
+    @model_validator(mode="after")
+    def _arn_agrees(self) -> StreamSettings:
+        """An ARN fixes the stream's partition, region and account; a `region` or `role_arn` naming others is a
+        typo in one of them. The daemon would ask the wrong region (and keep its leases there); a role of
+        another account could read only a stream whose resource policy lets it in, i.e. one its owner chose
+        to offer, whose records would then be indexed as this organisation's logs."""
+        if not self.arn:
+            return self
+        _, partition, _, region, account, _ = self.arn.split(":", 5)
+        if self.region and self.region != region:
+            raise ValueError(f"`region` ({self.region}) is not the region of `arn` ({region}); drop `region`")
+        if self.role_arn:
+            _, role_partition, _, _, role_account, _ = self.role_arn.split(":", 5)
+            if (role_partition, role_account) != (partition, account):
+                raise ValueError(f"`role_arn` is a role of account {role_account}, the stream is in account "
+                                 f"{account}: the role that reads a stream is in the stream's account")
+        return self
+
+    @model_validator(mode="after")
+    def _external_id_needs_role(self) -> StreamSettings:
+        if self.external_id is not None and self.role_arn is None:
+            raise ValueError("`external_id` is sent with AssumeRole of `role_arn`: give `role_arn` too")
+        return self
+
     @property
     def stream_name(self) -> str:
         if self.name:
@@ -289,6 +352,13 @@ class StreamSettings(Strict):
         match = _STREAM_ARN.match(self.arn or "")
         assert match is not None  # validated above
         return match.group(1)
+
+    def session_name(self, purpose: str, worker: str) -> str:
+        """The RoleSessionName for this stream's AssumeRole calls: CloudTrail in the role's account shows it, so
+        it names the stream, what the credentials are for and the instance (the KCL worker id)."""
+        from sinks.aws import role_session_name
+
+        return role_session_name(purpose, self.key, worker)
 
     def region_or(self, default: str) -> str:
         """The stream's region: its own, the one its ARN names, or else `default` (aws.region)."""
@@ -321,6 +391,10 @@ class StreamSettings(Strict):
 # --- AWS, KCL, pipeline ----------------------------------------------------------------------------------
 
 
+# No `=`, `|`, `,` or `^`: the sts endpoint travels inside the daemon's credentials property, split on them.
+_ENDPOINT = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?(/[^\s=|,^]*)?$")
+
+
 class AwsSettings(Strict):
     region: str = "us-east-1"
     endpoint_url: str | None = Field(None, description="one endpoint for every AWS API (local emulators)")
@@ -330,6 +404,22 @@ class AwsSettings(Strict):
     kms_endpoint: str | None = None
     sts_endpoint: str | None = None
     cloudwatch_endpoint: str | None = None
+
+    @field_validator("endpoint_url", "kinesis_endpoint", "dynamodb_endpoint", "s3_endpoint", "kms_endpoint",
+                     "sts_endpoint", "cloudwatch_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        # boto3 refuses a URL without a scheme only when the first client is built, and the KCL daemon quietly
+        # prefixes https://; either way the key that was wrong would go unnamed.
+        if value is not None and not _ENDPOINT.match(value):
+            raise ValueError("not an endpoint URL (http:// or https://, a host, an optional port and path)")
+        return value
+
+    def overridden(self) -> dict[str, str]:
+        """The endpoint overrides in effect (local emulators), by setting name: none in production."""
+        return {name: value for name in type(self).model_fields
+                if name.endswith("endpoint") or name == "endpoint_url"
+                if (value := getattr(self, name))}
 
     def endpoint(self, service: str) -> str | None:
         return getattr(self, f"{service}_endpoint", None) or self.endpoint_url
@@ -477,6 +567,10 @@ class Settings(BaseSettings):
     def stream_region(self, stream: StreamSettings) -> str:
         return stream.region_or(self.aws.region)
 
+    def worker_id(self) -> str:
+        """This instance's KCL worker id (kcl.worker_id, else the host name: the pod's or task's)."""
+        return self.kcl.worker_id or socket.gethostname()
+
     def stream_key(self, wanted: str) -> str:
         """The key of the configured stream `wanted` selects (a command's `--stream`): a stream's key, or else a
         stream name only one configured stream has. Anything else is returned as given (the archive may hold a
@@ -498,6 +592,9 @@ class Settings(BaseSettings):
             region=self.stream_region(stream), max_bytes=self.pipeline.max_decompressed_bytes,
             role_arn=stream.s3_objects.role_arn, s3_endpoint=self.aws.endpoint("s3"),
             sts_endpoint=self.aws.endpoint("sts"),
+            external_id=(stream.s3_objects.external_id.get_secret_value()
+                         if stream.s3_objects.external_id else None),
+            session_name=stream.session_name("objects", self.worker_id()),
             buckets=tuple((bucket.name, bucket.owner) for bucket in stream.s3_objects.buckets),
             archive_bucket=self.archive.bucket,
         ) for stream in self.streams if stream.s3_objects.read}

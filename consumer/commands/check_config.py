@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = settings.load(args.config)
-        rendered = {s.key: properties.render(properties.build(config, s)) for s in config.streams}
+        # External ids masked: this output ends up in terminals, CI logs and tickets.
+        rendered = {s.key: properties.render(properties.masked(properties.build(config, s), config))
+                    for s in config.streams}
     except (settings.SettingsError, properties.PropertiesError) as exc:
         print(f"secstash: {exc}", file=sys.stderr)
         return 2

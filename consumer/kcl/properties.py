@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -41,12 +40,18 @@ KNOWN_KEYS = frozenset({
 })
 # Read by the daemon itself (MultiLangDaemonConfig), not set on its configuration bean.
 DAEMON_KEYS = frozenset({"executableName", "processingLanguage"})
-# Setting these would break secstash's contract (e.g. a processing timeout kills a processor that is
-# correctly blocked on a slow sink), so extra_properties may not touch them.
+# extra_properties may not touch these, nor any key build() writes from a setting (which names it). Some would
+# break secstash's contract (a processing timeout kills a processor that is correctly blocked on a slow sink).
+# The rest name what belongs to one stream, while extra_properties apply to every stream: a `tableName` would
+# give all streams one lease table, where their shards' ids (shardId-000000000000, ...) collide and one stream's
+# checkpoint skips another's records; a table, region, endpoint or consumer the settings do not know of is
+# also one the lease-table checks and the generated IAM policies (deploy/iam) do not cover.
 RESERVED_KEYS = frozenset({
     "executableName", "applicationName", "streamName", "streamArn", "AwsCredentialsProvider",
     "AwsCredentialsProviderDynamoDB", "AwsCredentialsProviderCloudWatch", "timeoutInSeconds",
-    "callProcessRecordsEvenForEmptyRecordList",
+    "callProcessRecordsEvenForEmptyRecordList", "tableName", "workerMetricsTableName", "coordinatorStateTableName",
+    "consumerArn", "consumerName", "regionName", "kinesisEndpoint", "dynamoDBEndpoint",
+    "cloudWatchClient.endpointOverride", "cloudWatchClient.region",
 })
 _VALUE = re.compile(r"^[^\r\n]*$")
 
@@ -92,17 +97,12 @@ def build(settings: Settings, stream: StreamSettings, python: str | None = None,
     props["disableWorkerMetrics"] = "false" if kcl.worker_metrics else "true"
     props["clientVersionConfig"] = ("CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X" if kcl.lease_assignment == "lease_count"
                                     else "CLIENT_VERSION_CONFIG_3X")
-    props["workerId"] = worker_id or kcl.worker_id or socket.gethostname()
+    props["workerId"] = worker_id or settings.worker_id()
     if stream.arn:
         props["streamArn"] = stream.arn
     else:
         props["streamName"] = stream.stream_name
-    if stream.role_arn:
-        # The stream's key, like its files and labels: one stream read under two ids shows as two sessions.
-        session = re.sub(r"[^\w+=,.@-]", "-", f"secstash-{stream.key}")[:64]
-        props["AwsCredentialsProvider"] = f"KclStsAssumeRoleCredentialsProvider|{stream.role_arn}|{session}"
-    else:
-        props["AwsCredentialsProvider"] = "DefaultCredentialsProvider"
+    props["AwsCredentialsProvider"] = kinesis_credentials(settings, stream, props["workerId"])
     if endpoint := settings.aws.endpoint("kinesis"):
         props["kinesisEndpoint"] = endpoint
     if endpoint := settings.aws.endpoint("dynamodb"):
@@ -110,11 +110,66 @@ def build(settings: Settings, stream: StreamSettings, python: str | None = None,
     if endpoint := settings.aws.endpoint("cloudwatch"):
         props["cloudWatchClient.endpointOverride"] = endpoint
     for key, value in kcl.extra_properties.items():
-        if key in RESERVED_KEYS:
-            raise PropertiesError(f"kcl.extra_properties.{key}: managed by secstash, cannot be overridden")
+        if key in RESERVED_KEYS or key in props:
+            raise PropertiesError(f"kcl.extra_properties.{key}: managed by secstash, cannot be overridden"
+                                  + (f" (set {SETTING_OF[key]} instead)" if key in SETTING_OF else ""))
         props[key] = value
     check(props)
     return props
+
+
+# The setting each property that has one comes from, for the refusal of an extra_properties key.
+SETTING_OF = {
+    "applicationName": "streams[].application_name", "tableName": "streams[].application_name",
+    "workerMetricsTableName": "streams[].application_name", "coordinatorStateTableName": "streams[].application_name",
+    "consumerName": "streams[].application_name", "regionName": "streams[].region or aws.region",
+    "streamName": "streams[].name", "streamArn": "streams[].arn", "AwsCredentialsProvider": "streams[].role_arn",
+    "kinesisEndpoint": "aws.kinesis_endpoint", "dynamoDBEndpoint": "aws.dynamodb_endpoint",
+    "cloudWatchClient.endpointOverride": "aws.cloudwatch_endpoint",
+    "initialPositionInStream": "streams[].initial_position", "retrievalMode": "streams[].retrieval_mode",
+    "maxRecords": "kcl.max_records", "idleTimeBetweenReadsInMillis": "kcl.idle_time_between_reads_ms",
+    "failoverTimeMillis": "kcl.failover_time_ms", "shardSyncIntervalMillis": "kcl.shard_sync_interval_ms",
+    "leaseAssignmentIntervalMillis": "kcl.lease_assignment_interval_ms",
+    "parentShardPollIntervalMillis": "kcl.parent_shard_poll_interval_ms", "metricsLevel": "kcl.metrics_level",
+    "shutdownGraceMillis": "kcl.shutdown_grace_ms", "disableWorkerMetrics": "kcl.worker_metrics",
+    "clientVersionConfig": "kcl.lease_assignment", "workerId": "kcl.worker_id",
+}
+
+
+def kinesis_credentials(settings: Settings, stream: StreamSettings, worker_id: str) -> str:
+    """The daemon's Kinesis credentials: the process's own, or `streams[].role_arn` assumed through STS (the
+    daemon's StsAssumeRoleCredentialsProvider refreshes them in the background before they expire). Leases
+    and metrics keep the process's own (AwsCredentialsProviderDynamoDB/CloudWatch): they are this account's.
+
+    `endpointRegion` makes the daemon's STS client regional in the stream's region, as secstash's own STS
+    calls are; without it the client takes its region from AWS_REGION or the instance metadata, and where
+    neither answers (a container with IMDS's hop limit of 1, EKS Pod Identity) the provider cannot be built
+    and the daemon exits at every start. The ExternalId is a nested `externalId=`; the daemon logs this
+    property's value (at INFO, and at WARN when the provider fails), so the external id is a SecretStr that
+    secstash's log masks wherever it shows up (consumer/logs.py)."""
+    if not stream.role_arn:
+        return "DefaultCredentialsProvider"
+    region = settings.stream_region(stream)
+    parts = ["KclStsAssumeRoleCredentialsProvider", stream.role_arn, stream.session_name("kinesis", worker_id),
+             f"endpointRegion={region}"]
+    if endpoint := settings.aws.endpoint("sts"):
+        parts.append(f"endpoint={endpoint}^{region}")
+    if stream.external_id is not None:
+        parts.append(f"externalId={stream.external_id.get_secret_value()}")
+    return "|".join(parts)
+
+
+def masked(props: Mapping[str, str], settings: Settings) -> dict[str, str]:
+    """`props` with the external ids replaced, for showing them (check-config --show-properties)."""
+    from consumer.logs import REDACTED
+
+    secrets = [s.external_id.get_secret_value() for s in settings.streams if s.external_id is not None]
+    out = {}
+    for key, value in props.items():
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        out[key] = value
+    return out
 
 
 def check(props: Mapping[str, str]) -> None:
@@ -139,9 +194,13 @@ def render(props: Mapping[str, str]) -> str:
 
 
 def write(path: Path, props: Mapping[str, str]) -> Path:
+    """Atomically, readable by this user only: the file may hold a stream's external id."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(render(props))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(render(props))
+    os.chmod(tmp, 0o600)  # an older file of that name kept its mode through O_TRUNC
     os.replace(tmp, path)
     return path
 
@@ -158,7 +217,7 @@ def known_keys_in_jar(jars_dir: str, javap: str = "javap") -> set[str]:
                "software.amazon.kinesis.multilang.config.WorkerMetricStatsTableConfigBean"]
     found: set[str] = set()
     for cls in classes:
-        out = subprocess.run([javap, "-cp", f"{jars_dir}/*", cls], capture_output=True, text=True)
+        out = subprocess.run([javap, "-cp", f"{jars_dir}/*", cls], check=False, capture_output=True, text=True)
         for name in re.findall(r"\bpublic [\w.<>\[\], ]+ set(\w+)\(", out.stdout):
             found.add(name[0].lower() + name[1:])
             found.add(name)

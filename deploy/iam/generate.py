@@ -1,7 +1,8 @@
 """Least-privilege IAM policies for secstash, derived from its settings file.
 
     python deploy/iam/generate.py --config secstash.yml --account-id 111122223333 --out-dir policies/ \
-        [--log-bucket-arn arn:aws:s3:::acme-alb-logs ...] [--log-kms-key-arn ARN ...]
+        [--log-bucket-arn arn:aws:s3:::acme-alb-logs ...] [--log-kms-key-arn ARN ...] \
+        [--trusted-role-arn arn:aws:iam::111122223333:role/secstash ...]
 
 writes
   secstash-pipeline-policy.json     the role `secstash run` runs as (IRSA / ECS task role)
@@ -20,6 +21,10 @@ writes
   secstash-log-reader-<account>-<role>.json
                                     for each streams[].s3_objects.role_arn: what that role must allow on
                                     the log buckets; secstash's own role only gets sts:AssumeRole on it
+  secstash-trust-<account>-<role>.json
+                                    for each of those roles, its trust policy: sts:AssumeRole by this
+                                    account, only with the streams' external_id when they give one, and
+                                    only by the --trusted-role-arn roles when given
 
 What is granted, and only when the settings need it:
   - Kinesis reads of the named streams; RegisterStreamConsumer, SubscribeToShard and
@@ -149,9 +154,11 @@ def _listable(prefixes: list[str]) -> list[str]:
 def _kinesis_statements(ctx: _Context, streams: list[Any], sid_suffix: str = "") -> list[dict[str, Any]]:
     if not streams:
         return []
+    # What KCL 3 calls (ListShards, GetShardIterator, GetRecords) and DescribeStreamSummary (the fan-out
+    # consumer's registration, and secstash's retention gauge). Not DescribeStream: nothing calls it since KCL 2.
     out = [_statement(f"ReadStreams{sid_suffix}",
-                      ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
-                       "kinesis:GetShardIterator", "kinesis:ListShards"],
+                      ["kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator",
+                       "kinesis:ListShards"],
                       [ctx.stream_arn(s) for s in streams])]
     fanout = [s for s in streams if s.retrieval_mode == "fanout"]
     if fanout:
@@ -387,6 +394,56 @@ def log_reader_policies(settings: Any, account_id: str, *, partition: str = "aws
     return out
 
 
+# ------------------------------------------------------------------ trust policies of the assumed roles
+
+def trust_policies(settings: Any, account_id: str, *, partition: str = "aws",
+                   trusted_role_arns: Sequence[str] = ()) -> dict[str, Policy]:
+    """For each role secstash assumes (streams[].role_arn, and s3_objects.role_arn of streams that read
+    objects), the trust policy it needs in its own account: sts:AssumeRole by secstash's account, with the
+    ExternalId the settings send (the role's account gives that id to this deployment alone, so another
+    tenant of a shared secstash, or anyone else who learns the role's ARN, cannot make it read for them).
+    Inside secstash's account only the roles whose generated policy grants sts:AssumeRole on the role can
+    use it; --trusted-role-arn narrows the trust to those roles (aws:PrincipalArn) on the other side too."""
+    ctx = _Context(settings, account_id, partition)
+    for arn in trusted_role_arns:
+        match = _ROLE_ARN.match(arn)
+        if not match or match.group(2) != ctx.account:
+            raise PolicyError(f"--trusted-role-arn {arn!r} is not a role of account {ctx.account}")
+    ids: dict[str, set[str | None]] = {}
+    for stream in settings.streams:
+        if stream.role_arn:
+            ids.setdefault(stream.role_arn, set()).add(_secret(stream.external_id))
+        if stream.s3_objects.read and stream.s3_objects.role_arn:
+            ids.setdefault(stream.s3_objects.role_arn, set()).add(_secret(stream.s3_objects.external_id))
+    out = {}
+    for role, wanted in sorted(ids.items()):
+        if None in wanted and len(wanted) > 1:
+            raise PolicyError(f"{role} is assumed with an external_id by some streams and without by others: "
+                              "give every use of it the same external_id")
+        condition: dict[str, Any] = {}
+        if trusted_role_arns:
+            condition["ArnEquals"] = {"aws:PrincipalArn": _one_or_list(sorted(set(trusted_role_arns)))}
+        if None not in wanted:
+            condition["StringEquals"] = {"sts:ExternalId": _one_or_list(sorted(i for i in wanted if i))}
+        statement: dict[str, Any] = {"Sid": "SecstashAssumesThisRole", "Effect": "Allow",
+                                     "Principal": {"AWS": f"arn:{partition}:iam::{ctx.account}:root"},
+                                     "Action": "sts:AssumeRole"}
+        if condition:
+            statement["Condition"] = condition
+        match = _ROLE_ARN.match(role)
+        assert match is not None  # settings validated the ARN
+        out[f"secstash-trust-{match.group(2)}-{match.group(3).rsplit('/', 1)[-1]}.json"] = _document([statement])
+    return out
+
+
+def _secret(value: Any) -> str | None:
+    return None if value is None else str(value.get_secret_value())
+
+
+def _one_or_list(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else values
+
+
 # ------------------------------------------------------------------ stream keys (--stream-kms-key-arn)
 
 def _stream_keys(ctx: _Context, key_arns: Sequence[str]) -> list[str]:
@@ -469,7 +526,8 @@ def render(policy: Policy) -> str:
     return json.dumps(policy, indent=2) + "\n"
 
 
-def generate(settings: Any, account_id: str, **keys: Any) -> dict[str, Policy]:
+def generate(settings: Any, account_id: str, *, trusted_role_arns: Sequence[str] = (),
+             **keys: Any) -> dict[str, Policy]:
     """Every policy file for these settings, by file name."""
     stream_keys = keys.pop("stream_kms_key_arns", ())
     files = {
@@ -483,6 +541,8 @@ def generate(settings: Any, account_id: str, **keys: Any) -> dict[str, Policy]:
     files.update(log_reader_policies(settings, account_id, partition=keys.get("partition", "aws"),
                                      log_bucket_arns=keys.get("log_bucket_arns", ()),
                                      log_kms_key_arns=keys.get("log_kms_key_arns", ())))
+    files.update(trust_policies(settings, account_id, partition=keys.get("partition", "aws"),
+                                trusted_role_arns=trusted_role_arns))
     return files
 
 
@@ -503,6 +563,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the customer managed key a stream is encrypted with (repeatable; not needed for "
                              "alias/aws/kinesis): kms:Decrypt through Kinesis for the readers of streams in "
                              "its region")
+    parser.add_argument("--trusted-role-arn", action="append", default=[], metavar="ARN",
+                        help="a role of --account-id that assumes the other accounts' roles (the pipeline, "
+                             "read-only and replay roles; repeatable): their trust policies then admit only "
+                             "these, not every principal of the account that is granted sts:AssumeRole")
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -513,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         files = generate(settings, args.account_id, partition=args.partition, kms_key_arn=args.kms_key_arn,
                          signing_key_arn=args.signing_key_arn, search_arn=args.search_arn,
                          log_bucket_arns=args.log_bucket_arn, log_kms_key_arns=args.log_kms_key_arn,
-                         stream_kms_key_arns=args.stream_kms_key_arn)
+                         stream_kms_key_arns=args.stream_kms_key_arn, trusted_role_arns=args.trusted_role_arn)
     except (settings_module.SettingsError, PolicyError) as exc:
         print(f"generate.py: {exc}", file=sys.stderr)
         return 2

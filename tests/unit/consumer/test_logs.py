@@ -276,3 +276,35 @@ def test_a_kcl_daemon_line_logged_again_keeps_no_secret(output: Output, monkeypa
     assert (logged["level"], logged["logger"], logged["stream"], logged["kcl_level"]) == (
         "error", "secstash.kcl", "logs", "ERROR")
     assert logged["event"].startswith("Received error line from subprocess [POST https://")
+
+
+def test_a_streams_external_id_echoed_by_the_kcl_daemon_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon logs its AwsCredentialsProvider property whole (INFO while reading the file, WARN when the
+    provider cannot be built); the external id in it is a secret of the settings, masked when logged again."""
+    import json
+
+    from consumer import events, settings
+    from consumer.kcl import properties
+    from consumer.kcl.daemon import parse_line
+
+    loaded = settings.Settings(streams=[{"name": "org", "role_arn": "arn:aws:iam::444455556666:role/reader",
+                                         "external_id": "Ext-1d-7Q9"}],
+                               archive={"bucket": "archive-bucket"}, search={"hosts": ["https://es:9200"]})
+    value = properties.build(loaded, loaded.streams[0], python="/p", worker_id="w")["AwsCredentialsProvider"]
+    saved_config = structlog.get_config()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    made = Output()
+    logs.configure("debug", stream=made.buffer, secrets=logs.secrets_in(loaded))
+    try:
+        monkeypatch.setattr(events, "_kcl_log", structlog.get_logger("secstash.kcl"))
+        line = json.dumps({"level": "WARN", "loggerName": "AwsCredentialsProviderPropertyValueDecoder",
+                           "message": f"Unable to construct any provider with name {value}"})
+        events.daemon_logged("org", *parse_line(line))
+    finally:
+        structlog.configure(**saved_config)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        logs._known = ()
+    made.assert_clean("Ext-1d-7Q9")
+    assert "externalId=**********" in made.lines[0]["event"]

@@ -41,8 +41,8 @@ def test_check_config_shows_each_stream_of_one_name_under_its_key(tmp_path: Path
 
     config = tmp_path / "secstash.yml"
     config.write_text(yaml.safe_dump({"streams": [
-        {"arn": "arn:aws:kinesis:eu-west-1:111111111111:stream/logs", "id": "acct-a", "application_name": "a"},
-        {"arn": "arn:aws:kinesis:eu-west-1:222222222222:stream/logs", "id": "acct-b", "application_name": "b"}],
+        {"arn": "arn:aws:kinesis:eu-west-1:111111111111:stream/logs", "id": "acct-a", "application_name": "soc-a"},
+        {"arn": "arn:aws:kinesis:eu-west-1:222222222222:stream/logs", "id": "acct-b", "application_name": "soc-b"}],
         "archive": {"bucket": "archive-bucket"}, "search": {"hosts": ["http://127.0.0.1:9"]},
         "kcl": {"worker_id": "w-1"}}))
     assert cli.main(["check-config", "--config", str(config), "--show-properties"]) == 0

@@ -70,6 +70,20 @@ def test_two_streams_of_one_name_get_their_own_properties_files_and_stream_keys(
     assert [launch.stream for launch in launches] == ["acct-a", "acct-b"]
 
 
+def test_the_daemons_and_their_record_processors_inherit_no_settings_override(tmp_path: Path) -> None:
+    """Settings overrides are where secrets are given (the search password, an API key); neither the JVM nor a
+    record processor reads settings, so they never see them. AWS credentials and the processors' own
+    variables pass."""
+    environ = {"PATH": "/bin", "AWS_ROLE_ARN": "arn:aws:iam::111122223333:role/secstash",
+               "AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/secrets/token", "SECSTASH_SEARCH__PASSWORD": "Secr3t-pw",
+               "secstash_search__api_key": "k3y", "SECSTASH_STREAMS": "[]", "SECSTASH_LOG_LEVEL": "info",
+               "SECSTASH_CACHE": "/cache"}
+    (launch, _) = runtime.daemon_launches(load(tmp_path, TWO_ACCOUNTS), tmp_path / "run", "/run/p.sock", environ)
+    assert set(launch.env) == {"PATH", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "SECSTASH_LOG_LEVEL",
+                               "SECSTASH_CACHE", SOCKET_ENV, STREAM_ENV}
+    assert launch.env["SECSTASH_LOG_LEVEL"] == "info"
+
+
 def test_the_app_supervises_one_daemon_per_stream_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[dict[str, Any]] = []
 

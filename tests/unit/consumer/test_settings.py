@@ -79,6 +79,36 @@ BAD = [
     ("bad filter regex", with_change("filters", [{"action": "drop", "when": [{"field": "a", "matches": "("}]}]),
      "filters[0].when[0]: Value error, `matches` is not a valid regular expression"),
     ("metrics port out of range", with_change("metrics.port", 70000), "metrics.port"),
+    ("region other than the ARN's",
+     with_change("streams", [{"arn": "arn:aws:kinesis:eu-west-1:444455556666:stream/org", "region": "us-east-1"}]),
+     "streams[0]: Value error, `region` (us-east-1) is not the region of `arn` (eu-west-1)"),
+    ("role of another account than the stream's",
+     with_change("streams", [{"arn": "arn:aws:kinesis:eu-west-1:444455556666:stream/org",
+                              "role_arn": "arn:aws:iam::999988887777:role/reader"}]),
+     "streams[0]: Value error, `role_arn` is a role of account 999988887777, the stream is in account 444455556666"),
+    ("role of another partition than the stream's",
+     with_change("streams", [{"arn": "arn:aws:kinesis:eu-west-1:444455556666:stream/org",
+                              "role_arn": "arn:aws-cn:iam::444455556666:role/reader"}]),
+     "streams[0]: Value error, `role_arn` is a role of account"),
+    ("external id without a role", with_change("streams.0.external_id", "Ext-1234"),
+     "streams[0]: Value error, `external_id` is sent with AssumeRole of `role_arn`"),
+    ("external id the daemon would split", with_change("streams", [{"name": "a", "external_id": "a,b=c",
+                                                                   "role_arn": "arn:aws:iam::444455556666:role/r"}]),
+     "streams[0].external_id: Value error, not an STS external id"),
+    ("external id too short to mask", with_change("streams", [{"name": "a", "external_id": "ab",
+                                                              "role_arn": "arn:aws:iam::444455556666:role/r"}]),
+     "streams[0].external_id: Value error"),
+    ("log-object external id without a role", with_change("streams.0.s3_objects.external_id", "Ext-1234"),
+     "streams[0].s3_objects: Value error, `external_id` is sent with AssumeRole of `role_arn`"),
+    ("application name that is no table name", with_change("streams.0.application_name", "soc trail"),
+     "streams[0].application_name: Value error, not a KCL application name"),
+    ("application name too long for KCL 3's tables", with_change("streams.0.application_name", "a" * 238),
+     "streams[0].application_name: Value error, not a KCL application name"),
+    ("endpoint without a scheme", with_change("aws.kinesis_endpoint", "localhost:4568"),
+     "aws.kinesis_endpoint: Value error, not an endpoint URL"),
+    ("endpoint of another scheme", with_change("aws.endpoint_url", "ftp://emulator"), "aws.endpoint_url: Value error"),
+    ("sts endpoint the daemon would split", with_change("aws.sts_endpoint", "http://127.0.0.1:5000/?a=b"),
+     "aws.sts_endpoint: Value error"),
     ("log level", with_change("log_level", "verbose"), "log_level"),
 ]
 
@@ -329,6 +359,46 @@ def test_a_commands_stream_selector_takes_a_key_or_an_unambiguous_name(tmp_path:
 
 
 def test_stream_ids_come_through_an_environment_override(tmp_path: Path) -> None:
-    streams = '[{"arn": "%s", "id": "acct-a", "application_name": "a"}, {"arn": "%s", "application_name": "b"}]'
+    streams = '[{"arn": "%s", "id": "acct-a", "application_name": "soc-a"}, {"arn": "%s", "application_name": "soc-b"}]'
     loaded = settings.load(write(tmp_path, GOOD), environ={"SECSTASH_STREAMS": streams % (ACCOUNT_A, ACCOUNT_B)})
     assert [s.key for s in loaded.streams] == ["acct-a", "security-logs"]
+
+
+def test_external_ids_are_secrets_and_travel_to_the_object_readers_out_of_repr(tmp_path: Path) -> None:
+    data = with_change("streams", [{
+        "arn": "arn:aws:kinesis:eu-west-1:444455556666:stream/org-trail", "id": "org",
+        "role_arn": "arn:aws:iam::444455556666:role/stream-reader", "external_id": "Stream-Ext-77",
+        "s3_objects": {"role_arn": "arn:aws:iam::444455556666:role/log-reader", "external_id": "Object-Ext-88"}}])
+    data["kcl"] = {"worker_id": "secstash-0"}
+    loaded = settings.load(write(tmp_path, data), environ={})
+    assert "Stream-Ext-77" not in repr(loaded) and "Object-Ext-88" not in repr(loaded)
+    from consumer import logs
+
+    assert {"Stream-Ext-77", "Object-Ext-88"} <= set(logs.secrets_in(loaded))  # masked in every log line
+    access = loaded.object_access()["org"]
+    assert access.external_id == "Object-Ext-88" and "Object-Ext-88" not in repr(access)
+    assert access.session_name == "secstash-objects-org@secstash-0"  # CloudTrail names stream and instance
+
+
+def test_a_stream_arn_and_its_own_account_role_and_region_agree(tmp_path: Path) -> None:
+    arn = "arn:aws:kinesis:eu-west-1:444455556666:stream/org"
+    loaded = settings.load(write(tmp_path, with_change("streams", [
+        {"arn": arn, "region": "eu-west-1", "role_arn": "arn:aws:iam::444455556666:role/reader"}])), environ={})
+    assert loaded.stream_region(loaded.streams[0]) == "eu-west-1"
+
+
+def test_endpoint_overrides_are_none_by_default_and_announced_at_start_when_set(tmp_path: Path) -> None:
+    import structlog
+
+    from consumer import events
+
+    assert settings.load(write(tmp_path, GOOD), environ={}).aws.overridden() == {}
+    local = settings.load(write(tmp_path, GOOD), environ={"SECSTASH_AWS__ENDPOINT_URL": "http://127.0.0.1:5000",
+                                                          "SECSTASH_AWS__KINESIS_ENDPOINT": "https://127.0.0.1:4567"})
+    overridden = local.aws.overridden()
+    assert overridden == {"endpoint_url": "http://127.0.0.1:5000", "kinesis_endpoint": "https://127.0.0.1:4567"}
+    with structlog.testing.capture_logs() as logged:
+        events.aws_endpoints_overridden(overridden)
+        events.aws_endpoints_overridden({})
+    [warning] = logged
+    assert warning["log_level"] == "warning" and warning["plain_http"] == ["endpoint_url"]

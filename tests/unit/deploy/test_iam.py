@@ -31,7 +31,9 @@ EXAMPLES = {  # committed output dir -> (settings, extra generator arguments)
                           "log_bucket_arns": ["arn:aws:s3:::example-alb-logs",
                                               "arn:aws:s3:::example-org-cloudtrail"],
                           "log_kms_key_arns": [FULL_LOG_KEY],
-                          "stream_kms_key_arns": FULL_STREAM_KEYS}),
+                          "stream_kms_key_arns": FULL_STREAM_KEYS,
+                          "trusted_role_arns": [f"arn:aws:iam::{ACCOUNT}:role/secstash{suffix}"
+                                                for suffix in ("", "-readonly", "-replay")]}),
 }
 
 # (file glob, parliament issue, detail or action it concerns): why the finding is accepted.
@@ -39,6 +41,8 @@ ALLOWED_FINDINGS = {
     ("trust-*.json", "MALFORMED", "Statement contains neither Resource nor NotResource"):
         "trust policies are resource policies of the role: they name a Principal, never a Resource; "
         "parliament lints identity policies",
+    ("*/secstash-trust-*.json", "MALFORMED", "Statement contains neither Resource nor NotResource"):
+        "the generated trust policies of the roles secstash assumes in other accounts: resource policies too",
     ("trust-eks-irsa.json", "UNKNOWN_FEDERATION_SOURCE", "*:oidc-provider/oidc.eks.*"):
         "parliament 1.6.4 recognises SAML providers and a few public web identity providers, not the EKS "
         "cluster's OIDC provider that IRSA federates through",
@@ -246,6 +250,46 @@ def test_assume_role_names_exactly_the_configured_roles() -> None:
     assert "arn:aws:kinesis:eu-west-1:444455556666:stream/org-trail" not in resources_of(policy, "kinesis:GetRecords")
     (reader,) = generate.stream_reader_policies(with_role, ACCOUNT).values()
     assert resources_of(reader, "kinesis:GetRecords") == {"arn:aws:kinesis:eu-west-1:444455556666:stream/org-trail"}
+
+
+def test_stream_reads_are_what_kcl_3_calls_and_no_more() -> None:
+    policy = generate.pipeline_policy(settings_for({}), ACCOUNT)
+    assert {a for a in actions(policy) if a.startswith("kinesis:")} == {
+        "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"}
+
+
+ORG_TRAIL = "arn:aws:kinesis:eu-west-1:444455556666:stream/org-trail"
+STREAM_READER = "arn:aws:iam::444455556666:role/secstash-stream-reader"
+LOG_READER = "arn:aws:iam::444455556666:role/secstash-log-reader"
+
+
+def test_each_assumed_role_trusts_this_account_only_with_the_external_id_the_settings_send() -> None:
+    settings = settings_for({"streams": [
+        {"name": "security-logs"},
+        {"arn": ORG_TRAIL, "role_arn": STREAM_READER, "external_id": "Ext-stream-1",
+         "s3_objects": {"role_arn": LOG_READER, "external_id": "Ext-objects-2"}}]})
+    trusts = generate.trust_policies(settings, ACCOUNT)
+    assert set(trusts) == {"secstash-trust-444455556666-secstash-stream-reader.json",
+                           "secstash-trust-444455556666-secstash-log-reader.json"}
+    (stream_trust,) = statements(trusts["secstash-trust-444455556666-secstash-stream-reader.json"])
+    assert stream_trust["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    assert stream_trust["Action"] == "sts:AssumeRole"
+    assert stream_trust["Condition"] == {"StringEquals": {"sts:ExternalId": "Ext-stream-1"}}
+    (log_trust,) = statements(trusts["secstash-trust-444455556666-secstash-log-reader.json"])
+    assert log_trust["Condition"] == {"StringEquals": {"sts:ExternalId": "Ext-objects-2"}}
+    narrowed = generate.trust_policies(settings, ACCOUNT, trusted_role_arns=[f"arn:aws:iam::{ACCOUNT}:role/secstash"])
+    (statement,) = statements(narrowed["secstash-trust-444455556666-secstash-stream-reader.json"])
+    assert statement["Condition"]["ArnEquals"] == {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/secstash"}
+
+
+def test_a_role_assumed_with_and_without_an_external_id_is_refused() -> None:
+    settings = settings_for({"streams": [
+        {"arn": ORG_TRAIL, "role_arn": STREAM_READER, "external_id": "Ext-stream-1"},
+        {"arn": "arn:aws:kinesis:eu-west-1:444455556666:stream/flows", "role_arn": STREAM_READER}]})
+    with pytest.raises(generate.PolicyError, match="with an external_id by some streams and without by others"):
+        generate.trust_policies(settings, ACCOUNT)
+    with pytest.raises(generate.PolicyError, match="--trusted-role-arn"):
+        generate.trust_policies(settings_for({}), ACCOUNT, trusted_role_arns=["arn:aws:iam::999988887777:role/x"])
 
 
 @pytest.mark.parametrize("path", sorted(IAM.glob("*/secstash-readonly-policy.json")),
