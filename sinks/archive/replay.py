@@ -40,7 +40,9 @@ class DocumentTarget(Protocol):
 
 
 class Parse(Protocol):
-    """(stream, shard, wire records) -> something with `.items` and `.dead_letters` (consumer.pool.Parsed)."""
+    """(stream, shard, wire records) -> something with `.items` and `.dead_letters` (consumer.pool.Parsed),
+    and optionally `.deferred`: records to parse in another round (a record with a sixth field goes on from
+    that log-object pointer), as the live pipeline does."""
 
     def __call__(self, stream: str, shard: str, records: Sequence[Sequence[Any]]) -> Any: ...
 
@@ -99,19 +101,7 @@ class Replayer:
     _in_flight: deque[tuple[Future[Any], int]] = field(default_factory=deque)
 
     def plan(self, stream: str | None, since: int | None, until: int | None) -> list[reader.ListedObject]:
-        """The archive objects to read, per shard in position order: those filed under the hours of the range,
-        and with `since`, those filed earlier whose records run on into the range."""
-        listed = list(reader.archive_objects(self.s3, self.bucket, self.prefix, stream, since, until))
-        if since is not None:
-            listed += reader.objects_running_into(self.s3, self.bucket, self.prefix, self.manifest_prefix,
-                                                  stream, since)
-        objects = list({o.key: o for o in listed if o.parsed is not None}.values())
-
-        def order(obj: reader.ListedObject) -> tuple[str, str, Position, Position]:
-            parsed: ArchiveKey = obj.parsed  # type: ignore[assignment]
-            return parsed.stream, parsed.shard, parsed.first, parsed.last
-
-        return sorted(objects, key=order)
+        return plan(self.s3, self.bucket, self.prefix, self.manifest_prefix, stream, since, until)
 
     def run(self, objects: Sequence[reader.ListedObject], since: int | None, until: int | None) -> ReplayReport:
         started = self.clock()
@@ -157,10 +147,23 @@ class Replayer:
         return report
 
     def _send(self, report: ReplayReport, stream: str, shard: str, wire: list[list[Any]]) -> None:
-        parsed = self.parse(stream, shard, wire)
+        """Parse and send the records in as many rounds as the parser defers records to (a parse configured
+        with `pipeline.max_documents_per_chunk`, as the live pipeline's is), so what one parse holds is
+        bounded however many log objects the records point at."""
+        remaining: Sequence[Sequence[Any]] = wire
+        while remaining:
+            parsed = self.parse(stream, shard, remaining)
+            self._take(report, parsed)
+            deferred: Sequence[Sequence[Any]] = getattr(parsed, "deferred", None) or []
+            if len(deferred) >= len(remaining) and [tuple(w) for w in deferred] == [tuple(w) for w in remaining]:
+                raise RuntimeError("the parser deferred every record of a round")  # never loop forever
+            remaining = deferred
+
+    def _take(self, report: ReplayReport, parsed: Any) -> None:
         dead: Sequence[DeadLetter] = parsed.dead_letters
         report.parse_failures += len(dead)
         items: list[BulkItem] = list(parsed.items)
+        parsed.items = []  # the target holds them now: a later round must not keep this one's alive
         if self.datasets is not None:
             kept = [i for i in items if i.dataset in self.datasets]
             report.skipped_documents += len(items) - len(kept)
@@ -185,6 +188,22 @@ class Replayer:
             report.created += created or 0
             report.conflicts += conflicts or 0
         report.dead_lettered += dead or 0
+
+
+def plan(s3: Any, bucket: str, prefix: str, manifest_prefix: str, stream: str | None, since: int | None,
+         until: int | None) -> list[reader.ListedObject]:
+    """The archive objects to read, per shard in position order: those filed under the hours of the range,
+    and with `since`, those filed earlier whose records run on into the range."""
+    listed = list(reader.archive_objects(s3, bucket, prefix, stream, since, until))
+    if since is not None:
+        listed += reader.objects_running_into(s3, bucket, prefix, manifest_prefix, stream, since)
+    objects = list({o.key: o for o in listed if o.parsed is not None}.values())
+
+    def order(obj: reader.ListedObject) -> tuple[str, str, Position, Position]:
+        parsed: ArchiveKey = obj.parsed  # type: ignore[assignment]
+        return parsed.stream, parsed.shard, parsed.first, parsed.last
+
+    return sorted(objects, key=order)
 
 
 def _stats(target: Any) -> Any:
