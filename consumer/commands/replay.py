@@ -135,6 +135,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reasons(report: ReplayReport) -> str:
+    reasons = report.failure_reasons
+    return f" ({', '.join(f'{r}: {n}' for r, n in sorted(reasons.items()))})" if reasons else ""
+
+
 def _unconfigured(keys: Sequence[str]) -> str:
     return (f"no configured stream has the key {', '.join(repr(k) for k in keys)}: its parsing rules, namespace, "
             "labels and log-object access are unknown, so replayed documents would differ from those indexed "
@@ -173,5 +178,5 @@ def render(report: ReplayReport, bucket: str, prefix: str) -> str:
             f"{report.records} records ({report.duplicate_records} duplicates skipped, "
             f"{report.out_of_range_records} outside the range), {report.documents} documents: "
             f"{report.created} created, {report.conflicts} already there (409), {report.dead_lettered} "
-            f"dead-lettered; {report.parse_failures} parse failures, {report.skipped_documents} of other "
+            f"dead-lettered; {report.parse_failures} parse failures{_reasons(report)}, {report.skipped_documents} of other "
             f"datasets; {report.seconds:.1f} s")

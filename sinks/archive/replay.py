@@ -15,7 +15,7 @@ starts before `since` and runs on into the range is found through its manifest e
 from __future__ import annotations
 
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -39,6 +39,9 @@ class DocumentTarget(Protocol):
     def deliver(self, items: Sequence[BulkItem]) -> Future[Any]: ...
 
 
+Records = dict[tuple[str, str], set[Position]]  # (stream key, shard) -> record positions
+
+
 class Parse(Protocol):
     """(stream, shard, wire records) -> something with `.items` and `.dead_letters` (consumer.pool.Parsed),
     and optionally `.deferred`: records to parse in another round (a record with a sixth field goes on from
@@ -60,8 +63,10 @@ class ReplayReport:
     dead_lettered: int = 0
     parse_failures: int = 0
     skipped_documents: int = 0  # other datasets, with --dataset
+    failure_reasons: Counter[str] = field(default_factory=Counter)  # the parse failures, by reason
     seconds: float = 0.0
     high_water: dict[str, str] = field(default_factory=dict)  # "stream/shard" -> last position replayed
+    replayed: set[tuple[str, str, Position]] = field(default_factory=set)  # with `only`: the records found
 
 
 class RateLimiter:
@@ -103,7 +108,10 @@ class Replayer:
     def plan(self, stream: str | None, since: int | None, until: int | None) -> list[reader.ListedObject]:
         return plan(self.s3, self.bucket, self.prefix, self.manifest_prefix, stream, since, until)
 
-    def run(self, objects: Sequence[reader.ListedObject], since: int | None, until: int | None) -> ReplayReport:
+    def run(self, objects: Sequence[reader.ListedObject], since: int | None, until: int | None,
+            only: Records | None = None) -> ReplayReport:
+        """Replay the records of `objects` that arrived in [since, until), and with `only`, only the records at
+        those positions (`secstash redrive --parse`: the records of parse-stage dead letters)."""
         started = self.clock()
         report = ReplayReport()
         before = _stats(self.target)
@@ -125,9 +133,12 @@ class Replayer:
                         continue
                     high[shard_key] = record.position
                     if (since is not None and record.arrival_ms < since) or (
-                            until is not None and record.arrival_ms >= until):
+                            until is not None and record.arrival_ms >= until) or (
+                            only is not None and record.position not in only.get(shard_key, ())):
                         report.out_of_range_records += 1
                         continue
+                    if only is not None:
+                        report.replayed.add((*shard_key, record.position))
                     wire.append([record.sequence, record.sub_sequence, record.arrival_ms, record.partition_key,
                                  record.data_b64])
                 if wire:
@@ -162,6 +173,7 @@ class Replayer:
     def _take(self, report: ReplayReport, parsed: Any) -> None:
         dead: Sequence[DeadLetter] = parsed.dead_letters
         report.parse_failures += len(dead)
+        report.failure_reasons.update(letter.reason for letter in dead)
         items: list[BulkItem] = list(parsed.items)
         parsed.items = []  # the target holds them now: a later round must not keep this one's alive
         if self.datasets is not None:
@@ -188,6 +200,12 @@ class Replayer:
             report.created += created or 0
             report.conflicts += conflicts or 0
         report.dead_lettered += dead or 0
+
+
+def holding(objects: Sequence[reader.ListedObject], records: Records) -> list[reader.ListedObject]:
+    """The objects whose position range holds one of `records` (keys name their first and last positions)."""
+    return [o for o in objects if o.parsed is not None and any(
+        o.parsed.first <= position <= o.parsed.last for position in records.get((o.parsed.stream, o.parsed.shard), ()))]
 
 
 def plan(s3: Any, bucket: str, prefix: str, manifest_prefix: str, stream: str | None, since: int | None,
