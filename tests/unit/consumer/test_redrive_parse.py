@@ -7,9 +7,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from concurrent.futures import Future
-from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -27,7 +26,7 @@ class Cluster:
     """SearchSink as redrive uses it: takes every document, counts them."""
 
     server = "fake"
-    items: list[Any] = []
+    items: ClassVar[list[Any]] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         Cluster.items = []
