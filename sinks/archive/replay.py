@@ -15,6 +15,7 @@ starts before `since` and runs on into the range is found through its manifest e
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -204,8 +205,17 @@ class Replayer:
 
 def holding(objects: Sequence[reader.ListedObject], records: Records) -> list[reader.ListedObject]:
     """The objects whose position range holds one of `records` (keys name their first and last positions)."""
-    return [o for o in objects if o.parsed is not None and any(
-        o.parsed.first <= position <= o.parsed.last for position in records.get((o.parsed.stream, o.parsed.shard), ()))]
+    ordered = {key: sorted(positions) for key, positions in records.items()}
+    kept = []
+    for obj in objects:
+        parsed = obj.parsed
+        if parsed is None:
+            continue
+        positions = ordered.get((parsed.stream, parsed.shard), [])
+        at = bisect_left(positions, parsed.first)
+        if at < len(positions) and positions[at] <= parsed.last:
+            kept.append(obj)
+    return kept
 
 
 def plan(s3: Any, bucket: str, prefix: str, manifest_prefix: str, stream: str | None, since: int | None,
