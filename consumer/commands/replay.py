@@ -82,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
     # The live pipeline's own worker settings: each stream key's parsing rules and log-object access, and the
     # document bound per parse (`pipeline.max_documents_per_chunk`), past which records come back deferred.
     config = worker_config(s)
+    if args.namespace and not s.search.data_streams and "{namespace}" not in s.search.index_pattern:
+        # The namespace would change the documents' data_stream.namespace, not their index: the replay would
+        # go into the live indices, where every document already there answers 409 and keeps its old body.
+        print(f"secstash replay: --namespace needs a target named by namespace: search.index_pattern "
+              f"{s.search.index_pattern!r} has no {{namespace}}", file=sys.stderr)
+        return 2
     if args.namespace:
         config = dataclasses.replace(config, parsing={
             key: dataclasses.replace(p, namespace=args.namespace) for key, p in config.parsing.items()})

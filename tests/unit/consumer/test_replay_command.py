@@ -195,3 +195,16 @@ def test_replay_refuses_a_stream_key_no_configured_stream_has(s3, tmp_path, monk
         assert "'logs-222'" in capsys.readouterr().err
     code, replayed = replay(monkeypatch, config, "--namespace", "rebuild1", "--stream", "logs-111")
     assert code == 0 and {i.index.rsplit("-", 1)[1] for i in replayed.items} == {"rebuild1"}
+
+
+def test_replay_refuses_a_namespace_the_index_pattern_does_not_name(s3, tmp_path, monkeypatch, capsys) -> None:
+    plain = dict(SETTINGS, search={**SETTINGS["search"], "data_streams": False,
+                                   "index_pattern": "secstash-{dataset}-{date}"})
+    config = write(tmp_path, plain)
+    run_live(s3, config)
+    code, replayed = replay(monkeypatch, config, "--namespace", "rebuild1")
+    assert code == 2 and replayed.items == []  # not into the live indices, where all would answer 409
+    assert "search.index_pattern" in capsys.readouterr().err
+    named = dict(plain, search={**plain["search"], "index_pattern": "secstash-{dataset}-{namespace}-{date}"})
+    code, replayed = replay(monkeypatch, write(tmp_path, named, "named.yml"), "--namespace", "rebuild1")
+    assert code == 0 and replayed.items and all("-rebuild1-" in i.index for i in replayed.items)
