@@ -289,13 +289,13 @@ def test_mapping_conflict_is_dead_lettered_with_its_error_and_redriven_once_the_
         "archive": {"bucket": r.bucket, "kms_key_id": r.kms_key, "retention_days": 1},
         "search": {"hosts": [es.url], "install_templates": False},
     }))
-    status = redrive.run(argparse.Namespace(config=str(config), dead_letter=True, spill=False, since=None))
-    assert status == 0
+    args = argparse.Namespace(config=str(config), dead_letter=True, parse=False, spill=False, since=None, workers=0)
+    assert redrive.run(args) == 0
     assert count(es, target) == total
     _, hits = es.request("GET", f"/{target}/_search?q=_id:{namespace}-{bad:08d}")
     assert hits["hits"]["hits"][0]["_source"]["aws"]["cloudtrail"]["session_duration"] == "one hour"
     # Running it again changes nothing: the document is there (409, delivered).
-    assert redrive.run(argparse.Namespace(config=str(config), dead_letter=True, spill=False, since=None)) == 0
+    assert redrive.run(args) == 0
     assert count(es, target) == total
 
 
