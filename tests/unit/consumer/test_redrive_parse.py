@@ -105,3 +105,21 @@ def test_redrive_parse_keeps_and_counts_letters_whose_record_the_archive_lacks(
     out = capsys.readouterr().out
     missing = len({(d.source.sequence, d.source.sub_sequence) for d in dead.items if d.source.stream == "logs-222"})
     assert f"; {missing} records not found in the archive (their dead letters stay)" in out
+
+
+def test_redrive_parse_reports_documents_the_cluster_refuses_with_exit_status_1(
+        s3, cluster, tmp_path, monkeypatch, capsys) -> None:
+    config = write(tmp_path, SETTINGS)
+    _, dead = run_live(s3, config)
+    dead_letter(s3, [d for d in dead.items if d.reason == "too_many_events"])
+
+    def refusing_everything(self: Cluster) -> Any:  # each one dead-lettered at the index stage
+        return SimpleNamespace(indexed=0, duplicates=0, retried=0, spilled=0, dead_lettered=len(Cluster.items))
+
+    monkeypatch.setattr(Cluster, "stats", refusing_everything)
+    monkeypatch.setitem(OBJECTS, log_key(4), live_case.alb_object(7))  # every cause fixed: nothing fails again
+    fixed = copy.deepcopy(SETTINGS)
+    fixed["pipeline"].update(max_objects_per_record=10, max_events_per_object=2000)
+    assert cli.main(["redrive", "--config", write(tmp_path, fixed, "fixed.yml"), "--parse"]) == 1
+    out = capsys.readouterr().out
+    assert f"({len(cluster.items)} refused by the cluster: index-stage dead letters now); 0 failed again" in out
