@@ -245,15 +245,18 @@ def reparse(settings: Any, s3: Any, sink: Any, records: Records, reasons: Counte
     finally:
         if pool:
             pool.close()
-    missing = wanted - len(report.replayed)
+    unparsed = sum(len(positions) for key, positions in records.items() if key[0] in unconfigured)
+    missing = wanted - unparsed - len(report.replayed)
     print(f"parse stage: {letters} dead letters ({_counts(reasons)}) of {wanted} records; {len(report.replayed)} "
           f"records parsed again, {report.documents} documents sent"
           + (f" ({report.dead_lettered} refused by the cluster: index-stage dead letters now)"
              if report.dead_lettered else "")
           + f"; {report.parse_failures} failed again"
           + (f" ({_counts(report.failure_reasons)})" if report.failure_reasons else "")
-          + f"; {missing} records not found in the archive" + (" (their dead letters stay)" if missing else ""))
-    return 1 if missing or report.parse_failures or report.dead_lettered else 0
+          + f"; {missing} records not found in the archive"
+          + (f", {unparsed} of unconfigured stream keys" if unparsed else "")
+          + (" (their dead letters stay)" if missing or unparsed else ""))
+    return 1 if missing or unparsed or report.parse_failures or report.dead_lettered else 0
 
 
 def _item(letter: DeadLetter) -> BulkItem | None:

@@ -123,3 +123,16 @@ def test_redrive_parse_reports_documents_the_cluster_refuses_with_exit_status_1(
     assert cli.main(["redrive", "--config", write(tmp_path, fixed, "fixed.yml"), "--parse"]) == 1
     out = capsys.readouterr().out
     assert f"({len(cluster.items)} refused by the cluster: index-stage dead letters now); 0 failed again" in out
+
+
+def test_redrive_parse_leaves_the_records_of_an_unconfigured_stream_key_and_says_so(
+        s3, cluster, tmp_path, capsys) -> None:
+    _, dead = run_live(s3, write(tmp_path, SETTINGS))
+    dead_letter(s3, dead.items)
+    retired = dict(SETTINGS, streams=SETTINGS["streams"][:1])  # logs-222 removed since
+    assert cli.main(["redrive", "--config", write(tmp_path, retired, "retired.yml"), "--parse"]) == 1
+    captured = capsys.readouterr()
+    unparsed = len({(d.source.sequence, d.source.sub_sequence) for d in dead.items if d.source.stream == "logs-222"})
+    assert "no configured stream has the key logs-222" in captured.err
+    assert f"0 records not found in the archive, {unparsed} of unconfigured stream keys" in captured.out
+    assert {item.source.stream for item in cluster.items} == {"logs-111"}
