@@ -17,7 +17,7 @@ from typing import Any
 
 from consumer import logs
 from sinks.archive import reader
-from sinks.archive.replay import RateLimiter, Replayer, ReplayReport
+from sinks.archive.replay import RateLimiter, Replayer, ReplayReport, plan
 from sinks.batch import BulkItem
 from sinks.errors import SinkError
 
@@ -55,8 +55,9 @@ def _source(text: str) -> tuple[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from consumer import settings as settings_module
-    from consumer.pool import IndexNaming, ParserPool, WorkerConfig, parse_chunk
-    from parsers import StreamParsing, registry
+    from consumer.pool import ParserPool, parse_chunk
+    from consumer.runtime import worker_config
+    from parsers import registry
     from sinks import aws
 
     logs.configure("warning")
@@ -78,37 +79,53 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logs.configure("warning", secrets=logs.secrets_in(s))
 
-    parsing = {st.key: st.parsing(s.filters) for st in s.streams}
+    # The live pipeline's own worker settings: each stream key's parsing rules and log-object access, and the
+    # document bound per parse (`pipeline.max_documents_per_chunk`), past which records come back deferred.
+    config = worker_config(s)
+    if args.namespace and not s.search.data_streams and "{namespace}" not in s.search.index_pattern:
+        # The namespace would change the documents' data_stream.namespace, not their index: the replay would
+        # go into the live indices, where every document already there answers 409 and keeps its old body.
+        print(f"secstash replay: --namespace needs a target named by namespace: search.index_pattern "
+              f"{s.search.index_pattern!r} has no {{namespace}}", file=sys.stderr)
+        return 2
     if args.namespace:
-        parsing = {key: dataclasses.replace(p, namespace=args.namespace) for key, p in parsing.items()}
-        if stream and stream not in parsing:
-            parsing[stream] = StreamParsing(stream=stream, namespace=args.namespace)
-    config = WorkerConfig(
-        parsing=parsing,
-        options=s.pipeline.parse_options(),
-        naming=IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern),
-        objects=s.object_access())
+        config = dataclasses.replace(config, parsing={
+            key: dataclasses.replace(p, namespace=args.namespace) for key, p in config.parsing.items()})
+    if stream is not None and stream not in config.parsing:
+        print(f"secstash replay: {_unconfigured([stream])}", file=sys.stderr)
+        return 2
+    s3 = aws.client("s3", s.aws.region, s.aws.endpoint("s3"))
+    try:
+        objects = plan(s3, bucket, prefix, s.archive.manifest_prefix, stream, since, until)
+    except Exception as exc:  # noqa: BLE001 - the archive cannot be listed: nothing was sent
+        print(f"secstash replay: listing s3://{bucket}/{prefix} failed: {type(exc).__name__}: "
+              f"{logs.scrub(str(exc))}", file=sys.stderr)
+        return 2
+    unconfigured = sorted({o.parsed.stream for o in objects if o.parsed is not None} - set(config.parsing))
+    if unconfigured:
+        print(f"secstash replay: {_unconfigured(unconfigured)}", file=sys.stderr)
+        return 2
     pool = ParserPool(config, args.workers) if args.workers > 0 else None
 
     def parse(stream: str, shard: str, records: Sequence[Sequence[Any]]) -> Any:
         return pool.parse(stream, shard, records) if pool else parse_chunk(stream, shard, records, config)
 
-    s3 = aws.client("s3", s.aws.region, s.aws.endpoint("s3"))
     try:
         target, closers = _target(args, s, s3)
     except SinkError as exc:  # the archive bucket or the search target is unusable as configured
-        print(f"secstash replay: {exc}", file=sys.stderr)
+        print(f"secstash replay: {logs.scrub(str(exc))}", file=sys.stderr)
+        if pool:
+            pool.close()
         return 2
     try:
         replayer = Replayer(s3, bucket, prefix, parse, target, RateLimiter(args.rate or None), datasets,
                             manifest_prefix=s.archive.manifest_prefix)
-        plan = replayer.plan(stream, since, until)
-        bar = _progress(sum(o.size for o in plan), args.no_progress)
+        bar = _progress(sum(o.size for o in objects), args.no_progress)
         if bar is not None:
             replayer.progress = lambda size, report: (bar.update(size), bar.set_postfix(
                 docs=report.documents, conflicts=report.conflicts, dups=report.duplicate_records, refresh=False))
         try:
-            report = replayer.run(plan, since, until)
+            report = replayer.run(objects, since, until)
         finally:
             if bar is not None:
                 bar.close()
@@ -122,6 +139,18 @@ def run(args: argparse.Namespace) -> int:
             pool.close()
     print(render(report, bucket, prefix))
     return 0
+
+
+def _reasons(report: ReplayReport) -> str:
+    reasons = report.failure_reasons
+    return f" ({', '.join(f'{r}: {n}' for r, n in sorted(reasons.items()))})" if reasons else ""
+
+
+def _unconfigured(keys: Sequence[str]) -> str:
+    return (f"no configured stream has the key {', '.join(repr(k) for k in keys)}: its parsing rules, namespace, "
+            "labels and log-object access are unknown, so replayed documents would differ from those indexed "
+            "under the same ids. Give the settings a stream with that `id` (a settings file for replay only will "
+            "do), or choose another with --stream")
 
 
 def _target(args: argparse.Namespace, s: Any, s3: Any) -> tuple[Any, list[Any]]:
@@ -155,5 +184,5 @@ def render(report: ReplayReport, bucket: str, prefix: str) -> str:
             f"{report.records} records ({report.duplicate_records} duplicates skipped, "
             f"{report.out_of_range_records} outside the range), {report.documents} documents: "
             f"{report.created} created, {report.conflicts} already there (409), {report.dead_lettered} "
-            f"dead-lettered; {report.parse_failures} parse failures, {report.skipped_documents} of other "
+            f"dead-lettered; {report.parse_failures} parse failures{_reasons(report)}, {report.skipped_documents} of other "
             f"datasets; {report.seconds:.1f} s")

@@ -80,11 +80,11 @@ def run(args: argparse.Namespace) -> int:
                         workers=args.workers)
     try:
         report = verifier.run(stream, since, until)
-    except (ClientError, BotoCoreError) as exc:
-        print(f"secstash verify: cannot read s3://{bucket}: {exc}", file=sys.stderr)
+    except (ClientError, BotoCoreError) as exc:  # botocore's text names the endpoint URL, userinfo and all
+        print(f"secstash verify: cannot read s3://{bucket}: {logs.scrub(str(exc))}", file=sys.stderr)
         return 2
     except SinkConfigError as exc:
-        print(f"secstash verify: {exc}", file=sys.stderr)
+        print(f"secstash verify: {logs.scrub(str(exc))}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - exit 2 is the contract when the check cannot finish, never a traceback
         print(f"secstash verify: reading s3://{bucket} failed: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+    return logs.scrub(" ".join(str(exc).split()))
 
 
 def render_text(report: Report) -> str:

@@ -15,7 +15,8 @@ starts before `since` and runs on into the range is found through its manifest e
 from __future__ import annotations
 
 import time
-from collections import defaultdict, deque
+from bisect import bisect_left
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -39,8 +40,13 @@ class DocumentTarget(Protocol):
     def deliver(self, items: Sequence[BulkItem]) -> Future[Any]: ...
 
 
+Records = dict[tuple[str, str], set[Position]]  # (stream key, shard) -> record positions
+
+
 class Parse(Protocol):
-    """(stream, shard, wire records) -> something with `.items` and `.dead_letters` (consumer.pool.Parsed)."""
+    """(stream, shard, wire records) -> something with `.items` and `.dead_letters` (consumer.pool.Parsed),
+    and optionally `.deferred`: records to parse in another round (a record with a sixth field goes on from
+    that log-object pointer), as the live pipeline does."""
 
     def __call__(self, stream: str, shard: str, records: Sequence[Sequence[Any]]) -> Any: ...
 
@@ -58,8 +64,10 @@ class ReplayReport:
     dead_lettered: int = 0
     parse_failures: int = 0
     skipped_documents: int = 0  # other datasets, with --dataset
+    failure_reasons: Counter[str] = field(default_factory=Counter)  # the parse failures, by reason
     seconds: float = 0.0
     high_water: dict[str, str] = field(default_factory=dict)  # "stream/shard" -> last position replayed
+    replayed: set[tuple[str, str, Position]] = field(default_factory=set)  # with `only`: the records found
 
 
 class RateLimiter:
@@ -99,21 +107,12 @@ class Replayer:
     _in_flight: deque[tuple[Future[Any], int]] = field(default_factory=deque)
 
     def plan(self, stream: str | None, since: int | None, until: int | None) -> list[reader.ListedObject]:
-        """The archive objects to read, per shard in position order: those filed under the hours of the range,
-        and with `since`, those filed earlier whose records run on into the range."""
-        listed = list(reader.archive_objects(self.s3, self.bucket, self.prefix, stream, since, until))
-        if since is not None:
-            listed += reader.objects_running_into(self.s3, self.bucket, self.prefix, self.manifest_prefix,
-                                                  stream, since)
-        objects = list({o.key: o for o in listed if o.parsed is not None}.values())
+        return plan(self.s3, self.bucket, self.prefix, self.manifest_prefix, stream, since, until)
 
-        def order(obj: reader.ListedObject) -> tuple[str, str, Position, Position]:
-            parsed: ArchiveKey = obj.parsed  # type: ignore[assignment]
-            return parsed.stream, parsed.shard, parsed.first, parsed.last
-
-        return sorted(objects, key=order)
-
-    def run(self, objects: Sequence[reader.ListedObject], since: int | None, until: int | None) -> ReplayReport:
+    def run(self, objects: Sequence[reader.ListedObject], since: int | None, until: int | None,
+            only: Records | None = None) -> ReplayReport:
+        """Replay the records of `objects` that arrived in [since, until), and with `only`, only the records at
+        those positions (`secstash redrive --parse`: the records of parse-stage dead letters)."""
         started = self.clock()
         report = ReplayReport()
         before = _stats(self.target)
@@ -135,9 +134,12 @@ class Replayer:
                         continue
                     high[shard_key] = record.position
                     if (since is not None and record.arrival_ms < since) or (
-                            until is not None and record.arrival_ms >= until):
+                            until is not None and record.arrival_ms >= until) or (
+                            only is not None and record.position not in only.get(shard_key, ())):
                         report.out_of_range_records += 1
                         continue
+                    if only is not None:
+                        report.replayed.add((*shard_key, record.position))
                     wire.append([record.sequence, record.sub_sequence, record.arrival_ms, record.partition_key,
                                  record.data_b64])
                 if wire:
@@ -157,10 +159,24 @@ class Replayer:
         return report
 
     def _send(self, report: ReplayReport, stream: str, shard: str, wire: list[list[Any]]) -> None:
-        parsed = self.parse(stream, shard, wire)
+        """Parse and send the records in as many rounds as the parser defers records to (a parse configured
+        with `pipeline.max_documents_per_chunk`, as the live pipeline's is), so what one parse holds is
+        bounded however many log objects the records point at."""
+        remaining: Sequence[Sequence[Any]] = wire
+        while remaining:
+            parsed = self.parse(stream, shard, remaining)
+            self._take(report, parsed)
+            deferred: Sequence[Sequence[Any]] = getattr(parsed, "deferred", None) or []
+            if len(deferred) >= len(remaining) and [tuple(w) for w in deferred] == [tuple(w) for w in remaining]:
+                raise RuntimeError("the parser deferred every record of a round")  # never loop forever
+            remaining = deferred
+
+    def _take(self, report: ReplayReport, parsed: Any) -> None:
         dead: Sequence[DeadLetter] = parsed.dead_letters
         report.parse_failures += len(dead)
+        report.failure_reasons.update(letter.reason for letter in dead)
         items: list[BulkItem] = list(parsed.items)
+        parsed.items = []  # the target holds them now: a later round must not keep this one's alive
         if self.datasets is not None:
             kept = [i for i in items if i.dataset in self.datasets]
             report.skipped_documents += len(items) - len(kept)
@@ -185,6 +201,37 @@ class Replayer:
             report.created += created or 0
             report.conflicts += conflicts or 0
         report.dead_lettered += dead or 0
+
+
+def holding(objects: Sequence[reader.ListedObject], records: Records) -> list[reader.ListedObject]:
+    """The objects whose position range holds one of `records` (keys name their first and last positions)."""
+    ordered = {key: sorted(positions) for key, positions in records.items()}
+    kept = []
+    for obj in objects:
+        parsed = obj.parsed
+        if parsed is None:
+            continue
+        positions = ordered.get((parsed.stream, parsed.shard), [])
+        at = bisect_left(positions, parsed.first)
+        if at < len(positions) and positions[at] <= parsed.last:
+            kept.append(obj)
+    return kept
+
+
+def plan(s3: Any, bucket: str, prefix: str, manifest_prefix: str, stream: str | None, since: int | None,
+         until: int | None) -> list[reader.ListedObject]:
+    """The archive objects to read, per shard in position order: those filed under the hours of the range,
+    and with `since`, those filed earlier whose records run on into the range."""
+    listed = list(reader.archive_objects(s3, bucket, prefix, stream, since, until))
+    if since is not None:
+        listed += reader.objects_running_into(s3, bucket, prefix, manifest_prefix, stream, since)
+    objects = list({o.key: o for o in listed if o.parsed is not None}.values())
+
+    def order(obj: reader.ListedObject) -> tuple[str, str, Position, Position]:
+        parsed: ArchiveKey = obj.parsed  # type: ignore[assignment]
+        return parsed.stream, parsed.shard, parsed.first, parsed.last
+
+    return sorted(objects, key=order)
 
 
 def _stats(target: Any) -> Any:

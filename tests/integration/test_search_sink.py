@@ -289,13 +289,13 @@ def test_mapping_conflict_is_dead_lettered_with_its_error_and_redriven_once_the_
         "archive": {"bucket": r.bucket, "kms_key_id": r.kms_key, "retention_days": 1},
         "search": {"hosts": [es.url], "install_templates": False},
     }))
-    status = redrive.run(argparse.Namespace(config=str(config), dead_letter=True, spill=False, since=None))
-    assert status == 0
+    args = argparse.Namespace(config=str(config), dead_letter=True, parse=False, spill=False, since=None, workers=0)
+    assert redrive.run(args) == 0
     assert count(es, target) == total
     _, hits = es.request("GET", f"/{target}/_search?q=_id:{namespace}-{bad:08d}")
     assert hits["hits"]["hits"][0]["_source"]["aws"]["cloudtrail"]["session_duration"] == "one hour"
     # Running it again changes nothing: the document is there (409, delivered).
-    assert redrive.run(argparse.Namespace(config=str(config), dead_letter=True, spill=False, since=None)) == 0
+    assert redrive.run(args) == 0
     assert count(es, target) == total
 
 
@@ -642,3 +642,74 @@ def test_attacker_chosen_audit_keys_index_as_one_field_each(
         "properties"]
     assert "properties" not in audit_mapping["annotations"] and "properties" not in audit_mapping["user"][
         "properties"]["extra"]
+
+
+def test_redrive_parse_indexes_what_an_unreadable_log_object_left_out_once_it_is_there(
+        es: SearchEngine, rig: Callable[..., Rig], moto_server: MotoServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live path reads two of three log objects (the third is missing: one `s3_object_unavailable` dead
+    letter); once it is there, `redrive --parse` parses the archived record again: the third object's
+    documents are created under the ids the live path would have given them, the others answer 409."""
+    import base64
+    import gzip
+
+    from consumer import settings as settings_module
+    from consumer.pipeline import ByteBudget, Pipeline
+    from consumer.pool import parse_chunk
+    from consumer.runtime import worker_config
+    from sinks.archive.config import ArchiveSettings
+    from sinks.archive.service import ArchiveSink
+    from tests.unit.parsers.test_s3_objects import ALB_KEY, ALB_LINE, created, notification
+
+    monkeypatch.setattr("consumer.logs.configure", lambda *args, **kwargs: None)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS["aws_secret_access_key"])
+    r = rig(es)
+    logs_bucket = f"lb-logs-{uuid.uuid4().hex[:8]}"
+    r.s3.create_bucket(Bucket=logs_bucket)
+    keys = [ALB_KEY.replace("_x.log.gz", f"_{n}.log.gz") for n in range(3)]
+
+    def lines(n: int, count: int) -> bytes:
+        return gzip.compress("".join(ALB_LINE.replace(":2817", f":{1024 + 10 * n + i}") + "\n"
+                                     for i in range(count)).encode())
+
+    for n in (0, 1):
+        r.s3.put_object(Bucket=logs_bucket, Key=keys[n], Body=lines(n, 5))
+    config = tmp_path / "secstash.yml"
+    config.write_text(yaml.safe_dump({
+        "aws": {"region": REGION, "endpoint_url": moto_server.endpoint},
+        "streams": [{"name": "security-logs", "namespace": "reparse"}],
+        "archive": {"bucket": r.bucket, "kms_key_id": r.kms_key, "retention_days": 1},
+        "search": {"hosts": [es.url]},
+    }))
+    settings = settings_module.load(str(config))
+    monkeypatch.setattr("consumer.pool._READERS", {})  # a reader per test: its clients name this moto
+    workers = worker_config(settings)
+
+    class Parser:
+        def parse(self, stream: str, shard: str, records: Any) -> Any:
+            return parse_chunk(stream, shard, records, workers)
+
+    archive = ArchiveSink(ArchiveSettings(bucket=r.bucket, kms_key_id=r.kms_key, retention_days=1), r.store, r.s3)
+    archive.start()
+    r.sink.start()
+    record = notification(*(created(key, bucket=logs_bucket, region=REGION) for key in keys))
+    wire = [["49650000000000000000000000000000000000000000000000000010", 0, 1_714_521_600_000, "pk",
+             base64.b64encode(record).decode()]]
+    Pipeline(Parser(), archive, r.sink, r.dead_letters, ByteBudget(1 << 20)).deliver("security-logs", "shardId-0", wire)
+    archive.close(30)
+    [letter] = r.letters()
+    assert (letter.stage, letter.reason) == ("parse", "s3_object_unavailable") and keys[2] in letter.raw
+    target = "logs-aws.elb_logs-reparse"
+    assert count(es, target) == 10
+
+    r.s3.put_object(Bucket=logs_bucket, Key=keys[2], Body=lines(2, 5))
+    args = argparse.Namespace(config=str(config), dead_letter=False, parse=True, spill=False, since=None, workers=0)
+    assert redrive.run(args) == 0
+    assert count(es, target) == 15
+    # The ids the live path gives the record now that every object is there.
+    expected = sorted(item.id for item in parse_chunk("security-logs", "shardId-0", wire, workers).items)
+    _, found = es.request("POST", f"/{target}/_search", {"query": {"ids": {"values": expected}}, "size": 100})
+    assert len(expected) == 15 and len(found["hits"]["hits"]) == 15
+    assert redrive.run(args) == 0  # again: every document is there (409)
+    assert count(es, target) == 15

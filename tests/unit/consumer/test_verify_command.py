@@ -93,3 +93,17 @@ def test_the_stream_is_chosen_by_its_key_or_a_name_only_one_stream_has(monkeypat
     assert "names 2 configured streams" in capsys.readouterr().err
     # Without settings the archive's own key is all there is.
     assert verified_stream(monkeypatch, "--bucket", "b-1", "--stream", "security-logs") == (0, "security-logs")
+
+
+class UnreachableS3:
+    def get_paginator(self, name: str) -> Any:
+        from botocore.exceptions import EndpointConnectionError
+
+        raise EndpointConnectionError(endpoint_url="http://reader:Sup3rSecret@127.0.0.1:9/archive-1?list-type=2")
+
+
+def test_an_endpoint_that_cannot_be_reached_is_named_without_its_userinfo(monkeypatch, capsys):
+    monkeypatch.setattr(command, "clients", lambda args: (None, UnreachableS3(), None))
+    assert cli.main(["verify", "--bucket", "archive-1"]) == 2
+    err = capsys.readouterr().err
+    assert "127.0.0.1:9" in err and "Sup3rSecret" not in err

@@ -140,3 +140,25 @@ def test_an_object_spanning_hours_is_found_and_objects_ending_before_since_are_n
     report = r.run(r.plan(None, since, None), since, None)
     assert report.objects == 1 and report.created == 1
     assert [int(i.source.sequence) for i in target.items] == [int(batch(5, 6).records[0].sequence)]
+
+
+def test_records_the_parser_defers_are_parsed_in_later_rounds_each_sent_before_the_next():
+    calls: list[list[tuple[str, int]]] = []
+
+    def parse_two(stream: str, shard: str, records: Sequence[Sequence[Any]]) -> Any:
+        """At most two records a round; a record of several log objects goes on from the one it names."""
+        calls.append([(r[0], r[5] if len(r) > 5 else 0) for r in records])
+        done_now, later = records[:2], list(records[2:])
+        if len(records[0]) == 5:  # the first record stops after its first log object
+            later.insert(0, [*records[0][:5], 1])
+            done_now = records[1:2]
+        return SimpleNamespace(items=parse(stream, shard, done_now).items, dead_letters=[], deferred=later)
+
+    s3 = FakeS3(versioned=False, lock=None)
+    archive(s3, batch(0, 5))
+    target = Target()
+    r = Replayer(s3, "tamper-bucket", "archive", parse_two, target)
+    report = r.run(r.plan(None, None, None), None, None)
+    assert max(len(c) for c in calls[1:]) <= 4 and calls[1][0][1] == 1  # the resumed record, from pointer 1
+    assert report.documents == len(target.items) == 5
+    assert len({i.id for i in target.items}) == 5
