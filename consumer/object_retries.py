@@ -8,7 +8,7 @@ stream's daemon, which restarts for each failed batch. So the parser pool, in th
 when each object first failed (`RetryBudget`); once an object has been failing for
 `pipeline.object_retry_budget_s`, the chunk that met it is parsed again at once with that object given up:
 it is read one last time, and if that read fails too its pointer is dead-lettered (`object_retries_exhausted`,
-raw: a notification of the object, which `secstash redrive` reads again) and the shard goes on. A budget of
+raw: a notification of the object; `secstash redrive --parse` parses its record again) and the shard goes on. A budget of
 0 never gives up.
 
 What the budget counts is wall time since the first failure, not attempts: restarts are backed off, so
@@ -50,8 +50,8 @@ def guarded(read: Callable[[ObjectRef], bytes], stream: str, give_up: Collection
             detail = f"{type(exc).__name__}: {str(exc)[:300]}"
             if where in give_up:
                 raise ObjectUnavailable(
-                    f"{where}: still failing after pipeline.object_retry_budget_s ({detail}); redrive this dead "
-                    "letter once the object reads again", reason="object_retries_exhausted") from None
+                    f"{where}: still failing after pipeline.object_retry_budget_s ({detail}); once it reads again, "
+                    "`secstash redrive --parse` parses its record again", reason="object_retries_exhausted") from None
             raise ObjectReadFailed(f"{where}: {detail}", stream, where) from None
 
     return fetch
