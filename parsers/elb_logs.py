@@ -107,16 +107,29 @@ _HTTP_LAYOUT, _TCP_LAYOUT, _ALB_LAYOUT, _NLB_LAYOUT = range(4)
 
 
 def _match(text: str) -> tuple[int, Any] | None:
-    """The grok's alternation, patterns in order, at the start of the line.
+    """The grok's alternation, patterns in order, at the start of the line, then the Classic ones after its
+    first word.
 
-    Elasticsearch searches further positions too; that only matters for lines with leading junk, and costs
-    quadratic time on long lines that match nowhere.
+    Elasticsearch's grok searches every position, trying all four patterns at each. Where the ALB pattern
+    refuses a line (a `matched_rule_priority` of `-`, which AWS writes "for any other error"), the Classic
+    HTTP one matches from the timestamp, after the type word, and the line is indexed with the Classic
+    fields. Other positions only matter for lines with leading junk, and would cost quadratic time on long
+    lines that match nowhere.
     """
-    for patterns in (_FAST, _EXACT) if text.count('"') <= _MAX_QUOTES else (_FAST,):
+    patterns_tried = (_FAST, _EXACT) if text.count('"') <= _MAX_QUOTES else (_FAST,)
+    for patterns in patterns_tried:
         for layout, pattern in enumerate(patterns):
             if (found := pattern.match(text)) is not None and _addresses_ok(found):
                 return layout, _FIELDS[layout]._make(found.groups())
+    if (word := _TYPE_WORD.match(text)) is not None:
+        for patterns in patterns_tried:
+            for layout in (_HTTP_LAYOUT, _TCP_LAYOUT):
+                if (found := patterns[layout].match(text, word.end())) is not None and _addresses_ok(found):
+                    return layout, _FIELDS[layout]._make(found.groups())
     return None
+
+
+_TYPE_WORD = re.compile(r"\w+ ", re.ASCII)  # ELBV2TYPE and its space: where the Classic patterns can start next
 
 
 def _addresses_ok(found: re.Match[str]) -> bool:
@@ -141,6 +154,9 @@ def _http(f: Any, doc: Doc, elb: Doc) -> None:
         doc["url"] = url
     if (agent := user_agent(f.user_agent)) is not None:
         doc["user_agent"] = agent
+    elif f.user_agent == "":
+        # `""`: the processor runs on any non-null value and this pipeline has no clean-up of empty strings.
+        doc["user_agent"] = {"original": "", "name": "Other", "device": {"name": "Other"}}
 
 
 def _alb(f: Any, doc: Doc, elb: Doc) -> None:
