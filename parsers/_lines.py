@@ -161,8 +161,8 @@ def uri_parts(text: str) -> dict[str, Any] | None:
                 out["port"] = int(port)
         if path:
             out["path"] = path
-            if "." in path:
-                out["extension"] = path[path.rindex(".") + 1:]
+            if (extension := _extension(path)) is not None:
+                out["extension"] = extension
         if query:
             out["query"] = query
         return out
@@ -172,13 +172,23 @@ def uri_parts(text: str) -> dict[str, Any] | None:
         if parts is None:
             return None
     path = parts.get("path")
-    if path and "." in path:
-        parts["extension"] = path[path.rindex(".") + 1:]
+    if path:
+        parts["extension"] = _extension(path)
     user_info = parts.get("user_info")
     if user_info and ":" in user_info:
         parts["username"], _, parts["password"] = user_info.partition(":")
     parts["original"] = text
     return {k: v for k, v in parts.items() if v is not None and v != ""} or None
+
+
+def _extension(path: str) -> str | None:
+    """What follows the last dot of the path's last segment (`/v1.2/users` has none), as Elasticsearch 8.13
+    and later take it (elastic/elasticsearch#105689; before, the last dot anywhere in the path counted)."""
+    last_slash = path.rfind("/")
+    if last_slash < 0:
+        return None
+    dot = path.rfind(".", last_slash)
+    return path[dot + 1:] if dot >= 0 else None
 
 
 def _java_uri(text: str) -> dict[str, Any] | None:

