@@ -46,9 +46,11 @@ _NLB = (rf"(?P<type>\w+) \S+ (?P<timestamp>{ISO8601}) (?P<name>\S+) (?P<listener
         rf" (?:-|(?P<chosen_cert_serial>\S+)) {_SSL} (?:-|(?P<ssl_named_group>\S+)) (?:-|(?P<domain>\S+))")
 # Each pattern twice: quoted fields as `[^"]*` first (no backtracking: about twice as fast), then as the
 # pipeline's lazy DATA for the rare line with a quote inside a quoted field. Where both match they agree.
-# The lazy form backtracks combinatorially over surplus quotes, so it only gets lines with a few of them
-# (an ALB line has 24 quotes); Elasticsearch's grok watchdog likewise gives up on such lines after a second.
-_MAX_QUOTES = 32
+# The lazy form backtracks combinatorially over surplus quotes, so it only gets lines with a few of them:
+# an ALB line has 24 quotes, 30 since ALB added transformed_host, transformed_uri and request_transform_status,
+# and ten more leave room for a user agent or URL with quotes in it (random and crafted lines of up to 44
+# quotes took under 10 ms). Elasticsearch's grok watchdog likewise gives up on such lines after a second.
+_MAX_QUOTES = 40
 _SOURCES = (_HTTP, _TCP, _ALB, _NLB)
 _FAST = tuple(re.compile(committed(p.replace(".*?", '[^"]*')), re.ASCII) for p in _SOURCES)
 _EXACT = tuple(re.compile(p, re.ASCII) for p in _SOURCES)

@@ -98,6 +98,14 @@ def test_a_quote_inside_the_user_agent_still_parses():
     assert doc["aws"]["elb"]["trace_id"] == "Root=1-58337262-36d228ad5d99923122bbe354"
 
 
+def test_current_alb_line_with_quotes_inside_the_user_agent_still_parses():
+    # 30 quotes of its own plus four in the agent: grok's lazy `\"%{DATA:_tmp.user_agent}\"` reads it.
+    line = ALB_TARGET_LISTS.replace('"curl/7.46.0"', '"Mozilla/5.0 "a" "b""')
+    doc = parse(line)
+    assert doc["user_agent"]["original"] == 'Mozilla/5.0 "a" "b"'
+    assert doc["aws"]["elb"]["classification_reason"] == "UndefinedContentLengthSemantics"
+
+
 def test_alb_quoted_list_starting_with_a_dash_is_kept_whole_and_split():
     # grok `( \"(?:-|%{DATA:_tmp.target_status_code})\")?` backtracks from `-` into DATA; `split` on " ".
     elb = parse(ALB_TARGET_LISTS)["aws"]["elb"]
