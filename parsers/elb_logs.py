@@ -173,15 +173,25 @@ def _alb(f: Any, doc: Doc, elb: Doc) -> None:
     if f.chosen_cert is not None:
         elb["chosen_cert"] = {"arn": f.chosen_cert}
     if f.actions is not None:
-        elb["action_executed"] = f.actions.split(",")
+        elb["action_executed"] = _java_split(f.actions, ",")
     if f.error_reason is not None:
         elb["error"] = {"reason": f.error_reason}
     for key in ("target_port", "target_status_code"):
         if (value := getattr(f, key)) is not None:
-            elb[key] = value.split(" ")
+            elb[key] = _java_split(value, " ")
     for key in ("matched_rule_priority", "redirect_url", "classification", "classification_reason"):
         if (value := getattr(f, key)) is not None:
             elb[key] = value
+
+
+def _java_split(value: str, separator: str) -> list[str]:
+    """The `split` processor's String.split: trailing empty strings are dropped (`"200 "` -> ["200"])."""
+    if not value:
+        return [value]  # no separator found: Java returns the input itself
+    parts = value.split(separator)
+    while parts and not parts[-1]:
+        parts.pop()
+    return parts
 
 
 def _nlb(f: Any, doc: Doc, elb: Doc) -> None:

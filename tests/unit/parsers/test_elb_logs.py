@@ -113,6 +113,17 @@ def test_alb_quoted_list_starting_with_a_dash_is_kept_whole_and_split():
     assert elb["classification"] == "Ambiguous" and elb["classification_reason"] == "UndefinedContentLengthSemantics"
 
 
+@pytest.mark.parametrize(("lists", "ports", "statuses", "actions"), [
+    ('"forward," "-" "-" "10.0.0.1:80 " "200 "', ["10.0.0.1:80"], ["200"], ["forward"]),
+    ('",forward" "-" "-" " 10.0.0.1:80" "200  502"', ["", "10.0.0.1:80"], ["200", "", "502"], ["", "forward"]),
+])
+def test_alb_lists_are_split_as_java_splits_them(lists, ports, statuses, actions):
+    # `split` processors on _tmp.actions_executed (","), _tmp.target_port and _tmp.target_status_code (" "):
+    # String.split keeps leading and inner empty strings and drops trailing ones.
+    elb = parse(ALB.replace('"forward,redirect" "-" "-" "10.0.0.1:80" "200"', lists))["aws"]["elb"]
+    assert (elb["target_port"], elb["target_status_code"], elb["action_executed"]) == (ports, statuses, actions)
+
+
 def test_alb_line_the_alb_pattern_refuses_is_read_by_the_classic_http_pattern_after_its_type():
     # grok searches every position: `(?:-1|%{NUMBER:aws.elb.matched_rule_priority})` refuses `-`, and
     # ELBHTTPLOG matches from the timestamp. The document has the Classic fields and no ALB ones.
