@@ -5,7 +5,10 @@ The line is matched with the pipeline's grok, rewritten as one Python regex; its
 append fields (access point ARN, ACL required) after tls_version; like the grok, the match ignores them.
 
 Documents follow the aws 1.45.3 pipeline (the one with test cases): every raw value under `aws.s3access.*`,
-GeoIP in top-level `geo` (no ASN), `event.category` a string.
+GeoIP in top-level `geo` (no ASN), `event.category` a string. One deliberate difference: a request target
+that both java.net.URI and java.net.URL refuse (`/bucket/?prefix={x}`) gets no `url.*` here, while the
+pipeline's `uri_parts` (no ignore_failure) fails the whole pipeline there and indexes the line with
+`error.message` and without `@timestamp`, `client.*`, `related.*` and every other field set after it.
 """
 
 from __future__ import annotations
