@@ -40,10 +40,11 @@ def committed(pattern: str) -> str:
     The group becomes atomic: X must end where the next delimiter starts and be unable to consume it (`\S+`
     before a space, `[^"]*` before a quote). A quoted X (`(?P<name>[^"]*)`) holds spaces, so its `-` is the
     whole field only right before the closing quote: an ALB `"- 502"` (no status from the first target) is
-    one list, as the grok reads it. Write other fields (`\S+` before a quote, a lazy X) another way.
+    one list, as the grok reads it; an unquoted `-` is the whole field only before whitespace or the end (a
+    CloudFront `-"x` is X). Write other fields (`\S+` before a quote, a lazy X) another way.
     """
     pattern = _QUOTED_DASH.sub(r'(?>-(?=")|', pattern)
-    return pattern.replace("(?:-|", r'(?>-(?=[\s"]|\Z)|').replace("(?:-1|", r'(?>-1(?=[\s"]|\Z)|')
+    return pattern.replace("(?:-|", r'(?>-(?=\s|\Z)|').replace("(?:-1|", r'(?>-1(?=\s|\Z)|')
 
 
 _QUOTED_DASH = re.compile(r'\(\?:-\|(?=\(\?P<\w+>\[\^"\]\*\)\))')

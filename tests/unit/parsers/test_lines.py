@@ -79,7 +79,7 @@ _GROK_LIKE = r"(?:-|(?P<a>\S+)) (?:-|(?P<b>\S+)) (?:-1|(?P<c>-?[0-9]+)) (?P<end>
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["-", "-1", "--", "-x", "5", "x", "-5"]), min_size=3, max_size=5))
+@given(st.lists(st.sampled_from(["-", "-1", "--", "-x", "5", "x", "-5", '-"', '-1"']), min_size=3, max_size=5))
 def test_committed_patterns_read_lines_as_the_originals_do(parts):
     line = " ".join(parts)
     plain, fast = re.compile(_GROK_LIKE), re.compile(committed(_GROK_LIKE))
