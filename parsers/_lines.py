@@ -8,6 +8,7 @@
     uri_parts(text)             the `url.*` fields Elasticsearch's `uri_parts` processor writes
     iso8601_ms(text)            an ISO 8601 timestamp as the `date` processor renders it (UTC, milliseconds)
     epoch_s_ms(text)            a UNIX-seconds string the same way (the `UNIX` date format)
+    mustache_text(text)         a string as a pipeline's double-brace template `{{field}}` renders it
 """
 
 from __future__ import annotations
@@ -85,6 +86,21 @@ def java_long(value: Any, bits: int = 64) -> int | None:
         return None
     low, high = _INT_RANGES[bits]
     return number if low <= number <= high else None
+
+
+# --- templates ---------------------------------------------------------------------------------------
+
+# Jackson's JsonStringEncoder.quoteAsString: quote, backslash and control characters, nothing else.
+_TEMPLATE_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def mustache_text(text: str) -> str:
+    r"""`{{field}}` in a `set`/`append` value: Elasticsearch's mustache JSON-escapes what it inserts (only a
+    triple brace `{{{field}}}` does not), so `a\b` becomes `a\\b` (elastic/elasticsearch#65115)."""
+    if _TEMPLATE_ESCAPED.search(text) is None:
+        return text
+    return _TEMPLATE_ESCAPED.sub(lambda m: _SHORT_ESCAPES.get(m[0]) or f"\\u{ord(m[0]):04X}", text)
 
 
 # --- dates -------------------------------------------------------------------------------------------

@@ -13,7 +13,17 @@ import re
 from collections import namedtuple
 from typing import Any
 
-from parsers._lines import ISO8601, LONG, NUMBER, POSINT, committed, ip_kind, iso8601_ms, uri_parts
+from parsers._lines import (
+    ISO8601,
+    LONG,
+    NUMBER,
+    POSINT,
+    committed,
+    ip_kind,
+    iso8601_ms,
+    mustache_text,
+    uri_parts,
+)
 from parsers.enrich import geoip
 from parsers.enrich.useragent import user_agent
 from parsers.errors import EventError
@@ -98,7 +108,7 @@ def parse(event: Event, options: ParseOptions) -> list[Doc]:
     geoip.enrich(source, source["ip"], options.geoip_dir)
     if (cipher := f.ssl_cipher) is not None:
         elb["ssl_cipher"] = cipher
-        doc["tls"] = {"cipher": cipher}
+        doc["tls"] = {"cipher": mustache_text(cipher)}  # set from '{{aws.elb.ssl_cipher}}'
     if (protocol := f.ssl_protocol) is not None:
         elb["ssl_protocol"] = protocol
         _tls_version(doc, protocol)
@@ -166,7 +176,7 @@ def _alb(f: Any, doc: Doc, elb: Doc) -> None:
     elb["type"] = f.type
     elb["target_group"] = {"arn": f.target_group}
     elb["trace_id"] = f.trace_id
-    doc["trace"] = {"id": f.trace_id}
+    doc["trace"] = {"id": mustache_text(f.trace_id)}  # set from '{{aws.elb.trace_id}}'
     doc["event"]["start"] = f.created
     if f.domain is not None:
         doc["destination"] = {"domain": f.domain}

@@ -135,6 +135,13 @@ def test_alb_line_the_alb_pattern_refuses_is_read_by_the_classic_http_pattern_af
     assert doc["@timestamp"] == "2018-07-02T22:23:00.186Z" and "trace" not in doc and "start" not in doc["event"]
 
 
+def test_trace_id_is_copied_as_its_template_renders_it():
+    # set trace.id from '{{aws.elb.trace_id}}': mustache JSON-escapes; aws.elb.trace_id keeps the raw text.
+    doc = parse(ALB.replace('"Root=1-58337262-36d228ad5d99923122bbe354"', '"Root=1-5\\x\tz"'))
+    assert doc["aws"]["elb"]["trace_id"] == "Root=1-5\\x\tz"
+    assert doc["trace"]["id"] == "Root=1-5\\\\x\\tz"
+
+
 def test_empty_user_agent_is_parsed_as_the_user_agent_processor_does():
     # user_agent runs on `_tmp.user_agent` whenever it is not null: `""` gives name and device "Other".
     doc = parse(ALB.replace('"curl/7.46.0"', '""'))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parsers._lines import committed, epoch_s_ms, ip_kind, iso8601_ms, java_long, uri_parts
+from parsers._lines import committed, epoch_s_ms, ip_kind, iso8601_ms, java_long, mustache_text, uri_parts
 
 
 @pytest.mark.parametrize(("url", "expected"), [
@@ -95,6 +95,14 @@ def test_committed_quoted_fields_keep_a_leading_dash_followed_by_more(line):
     # The ELB grok's `\"(?:-|%{DATA})\"`: a quoted `- 502` is backtracked into DATA, not cut to `-`.
     fast = re.compile(committed(_GROK_QUOTED.replace(".*?", '[^"]*')))
     assert fast.match(line).groupdict() == re.compile(_GROK_QUOTED).match(line).groupdict()
+
+
+@pytest.mark.parametrize(("text", "rendered"), [
+    ("plain.example.com", "plain.example.com"), ('a"b', 'a\\"b'), ("a\\b", "a\\\\b"),
+    ("t\tn\nr\r", "t\\tn\\nr\\r"), ("\x01\x1b", "\\u0001\\u001B"), ("ünï/€", "ünï/€"),
+])
+def test_mustache_text_escapes_as_jacksons_quote_as_string(text, rendered):
+    assert mustache_text(text) == rendered
 
 
 @settings(max_examples=300, deadline=None)
