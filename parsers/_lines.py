@@ -8,6 +8,7 @@
     uri_parts(text)             the `url.*` fields Elasticsearch's `uri_parts` processor writes
     iso8601_ms(text)            an ISO 8601 timestamp as the `date` processor renders it (UTC, milliseconds)
     epoch_s_ms(text)            a UNIX-seconds string the same way (the `UNIX` date format)
+    mustache_text(text)         a string as a pipeline's double-brace template `{{field}}` renders it
 """
 
 from __future__ import annotations
@@ -38,9 +39,16 @@ def committed(pattern: str) -> str:
     first changes no result, only the time to fail. A `-` followed by more text still goes to X.
 
     The group becomes atomic: X must end where the next delimiter starts and be unable to consume it (`\S+`
-    before a space, `[^"]*` before a quote). Write other fields (`\S+` before a quote, a lazy X) another way.
+    before a space, `[^"]*` before a quote). A quoted X (`(?P<name>[^"]*)`) holds spaces, so its `-` is the
+    whole field only right before the closing quote: an ALB `"- 502"` (no status from the first target) is
+    one list, as the grok reads it; an unquoted `-` is the whole field only before whitespace or the end (a
+    CloudFront `-"x` is X). Write other fields (`\S+` before a quote, a lazy X) another way.
     """
-    return pattern.replace("(?:-|", r'(?>-(?=[\s"]|\Z)|').replace("(?:-1|", r'(?>-1(?=[\s"]|\Z)|')
+    pattern = _QUOTED_DASH.sub(r'(?>-(?=")|', pattern)
+    return pattern.replace("(?:-|", r'(?>-(?=\s|\Z)|').replace("(?:-1|", r'(?>-1(?=\s|\Z)|')
+
+
+_QUOTED_DASH = re.compile(r'\(\?:-\|(?=\(\?P<\w+>\[\^"\]\*\)\))')
 
 
 def ip_kind(text: str) -> int | None:
@@ -78,6 +86,21 @@ def java_long(value: Any, bits: int = 64) -> int | None:
         return None
     low, high = _INT_RANGES[bits]
     return number if low <= number <= high else None
+
+
+# --- templates ---------------------------------------------------------------------------------------
+
+# Jackson's JsonStringEncoder.quoteAsString: quote, backslash and control characters, nothing else.
+_TEMPLATE_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def mustache_text(text: str) -> str:
+    r"""`{{field}}` in a `set`/`append` value: Elasticsearch's mustache JSON-escapes what it inserts (only a
+    triple brace `{{{field}}}` does not), so `a\b` becomes `a\\b` (elastic/elasticsearch#65115)."""
+    if _TEMPLATE_ESCAPED.search(text) is None:
+        return text
+    return _TEMPLATE_ESCAPED.sub(lambda m: _SHORT_ESCAPES.get(m[0]) or f"\\u{ord(m[0]):04X}", text)
 
 
 # --- dates -------------------------------------------------------------------------------------------
@@ -155,8 +178,8 @@ def uri_parts(text: str) -> dict[str, Any] | None:
                 out["port"] = int(port)
         if path:
             out["path"] = path
-            if "." in path:
-                out["extension"] = path[path.rindex(".") + 1:]
+            if (extension := _extension(path)) is not None:
+                out["extension"] = extension
         if query:
             out["query"] = query
         return out
@@ -166,13 +189,23 @@ def uri_parts(text: str) -> dict[str, Any] | None:
         if parts is None:
             return None
     path = parts.get("path")
-    if path and "." in path:
-        parts["extension"] = path[path.rindex(".") + 1:]
+    if path:
+        parts["extension"] = _extension(path)
     user_info = parts.get("user_info")
     if user_info and ":" in user_info:
         parts["username"], _, parts["password"] = user_info.partition(":")
     parts["original"] = text
     return {k: v for k, v in parts.items() if v is not None and v != ""} or None
+
+
+def _extension(path: str) -> str | None:
+    """What follows the last dot of the path's last segment (`/v1.2/users` has none), as Elasticsearch 8.13
+    and later take it (elastic/elasticsearch#105689; before, the last dot anywhere in the path counted)."""
+    last_slash = path.rfind("/")
+    if last_slash < 0:
+        return None
+    dot = path.rfind(".", last_slash)
+    return path[dot + 1:] if dot >= 0 else None
 
 
 def _java_uri(text: str) -> dict[str, Any] | None:

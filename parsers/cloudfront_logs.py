@@ -44,7 +44,7 @@ _LINE = re.compile(committed(
     r"(?:-|(?P<cipher>\S*))\s(?P<edge_response_result_type>\w+)\s(?P<protocol_version>\S*)\s"
     rf"(?:-|(?P<fle_status>\w+))\s(?:-|(?P<fle_encrypted_fields>\S*))\s(?:-|(?P<port>{POSINT}))\s"
     rf"(?:-|(?P<time_to_first_byte>{NUMBER}))\s(?:-|(?P<edge_detailed_result_type>\w+))\s"
-    rf"(?P<content_type>\S*)\s(?:-|(?P<body_bytes>{LONG}))(?:\s(?:-|(?P<range_start>\S+)))?"),
+    rf"(?P<content_type>\S*)\s(?:-|(?P<body_bytes>{LONG}))(?:\s(?:-|(?P<range_start>\S+))(?:\s(?P<range_end>\S*))?)?"),
     re.ASCII,
 )
 # Copied as they are to aws.cloudfront.*.
@@ -64,6 +64,10 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     cloudfront = {key: f[key] for key in _CLOUDFRONT if f[key]}
     if f["time_to_first_byte"]:
         cloudfront["time_to_first_byte"] = float(f["time_to_first_byte"])
+    if f["range_end"] is not None and not f["range_end"].startswith("-"):
+        # The grok's last field, `(-|%{DATA:aws.cloudfront.range_end})`, is lazy with nothing after it: it
+        # captures "" whatever the column holds, and this pipeline has no clean-up of empty strings.
+        cloudfront["range_end"] = ""
     http: dict[str, Any] = {
         "request": {"method": f["method"], "bytes": int(f["request_bytes"]), "id": f["request_id"]},
         "response": {"bytes": int(f["response_bytes"]), "status_code": int(f["status"])},

@@ -13,7 +13,17 @@ import re
 from collections import namedtuple
 from typing import Any
 
-from parsers._lines import ISO8601, LONG, NUMBER, POSINT, committed, ip_kind, iso8601_ms, uri_parts
+from parsers._lines import (
+    ISO8601,
+    LONG,
+    NUMBER,
+    POSINT,
+    committed,
+    ip_kind,
+    iso8601_ms,
+    mustache_text,
+    uri_parts,
+)
 from parsers.enrich import geoip
 from parsers.enrich.useragent import user_agent
 from parsers.errors import EventError
@@ -46,9 +56,11 @@ _NLB = (rf"(?P<type>\w+) \S+ (?P<timestamp>{ISO8601}) (?P<name>\S+) (?P<listener
         rf" (?:-|(?P<chosen_cert_serial>\S+)) {_SSL} (?:-|(?P<ssl_named_group>\S+)) (?:-|(?P<domain>\S+))")
 # Each pattern twice: quoted fields as `[^"]*` first (no backtracking: about twice as fast), then as the
 # pipeline's lazy DATA for the rare line with a quote inside a quoted field. Where both match they agree.
-# The lazy form backtracks combinatorially over surplus quotes, so it only gets lines with a few of them
-# (an ALB line has 24 quotes); Elasticsearch's grok watchdog likewise gives up on such lines after a second.
-_MAX_QUOTES = 32
+# The lazy form backtracks combinatorially over surplus quotes, so it only gets lines with a few of them:
+# an ALB line has 24 quotes, 30 since ALB added transformed_host, transformed_uri and request_transform_status,
+# and ten more leave room for a user agent or URL with quotes in it (random and crafted lines of up to 44
+# quotes took under 10 ms). Elasticsearch's grok watchdog likewise gives up on such lines after a second.
+_MAX_QUOTES = 40
 _SOURCES = (_HTTP, _TCP, _ALB, _NLB)
 _FAST = tuple(re.compile(committed(p.replace(".*?", '[^"]*')), re.ASCII) for p in _SOURCES)
 _EXACT = tuple(re.compile(p, re.ASCII) for p in _SOURCES)
@@ -96,7 +108,7 @@ def parse(event: Event, options: ParseOptions) -> list[Doc]:
     geoip.enrich(source, source["ip"], options.geoip_dir)
     if (cipher := f.ssl_cipher) is not None:
         elb["ssl_cipher"] = cipher
-        doc["tls"] = {"cipher": cipher}
+        doc["tls"] = {"cipher": mustache_text(cipher)}  # set from '{{aws.elb.ssl_cipher}}'
     if (protocol := f.ssl_protocol) is not None:
         elb["ssl_protocol"] = protocol
         _tls_version(doc, protocol)
@@ -107,16 +119,29 @@ _HTTP_LAYOUT, _TCP_LAYOUT, _ALB_LAYOUT, _NLB_LAYOUT = range(4)
 
 
 def _match(text: str) -> tuple[int, Any] | None:
-    """The grok's alternation, patterns in order, at the start of the line.
+    """The grok's alternation, patterns in order, at the start of the line, then the Classic ones after its
+    first word.
 
-    Elasticsearch searches further positions too; that only matters for lines with leading junk, and costs
-    quadratic time on long lines that match nowhere.
+    Elasticsearch's grok searches every position, trying all four patterns at each. Where the ALB pattern
+    refuses a line (a `matched_rule_priority` of `-`, which AWS writes "for any other error"), the Classic
+    HTTP one matches from the timestamp, after the type word, and the line is indexed with the Classic
+    fields. Other positions only matter for lines with leading junk, and would cost quadratic time on long
+    lines that match nowhere.
     """
-    for patterns in (_FAST, _EXACT) if text.count('"') <= _MAX_QUOTES else (_FAST,):
+    patterns_tried = (_FAST, _EXACT) if text.count('"') <= _MAX_QUOTES else (_FAST,)
+    for patterns in patterns_tried:
         for layout, pattern in enumerate(patterns):
             if (found := pattern.match(text)) is not None and _addresses_ok(found):
                 return layout, _FIELDS[layout]._make(found.groups())
+    if (word := _TYPE_WORD.match(text)) is not None:
+        for patterns in patterns_tried:
+            for layout in (_HTTP_LAYOUT, _TCP_LAYOUT):
+                if (found := patterns[layout].match(text, word.end())) is not None and _addresses_ok(found):
+                    return layout, _FIELDS[layout]._make(found.groups())
     return None
+
+
+_TYPE_WORD = re.compile(r"\w+ ", re.ASCII)  # ELBV2TYPE and its space: where the Classic patterns can start next
 
 
 def _addresses_ok(found: re.Match[str]) -> bool:
@@ -141,6 +166,9 @@ def _http(f: Any, doc: Doc, elb: Doc) -> None:
         doc["url"] = url
     if (agent := user_agent(f.user_agent)) is not None:
         doc["user_agent"] = agent
+    elif f.user_agent == "":
+        # `""`: the processor runs on any non-null value and this pipeline has no clean-up of empty strings.
+        doc["user_agent"] = {"original": "", "name": "Other", "device": {"name": "Other"}}
 
 
 def _alb(f: Any, doc: Doc, elb: Doc) -> None:
@@ -148,22 +176,32 @@ def _alb(f: Any, doc: Doc, elb: Doc) -> None:
     elb["type"] = f.type
     elb["target_group"] = {"arn": f.target_group}
     elb["trace_id"] = f.trace_id
-    doc["trace"] = {"id": f.trace_id}
+    doc["trace"] = {"id": mustache_text(f.trace_id)}  # set from '{{aws.elb.trace_id}}'
     doc["event"]["start"] = f.created
     if f.domain is not None:
         doc["destination"] = {"domain": f.domain}
     if f.chosen_cert is not None:
         elb["chosen_cert"] = {"arn": f.chosen_cert}
     if f.actions is not None:
-        elb["action_executed"] = f.actions.split(",")
+        elb["action_executed"] = _java_split(f.actions, ",")
     if f.error_reason is not None:
         elb["error"] = {"reason": f.error_reason}
     for key in ("target_port", "target_status_code"):
         if (value := getattr(f, key)) is not None:
-            elb[key] = value.split(" ")
+            elb[key] = _java_split(value, " ")
     for key in ("matched_rule_priority", "redirect_url", "classification", "classification_reason"):
         if (value := getattr(f, key)) is not None:
             elb[key] = value
+
+
+def _java_split(value: str, separator: str) -> list[str]:
+    """The `split` processor's String.split: trailing empty strings are dropped (`"200 "` -> ["200"])."""
+    if not value:
+        return [value]  # no separator found: Java returns the input itself
+    parts = value.split(separator)
+    while parts and not parts[-1]:
+        parts.pop()
+    return parts
 
 
 def _nlb(f: Any, doc: Doc, elb: Doc) -> None:

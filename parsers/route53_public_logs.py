@@ -59,6 +59,10 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     question = f["question"]
     if not question.endswith("in-addr.arpa") and (parts := registered_domain(question)) is not None:
         doc["dns"]["question"].update({("name" if k == "domain" else k): v for k, v in parts.items()})
+        if "domain" not in parts:
+            # The name is itself a public suffix (`co.uk`): registered_domain's DomainInfo.of(eTLD) writes it
+            # as `domain` too.
+            doc["dns"]["question"]["name"] = question
     if (name := doc["dns"]["question"].get("name")) is not None:
         doc["related"]["hosts"] = [name]
     geoip.enrich(doc["source"], source, options.geoip_dir)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from parsers import ecs
-from parsers._lines import ip_kind, iso8601_ms, java_long
+from parsers._lines import ip_kind, iso8601_ms, java_long, mustache_text
 from parsers.enrich import geoip
 from parsers.enrich.domain import registered_domain
 from parsers.errors import EventError
@@ -60,7 +60,7 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
             if ip is not None and ip not in related["ip"]:
                 related["ip"].append(ip)
         else:
-            related["hosts"].append(name)
+            related["hosts"].append(mustache_text(name))  # append of "{{dns.question.name}}"
     return [ecs.drop_empty(doc)]
 
 

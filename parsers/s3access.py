@@ -5,7 +5,10 @@ The line is matched with the pipeline's grok, rewritten as one Python regex; its
 append fields (access point ARN, ACL required) after tls_version; like the grok, the match ignores them.
 
 Documents follow the aws 1.45.3 pipeline (the one with test cases): every raw value under `aws.s3access.*`,
-GeoIP in top-level `geo` (no ASN), `event.category` a string.
+GeoIP in top-level `geo` (no ASN), `event.category` a string. One deliberate difference: a request target
+that both java.net.URI and java.net.URL refuse (`/bucket/?prefix={x}`) gets no `url.*` here, while the
+pipeline's `uri_parts` (no ignore_failure) fails the whole pipeline there and indexes the line with
+`error.message` and without `@timestamp`, `client.*`, `related.*` and every other field set after it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from parsers import ecs
 from parsers._findings import long_or_none
-from parsers._lines import HOSTNAME, LONG, committed, ip_kind, uri_parts
+from parsers._lines import HOSTNAME, LONG, committed, ip_kind, mustache_text, uri_parts
 from parsers.enrich import geoip
 from parsers.enrich.useragent import user_agent
 from parsers.errors import EventError
@@ -98,7 +101,7 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     if (total := s3.get("total_time")) is not None and (duration := long_or_none(total * 1_000_000)) is not None:
         event_fields["duration"] = duration  # nanoseconds; a total_time past ~292 years has none
     if (referrer := s3.get("referrer")) is not None:
-        http.setdefault("request", {})["referrer"] = referrer
+        http.setdefault("request", {})["referrer"] = mustache_text(referrer)  # '{{aws.s3access.referrer}}'
     if (agent := user_agent(s3.get("user_agent"))) is not None:
         doc["user_agent"] = agent
     if (cipher := s3.get("cipher_suite")) is not None:

@@ -70,6 +70,20 @@ def test_space_separated_line_with_forwarded_ips_and_query():
     assert doc["tls"]["version"] == "1.3"
 
 
+@pytest.mark.parametrize(("ranges", "expected"), [
+    (["-", "-"], {}),
+    (["0", "1023"], {"range_start": "0", "range_end": ""}),
+    (["0", "1023", "SE", "/api/*", "TLSv1.3"], {"range_start": "0", "range_end": ""}),  # newer columns after
+    (["-", "-", "SE"], {}),
+])
+def test_range_columns_as_the_grok_captures_them(ranges, expected):
+    # `(-|%{DATA:aws.cloudfront.range_start})\s(-|%{DATA:aws.cloudfront.range_end})` ends the grok: range_end's
+    # lazy DATA captures "" unless the column starts with the `-` alternative.
+    [doc] = parse("\t".join((*HIT_FIELDS[:-2], *ranges)))
+    cloudfront = doc["aws"]["cloudfront"]
+    assert {key: cloudfront[key] for key in ("range_start", "range_end") if key in cloudfront} == expected
+
+
 def test_line_without_range_columns_and_a_path_grok_would_refuse_still_parses():
     [doc] = parse(SHORT)
     assert doc["url"]["path"] == "/en(test) x" and doc["network"]["type"] == "ipv6"

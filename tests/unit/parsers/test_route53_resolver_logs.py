@@ -85,6 +85,14 @@ def test_any_rcode_but_noerror_is_a_failure():
     assert parse(copy.deepcopy(QUERY) | {"rcode": "NXDOMAIN", "answers": []})["event"]["outcome"] == "failure"
 
 
+def test_question_name_in_related_hosts_is_rendered_as_its_template():
+    # append related.hosts "{{dns.question.name}}": mustache JSON-escapes the `\\032` Route 53 writes for a
+    # space; dns.question.name itself is renamed, not templated.
+    doc = parse(copy.deepcopy(QUERY) | {"query_name": "a\\032b.example.com."})
+    assert doc["dns"]["question"]["name"] == "a\\032b.example.com"
+    assert doc["related"]["hosts"][-1] == "a\\\\032b.example.com"
+
+
 def test_names_without_a_known_suffix_get_no_registered_domain():
     doc = parse(copy.deepcopy(QUERY) | {"query_name": "instance-data."})
     assert doc["dns"]["question"]["name"] == "instance-data" and "registered_domain" not in doc["dns"]["question"]

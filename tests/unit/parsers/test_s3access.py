@@ -74,6 +74,14 @@ def test_error_code_makes_a_failure_with_event_code_and_referrer():
     assert doc["tls"]["version"] == "1.1"  # `TLSV1.1` is lowercased before the split
 
 
+def test_referrer_is_copied_as_its_template_renders_it():
+    # set http.request.referrer from '{{aws.s3access.referrer}}': mustache JSON-escapes quote and backslash;
+    # aws.s3access.referrer (the grok's own field) keeps the text as logged.
+    doc = parse(ERROR.replace('"https://console.example.com/"', '"https://x/\\"a\\" b\\c"'))
+    assert doc["aws"]["s3access"]["referrer"] == 'https://x/\\"a\\" b\\c'
+    assert doc["http"]["request"]["referrer"] == 'https://x/\\\\\\"a\\\\\\" b\\\\c'
+
+
 def test_a_total_time_past_what_a_long_holds_in_nanoseconds_gives_no_duration():
     doc = parse(GET.replace(" 142 - 17 - ", " 142 - 999999999999999999 - "))
     assert doc["aws"]["s3access"]["total_time"] == 999999999999999999 and "duration" not in doc["event"]
