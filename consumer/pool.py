@@ -6,6 +6,10 @@ A worker that dies (out of memory, a crash in a C extension) breaks the pool: it
 it held is retried once, by itself; if that dies too, the chunk's records are dead-lettered as
 `worker_crashed` (halved until only the records that kill a worker by themselves are) rather than retried
 forever, so one poison record cannot stall a shard, nor its crash dead-letter other records.
+
+A record that makes a parser spin instead (catastrophic backtracking, a loop that never ends) is stopped by
+its own CPU-time limit in the worker (`WorkerConfig.parse_timeout_s`, `pipeline.parse_timeout_s`) and
+dead-lettered whole as `parse_timeout`; the worker and the rest of its chunk go on.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ from __future__ import annotations
 import base64
 import gc
 import multiprocessing
+import signal
+import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from threading import Lock
@@ -35,6 +42,11 @@ from sinks.documents import BulkItemBuilder, dead_letters_for
 # and, when a round stopped between two of its log objects, the index of the first pointer still to read.
 WireRecord = Sequence[Any]
 MIN_CHUNK = 64  # below this, the pickling round trip costs more than a second core gains
+# CPU seconds one record may take to parse (pipeline.parse_timeout_s has the same default). The slowest sound
+# record is one whose S3 log object holds pipeline.max_events_per_object (10^6) short lines: about 50 CPU
+# seconds at the ~20,000 events per CPU-second a worker parses (`secstash bench`). Six times that keeps a
+# slow or throttled core clear of it, and still frees a shard from a spinning record within minutes.
+PARSE_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,9 @@ class WorkerConfig:
     # letters; the rest come back in `Parsed.deferred` for another round (`Pipeline.deliver`). None: every
     # record, however many documents.
     max_chunk_documents: int | None = None
+    # CPU seconds a record may take (S3 reads wait for the network and cost next to none); past them it is
+    # dead-lettered as `parse_timeout`. None: no limit.
+    parse_timeout_s: float | None = PARSE_TIMEOUT_S
 
 
 @dataclass(slots=True)
@@ -187,8 +202,17 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         # Documents are serialised as they are made: a log object's never all exist as dicts at once.
         builder = BulkItemBuilder(stream, shard, record, config.naming)
         full = None if limit is None else _full(limit, len(out.items) + len(out.dead_letters), builder)
-        outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch, builder.add,
-                               first_object=wire[5] if len(wire) > 5 else 0, full=full)
+        try:
+            with cpu_deadline(config.parse_timeout_s):
+                outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch,
+                                       builder.add, first_object=wire[5] if len(wire) > 5 else 0, full=full)
+        except Overtime:
+            # Its documents so far are dropped with it: the dead letter is the whole record, and a redrive
+            # (after the parser is fixed) makes them again under the same ids.
+            out.dead_letters.append(_timed_out(stream, shard, wire, config.parse_timeout_s))
+            out.failures["parse_timeout"] += 1
+            out.event_count += 1
+            continue
         if outcome.resume_object is not None:
             out.deferred.append([*wire[:5], outcome.resume_object])
         out.items.extend(builder.items)
@@ -207,6 +231,43 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         out.dropped_events += max(0, outcome.events - len(produced) - len(failed))
         out.documents.update(builder.produced)  # counted in C
     return out
+
+
+class Overtime(BaseException):
+    """A record's CPU time ran out. A BaseException, so that the parsers' guards (`except Exception`, which
+    dead-letter one event and go on) let it through to `parse_chunk`."""
+
+
+def _overtime(signum: int, frame: Any) -> None:
+    raise Overtime
+
+
+@contextmanager
+def cpu_deadline(seconds: float | None) -> Iterator[None]:
+    """Raise Overtime inside the block once this process has spent `seconds` of CPU time in it.
+
+    A signal handler's exception interrupts Python code between bytecodes and a regular expression match
+    (`re` checks for signals as it backtracks), which is where hostile input makes a parser spin. Signals
+    reach only a process's main thread, where a pool worker runs its chunks; elsewhere (a chunk parsed
+    inline by another thread) this is a no-op, as it is for None. CPU time rather than wall time: a loaded
+    or throttled machine slows a sound record, and the time an S3 read waits is not the parser's.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGPROF, _overtime)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
+def _timed_out(stream: str, shard: str, wire: WireRecord, seconds: float | None) -> DeadLetter:
+    return DeadLetter("parse", "parse_timeout", f"parsing the record took more than {seconds:g} s of CPU time "
+                      "(pipeline.parse_timeout_s): input that makes a parser backtrack or loop without end",
+                      None, Source(stream, shard, wire[0], wire[1], None), wire[4])
 
 
 def _full(limit: int, held: int, builder: BulkItemBuilder) -> Callable[[RecordOutcome], bool]:

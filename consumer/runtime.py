@@ -69,7 +69,8 @@ def worker_config(s: Settings) -> WorkerConfig:
         parsing={st.key: st.parsing(s.filters) for st in s.streams},
         options=s.pipeline.parse_options(),
         naming=IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern),
-        objects=s.object_access(), max_chunk_documents=s.pipeline.max_documents_per_chunk)
+        objects=s.object_access(), max_chunk_documents=s.pipeline.max_documents_per_chunk,
+        parse_timeout_s=s.pipeline.parse_timeout_s)
 
 
 @dataclass(frozen=True)

@@ -396,6 +396,10 @@ class PipelineSettings(Strict):
     max_events_per_object: int = Field(1_000_000, ge=1_000, le=100_000_000, description="events parsed from one "
                                        "S3 log object; the rest are dead-lettered (too_many_events, naming the "
                                        "first line not parsed) for a replay after raising it")
+    parse_timeout_s: float = Field(300.0, ge=1, le=86_400, description="CPU seconds a parser worker may spend on "
+                                   "one record (S3 reads excluded); a record past it is dead-lettered whole "
+                                   "(parse_timeout) and its shard goes on. Raise it with max_events_per_object: "
+                                   "10^6 short lines take ~50 s")
     keep_original: bool = False
     geoip_dir: str | None = None
     shutdown_grace_s: float = Field(30.0, gt=0, description="SIGTERM to exit, all in-flight work included")

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         parsing=parsing,
         options=s.pipeline.parse_options(),
         naming=IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern),
-        objects=s.object_access())
+        objects=s.object_access(), parse_timeout_s=s.pipeline.parse_timeout_s)
     pool = ParserPool(config, args.workers) if args.workers > 0 else None
 
     def parse(stream: str, shard: str, records: Sequence[Sequence[Any]]) -> Any:

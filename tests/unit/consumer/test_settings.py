@@ -332,3 +332,17 @@ def test_stream_ids_come_through_an_environment_override(tmp_path: Path) -> None
     streams = '[{"arn": "%s", "id": "acct-a", "application_name": "a"}, {"arn": "%s", "application_name": "b"}]'
     loaded = settings.load(write(tmp_path, GOOD), environ={"SECSTASH_STREAMS": streams % (ACCOUNT_A, ACCOUNT_B)})
     assert [s.key for s in loaded.streams] == ["acct-a", "security-logs"]
+
+
+def test_a_records_parse_time_limit_has_a_default_is_validated_and_reaches_the_workers(tmp_path: Path) -> None:
+    from consumer import runtime
+    from consumer.pool import PARSE_TIMEOUT_S, WorkerConfig
+
+    loaded = settings.load(write(tmp_path, GOOD), environ={})
+    # The workers' own default is the same (bench, tests and `secstash parse` build WorkerConfig directly).
+    assert loaded.pipeline.parse_timeout_s == PARSE_TIMEOUT_S == WorkerConfig({}, None).parse_timeout_s  # type: ignore[arg-type]
+    changed = settings.load(write(tmp_path, GOOD), environ={"SECSTASH_PIPELINE__PARSE_TIMEOUT_S": "42.5"})
+    assert runtime.worker_config(changed).parse_timeout_s == 42.5
+    for value in (0, -1, 86_401, "soon"):
+        with pytest.raises(settings.SettingsError, match=r"pipeline\.parse_timeout_s"):
+            settings.load(write(tmp_path, with_change("pipeline.parse_timeout_s", value)), environ={})
