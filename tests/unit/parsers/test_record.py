@@ -264,3 +264,15 @@ def test_every_event_ends_as_documents_a_counted_drop_or_a_failure(data):
     assert len(produced) + len(failed) + outcome.dropped["parser_drop"] + outcome.dropped["filtered"] == outcome.events
     for parsed in outcome.documents:
         orjson.dumps(parsed.doc)
+
+
+def test_a_record_of_more_events_than_max_events_per_object_is_one_failure_of_the_whole_record() -> None:
+    # 1.9 KiB of gzip hold a million two-byte lines: ~1 GB of a worker's memory once parsed, 33 million of
+    # them (30 GB) fit under the 64 MiB decompression cap.
+    data = gzip.compress(b"a\n" * 1001)
+    outcome = parse_record(data, StreamParsing(), ParseOptions(max_events_per_object=1000))
+    assert outcome.events == 1 and not outcome.documents
+    (failure,) = outcome.failures
+    assert (failure.reason, failure.ordinal, failure.raw) == ("too_many_events", None, base64.b64encode(data).decode())
+    assert len(parse_record(gzip.compress(b"a\n" * 1000), StreamParsing(),
+                            ParseOptions(max_events_per_object=1000)).documents) == 1000
