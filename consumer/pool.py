@@ -19,6 +19,7 @@ import gc
 import multiprocessing
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -149,6 +150,9 @@ def _unpickle_parsed(columns: tuple[tuple[Any, ...], ...], *rest: Any) -> Parsed
 
 # Pools started to find the records that kill a worker in one failed chunk (see ParserPool._bisect).
 MAX_ISOLATION_POOLS = 48
+# Seconds ParserPool.close gives chunks still parsing before it kills their workers. Runtime.stop closes the
+# pool last, with little of pipeline.shutdown_grace_s left; nothing parsed after that could be delivered.
+CLOSE_GRACE_S = 2.0
 
 
 class PoolUnusable(RuntimeError):
@@ -327,6 +331,7 @@ class ParserPool:
         self._factory = executor_factory or _default_executor
         self._lock = Lock()
         self._alone = Lock()  # one failed chunk re-run at a time
+        self._closed = False
         self._executor = self._factory(self._workers, config)
 
     @property
@@ -343,6 +348,8 @@ class ParserPool:
                 try:
                     part = future.result()
                 except (BrokenProcessPool, CancelledError) as exc:
+                    if self._closed:  # its workers were stopped: the batch is not parsed, nor checkpointed
+                        raise RuntimeError("the parser pool was closed while the batch was being parsed") from exc
                     self._replace(executor, exc)
                     part = self._parse_alone(stream, shard, chunk)
                 result.merge(part)
@@ -400,15 +407,29 @@ class ParserPool:
         """Replace `broken` if it is still the pool in use: every chunk of a broken pool fails, and only the
         first to notice replaces it (replacing again would cancel the new pool's work)."""
         with self._lock:
-            if self._executor is not broken:
+            if self._executor is not broken or self._closed:
                 return
             events.pool_restarted(error)
             broken.shutdown(wait=False, cancel_futures=True)
             self._executor = self._factory(self._workers, self._config)
 
-    def close(self) -> None:
+    def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        """Stop the workers: chunks still parsing get `grace_s`, then their workers are killed. Waiting for
+        them would keep a stopping process for as long as a spinning record has left of parse_timeout_s."""
         with self._lock:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._closed = True
+            executor = self._executor
+        # ProcessPoolExecutor's own table: Python 3.11 has no public way to stop a busy worker (3.14's
+        # terminate_workers). Read before shutdown, which forgets it.
+        workers = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace_s
+        for process in workers:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in workers:
+            if process.is_alive():
+                process.kill()
+                process.join(5)
 
 
 def _run_alone(factory: Callable[[int, WorkerConfig], Any], config: WorkerConfig, stream: str, shard: str,

@@ -367,3 +367,46 @@ def test_a_spinning_record_in_a_real_worker_costs_its_shard_the_timeout_not_the_
     parsed = result["parsed"]
     assert [(d.source.sequence, d.reason) for d in parsed.dead_letters] == [("37", "parse_timeout")]
     assert len(parsed.items) == 99 and parsed.failures == {"parse_timeout": 1}
+
+
+def _spin_for_the_default_timeout(stream: str, shard: str, chunk: list) -> object:
+    return _spin_on_poison(stream, shard, chunk, WorkerConfig({"logs": StreamParsing(stream="logs")}, ParseOptions()))
+
+
+class _LongSpinningExecutor(ProcessPoolExecutor):
+    def submit(self, fn, *args):  # type: ignore[override]
+        return super().submit(_spin_for_the_default_timeout, *args)
+
+
+def test_closing_the_pool_stops_a_worker_that_spins_instead_of_waiting_out_its_timeout() -> None:
+    # Runtime.stop closes the pool last, within pipeline.shutdown_grace_s (30 s): a record has 300 s by default.
+    context = multiprocessing.get_context("forkserver")
+    pool = ParserPool(CONFIG, workers=1,
+                      executor_factory=lambda w, c: _LongSpinningExecutor(max_workers=w, mp_context=context))
+    outcome: dict[str, BaseException] = {}
+
+    def parse() -> None:
+        try:
+            pool.parse("logs", "shardId-0", [wire(1, b"spin")])
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcome["error"] = exc
+
+    parser = threading.Thread(target=parse, daemon=True)
+    parser.start()
+    workers = list(pool._executor._processes.values())
+    deadline = time.monotonic() + 30
+    while not any(p.is_alive() for p in workers) and time.monotonic() < deadline:
+        workers = list(pool._executor._processes.values())
+        time.sleep(0.05)
+    closer = threading.Thread(target=pool.close, kwargs={"grace_s": 1.0}, daemon=True)
+    started = time.monotonic()
+    closer.start()
+    closer.join(20)
+    try:
+        assert not closer.is_alive(), "close() waits for the spinning worker"
+        assert time.monotonic() - started < 15
+        parser.join(20)
+        assert isinstance(outcome.get("error"), RuntimeError)  # the batch fails: not parsed, not checkpointed
+    finally:
+        for process in workers:
+            process.kill()
