@@ -276,3 +276,13 @@ def test_a_record_of_more_events_than_max_events_per_object_is_one_failure_of_th
     assert (failure.reason, failure.ordinal, failure.raw) == ("too_many_events", None, base64.b64encode(data).decode())
     assert len(parse_record(gzip.compress(b"a\n" * 1000), StreamParsing(),
                             ParseOptions(max_events_per_object=1000)).documents) == 1000
+
+
+def test_findings_of_eventbridge_events_in_a_log_group_count_toward_the_records_cap() -> None:
+    findings = orjson.dumps(eventbridge_event("aws.securityhub", "Security Hub Findings - Imported",
+                                              {"findings": [{}] * 600})).decode()
+    data = _cw_record("/aws/events/hub", "s", [findings, findings])
+    outcome = parse_record(data, StreamParsing(), ParseOptions(max_events_per_object=1000), emit=lambda d: None)
+    # The first event's 600 findings fit; the second's would pass 1,000: that event alone is dead-lettered.
+    assert outcome.events == 601
+    assert [(f.reason, f.raw) for f in outcome.failures] == [("too_many_events", findings)]
