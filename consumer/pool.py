@@ -6,6 +6,10 @@ A worker that dies (out of memory, a crash in a C extension) breaks the pool: it
 it held is retried once, by itself; if that dies too, the chunk's records are dead-lettered as
 `worker_crashed` (halved until only the records that kill a worker by themselves are) rather than retried
 forever, so one poison record cannot stall a shard, nor its crash dead-letter other records.
+
+A record that makes a parser spin instead (catastrophic backtracking, a loop that never ends) is stopped by
+its own CPU-time limit in the worker (`WorkerConfig.parse_timeout_s`, `pipeline.parse_timeout_s`) and
+dead-lettered whole as `parse_timeout`; the worker and the rest of its chunk go on.
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from __future__ import annotations
 import base64
 import gc
 import multiprocessing
+import signal
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from threading import Lock
@@ -38,6 +45,11 @@ from sinks.documents import BulkItemBuilder, dead_letters_for
 # and, when a round stopped between two of its log objects, the index of the first pointer still to read.
 WireRecord = Sequence[Any]
 MIN_CHUNK = 64  # below this, the pickling round trip costs more than a second core gains
+# CPU seconds one record may take to parse (pipeline.parse_timeout_s has the same default). The slowest sound
+# record is one whose S3 log object holds pipeline.max_events_per_object (10^6) short lines: about 50 CPU
+# seconds at the ~20,000 events per CPU-second a worker parses (`secstash bench`). Six times that keeps a
+# slow or throttled core clear of it, and still frees a shard from a spinning record within minutes.
+PARSE_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +86,9 @@ class WorkerConfig:
     # How long a log object may fail transiently before its pointer is dead-lettered (consumer.object_retries);
     # 0: never.
     object_retry_budget_s: float = 0.0
+    # CPU seconds a record may take (S3 reads wait for the network and cost next to none); past them it is
+    # dead-lettered as `parse_timeout`. None: no limit.
+    parse_timeout_s: float | None = PARSE_TIMEOUT_S
 
 
 @dataclass(slots=True)
@@ -140,6 +155,9 @@ def _unpickle_parsed(columns: tuple[tuple[Any, ...], ...], *rest: Any) -> Parsed
 
 # Pools started to find the records that kill a worker in one failed chunk (see ParserPool._bisect).
 MAX_ISOLATION_POOLS = 48
+# Seconds ParserPool.close gives chunks still parsing before it kills their workers. Runtime.stop closes the
+# pool last, with little of pipeline.shutdown_grace_s left; nothing parsed after that could be delivered.
+CLOSE_GRACE_S = 2.0
 
 
 class PoolUnusable(RuntimeError):
@@ -195,8 +213,17 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         # Documents are serialised as they are made: a log object's never all exist as dicts at once.
         builder = BulkItemBuilder(stream, shard, record, config.naming)
         full = None if limit is None else _full(limit, len(out.items) + len(out.dead_letters), builder)
-        outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch, builder.add,
-                               first_object=wire[5] if len(wire) > 5 else 0, full=full)
+        try:
+            with cpu_deadline(config.parse_timeout_s):
+                outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch,
+                                       builder.add, first_object=wire[5] if len(wire) > 5 else 0, full=full)
+        except Overtime:
+            # Its documents so far are dropped with it: the dead letter is the whole record, and a redrive
+            # (after the parser is fixed) makes them again under the same ids.
+            out.dead_letters.append(_timed_out(stream, shard, wire, config.parse_timeout_s))
+            out.failures["parse_timeout"] += 1
+            out.event_count += 1
+            continue
         if outcome.resume_object is not None:
             out.deferred.append([*wire[:5], outcome.resume_object])
         out.items.extend(builder.items)
@@ -215,6 +242,43 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         out.dropped_events += max(0, outcome.events - len(produced) - len(failed))
         out.documents.update(builder.produced)  # counted in C
     return out
+
+
+class Overtime(BaseException):
+    """A record's CPU time ran out. A BaseException, so that the parsers' guards (`except Exception`, which
+    dead-letter one event and go on) let it through to `parse_chunk`."""
+
+
+def _overtime(signum: int, frame: Any) -> None:
+    raise Overtime
+
+
+@contextmanager
+def cpu_deadline(seconds: float | None) -> Iterator[None]:
+    """Raise Overtime inside the block once this process has spent `seconds` of CPU time in it.
+
+    A signal handler's exception interrupts Python code between bytecodes and a regular expression match
+    (`re` checks for signals as it backtracks), which is where hostile input makes a parser spin. Signals
+    reach only a process's main thread, where a pool worker runs its chunks; elsewhere (a chunk parsed
+    inline by another thread) this is a no-op, as it is for None. CPU time rather than wall time: a loaded
+    or throttled machine slows a sound record, and the time an S3 read waits is not the parser's.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGPROF, _overtime)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
+def _timed_out(stream: str, shard: str, wire: WireRecord, seconds: float | None) -> DeadLetter:
+    return DeadLetter("parse", "parse_timeout", f"parsing the record took more than {seconds:g} s of CPU time "
+                      "(pipeline.parse_timeout_s): input that makes a parser backtrack or loop without end",
+                      None, Source(stream, shard, wire[0], wire[1], None), wire[4])
 
 
 def _full(limit: int, held: int, builder: BulkItemBuilder) -> Callable[[RecordOutcome], bool]:
@@ -279,6 +343,7 @@ class ParserPool:
         self._factory = executor_factory or _default_executor
         self._lock = Lock()
         self._alone = Lock()  # one failed chunk re-run at a time
+        self._closed = False
         self._executor = self._factory(self._workers, config)
         self._retries = RetryBudget(config.object_retry_budget_s, clock)
 
@@ -296,6 +361,8 @@ class ParserPool:
                 try:
                     part = future.result()
                 except (BrokenProcessPool, CancelledError) as exc:
+                    if self._closed:  # its workers were stopped: the batch is not parsed, nor checkpointed
+                        raise RuntimeError("the parser pool was closed while the batch was being parsed") from exc
                     self._replace(executor, exc)
                     part = self._parse_alone(stream, shard, chunk)
                 except ObjectReadFailed as failure:
@@ -376,15 +443,29 @@ class ParserPool:
         """Replace `broken` if it is still the pool in use: every chunk of a broken pool fails, and only the
         first to notice replaces it (replacing again would cancel the new pool's work)."""
         with self._lock:
-            if self._executor is not broken:
+            if self._executor is not broken or self._closed:
                 return
             events.pool_restarted(error)
             broken.shutdown(wait=False, cancel_futures=True)
             self._executor = self._factory(self._workers, self._config)
 
-    def close(self) -> None:
+    def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        """Stop the workers: chunks still parsing get `grace_s`, then their workers are killed. Waiting for
+        them would keep a stopping process for as long as a spinning record has left of parse_timeout_s."""
         with self._lock:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._closed = True
+            executor = self._executor
+        # ProcessPoolExecutor's own table: Python 3.11 has no public way to stop a busy worker (3.14's
+        # terminate_workers). Read before shutdown, which forgets it.
+        workers = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace_s
+        for process in workers:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in workers:
+            if process.is_alive():
+                process.kill()
+                process.join(5)
 
 
 def _run_alone(factory: Callable[[int, WorkerConfig], Any], config: WorkerConfig, stream: str, shard: str,

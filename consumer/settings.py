@@ -492,6 +492,10 @@ class PipelineSettings(Strict):
                                          "read transiently (throttling, 5xx, network) before its pointer is "
                                          "read once more and then dead-lettered (object_retries_exhausted) so "
                                          "the shard goes on; 0: retry for ever")
+    parse_timeout_s: float = Field(300.0, ge=1, le=86_400, description="CPU seconds a parser worker may spend on "
+                                   "one record (S3 reads excluded); a record past it is dead-lettered whole "
+                                   "(parse_timeout) and its shard goes on. Raise it with max_events_per_object: "
+                                   "10^6 short lines take ~50 s")
     keep_original: bool = False
     geoip_dir: str | None = None
     shutdown_grace_s: float = Field(30.0, gt=0, description="SIGTERM to exit, all in-flight work included")

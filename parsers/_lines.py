@@ -124,9 +124,14 @@ def iso8601_ms(text: str) -> str | None:
 _EPOCH = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]+)?\Z")
 
 
-@lru_cache(maxsize=8192)
 def epoch_s_ms(text: str) -> str | None:
     """UNIX seconds (flow logs repeat the same few values, hence the cache) as an ES date, or None."""
+    # Real values are 10 digits, a few with a fraction: a longer field (its writer chooses) is not cached,
+    # where 8,192 of them would stay alive (0.5 GiB per worker at 64 KiB each, measured).
+    return _cached_epoch(text) if len(text) <= 32 else _epoch_s_ms(text)
+
+
+def _epoch_s_ms(text: str) -> str | None:
     if not _EPOCH.match(text):
         return None
     try:
@@ -134,6 +139,9 @@ def epoch_s_ms(text: str) -> str | None:
         return ecs.iso_ms(datetime.fromtimestamp(seconds, UTC))
     except (ValueError, OverflowError, OSError):
         return None
+
+
+_cached_epoch = lru_cache(maxsize=8192)(_epoch_s_ms)
 
 
 # --- uri_parts ---------------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ filters -> `document.ship(namespace, labels)`.
   the first pointer's right after the record's own events (as when objects shared one sequence, so the
   usual one-pointer record keeps its document ids), pointer i >= 1's from i * 2**32. An object that cannot
   be read, or has fewer events than before, never moves another object's documents to new ids.
-* What one record expands to is bounded: at most `options.max_objects_per_record` pointers are read, the
+* What one record expands to is bounded: a record of more than `options.max_events_per_object` events and
+  pointers of its own is one `too_many_events` failure of the whole record (ordinal None, raw: the record in
+  base64), refused before its events are made; at most `options.max_objects_per_record` pointers are read, the
   rest are one `too_many_objects` failure (raw: a notification of those pointers; ordinal: the first of
   them's base); at most `options.max_events_per_object` events of an object are parsed, the rest are one
   `too_many_events` failure (raw: the object's notification; the message names the first line not parsed).
@@ -82,7 +84,7 @@ Full = Callable[[RecordOutcome], bool]
 # after the record's own, as they always have: most notifications name one object, and their documents keep
 # the ids they had before objects had ranges of their own (a later pointer's documents got new ids then,
 # once: a replay of older records indexes those again). An object holds far fewer events than this
-# (pipeline.max_events_per_object is at most 10^8), and a record's own events are bounded by its 1 MB.
+# (pipeline.max_events_per_object is at most 10^8), and so are a record's own events.
 OBJECT_ORDINALS = 1 << 32
 
 
@@ -90,7 +92,7 @@ def parse_record(data: bytes, parsing: StreamParsing, options: ParseOptions, fet
                  emit: Emit | None = None, *, first_object: int = 0, full: Full | None = None) -> RecordOutcome:
     outcome = RecordOutcome()
     try:
-        unwrapped = unwrap(data, options.max_decompressed_bytes)
+        unwrapped = unwrap(data, options.max_decompressed_bytes, options.max_events_per_object)
     except Exception as exc:  # noqa: BLE001 - a bad envelope (or an envelope bug) dead-letters the record
         reason, message = _describe(exc)
         outcome.events = 1
@@ -290,8 +292,9 @@ class _Run:
         self.outcome.failures.append(Failure("too_many_objects", message, cap * OBJECT_ORDINALS, None, raw))
 
     def _eventbridge(self, event: Event) -> None:
-        """An EventBridge event inside a CloudWatch Logs event (a rule targeting a log group)."""
-        nested = Unwrapped()
+        """An EventBridge event inside a CloudWatch Logs event (a rule targeting a log group). Its findings
+        count toward the record's events: 3.8 KiB of gzip can carry a million empty ones."""
+        nested = Unwrapped(max_events=max(0, self.options.max_events_per_object - self.outcome.events))
         try:
             eventbridge.unwrap(event.json_object(), event.message, nested, via=event.meta)
         except Exception as exc:  # noqa: BLE001

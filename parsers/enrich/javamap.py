@@ -29,9 +29,20 @@ _TREEIFY_AT = 8  # keys already in a bucket when one more triggers treeifyBin (T
 _MIN_TREE_CAPACITY = 64  # below this, treeifyBin resizes the table instead (MIN_TREEIFY_CAPACITY)
 
 
-@lru_cache(maxsize=65536)
+# The caches below are keyed by JSON keys, which the event's writer chooses (requestParameters holds user
+# maps: tags, metadata, policies' condition keys). Only short keys, and key sets of a few short keys, are
+# cached: long ones would each keep their text alive in a cache of tens of thousands of entries (~4 GiB per
+# worker at 64 KiB a key, measured), and are rare enough that computing them each time costs nothing.
+CACHED_KEY_CHARS = 256  # per key
+CACHED_KEY_SET_CHARS = 4096  # all the keys of one object together
+
+
 def spread_hash(key: str) -> int:
     """HashMap.hash(key): String.hashCode() with its high half folded into the low half (unsigned 32 bits)."""
+    return _cached_hash(key) if len(key) <= CACHED_KEY_CHARS else _spread_hash(key)
+
+
+def _spread_hash(key: str) -> int:
     h = 0
     if key.isascii():
         for unit in key.encode():
@@ -41,6 +52,9 @@ def spread_hash(key: str) -> int:
         for i in range(0, len(data), 2):
             h = (31 * h + (data[i] << 8 | data[i + 1])) & _MASK32
     return h ^ (h >> 16)
+
+
+_cached_hash = lru_cache(maxsize=65536)(_spread_hash)
 
 
 def _capacity(hashes: list[int]) -> int:
@@ -67,15 +81,23 @@ def _capacity(hashes: list[int]) -> int:
     return capacity
 
 
-@lru_cache(maxsize=16384)
 def iteration_order(keys: tuple[str, ...]) -> tuple[int, ...]:
     """Positions of `keys` (distinct, in insertion order) in the order a java.util.HashMap iterates them.
 
     Also the order of a `new HashSet()` filled with the same strings (a HashSet is a HashMap's key set).
     """
+    if len(keys) <= 64 and sum(map(len, keys)) <= CACHED_KEY_SET_CHARS:
+        return _cached_order(keys)
+    return _iteration_order(keys)
+
+
+def _iteration_order(keys: tuple[str, ...]) -> tuple[int, ...]:
     hashes = [spread_hash(k) for k in keys]
     mask = _capacity(hashes) - 1
     return tuple(sorted(range(len(keys)), key=lambda i: hashes[i] & mask))
+
+
+_cached_order = lru_cache(maxsize=16384)(_iteration_order)
 
 
 def ordered(keys: list[str]) -> list[str]:

@@ -15,6 +15,11 @@ Finding the first matching regex is the slow part (over a thousand regexes, a mi
 its position as a literal name, so the name it returns says which regex matched first; Python then applies ES's
 rules to that one match. Rust's Unicode classes accept everything the ASCII ones do, so a regex Rust skips
 cannot match in Java either. Results are also cached per string: CloudTrail repeats its agents a lot.
+
+An agent is parsed from its first `MAX_PARSED_CHARS` characters (`original` keeps it whole). Whoever sends a
+request writes its agent, and Python's re (as Java's, in ES) tries a regex from every position of the text:
+for some of uap-core's regexes each try runs to the end, O(n^2) in the agent's length once a text is built
+for that regex to be the first that matches. The cut bounds that, and what the result cache holds.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ except ImportError:  # pragma: no cover - the plain scan below gives the same an
     ua_parser_rs = None
 
 _REGEXES = Path(__file__).with_name("uap_regexes.yaml")
+# Real agents are far shorter (the longest, in-app browsers' and SDKs' with their metadata, a few hundred
+# characters). At this length an agent built for the slowest regex costs ~12 ms to parse; at 8,000 it cost
+# 0.6 s, at 256 KiB (a CloudWatch Logs event) an estimated ten minutes, for each distinct agent.
+MAX_PARSED_CHARS = 1024
 
 
 class _Subpattern(NamedTuple):
@@ -169,7 +178,7 @@ def user_agent(original: str | None) -> dict[str, Any] | None:
     """The `user_agent` object for a UA string (a fresh dict), or None for an empty one."""
     if not original:
         return None
-    name, version, os_, device = _parse(original)
+    name, version, os_, device = _parse(original[:MAX_PARSED_CHARS])
     out: dict[str, Any] = {"original": original, "name": name}
     if version is not None:
         out["version"] = version

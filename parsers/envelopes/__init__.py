@@ -13,7 +13,8 @@
                      arrive when forwarded onto the stream; NDJSON lines go through the JSON shapes above)
 
 KPL aggregation is undone by the KCL daemon before Python sees a record, so it is not an envelope here.
-`unwrap(data, max_decompressed_bytes)` picks the envelope from the record's own bytes. Envelopes that decode
+`unwrap(data, max_decompressed_bytes, max_events)` picks the envelope from the record's own bytes, and refuses
+a record of more than `max_events` events before it makes them (EnvelopeError, reason `too_many_events`). Envelopes that decode
 JSON hand the decoded object to the parser (`Event.obj`), so no event is decoded twice.
 `unwrap_log_file(data, max_decompressed_bytes, max_events, on_bad_line)` does the same for a log object read
 from S3, lazily: its lines become events as they are taken, at most `max_events` of them, and
@@ -37,11 +38,12 @@ from parsers.envelopes import (
     messaging,
     s3_notification,
 )
+from parsers.envelopes.limits import make_room
 from parsers.envelopes.s3_notification import ObjectRef
 from parsers.event import Event
 
-__all__ = ["Item", "LogFile", "ObjectRef", "OnBadLine", "Truncated", "Unwrapped", "unwrap", "unwrap_log_file",
-           "unwrap_object"]
+__all__ = ["Item", "LogFile", "ObjectRef", "OnBadLine", "Truncated", "Unwrapped", "make_room", "unwrap",
+           "unwrap_log_file", "unwrap_object"]
 
 # One event and the dataset its envelope already knows (EventBridge source, CloudTrail file), or None:
 # `parsers.detect` decides from the log group, the stream's rules and the event's shape.
@@ -55,19 +57,24 @@ class Unwrapped:
     dropped: Counter[str] = field(default_factory=Counter)
     # Log objects in S3 that S3 event notifications point at: their events are read by the caller.
     objects: list[ObjectRef] = field(default_factory=list)
+    # Events and pointers the record may hold (`make_room`); None: no limit.
+    max_events: int | None = None
 
 
-def unwrap(data: bytes, max_decompressed_bytes: int) -> Unwrapped:
-    """Every event in one record. Raises EnvelopeError (PayloadTooLarge) when the record cannot be unwrapped."""
+
+def unwrap(data: bytes, max_decompressed_bytes: int, max_events: int | None = None) -> Unwrapped:
+    """Every event in one record. Raises EnvelopeError (PayloadTooLarge) when the record cannot be unwrapped,
+    and (`too_many_events`) when it holds more than `max_events` events and pointers."""
     if gzip.is_gzip(data):
         data = gzip.decompress(data, max_decompressed_bytes)
-    out = Unwrapped()
+    out = Unwrapped(max_events=max_events)
     document = _document(data)
     if document is not None:
         unwrap_object(document, data, out)
         return _counted(out)
     text = data.decode("utf-8", "replace")
-    for line in lines.split(text):
+    for _, line in lines.iter_lines(text):
+        make_room(out, 1, "lines")
         _line(line, out)
     return _counted(out)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from parsers.envelopes.limits import make_room
 from parsers.event import Event
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def unwrap(obj: dict[str, Any], text: str | None, out: Unwrapped) -> None:
         return
     if not records:
         out.dropped["no_records"] += 1
+    make_room(out, len(records), "CloudTrail file")
     append = out.items.append
     for record in records:
         append((DATASET, Event(obj=record)))

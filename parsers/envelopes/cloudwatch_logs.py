@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from parsers.envelopes.limits import make_room
 from parsers.errors import EnvelopeError
 from parsers.event import Event, EventMeta
 
@@ -36,6 +37,7 @@ def unwrap(obj: dict[str, Any], out: Unwrapped) -> None:
         raise _bad("logEvents must be a list")
     if not isinstance(owner, str):
         owner = None
+    make_room(out, len(events), "CloudWatch Logs subscription message")
     append = out.items.append
     for position, item in enumerate(events):
         if not isinstance(item, dict):

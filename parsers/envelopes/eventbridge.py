@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from parsers.envelopes import s3_notification
+from parsers.envelopes.limits import make_room
 from parsers.errors import EnvelopeError
 from parsers.event import Event, EventMeta
 
@@ -47,6 +48,7 @@ def unwrap(obj: dict[str, Any], text: str | None, out: Unwrapped, via: EventMeta
             raise _bad("Security Hub detail.findings must be a list")
         if not findings:
             out.dropped["no_findings"] += 1
+        make_room(out, len(findings), "Security Hub event")
         for finding in findings:
             out.items.append(("securityhub_findings", Event(obj=finding, meta=_meta(obj, via))))
     elif source == "aws.s3" and detail_type == "Object Created":  # a log object's pointer: read by the caller

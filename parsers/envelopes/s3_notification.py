@@ -23,6 +23,7 @@ from urllib.parse import unquote_plus
 
 import orjson
 
+from parsers.envelopes.limits import make_room
 from parsers.errors import EnvelopeError
 from parsers.event import Event
 
@@ -66,6 +67,7 @@ def is_test_event(obj: dict[str, Any]) -> bool:
 
 def unwrap(obj: dict[str, Any], out: Unwrapped) -> None:
     """A classic notification (`Records`): one ObjectRef per created object, other records kept whole."""
+    make_room(out, len(obj["Records"]), "S3 event notification")
     for record in obj["Records"]:
         if not isinstance(record, dict):
             raise _bad("Records[] must be objects")

@@ -297,3 +297,116 @@ def test_a_chunk_counts_unclaimed_security_shaped_events_and_names_their_groups(
                             ParseOptions())
     trusted = parse_chunk("logs", "shardId-0", records, trusting)
     assert {item.index for item in trusted.items} >= {"logs-aws.cloudtrail-prod"} and not trusted.unclaimed
+
+
+# --- records that make a parser spin ----------------------------------------------------------------------
+
+def _backtracking_parse_record(data: bytes, *args, **kwargs):
+    """parse_record, but a record holding b"spin" (plain text) meets a regular expression that backtracks for ever (2^n
+    attempts: hours for this input), as hostile text can make a grok-style line regex do."""
+    if b"spin" in data:
+        import re
+        re.search(r"(a+)+$", "a" * 60 + "!")
+    return _REAL_PARSE_RECORD(data, *args, **kwargs)
+
+
+_REAL_PARSE_RECORD = pool_module.parse_record
+SPIN_CONFIG = WorkerConfig({"logs": StreamParsing(stream="logs", namespace="prod")}, ParseOptions(),
+                           parse_timeout_s=0.5)
+
+
+def test_a_record_that_makes_a_parser_spin_is_dead_lettered_as_parse_timeout_and_the_chunk_goes_on(monkeypatch) -> None:
+    monkeypatch.setattr(pool_module, "parse_record", _backtracking_parse_record)
+    records = [wire(1, b"before"), wire(2, b"spin"), wire(3, b"after")]
+    started = time.process_time()
+    parsed = parse_chunk("logs", "shardId-0", records, SPIN_CONFIG)
+    assert time.process_time() - started < 10
+    assert [(d.source.sequence, d.reason, d.raw) for d in parsed.dead_letters] == [("2", "parse_timeout", records[1][4])]
+    assert parsed.failures == {"parse_timeout": 1} and parsed.event_count == 3
+    assert sorted(item.source.sequence for item in parsed.items) == ["1", "3"]
+
+
+def test_the_cpu_deadline_leaves_no_timer_behind() -> None:
+    import signal
+    with pool_module.cpu_deadline(5.0):
+        pass
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGPROF) in (signal.SIG_DFL, signal.SIG_IGN, None)
+
+
+def test_a_record_within_its_cpu_time_is_parsed_as_usual() -> None:
+    parsed = parse_chunk("logs", "shardId-0", [wire(1, cwl("hello", "world"))], SPIN_CONFIG)
+    assert len(parsed.items) == 2 and not parsed.dead_letters
+
+
+def _spin_on_poison(stream: str, shard: str, chunk: list, config: WorkerConfig = SPIN_CONFIG) -> object:
+    pool_module.parse_record = _backtracking_parse_record  # in this worker process only
+    return parse_chunk(stream, shard, chunk, config)
+
+
+class _SpinningExecutor(ProcessPoolExecutor):
+    def submit(self, fn, *args):  # type: ignore[override]
+        return super().submit(_spin_on_poison, *args)
+
+
+def test_a_spinning_record_in_a_real_worker_costs_its_shard_the_timeout_not_the_shard() -> None:
+    context = multiprocessing.get_context("forkserver")
+    pool = ParserPool(SPIN_CONFIG, workers=2,
+                      executor_factory=lambda w, c: _SpinningExecutor(max_workers=w, mp_context=context))
+    records = [wire(n, cwl(f"line {n}")) for n in range(100)]
+    records[37] = wire(37, b"spin")
+    result: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: result.update(parsed=pool.parse("logs", "shardId-0", records)),
+                              daemon=True)
+    try:
+        thread.start()
+        thread.join(120)
+    finally:
+        pool.close() if not thread.is_alive() else None
+    assert not thread.is_alive(), "the shard's parse round is still blocked by the spinning record"
+    parsed = result["parsed"]
+    assert [(d.source.sequence, d.reason) for d in parsed.dead_letters] == [("37", "parse_timeout")]
+    assert len(parsed.items) == 99 and parsed.failures == {"parse_timeout": 1}
+
+
+def _spin_for_the_default_timeout(stream: str, shard: str, chunk: list) -> object:
+    return _spin_on_poison(stream, shard, chunk, WorkerConfig({"logs": StreamParsing(stream="logs")}, ParseOptions()))
+
+
+class _LongSpinningExecutor(ProcessPoolExecutor):
+    def submit(self, fn, *args):  # type: ignore[override]
+        return super().submit(_spin_for_the_default_timeout, *args)
+
+
+def test_closing_the_pool_stops_a_worker_that_spins_instead_of_waiting_out_its_timeout() -> None:
+    # Runtime.stop closes the pool last, within pipeline.shutdown_grace_s (30 s): a record has 300 s by default.
+    context = multiprocessing.get_context("forkserver")
+    pool = ParserPool(CONFIG, workers=1,
+                      executor_factory=lambda w, c: _LongSpinningExecutor(max_workers=w, mp_context=context))
+    outcome: dict[str, BaseException] = {}
+
+    def parse() -> None:
+        try:
+            pool.parse("logs", "shardId-0", [wire(1, b"spin")])
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcome["error"] = exc
+
+    parser = threading.Thread(target=parse, daemon=True)
+    parser.start()
+    workers = list(pool._executor._processes.values())
+    deadline = time.monotonic() + 30
+    while not any(p.is_alive() for p in workers) and time.monotonic() < deadline:
+        workers = list(pool._executor._processes.values())
+        time.sleep(0.05)
+    closer = threading.Thread(target=pool.close, kwargs={"grace_s": 1.0}, daemon=True)
+    started = time.monotonic()
+    closer.start()
+    closer.join(20)
+    try:
+        assert not closer.is_alive(), "close() waits for the spinning worker"
+        assert time.monotonic() - started < 15
+        parser.join(20)
+        assert isinstance(outcome.get("error"), RuntimeError)  # the batch fails: not parsed, not checkpointed
+    finally:
+        for process in workers:
+            process.kill()

@@ -402,3 +402,17 @@ def test_endpoint_overrides_are_none_by_default_and_announced_at_start_when_set(
         events.aws_endpoints_overridden({})
     [warning] = logged
     assert warning["log_level"] == "warning" and warning["plain_http"] == ["endpoint_url"]
+
+
+def test_a_records_parse_time_limit_has_a_default_is_validated_and_reaches_the_workers(tmp_path: Path) -> None:
+    from consumer import runtime
+    from consumer.pool import PARSE_TIMEOUT_S, WorkerConfig
+
+    loaded = settings.load(write(tmp_path, GOOD), environ={})
+    # The workers' own default is the same (bench, tests and `secstash parse` build WorkerConfig directly).
+    assert loaded.pipeline.parse_timeout_s == PARSE_TIMEOUT_S == WorkerConfig({}, None).parse_timeout_s  # type: ignore[arg-type]
+    changed = settings.load(write(tmp_path, GOOD), environ={"SECSTASH_PIPELINE__PARSE_TIMEOUT_S": "42.5"})
+    assert runtime.worker_config(changed).parse_timeout_s == 42.5
+    for value in (0, -1, 86_401, "soon"):
+        with pytest.raises(settings.SettingsError, match=r"pipeline\.parse_timeout_s"):
+            settings.load(write(tmp_path, with_change("pipeline.parse_timeout_s", value)), environ={})

@@ -35,3 +35,15 @@ def test_upper_case_names_match_but_keep_their_spelling():
     parts = registered_domain("WWW.Example.COM")
     assert parts["domain"] == "WWW.Example.COM" and parts["registered_domain"] == "example.com"
     assert "subdomain" not in parts  # Elasticsearch looks for the lower-cased root in the original text
+
+
+def test_a_name_longer_than_dns_allows_is_answered_but_not_kept_alive_by_the_cache() -> None:
+    import sys
+
+    # The cache holds 65,536 answers: kept, 64 KiB names written into log lines would pin ~9 GiB per worker.
+    name = "a" * 64 * 1024 + ".example.com"
+    before = sys.getrefcount(name)
+    parts = registered_domain(name)
+    assert parts is not None and parts["registered_domain"] == "example.com" and parts["domain"] is name
+    del parts
+    assert sys.getrefcount(name) == before

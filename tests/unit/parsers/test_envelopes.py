@@ -548,3 +548,31 @@ def test_log_file_of_a_million_short_lines_past_the_cap_keeps_only_the_cap():
     # The review's object: 2 bytes a line. Only the first max_events lines become events.
     events, out, _ = _log_file(gzip_module.compress(b"x\n" * 1_000_000), 1000, 64 * 1024 * 1024)
     assert len(events) == 1000 and out.truncated is not None and out.truncated.line == 1001
+
+
+# --- what one record may unwrap to --------------------------------------------------------------------------
+
+_S3_CREATED = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "awsRegion": "us-east-1",
+               "s3": {"bucket": {"name": "logs"}, "object": {"key": "k"}}}
+_MANY = {
+    "lines": lambda n: gzip_module.compress(b"a\n" * n),
+    "cloudwatch_logs": lambda n: gzip_module.compress(orjson.dumps(cloudwatch_message("/app", "s", ["a"] * n))),
+    "cloudtrail_file": lambda n: orjson.dumps({"Records": [{"eventVersion": "1.08"}] * n}),
+    "security_hub": lambda n: orjson.dumps(eventbridge_event("aws.securityhub", "Security Hub Findings - Imported",
+                                                             {"findings": [{}] * n})),
+    "s3_notification": lambda n: orjson.dumps({"Records": [_S3_CREATED] * n}),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(_MANY))
+def test_a_record_of_more_events_than_the_cap_is_refused_before_they_are_made(shape) -> None:
+    # A few KB of gzip can be millions of events, ~1 GB of a worker's memory per million once parsed.
+    assert len(unwrap(_MANY[shape](1000), CAP, max_events=1000).items) + len(
+        unwrap(_MANY[shape](1000), CAP, max_events=1000).objects) == 1000
+    with pytest.raises(EnvelopeError) as refused:
+        unwrap(_MANY[shape](1001), CAP, max_events=1000)
+    assert refused.value.reason == "too_many_events" and "pipeline.max_events_per_object" in refused.value.message
+
+
+def test_without_a_cap_a_record_unwraps_to_all_its_events() -> None:
+    assert len(unwrap(_MANY["lines"](5000), CAP).items) == 5000

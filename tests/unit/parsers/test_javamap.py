@@ -130,3 +130,15 @@ def test_any_json_value_renders_and_cleans_together(value: object) -> None:
 def test_order_is_a_permutation(count: int) -> None:
     keys = tuple(f"key-{i}" for i in range(count))
     assert sorted(iteration_order(keys)) == list(range(count))
+
+
+def test_long_keys_are_rendered_but_not_kept_alive_by_the_caches() -> None:
+    import sys
+
+    from parsers.enrich.javamap import to_string
+
+    # The event's writer chooses keys (tags, metadata); the hash and order caches hold 65,536 and 16,384 entries.
+    key = "k" * 64 * 1024
+    before = sys.getrefcount(key)
+    assert to_string({key: "v", "short": 1}) in (f"{{{key}=v, short=1}}", f"{{short=1, {key}=v}}")
+    assert sys.getrefcount(key) == before

@@ -121,3 +121,12 @@ _URL_PIECES = st.sampled_from(["http://", "https://", "ftp://", "x:", "//", "/",
 def test_uri_parts_never_raise_on_url_like_text(text):
     parts = uri_parts(text)
     assert parts is None or parts["original"] == text
+
+
+def test_a_long_epoch_field_is_converted_but_not_kept_alive_by_the_cache() -> None:
+    import sys
+
+    text = "1418530010." + "0" * 64 * 1024  # valid: a fraction of any length
+    before = sys.getrefcount(text)
+    assert epoch_s_ms(text) == "2014-12-14T04:06:50.000Z"
+    assert sys.getrefcount(text) == before

@@ -264,3 +264,25 @@ def test_every_event_ends_as_documents_a_counted_drop_or_a_failure(data):
     assert len(produced) + len(failed) + outcome.dropped["parser_drop"] + outcome.dropped["filtered"] == outcome.events
     for parsed in outcome.documents:
         orjson.dumps(parsed.doc)
+
+
+def test_a_record_of_more_events_than_max_events_per_object_is_one_failure_of_the_whole_record() -> None:
+    # 1.9 KiB of gzip hold a million two-byte lines: ~1 GB of a worker's memory once parsed, 33 million of
+    # them (30 GB) fit under the 64 MiB decompression cap.
+    data = gzip.compress(b"a\n" * 1001)
+    outcome = parse_record(data, StreamParsing(), ParseOptions(max_events_per_object=1000))
+    assert outcome.events == 1 and not outcome.documents
+    (failure,) = outcome.failures
+    assert (failure.reason, failure.ordinal, failure.raw) == ("too_many_events", None, base64.b64encode(data).decode())
+    assert len(parse_record(gzip.compress(b"a\n" * 1000), StreamParsing(),
+                            ParseOptions(max_events_per_object=1000)).documents) == 1000
+
+
+def test_findings_of_eventbridge_events_in_a_log_group_count_toward_the_records_cap() -> None:
+    findings = orjson.dumps(eventbridge_event("aws.securityhub", "Security Hub Findings - Imported",
+                                              {"findings": [{}] * 600})).decode()
+    data = _cw_record("/aws/events/hub", "s", [findings, findings])
+    outcome = parse_record(data, StreamParsing(), ParseOptions(max_events_per_object=1000), emit=lambda d: None)
+    # The first event's 600 findings fit; the second's would pass 1,000: that event alone is dead-lettered.
+    assert outcome.events == 601
+    assert [(f.reason, f.raw) for f in outcome.failures] == [("too_many_events", findings)]

@@ -84,3 +84,25 @@ def test_any_text_gives_a_name_and_a_device(agent: str) -> None:
     if agent:
         assert parsed is not None
         assert parsed["original"] == agent and parsed["name"] and parsed["device"]["name"]
+
+
+def test_an_agent_built_to_backtrack_costs_its_first_characters_only() -> None:
+    import time
+
+    # "\w+\s+Mac OS X..." is the first OS regex to match this text, and Python's re tries it from each of
+    # the zeros, each try running to their end: ~0.6 s for 8,000 of them before the cut, ~10 s for these
+    # 32 KiB, hours for a 256 KiB CloudWatch Logs event.
+    agent = "0" * 32 * 1024 + "! a Mac OS X b 1.2.3"
+    started = time.process_time()
+    parsed = user_agent(agent)
+    assert time.process_time() - started < 2
+    assert parsed is not None and parsed["original"] == agent  # kept whole; parsed from its start
+    assert parsed == {**user_agent(agent[:useragent.MAX_PARSED_CHARS]), "original": agent}  # type: ignore[dict-item]
+
+
+def test_agents_that_differ_only_past_the_cut_share_one_cache_entry() -> None:
+    useragent._parse.cache_clear()
+    head = "Mozilla/5.0 (X11; Linux x86_64; rv:24.0) Gecko/20100101 Firefox/24.0 "
+    for n in range(50):
+        user_agent(head + "x" * useragent.MAX_PARSED_CHARS + str(n))
+    assert useragent._parse.cache_info().currsize == 1
