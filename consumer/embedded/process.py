@@ -11,9 +11,11 @@ wait gives up at once when the process has died.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -57,10 +59,42 @@ class ProcessError(RuntimeError):
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on right now on ``host`` (and, for "0.0.0.0", on every interface)."""
+    """A TCP port that nothing listens on right now on ``host`` (and, for "0.0.0.0", on every interface).
+
+    Chosen below the kernel's ephemeral range when there is room: a port the kernel handed out (bind to 0) is
+    one it may hand out again, as the local port of any outbound connection, between this call and the
+    server's own bind; servers started side by side (the sandbox starts them in threads) then fail with
+    EADDRINUSE, as kinesis-local once did on its TLS port while the others' readiness probes connected."""
+    low, _ = _ephemeral_range()
+    if low > _LOWEST_CHOSEN + 1000:
+        for _ in range(100):
+            port = _random.randrange(_LOWEST_CHOSEN, low)
+            if port in _handed_out:  # given a moment ago to a server that may not have bound it yet
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+            _handed_out.append(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+_LOWEST_CHOSEN = 20_000  # clear of the well-known and most registered service ports
+_random = random.SystemRandom()  # two test sessions started at once must not draw the same sequence
+_handed_out: collections.deque[int] = collections.deque(maxlen=256)
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """net.ipv4.ip_local_port_range (Linux's default 32768-60999); IANA's 49152-65535 elsewhere."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
 
 
 def wait_until(
