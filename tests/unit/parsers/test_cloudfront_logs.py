@@ -111,3 +111,15 @@ def test_mutated_lines_parse_or_fail_cleanly(line):
 @given(cut_or_random_text([HIT, FORWARDED]))
 def test_random_or_cut_text_parses_or_fails_cleanly(text):
     assert_parses_cleanly(SPEC, Event(message=text))
+
+
+def test_long_date_columns_are_tried_but_not_kept_alive_by_the_timestamp_cache() -> None:
+    import sys
+
+    from parsers import cloudfront_logs
+
+    date = "2019-12-04" + "x" * 64 * 1024
+    before = sys.getrefcount(date)
+    assert cloudfront_logs._timestamp(date, "21:02:31") is None
+    assert sys.getrefcount(date) == before
+    assert cloudfront_logs._timestamp("2019-12-04", "21:02:31") == "2019-12-04T21:02:31.000Z"

@@ -393,3 +393,16 @@ def test_deeply_nested_parameters_keep_their_flattened_copy_within_the_mapping_d
         value = {f"k{i}": value}
     ct = parse({**ASSUMED_ROLE, "requestParameters": value})["aws"]["cloudtrail"]
     assert ct["flattened"]["request_parameters"] == value
+
+
+def test_a_long_event_time_is_tried_but_not_kept_alive_by_the_date_cache() -> None:
+    import sys
+
+    from parsers import cloudtrail
+
+    text = "2014-03-06T21:22:54." + "1" * 64 * 1024 + "Z"  # past the date processor's 9 fraction digits
+    before = sys.getrefcount(text)
+    assert cloudtrail._date(text) is None
+    assert sys.getrefcount(text) == before
+    assert cloudtrail._date("2014-03-06T21:22:54Z") == "2014-03-06T21:22:54.000Z"  # the usual ones: cached
+    assert cloudtrail._cached_date.cache_info().currsize >= 1

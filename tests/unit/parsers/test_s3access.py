@@ -120,3 +120,15 @@ def test_well_formed_lines_match_the_fast_pattern(line):
     # The lazy fallback gives the same document at several times the cost; a fast pattern that stopped
     # matching would only show as lost throughput.
     assert s3access._FAST.match(line)
+
+
+def test_a_long_time_field_is_tried_but_not_kept_alive_by_the_date_cache() -> None:
+    import sys
+
+    from parsers import s3access
+
+    text = "06/Feb/2019:00:00:38 +0000" + " " * 64 * 1024
+    before = sys.getrefcount(text)
+    assert s3access._httpdate(text) is None  # strptime refuses the trailing text, as the pipeline's date does
+    assert sys.getrefcount(text) == before
+    assert s3access._httpdate("06/Feb/2019:00:00:38 +0000") == "2019-02-06T00:00:38.000Z"
