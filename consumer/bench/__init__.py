@@ -164,10 +164,17 @@ def measure_pickling(plan: Plan, config: WorkerConfig, records: int = 500) -> Pi
     load = workload.build(MIXED, plan.warm_up_events, plan.seed, corpus.BENCH_MIX)
     parsed = parse_chunk(stages.STREAM, "shardId-000000000000", load.wire[:records], config)
     documents = max(1, len(parsed.items))
-    started = time.process_time()
-    data = pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL)
-    dumped = time.process_time()
-    pickle.loads(data)
-    loaded = time.process_time()
-    return Pickling((dumped - started) / documents * 1e6, (loaded - dumped) / documents * 1e6,
-                    len(data) / documents)
+    # Best of several: one pass alone also measures the page faults of its first large buffers (a single pass
+    # gave 11-12 µs per document on a machine where the best of seven gave 1.0-1.6).
+    dump_s = load_s = float("inf")
+    for _ in range(PICKLING_PASSES):
+        started = time.process_time()
+        data = pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL)
+        dumped = time.process_time()
+        pickle.loads(data)
+        loaded = time.process_time()
+        dump_s, load_s = min(dump_s, dumped - started), min(load_s, loaded - dumped)
+    return Pickling(dump_s / documents * 1e6, load_s / documents * 1e6, len(data) / documents)
+
+
+PICKLING_PASSES = 5
