@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 import socket
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
 from parsers import ecs
+from parsers.short_cache import cached_when_short
 
 NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
 # A NUMBER whose `:long` conversion succeeds; Elasticsearch fails the whole line on any other.
@@ -124,14 +124,9 @@ def iso8601_ms(text: str) -> str | None:
 _EPOCH = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]+)?\Z")
 
 
+@cached_when_short(32, maxsize=8192)  # real values are 10 digits, a few with a fraction
 def epoch_s_ms(text: str) -> str | None:
     """UNIX seconds (flow logs repeat the same few values, hence the cache) as an ES date, or None."""
-    # Real values are 10 digits, a few with a fraction: a longer field (its writer chooses) is not cached,
-    # where 8,192 of them would stay alive (0.5 GiB per worker at 64 KiB each, measured).
-    return _cached_epoch(text) if len(text) <= 32 else _epoch_s_ms(text)
-
-
-def _epoch_s_ms(text: str) -> str | None:
     if not _EPOCH.match(text):
         return None
     try:
@@ -139,9 +134,6 @@ def _epoch_s_ms(text: str) -> str | None:
         return ecs.iso_ms(datetime.fromtimestamp(seconds, UTC))
     except (ValueError, OverflowError, OSError):
         return None
-
-
-_cached_epoch = lru_cache(maxsize=8192)(_epoch_s_ms)
 
 
 # --- uri_parts ---------------------------------------------------------------------------------------

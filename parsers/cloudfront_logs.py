@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -25,6 +24,7 @@ from parsers.errors import EventError
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import register
+from parsers.short_cache import cached_when_short
 
 _IP = r"[0-9A-Fa-f:.]+"  # checked with ip_kind afterwards, as grok's IP pattern would refuse the same
 # The pipeline's grok, with some differences. Its DATA fields (`.*?`) are `\S*` here: CloudFront
@@ -122,19 +122,15 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
 
 def _timestamp(date: str, time: str) -> str | None:
     """`yyyy-MM-dd` + `HH:mm:ss` (UTC) as an ES date; None where that strict format fails, as the pipeline's."""
-    # Real columns are 10 and 8 characters: longer ones (their writer chooses) are not cached, where 4,096
-    # pairs of 64 KiB would stay alive (0.5 GiB per worker).
-    return _cached_timestamp(date, time) if len(date) + len(time) <= 64 else _parse_timestamp(date, time)
+    return _date_time(f"{date} {time}")
 
 
-def _parse_timestamp(date: str, time: str) -> str | None:
+@cached_when_short(64, maxsize=4096)  # real columns are 10 and 8 characters
+def _date_time(text: str) -> str | None:
     try:
-        return iso_ms(datetime.strptime(f"{date} {time}", "%Y-%m-%d %H:%M:%S"))
+        return iso_ms(datetime.strptime(text, "%Y-%m-%d %H:%M:%S"))
     except ValueError:
         return None
-
-
-_cached_timestamp = lru_cache(maxsize=4096)(_parse_timestamp)
 
 
 def _url(doc: dict[str, Any], f: dict[str, str | None]) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -40,6 +39,7 @@ from parsers.event import Event
 from parsers.flattened import refusal
 from parsers.options import ParseOptions
 from parsers.registry import register
+from parsers.short_cache import cached_when_short
 
 _KEYWORD_LIMIT = 32766  # Lucene's term limit: longer texts get no `flattened` copy
 # JSON source -> aws.cloudtrail field; each becomes Java toString() text plus a `flattened` copy.
@@ -518,13 +518,10 @@ def _clean(value: Any, depth: int = 0) -> Any:
 
 def _date(value: Any) -> str | None:
     """An ES `date` processor with format ISO8601 (UTC millisecond rendering), or None when it would fail."""
-    if not isinstance(value, str):
-        return None
-    # Records come in bursts that share their eventTime second, hence the cache; a longer text (a forged
-    # record's) is parsed each time, where 4,096 of 64 KiB would stay alive (256 MiB per worker).
-    return _cached_date(value) if len(value) <= 64 else _parse_date(value)
+    return _parse_date(value) if isinstance(value, str) else None
 
 
+@cached_when_short(64, maxsize=4096)  # records come in bursts: many share their eventTime second
 def _parse_date(text: str) -> str | None:
     m = _ISO8601.fullmatch(text)
     if m is None:
@@ -539,6 +536,3 @@ def _parse_date(text: str) -> str | None:
     except (ValueError, OverflowError):
         return None  # 2024-02-30, hour 24, ...: the date processor fails and the field stays out
     return ecs.iso_ms(moment)
-
-
-_cached_date = lru_cache(maxsize=4096)(_parse_date)

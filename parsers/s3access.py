@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from parsers import ecs
@@ -27,6 +26,7 @@ from parsers.errors import EventError
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import register
+from parsers.short_cache import cached_when_short
 
 _S3KEY = r"[a-zA-Z0-9/_.\-%+]+"
 _S3ID = r"[a-zA-Z0-9/_.\-%+=]+"
@@ -138,18 +138,10 @@ def _valid_ip(ip: str | None) -> bool:
     return ip is None or ip_kind(ip) is not None
 
 
+@cached_when_short(64, maxsize=4096)  # a real one is 26 characters
 def _httpdate(text: str) -> str | None:
     """`[01/Aug/2019:00:24:41 +0000]` (without brackets) -> `2019-08-01T00:24:41.000Z`."""
-    # A real one is 26 characters: a longer field (its writer chooses) is not cached, where 4,096 of 64 KiB
-    # would stay alive (256 MiB per worker).
-    return _cached_httpdate(text) if len(text) <= 64 else _parse_httpdate(text)
-
-
-def _parse_httpdate(text: str) -> str | None:
     try:
         return ecs.iso_ms(datetime.strptime(text, _HTTPDATE))
     except ValueError:
         return None
-
-
-_cached_httpdate = lru_cache(maxsize=4096)(_parse_httpdate)

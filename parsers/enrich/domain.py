@@ -16,29 +16,25 @@ to a longer registered domain than Elastic's.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import tldextract
+
+from parsers.short_cache import cached_when_short
 
 _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
 
 
 # Names up to this long (a DNS name's limit, 253, and a trailing dot to spare) have their answers cached.
-# Longer text is no name DNS resolves, but a log line may still hold it (its writer chooses): looked up
-# every time, as the cache would otherwise hold up to 65,536 of them (~9 GiB at 64 KiB each, measured).
+# Longer text is no name DNS resolves, but a log line may still hold it (its writer chooses).
 CACHED_UP_TO = 255
 
 
+@cached_when_short(CACHED_UP_TO, maxsize=65536)
 def registered_domain(fqdn: str) -> dict[str, str] | None:
     """{domain, registered_domain, top_level_domain, subdomain} (only the parts that exist), or None.
 
     `domain` is the name as given. Callers strip a trailing dot first where the pipeline does. The dict may
     be shared between calls: do not change it.
     """
-    return _cached(fqdn) if len(fqdn) <= CACHED_UP_TO else _registered_domain(fqdn)
-
-
-def _registered_domain(fqdn: str) -> dict[str, str] | None:
     if not fqdn or fqdn.startswith("."):
         return None
     try:
@@ -61,6 +57,3 @@ def _registered_domain(fqdn: str) -> dict[str, str] | None:
     if sub_end > 0:
         out["subdomain"] = fqdn[:sub_end]
     return out
-
-
-_cached = lru_cache(maxsize=65536)(_registered_domain)

@@ -23,6 +23,8 @@ from functools import lru_cache
 from math import copysign, inf, isnan
 from typing import Any
 
+from parsers.short_cache import cached_when_short
+
 MAX_DEPTH = 200  # deeper values are refused: orjson renders at most 255 levels, and ES maps far fewer
 _MASK32 = 0xFFFFFFFF
 _TREEIFY_AT = 8  # keys already in a bucket when one more triggers treeifyBin (TREEIFY_THRESHOLD)
@@ -37,12 +39,9 @@ CACHED_KEY_CHARS = 256  # per key
 CACHED_KEY_SET_CHARS = 4096  # all the keys of one object together
 
 
+@cached_when_short(CACHED_KEY_CHARS, maxsize=65536)
 def spread_hash(key: str) -> int:
     """HashMap.hash(key): String.hashCode() with its high half folded into the low half (unsigned 32 bits)."""
-    return _cached_hash(key) if len(key) <= CACHED_KEY_CHARS else _spread_hash(key)
-
-
-def _spread_hash(key: str) -> int:
     h = 0
     if key.isascii():
         for unit in key.encode():
@@ -52,9 +51,6 @@ def _spread_hash(key: str) -> int:
         for i in range(0, len(data), 2):
             h = (31 * h + (data[i] << 8 | data[i + 1])) & _MASK32
     return h ^ (h >> 16)
-
-
-_cached_hash = lru_cache(maxsize=65536)(_spread_hash)
 
 
 def _capacity(hashes: list[int]) -> int:

@@ -405,4 +405,4 @@ def test_a_long_event_time_is_tried_but_not_kept_alive_by_the_date_cache() -> No
     assert cloudtrail._date(text) is None
     assert sys.getrefcount(text) == before
     assert cloudtrail._date("2014-03-06T21:22:54Z") == "2014-03-06T21:22:54.000Z"  # the usual ones: cached
-    assert cloudtrail._cached_date.cache_info().currsize >= 1
+    assert cloudtrail._parse_date.cache_info().currsize >= 1
