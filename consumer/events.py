@@ -19,6 +19,8 @@ RECORD_BYTES = Counter("secstash_records_received_bytes_total", "Kinesis record 
 EVENTS = Counter("secstash_events_received_total", "log events found in records", ["stream", "dataset"])
 DOCUMENTS = Counter("secstash_documents_produced_total", "documents produced by the parsers",
                     ["stream", "dataset"])
+NATIVE_RECORDS = Counter("secstash_records_native_total", "records the compiled record path rendered "
+                         "(consumer/native_path.py); the others took the Python parsers", ["stream"])
 DROPPED = Counter("secstash_events_dropped_total", "events intentionally not indexed (counted, never silent)",
                   ["stream", "reason"])
 UNCLAIMED = Counter("secstash_events_unclaimed_total", "CloudWatch Logs events indexed as cloudwatch_logs because "
@@ -147,7 +149,9 @@ def retention_unknown(stream: str, error: BaseException) -> None:
 def batch_parsed(stream: str, events_by_dataset: Mapping[str, int], documents_by_dataset: Mapping[str, int],
                  dropped: Mapping[str, int], failures: Mapping[str, int], objects_read: int = 0,
                  object_bytes: int = 0, unclaimed: Mapping[str, int] | None = None,
-                 unclaimed_groups: Mapping[str, str] | None = None) -> None:
+                 unclaimed_groups: Mapping[str, str] | None = None, native_records: int = 0) -> None:
+    if native_records:
+        NATIVE_RECORDS.labels(stream).inc(native_records)
     if unclaimed:
         for dataset, count in unclaimed.items():
             UNCLAIMED.labels(stream, dataset).inc(count)

@@ -193,7 +193,7 @@ class Pipeline:
                     parsed = self._parser.parse(stream, shard, remaining)
                     events.batch_parsed(stream, parsed.events, parsed.documents, parsed.dropped,
                                         parsed.failures, parsed.objects_read, parsed.object_bytes,
-                                        parsed.unclaimed, parsed.unclaimed_groups)
+                                        parsed.unclaimed, parsed.unclaimed_groups, parsed.native_records)
                     documents = len(parsed.items)
                     if parsed.items:
                         pending.append(self._search.deliver(parsed.items))  # returns once taken

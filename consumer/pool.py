@@ -30,7 +30,7 @@ from functools import lru_cache
 from threading import Lock
 from typing import Any
 
-from consumer import events
+from consumer import events, native_path
 from consumer.cpus import usable_cpus
 from consumer.object_errors import ObjectReadFailed
 from consumer.object_retries import RetryBudget, guarded
@@ -38,7 +38,7 @@ from consumer.objects import ObjectAccess, ObjectReader
 from parsers import ObjectRef, ParseOptions, RecordOutcome, StreamParsing, parse_record, registry
 from parsers.enrich import useragent
 from parsers.outcome import UNCLAIMED_GROUPS
-from sinks.batch import BulkItem, DeadLetter, RawRecord, Source
+from sinks.batch import BulkItem, DeadLetter, DocumentRun, RawRecord, Source
 from sinks.documents import BulkItemBuilder, dead_letters_for
 
 # A record as it crosses process boundaries: [sequence, sub_sequence, arrival_ms, partition_key, data_b64],
@@ -89,6 +89,8 @@ class WorkerConfig:
     # CPU seconds a record may take (S3 reads wait for the network and cost next to none); past them it is
     # dead-lettered as `parse_timeout`. None: no limit.
     parse_timeout_s: float | None = PARSE_TIMEOUT_S
+    # Records the compiled record path covers are rendered by it (`consumer.native_path`) when it is installed.
+    native_records: bool = True
 
 
 @dataclass(slots=True)
@@ -110,6 +112,27 @@ class Parsed:
     # log groups they came from (group -> dataset, bounded): see `parsers.detect`.
     unclaimed: Counter[str] = field(default_factory=Counter)
     unclaimed_groups: dict[str, str] = field(default_factory=dict)
+    # Records the compiled path rendered, each with how many of `items` came before it: they cross the pipe
+    # as a few bytes objects each, and become items (in record order) where they are unpickled.
+    runs: list[tuple[int, DocumentRun]] = field(default_factory=list)
+    native_records: int = 0  # records the compiled path rendered (the rest took the Python parsers)
+
+    def held(self) -> int:
+        """Documents and dead letters so far (what `WorkerConfig.max_chunk_documents` bounds)."""
+        return len(self.items) + sum(len(run) for _, run in self.runs) + len(self.dead_letters)
+
+    def expand_runs(self) -> None:
+        """Turn the compiled path's runs into items, in record order."""
+        if not self.runs:
+            return
+        items: list[BulkItem] = []
+        taken = 0
+        for before, run in self.runs:
+            items.extend(self.items[taken:before])
+            taken = before
+            items.extend(run.items())
+        items.extend(self.items[taken:])
+        self.items, self.runs = items, []
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Workers send every Parsed back through a pipe. Pickled as dataclasses, BulkItem and Source cost
@@ -122,9 +145,11 @@ class Parsed:
                    tuple(s.sub_sequence for s in sources), tuple(s.ordinal for s in sources))
         return _unpickle_parsed, (columns, self.dead_letters, self.events, self.documents, self.dropped,
                                   self.failures, self.event_count, self.dropped_events, self.objects_read,
-                                  self.object_bytes, self.deferred, self.unclaimed, self.unclaimed_groups)
+                                  self.object_bytes, self.deferred, self.unclaimed, self.unclaimed_groups,
+                                  self.runs, self.native_records)
 
     def merge(self, other: Parsed) -> None:
+        self.runs.extend((before + len(self.items), run) for before, run in other.runs)
         self.items.extend(other.items)
         self.dead_letters.extend(other.dead_letters)
         self.events.update(other.events)
@@ -138,6 +163,7 @@ class Parsed:
         self.deferred.extend(other.deferred)
         self.unclaimed.update(other.unclaimed)
         _add_groups(self.unclaimed_groups, other.unclaimed_groups)
+        self.native_records += other.native_records
 
 
 def _add_groups(into: dict[str, str], groups: dict[str, str]) -> None:
@@ -148,9 +174,11 @@ def _add_groups(into: dict[str, str], groups: dict[str, str]) -> None:
 
 
 def _unpickle_parsed(columns: tuple[tuple[Any, ...], ...], *rest: Any) -> Parsed:
-    return Parsed([BulkItem(index, id_, body, dataset, Source(stream, shard, sequence, sub_sequence, ordinal))
-                   for index, id_, body, dataset, stream, shard, sequence, sub_sequence, ordinal
-                   in zip(*columns)], *rest)
+    parsed = Parsed([BulkItem(index, id_, body, dataset, Source(stream, shard, sequence, sub_sequence, ordinal))
+                     for index, id_, body, dataset, stream, shard, sequence, sub_sequence, ordinal
+                     in zip(*columns)], *rest)
+    parsed.expand_runs()  # the sinks take items
+    return parsed
 
 
 # Pools started to find the records that kill a worker in one failed chunk (see ParserPool._bisect).
@@ -193,29 +221,42 @@ def tune_gc() -> None:
 
 
 def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: WorkerConfig | None = None,
-                give_up: frozenset[str] = frozenset()) -> Parsed:
+                give_up: frozenset[str] = frozenset(), *, keep_runs: bool = False) -> Parsed:
     """Parse consecutive records of one shard. Runs in a worker (config from the initializer) or inline.
-    `give_up`: log objects (`object_location`) whose pointers are dead-lettered if they fail once more."""
+    `give_up`: log objects (`object_location`) whose pointers are dead-lettered if they fail once more.
+    `keep_runs`: leave the compiled path's records in `Parsed.runs` (a worker's result, expanded where it
+    is unpickled) rather than as items."""
     config = config or _CONFIG
     assert config is not None, "worker not initialised"
     parsing = config.parsing.get(stream) or StreamParsing(stream=stream)
     out = Parsed()
     fetch = _fetcher(config, stream, out, give_up)
     limit = config.max_chunk_documents
+    native = config.native_records and native_path.available()
     for position, wire in enumerate(records):
-        if limit is not None and len(out.items) + len(out.dead_letters) >= limit:
+        if limit is not None and out.held() >= limit:
             # S3 notifications can point at far more events than their records' bytes say (a backlog of
             # CloudTrail files): bound what one round holds in memory. Dead letters count too: a log object
             # of bad lines makes one per line.
             out.deferred.extend(records[position:])
             break
         record = RawRecord(wire[0], wire[1], wire[2], wire[3], wire[4])
+        data = base64.b64decode(record.data_b64)
+        if native and len(wire) == 5:
+            run = native_path.render(stream, shard, record, data, parsing, config.options, config.naming)
+            if run is not None:
+                out.runs.append((len(out.items), run))
+                out.native_records += 1
+                out.events[run.dataset] += len(run)
+                out.documents[run.event_dataset] += len(run)
+                out.event_count += len(run)
+                continue
         # Documents are serialised as they are made: a log object's never all exist as dicts at once.
         builder = BulkItemBuilder(stream, shard, record, config.naming)
-        full = None if limit is None else _full(limit, len(out.items) + len(out.dead_letters), builder)
+        full = None if limit is None else _full(limit, out.held(), builder)
         try:
             with cpu_deadline(config.parse_timeout_s):
-                outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch,
+                outcome = parse_record(data, parsing, config.options, fetch,
                                        builder.add, first_object=wire[5] if len(wire) > 5 else 0, full=full)
         except Overtime:
             # Its documents so far are dropped with it: the dead letter is the whole record, and a redrive
@@ -241,7 +282,15 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         failed = {f.ordinal for f in outcome.failures}
         out.dropped_events += max(0, outcome.events - len(produced) - len(failed))
         out.documents.update(builder.produced)  # counted in C
+    if not keep_runs:
+        out.expand_runs()
     return out
+
+
+def parse_in_worker(stream: str, shard: str, records: Sequence[WireRecord], config: WorkerConfig | None = None,
+                    give_up: frozenset[str] = frozenset()) -> Parsed:
+    """`parse_chunk` as the pool's workers run it: the compiled path's records cross the pipe as runs."""
+    return parse_chunk(stream, shard, records, config, give_up, keep_runs=True)
 
 
 class Overtime(BaseException):
@@ -429,7 +478,7 @@ class ParserPool:
                 executor = self._executor
             try:
                 extra = (None, give_up) if give_up else ()  # the usual call stays the plain one
-                return executor, executor.submit(parse_chunk, stream, shard, chunk, *extra)
+                return executor, executor.submit(parse_in_worker, stream, shard, chunk, *extra)
             except BrokenProcessPool as exc:
                 failed: Future[Parsed] = Future()
                 failed.set_exception(exc)
@@ -472,7 +521,7 @@ def _run_alone(factory: Callable[[int, WorkerConfig], Any], config: WorkerConfig
                chunk: Sequence[WireRecord], timeout: float | None = None) -> Parsed:
     executor = factory(1, config)
     try:
-        return executor.submit(parse_chunk, stream, shard, chunk).result(timeout=timeout)  # type: ignore[no-any-return]
+        return executor.submit(parse_in_worker, stream, shard, chunk).result(timeout=timeout)  # type: ignore[no-any-return]
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
 

@@ -71,7 +71,7 @@ def worker_config(s: Settings) -> WorkerConfig:
         naming=IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern),
         objects=s.object_access(), max_chunk_documents=s.pipeline.max_documents_per_chunk,
         object_retry_budget_s=s.pipeline.object_retry_budget_s,
-        parse_timeout_s=s.pipeline.parse_timeout_s)
+        parse_timeout_s=s.pipeline.parse_timeout_s, native_records=s.pipeline.native_records)
 
 
 @dataclass(frozen=True)

@@ -496,6 +496,9 @@ class PipelineSettings(Strict):
                                    "one record (S3 reads excluded); a record past it is dead-lettered whole "
                                    "(parse_timeout) and its shard goes on. Raise it with max_events_per_object: "
                                    "10^6 short lines take ~50 s")
+    native_records: bool = Field(True, description="render the records the compiled record path covers (VPC Flow "
+                                 "Logs in CloudWatch Logs records) with it, when secstash_native is installed; "
+                                 "false: every record takes the Python parsers (the same documents, slower)")
     keep_original: bool = False
     geoip_dir: str | None = None
     shutdown_grace_s: float = Field(30.0, gt=0, description="SIGTERM to exit, all in-flight work included")

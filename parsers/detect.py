@@ -210,6 +210,24 @@ class Detector:
             meta.hints = self._stream_hints
         return dataset
 
+    def by_names(self, group: str, stream: str) -> tuple[str, str | None] | None:
+        """(dataset, VPC Flow format or None) for every event of a CloudWatch Logs (group, stream) when names
+        alone decide it (a forced dataset, or a rule without shapes claiming the group); None when content
+        may decide, or would be counted (`withheld`). For callers that decide once per record."""
+        if self._forced is not None:
+            dataset, hints = self._forced, {}
+        else:
+            route = by_names(group, stream, self._rules)
+            if route is None or route.shapes or route.withheld is not None:
+                return None
+            dataset, hints = route.dataset, route.hints
+        if dataset == EVENTBRIDGE:
+            return None
+        fmt = hints.get("vpcflow_format")
+        if dataset == VPCFLOW and fmt is None and self._stream_hints is not None:
+            fmt = self._stream_hints["vpcflow_format"]
+        return dataset, fmt
+
     def _route(self, group: str, stream: str, first: Event) -> Route:
         last_group, last_stream, route = self._last
         if group is last_group and stream is last_stream and route is not None:

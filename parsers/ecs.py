@@ -82,7 +82,7 @@ def epoch_ms_to_iso(ms: int | float) -> str:
     last = _last_ms
     if last[0] == ms and type(ms) is int:
         return last[1]  # the events of a CloudWatch Logs record often share their timestamp
-    if type(ms) is int and 0 <= ms < _EXACT_MS:
+    if type(ms) is int and 0 <= ms < EXACT_MS:
         # Every event of a record, and every document of a batch (event.ingested), falls in the same few
         # seconds: render each second once.
         text = _second_prefix(ms // 1000) + f"{ms % 1000:03d}Z"
@@ -93,7 +93,7 @@ def epoch_ms_to_iso(ms: int | float) -> str:
 
 # Below this (year 2096), ms / 1000 is within half a microsecond of its true value, so the rendering above
 # equals fromtimestamp's; later times keep the float's rounding, as they always had.
-_EXACT_MS = 4_000_000_000_000
+EXACT_MS = 4_000_000_000_000
 _last_ms: tuple[int, str] = (-1, "")
 
 

@@ -99,3 +99,38 @@ class DeadLetter:
     raw: str  # parse stage: the event text (or base64 record); index stage: the document JSON
     index: str | None = None  # index stage: the target the document was refused by
     id: str | None = None  # index stage: the document id, so a redrive stays idempotent
+
+
+@dataclass(slots=True)
+class DocumentRun:
+    """The documents of one record, rendered whole by the compiled record path (`consumer.native_path`): its
+    bulk lines as one buffer, which crosses the pool's pipe as two bytes objects, not a Python object per
+    document. `bounds` holds three little-endian u32 per document: where its action line starts, where its
+    body starts and where it ends (its newline). The documents are the record's events 0, 1, 2, ... (part 0
+    each), all of one dataset and index. `items()` makes the BulkItems the sinks take."""
+
+    index: str
+    dataset: str  # registry name
+    event_dataset: str
+    stream: str
+    shard: str
+    sequence: str
+    sub_sequence: int
+    lines: bytes  # NDJSON bulk lines: an action line and a body per document
+    bounds: bytes
+    id_offset: int  # where the id starts in an action line (ids are ID_LENGTH characters)
+
+    def __len__(self) -> int:
+        return len(self.bounds) // 12
+
+    def items(self) -> list[BulkItem]:
+        lines, offset, end = self.lines, self.id_offset, self.id_offset + ID_LENGTH
+        stream, shard, sequence, sub_sequence = self.stream, self.shard, self.sequence, self.sub_sequence
+        index, dataset = self.index, self.dataset
+        bounds = memoryview(self.bounds).cast("I")
+        return [BulkItem(index, lines[action + offset:action + end].decode("ascii"), lines[body:body_end], dataset,
+                         Source(stream, shard, sequence, sub_sequence, ordinal))
+                for ordinal, (action, body, body_end) in enumerate(zip(bounds[0::3], bounds[1::3], bounds[2::3]))]
+
+
+ID_LENGTH = 20  # characters of a document id (`sinks.documents.document_id`)

@@ -32,10 +32,10 @@ def document_id(stream: str, shard: str, sequence: str, sub_sequence: int, ordin
     120 bits keep the chance of any collision among 10^15 documents below 10^-6, and 20 characters are
     shorter than Elasticsearch's own auto ids.
     """
-    return _hashed(f"{_record_position(stream, shard, sequence, sub_sequence)}{ordinal}\x1f{part}")
+    return _hashed(f"{record_position(stream, shard, sequence, sub_sequence)}{ordinal}\x1f{part}")
 
 
-def _record_position(stream: str, shard: str, sequence: str, sub_sequence: int) -> str:
+def record_position(stream: str, shard: str, sequence: str, sub_sequence: int) -> str:
     """The part of a document's position its record gives: built once per record, not per document."""
     return f"{stream}\x1f{shard}\x1f{sequence}\x1f{sub_sequence}\x1f"
 
@@ -67,7 +67,7 @@ class BulkItemBuilder:
     def __init__(self, stream: str, shard: str, record: RawRecord, index_for: IndexFor) -> None:
         self.stream, self.shard, self.record, self.index_for = stream, shard, record, index_for
         self.ingested = ingested_at(record)
-        self.position = _record_position(stream, shard, record.sequence, record.sub_sequence)
+        self.position = record_position(stream, shard, record.sequence, record.sub_sequence)
         self.items: list[BulkItem] = []
         self.produced: list[str] = []  # each item's event.dataset, for the per-dataset document counts
         self.failures: list[Failure] = []

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from consumer import corpus
 from consumer.bench import floor, stages, workload
 from consumer.bench.report import DatasetResult, Pickling, Results, render
-from consumer.pool import IndexNaming, ParserPool, WorkerConfig, parse_chunk, tune_gc
+from consumer.pool import IndexNaming, ParserPool, WorkerConfig, parse_in_worker, tune_gc
 from parsers import ParseOptions
 
 __all__ = ["Plan", "Results", "render", "run"]
@@ -162,8 +162,8 @@ def measure(name: str, plan: Plan, config: WorkerConfig) -> DatasetResult:
 def measure_pickling(plan: Plan, config: WorkerConfig, records: int = 500) -> Pickling:
     """What sending a parsed chunk back from a worker costs: pickling it there, unpickling it here."""
     load = workload.build(MIXED, plan.warm_up_events, plan.seed, corpus.BENCH_MIX)
-    parsed = parse_chunk(stages.STREAM, "shardId-000000000000", load.wire[:records], config)
-    documents = max(1, len(parsed.items))
+    parsed = parse_in_worker(stages.STREAM, "shardId-000000000000", load.wire[:records], config)
+    documents = max(1, len(parsed.items) + sum(len(run) for _, run in parsed.runs))
     # Best of several: one pass alone also measures the page faults of its first large buffers (a single pass
     # gave 11-12 µs per document on a machine where the best of seven gave 1.0-1.6).
     dump_s = load_s = float("inf")

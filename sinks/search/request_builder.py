@@ -45,14 +45,20 @@ class BulkRequest(Generic[T]):
 def action_line(item: BulkItem) -> bytes:
     # One per document: the part up to the id is the same for every document of an index, so it is
     # serialised once per index; an id that JSON would escape (never one secstash makes) takes orjson's way.
-    prefix = _ACTION_PREFIXES.get(item.index)
-    if prefix is None:
-        if len(_ACTION_PREFIXES) >= 4096:
-            _ACTION_PREFIXES.clear()
-        prefix = _ACTION_PREFIXES[item.index] = orjson.dumps({"create": {"_index": item.index, "_id": ""}})[:-3]
+    prefix = action_prefix(item.index)
     if _PLAIN_ID(item.id) is None:
         return orjson.dumps({"create": {"_index": item.index, "_id": item.id}}) + b"\n"
     return prefix + item.id.encode() + b'"}}\n'
+
+
+def action_prefix(index: str) -> bytes:
+    """A `create` action line up to its id: `{"create":{"_index":"<index>","_id":"`, the index as JSON writes it."""
+    prefix = _ACTION_PREFIXES.get(index)
+    if prefix is None:
+        if len(_ACTION_PREFIXES) >= 4096:
+            _ACTION_PREFIXES.clear()
+        prefix = _ACTION_PREFIXES[index] = orjson.dumps({"create": {"_index": index, "_id": ""}})[:-3]
+    return prefix
 
 
 _ACTION_PREFIXES: dict[str, bytes] = {}  # index -> `{"create":{"_index":"<index>","_id":"`

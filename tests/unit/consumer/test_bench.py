@@ -18,7 +18,7 @@ from consumer.bench import Plan, floor, report, stages, workload
 from consumer.bench.rss import Peak, RssSampler
 from consumer.bench.sinks import DiscardArchive, DiscardSearch
 from consumer.commands import bench as command
-from consumer.pool import IndexNaming, Parsed, ParserPool, WorkerConfig, parse_chunk
+from consumer.pool import IndexNaming, Parsed, ParserPool, WorkerConfig, parse_chunk, parse_in_worker
 from parsers import ParseOptions
 from sinks.archive.encode import encode_line
 from sinks.batch import RawRecord, RecordBatch
@@ -105,9 +105,9 @@ def test_the_one_core_stage_parses_every_record_it_is_given(mixed, monkeypatch):
 
     def counting(stream, shard, records, config):
         seen.extend(records)
-        return parse_chunk(stream, shard, records, config)
+        return parse_in_worker(stream, shard, records, config)
 
-    monkeypatch.setattr(stages, "parse_chunk", counting)
+    monkeypatch.setattr(stages, "parse_in_worker", counting)
     timing = stages.parse_one_core(mixed.wire, CONFIG, mixed.events, mixed.bare_bytes)
     assert seen == list(mixed.wire)
     assert (timing.events, timing.bytes) == (mixed.events, mixed.bare_bytes)

@@ -1,0 +1,91 @@
+//! JSON output exactly as orjson writes it for the documents secstash builds: no spaces, strings with `"`,
+//! `\` and control characters escaped (short forms where JSON has them, else `\u00XX` in lower case),
+//! everything else, non-ASCII included, as it is.
+
+/// Appends `s` as a JSON string.
+pub fn string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(short);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Appends an integer.
+pub fn int(out: &mut Vec<u8>, n: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Appends a float the way orjson (and Python's repr) renders it for the values GeoIP databases hold:
+/// the shortest text that reads back the same, with `.0` on whole numbers.
+pub fn float(out: &mut Vec<u8>, f: f64) {
+    out.extend_from_slice(ryu::Buffer::new().format(f).as_bytes());
+}
+
+/// An object's members, written one at a time: the comma goes before every member but the first.
+pub struct Members {
+    first: bool,
+}
+
+impl Members {
+    /// Opens an object whose opening (`{` or `,"key":{`) the caller has written.
+    pub fn new() -> Self {
+        Members { first: true }
+    }
+
+    /// Writes `"key":`, preceded by a comma unless it is the first member.
+    pub fn key(&mut self, out: &mut Vec<u8>, key: &str) {
+        if !self.first {
+            out.push(b',');
+        }
+        self.first = false;
+        string(out, key);
+        out.push(b':');
+    }
+
+    pub fn str(&mut self, out: &mut Vec<u8>, key: &str, value: &str) {
+        self.key(out, key);
+        string(out, value);
+    }
+
+    pub fn int(&mut self, out: &mut Vec<u8>, key: &str, value: i64) {
+        self.key(out, key);
+        int(out, value);
+    }
+
+    /// Goes on in an object that already has members.
+    pub fn after_others() -> Self {
+        Members { first: false }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first
+    }
+}

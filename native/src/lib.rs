@@ -1,0 +1,134 @@
+//! secstash's compiled record path. `parsers` stays the reference: this renders, for the records it
+//! covers, exactly the bulk lines the Python path makes from them (tests compare the two byte for byte),
+//! and refuses every other record, which the Python path then parses.
+//!
+//! Covered: CloudWatch Logs subscription records (one gzip member of one DATA_MESSAGE) whose log group the
+//! stream's rules give to `vpcflow`, in any format `parsers.vpcflow` knows, with or without GeoIP.
+
+mod community_id;
+mod cwl;
+mod dates;
+mod doc_id;
+mod geoip;
+mod json;
+mod layout;
+mod numbers;
+mod vpcflow;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::collections::HashMap;
+
+/// A decoded CloudWatch Logs DATA_MESSAGE: `CwlRecord(data, max_decompressed_bytes, max_events)`, ValueError
+/// when the record is anything else (the Python path then takes it).
+#[pyclass(frozen, module = "secstash_native")]
+struct CwlRecord {
+    record: cwl::Record,
+}
+
+#[pymethods]
+impl CwlRecord {
+    #[new]
+    fn new(data: &[u8], max_decompressed_bytes: usize, max_events: usize) -> PyResult<Self> {
+        cwl::decode(data, max_decompressed_bytes, max_events)
+            .map(|record| CwlRecord { record })
+            .ok_or_else(|| PyValueError::new_err("not a plain CloudWatch Logs DATA_MESSAGE"))
+    }
+
+    #[getter]
+    fn log_group(&self) -> &str {
+        self.record.log_group()
+    }
+
+    #[getter]
+    fn log_stream(&self) -> &str {
+        self.record.log_stream()
+    }
+
+    fn __len__(&self) -> usize {
+        self.record.len()
+    }
+}
+
+/// Renders VPC Flow Logs records; one per process (it holds the GeoIP readers and their cache).
+#[pyclass(module = "secstash_native")]
+struct VpcflowDocuments {
+    geoip: geoip::GeoIp,
+    hinted: HashMap<String, Result<Option<layout::Layout>, ()>>,
+}
+
+#[pymethods]
+impl VpcflowDocuments {
+    #[new]
+    #[pyo3(signature = (geoip_dir=None))]
+    fn new(geoip_dir: Option<&str>) -> PyResult<Self> {
+        let geoip = geoip::GeoIp::open(geoip_dir).map_err(PyValueError::new_err)?;
+        Ok(VpcflowDocuments { geoip, hinted: HashMap::new() })
+    }
+
+    /// The record's bulk lines and where each document is in them, or None when one of its events is not
+    /// a case covered here (a header line, an unknown format, a value Python renders its own way).
+    ///
+    /// `position`: the record's part of every document id (`sinks.documents._record_position`);
+    /// `action_prefix`: the action line up to the id (`{"create":{"_index":"...","_id":"`);
+    /// `labels`: the stream's labels as a JSON object, or None. Returns `(lines, bounds)`: `bounds` holds three
+    /// little-endian u32 per document, where its action line starts, where its body starts and ends.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (record, position, action_prefix, ingested_ms, ecs_version, namespace, labels, keep_original, format))]
+    fn render<'py>(&mut self, py: Python<'py>, record: &CwlRecord, position: &str, action_prefix: &[u8], ingested_ms: i64,
+                   ecs_version: &str, namespace: &str, labels: Option<&[u8]>, keep_original: bool, format: Option<&str>)
+                   -> Option<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        if !(0..dates::EXACT_MS).contains(&ingested_ms) {
+            return None;
+        }
+        let record = &record.record;
+        let hinted = match format {
+            Some(format) => self.hinted.entry(format.to_string()).or_insert_with(|| layout::hinted(format)).as_ref().ok()?.as_ref(),
+            None => None,
+        };
+        let mut ingested = Vec::with_capacity(24);
+        dates::iso_ms(&mut ingested, ingested_ms);
+        let cx = vpcflow::Context { record, ingested: &ingested, ecs_version, namespace, labels, keep_original };
+        let mut out = Vec::with_capacity(record.len() * 1300);
+        let mut bounds = Vec::with_capacity(record.len() * 12);
+        for (ordinal, event) in record.events().enumerate() {
+            let fields = vpcflow::split(event.message).ok()?;
+            let layout = match hinted {
+                Some(layout) if layout.size == fields.len() => {
+                    if fields[0] == layout.first {
+                        return None; // the header line of a custom format: the Python path drops it
+                    }
+                    layout
+                }
+                _ => layout::by_count(fields.len())?,
+            };
+            let action_start = out.len();
+            out.extend_from_slice(action_prefix);
+            doc_id::write(&mut out, position, ordinal);
+            out.extend_from_slice(b"\"}}\n");
+            let body_start = out.len();
+            vpcflow::write(&mut out, &mut self.geoip, layout, &fields, &event, &cx).ok()?;
+            for offset in [action_start, body_start, out.len() - 1] {
+                bounds.extend_from_slice(&u32::try_from(offset).ok()?.to_le_bytes());
+            }
+        }
+        Some((PyBytes::new_bound(py, &out), PyBytes::new_bound(py, &bounds)))
+    }
+}
+
+/// `(log group, log stream)` as a gzip CloudWatch Logs record names them in its first few KB, or None: a
+/// hint only (the record's real envelope is what `CwlRecord` decodes), to skip records no rule of the
+/// compiled path claims without decompressing them whole.
+#[pyfunction]
+fn peek_log_group(data: &[u8]) -> Option<(String, String)> {
+    cwl::peek(data)
+}
+
+#[pymodule]
+fn secstash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(peek_log_group, m)?)?;
+    m.add_class::<CwlRecord>()?;
+    m.add_class::<VpcflowDocuments>()?;
+    Ok(())
+}
