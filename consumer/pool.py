@@ -9,7 +9,10 @@ forever, so one poison record cannot stall a shard, nor its crash dead-letter ot
 
 A record that makes a parser spin instead (catastrophic backtracking, a loop that never ends) is stopped by
 its own CPU-time limit in the worker (`WorkerConfig.parse_timeout_s`, `pipeline.parse_timeout_s`) and
-dead-lettered whole as `parse_timeout`; the worker and the rest of its chunk go on.
+dead-lettered whole as `parse_timeout`; the worker and the rest of its chunk go on. One that loops or blocks
+inside a C call, where that limit cannot interrupt it, is killed from this process once it is well past the
+limit in wall time (`consumer.hang_watch`): the record is dead-lettered as `parse_timeout` and the rest of
+its chunk parsed again, alone, like the chunks of a crashed worker.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from threading import Lock
 from typing import Any
 
-from consumer import events
+from consumer import events, hang_watch
 from consumer.cpus import usable_cpus
 from consumer.object_errors import ObjectReadFailed
 from consumer.object_retries import RetryBudget, guarded
@@ -165,11 +168,13 @@ class PoolUnusable(RuntimeError):
 
 
 _CONFIG: WorkerConfig | None = None
+_WATCH: hang_watch.WorkerWatch | None = None  # this worker's slot on the hang watch's board, if any
 
 
-def _init_worker(config: WorkerConfig) -> None:
-    global _CONFIG
+def _init_worker(config: WorkerConfig, board: hang_watch.Board | None = None) -> None:
+    global _CONFIG, _WATCH
     _CONFIG = config
+    _WATCH = hang_watch.watch_worker(board)
     useragent.warm()  # compile the user-agent regexes before the first batch, not during it
     registry.names()  # import every parser now, before the freeze below
     tune_gc()
@@ -214,7 +219,7 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         builder = BulkItemBuilder(stream, shard, record, config.naming)
         full = None if limit is None else _full(limit, len(out.items) + len(out.dead_letters), builder)
         try:
-            with cpu_deadline(config.parse_timeout_s):
+            with _watched(stream, shard, wire, config.parse_timeout_s), cpu_deadline(config.parse_timeout_s):
                 outcome = parse_record(base64.b64decode(record.data_b64), parsing, config.options, fetch,
                                        builder.add, first_object=wire[5] if len(wire) > 5 else 0, full=full)
         except Overtime:
@@ -242,6 +247,13 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         out.dropped_events += max(0, outcome.events - len(produced) - len(failed))
         out.documents.update(builder.produced)  # counted in C
     return out
+
+
+def _watched(stream: str, shard: str, wire: WireRecord, seconds: float | None) -> Any:
+    """The record on this worker's slot of the hang watch, with its wall-clock deadline (none inline)."""
+    if _WATCH is None or not seconds:
+        return nullcontext()
+    return _WATCH.record(hang_watch.record_key(stream, shard, wire[0], wire[1]), hang_watch.WALL_FACTOR * seconds)
 
 
 class Overtime(BaseException):
@@ -276,9 +288,13 @@ def cpu_deadline(seconds: float | None) -> Iterator[None]:
 
 
 def _timed_out(stream: str, shard: str, wire: WireRecord, seconds: float | None) -> DeadLetter:
-    return DeadLetter("parse", "parse_timeout", f"parsing the record took more than {seconds:g} s of CPU time "
-                      "(pipeline.parse_timeout_s): input that makes a parser backtrack or loop without end",
-                      None, Source(stream, shard, wire[0], wire[1], None), wire[4])
+    """`seconds`: the CPU limit that stopped it; None: its worker was killed, stuck past its wall deadline."""
+    took = (f"more than {seconds:g} s of CPU time" if seconds is not None else
+            f"{hang_watch.WALL_FACTOR:g} times its limit in wall time, stuck where the CPU limit cannot stop it, so "
+            "its worker was killed")
+    return DeadLetter("parse", "parse_timeout", f"parsing the record took {took} (pipeline.parse_timeout_s): input "
+                      "that makes a parser backtrack or loop without end", None,
+                      Source(stream, shard, wire[0], wire[1], None), wire[4])
 
 
 def _full(limit: int, held: int, builder: BulkItemBuilder) -> Callable[[RecordOutcome], bool]:
@@ -308,12 +324,27 @@ def _fetcher(config: WorkerConfig, stream: str, out: Parsed,
     read = guarded(reader, stream, give_up)
 
     def fetch(ref: ObjectRef) -> bytes:
-        data = read(ref)
+        with _WATCH.paused() if _WATCH is not None else nullcontext():  # network time is not the parser's
+            data = read(ref)
         out.objects_read += 1
         out.object_bytes += len(data)
         return data
 
     return fetch
+
+
+def _hung(stream: str, shard: str, chunk: Sequence[WireRecord]) -> tuple[Parsed, list[WireRecord]]:
+    """The chunk's records whose worker the hang watch killed, as `parse_timeout` dead letters, and the rest."""
+    watchdog = hang_watch.current()
+    positions = set(watchdog.take_hung(stream, shard, chunk)) if watchdog is not None else set()
+    out = Parsed()
+    if not positions:
+        return out, list(chunk)
+    for position in sorted(positions):
+        out.dead_letters.append(_timed_out(stream, shard, chunk[position], None))
+        out.failures["parse_timeout"] += 1
+        out.event_count += 1
+    return out, [wire for position, wire in enumerate(chunk) if position not in positions]
 
 
 def _crashed(stream: str, shard: str, records: Sequence[WireRecord], error: BaseException) -> Parsed:
@@ -333,7 +364,8 @@ class ParserPool:
     each failed chunk runs again by itself in a pool of one worker of its own, one chunk at a time, where
     no other chunk can break it. A chunk that breaks that pool too holds the poison: it is halved until the
     records that kill a worker by themselves are found, those are dead-lettered (`worker_crashed`), and the
-    batch goes on."""
+    batch goes on. A worker the hang watch killed breaks the executor the same way; the record it was stuck on
+    is known, though: it is dead-lettered as `parse_timeout`, not parsed again, and the rest of its chunk is."""
 
     def __init__(self, config: WorkerConfig, workers: int | None = None,
                  executor_factory: Callable[[int, WorkerConfig], ProcessPoolExecutor] | None = None,
@@ -400,15 +432,25 @@ class ParserPool:
         a worker by themselves are found, and dead-letter only them. One poison record among n costs about
         2·log2(n) short-lived pools; when many records kill workers, what is left once `pools_left` runs out
         is dead-lettered whole rather than stalling the shard for minutes."""
+        result, chunk = _hung(stream, shard, chunk)  # a hung record is known: it is not parsed again
+        if not chunk:
+            return result
         pools_left[0] -= 1
         try:
-            return _run_alone(self._factory, self._config, stream, shard, chunk)
+            result.merge(_run_alone(self._factory, self._config, stream, shard, chunk))
+            return result
         except BrokenProcessPool as again:
+            timed_out, rest = _hung(stream, shard, chunk)
+            if timed_out.dead_letters:  # killed for hanging, not crashed: the rest is parsed again, whole
+                result.merge(timed_out)
+                result.merge(self._bisect(stream, shard, rest, pools_left))
+                return result
             if len(chunk) == 1 or pools_left[0] <= 0:
                 self._check_canary(again)
-                return _crashed(stream, shard, chunk, again)
+                result.merge(_crashed(stream, shard, chunk, again))
+                return result
         middle = len(chunk) // 2
-        result = self._bisect(stream, shard, chunk[:middle], pools_left)
+        result.merge(self._bisect(stream, shard, chunk[:middle], pools_left))
         result.merge(self._bisect(stream, shard, chunk[middle:], pools_left))
         return result
 
@@ -497,5 +539,6 @@ def _default_executor(workers: int, config: WorkerConfig) -> ProcessPoolExecutor
     # forkserver: the pipeline process runs threads, and forking a threaded process can deadlock a child.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["parsers", "parsers.registry", "sinks.documents"])
+    board = hang_watch.watchdog(context).board if config.parse_timeout_s else None
     return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                               initargs=(config,))
+                               initargs=(config, board))
