@@ -61,6 +61,8 @@ DAEMON_STALLS = Counter("secstash_kcl_daemon_stalls_total", "KCL daemons killed 
 HEARTBEATS = Counter("secstash_shard_heartbeats_total", "empty reads of held shards reported by their processors "
                      "(at most one per shard every few seconds)", ["stream"])
 POOL_RESTARTS = Counter("secstash_parser_pool_restarts_total", "parser pool rebuilt after a worker died")
+WORKERS_HUNG = Counter("secstash_parser_workers_killed_total", "parser workers killed because one record kept them "
+                       "past its wall-clock deadline (consumer.hang_watch); the record is dead-lettered as parse_timeout")
 
 
 def daemon_started(stream: str, pid: int) -> None:
@@ -253,6 +255,11 @@ def shard_event(stream: str, shard: str, event: str, position: str | None) -> No
         log.debug("checkpointed", stream=stream, shard=shard, position=position)
     else:
         log.info("shard " + event.replace("_", " "), stream=stream, shard=shard, position=position)
+
+
+def parser_worker_hung(pid: int, late_s: float) -> None:
+    WORKERS_HUNG.inc()
+    log.error("parser worker stuck on one record past its deadline, killing it", pid=pid, late_s=late_s)
 
 
 def pool_restarted(error: BaseException) -> None:

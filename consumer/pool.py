@@ -9,7 +9,10 @@ forever, so one poison record cannot stall a shard, nor its crash dead-letter ot
 
 A record that makes a parser spin instead (catastrophic backtracking, a loop that never ends) is stopped by
 its own CPU-time limit in the worker (`WorkerConfig.parse_timeout_s`, `pipeline.parse_timeout_s`) and
-dead-lettered whole as `parse_timeout`; the worker and the rest of its chunk go on.
+dead-lettered whole as `parse_timeout`; the worker and the rest of its chunk go on. One that loops or blocks
+inside a C call, where that limit cannot interrupt it, is killed from this process once it is well past the
+limit in wall time (`consumer.hang_watch`): the record is dead-lettered as `parse_timeout` and the rest of
+its chunk parsed again, alone, like the chunks of a crashed worker.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from threading import Lock
 from typing import Any
 
-from consumer import events, native_path
+from consumer import events, hang_watch, native_path
 from consumer.cpus import usable_cpus
 from consumer.object_errors import ObjectReadFailed
 from consumer.object_retries import RetryBudget, guarded
@@ -116,10 +119,11 @@ class Parsed:
     # as a few bytes objects each, and become items (in record order) where they are unpickled.
     runs: list[tuple[int, DocumentRun]] = field(default_factory=list)
     native_records: int = 0  # records the compiled path rendered (the rest took the Python parsers)
+    run_documents: int = 0  # documents in `runs`
 
     def held(self) -> int:
         """Documents and dead letters so far (what `WorkerConfig.max_chunk_documents` bounds)."""
-        return len(self.items) + sum(len(run) for _, run in self.runs) + len(self.dead_letters)
+        return len(self.items) + self.run_documents + len(self.dead_letters)
 
     def expand_runs(self) -> None:
         """Turn the compiled path's runs into items, in record order."""
@@ -132,7 +136,7 @@ class Parsed:
             taken = before
             items.extend(run.items())
         items.extend(self.items[taken:])
-        self.items, self.runs = items, []
+        self.items, self.runs, self.run_documents = items, [], 0
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Workers send every Parsed back through a pipe. Pickled as dataclasses, BulkItem and Source cost
@@ -146,7 +150,7 @@ class Parsed:
         return _unpickle_parsed, (columns, self.dead_letters, self.events, self.documents, self.dropped,
                                   self.failures, self.event_count, self.dropped_events, self.objects_read,
                                   self.object_bytes, self.deferred, self.unclaimed, self.unclaimed_groups,
-                                  self.runs, self.native_records)
+                                  self.runs, self.native_records, self.run_documents)
 
     def merge(self, other: Parsed) -> None:
         self.runs.extend((before + len(self.items), run) for before, run in other.runs)
@@ -164,6 +168,7 @@ class Parsed:
         self.unclaimed.update(other.unclaimed)
         _add_groups(self.unclaimed_groups, other.unclaimed_groups)
         self.native_records += other.native_records
+        self.run_documents += other.run_documents
 
 
 def _add_groups(into: dict[str, str], groups: dict[str, str]) -> None:
@@ -193,11 +198,13 @@ class PoolUnusable(RuntimeError):
 
 
 _CONFIG: WorkerConfig | None = None
+_WATCH: hang_watch.WorkerWatch | None = None  # this worker's slot on the hang watch's board, if any
 
 
-def _init_worker(config: WorkerConfig) -> None:
-    global _CONFIG
+def _init_worker(config: WorkerConfig, board: hang_watch.Board | None = None) -> None:
+    global _CONFIG, _WATCH
     _CONFIG = config
+    _WATCH = hang_watch.watch_worker(board)
     useragent.warm()  # compile the user-agent regexes before the first batch, not during it
     registry.names()  # import every parser now, before the freeze below
     tune_gc()
@@ -243,9 +250,11 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         record = RawRecord(wire[0], wire[1], wire[2], wire[3], wire[4])
         data = base64.b64decode(record.data_b64)
         if native and len(wire) == 5:
-            run = native_path.render(stream, shard, record, data, parsing, config.options, config.naming)
+            with _watched(stream, shard, wire, config.parse_timeout_s):
+                run = native_path.render(stream, shard, record, data, parsing, config.options, config.naming)
             if run is not None:
                 out.runs.append((len(out.items), run))
+                out.run_documents += len(run)
                 out.native_records += 1
                 out.events[run.dataset] += len(run)
                 out.documents[run.event_dataset] += len(run)
@@ -255,7 +264,7 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
         builder = BulkItemBuilder(stream, shard, record, config.naming)
         full = None if limit is None else _full(limit, out.held(), builder)
         try:
-            with cpu_deadline(config.parse_timeout_s):
+            with _watched(stream, shard, wire, config.parse_timeout_s), cpu_deadline(config.parse_timeout_s):
                 outcome = parse_record(data, parsing, config.options, fetch,
                                        builder.add, first_object=wire[5] if len(wire) > 5 else 0, full=full)
         except Overtime:
@@ -293,6 +302,13 @@ def parse_in_worker(stream: str, shard: str, records: Sequence[WireRecord], conf
     return parse_chunk(stream, shard, records, config, give_up, keep_runs=True)
 
 
+def _watched(stream: str, shard: str, wire: WireRecord, seconds: float | None) -> Any:
+    """The record on this worker's slot of the hang watch, with its wall-clock deadline (none inline)."""
+    if _WATCH is None or not seconds:
+        return nullcontext()
+    return _WATCH.record(hang_watch.record_key(stream, shard, wire[0], wire[1]), hang_watch.WALL_FACTOR * seconds)
+
+
 class Overtime(BaseException):
     """A record's CPU time ran out. A BaseException, so that the parsers' guards (`except Exception`, which
     dead-letter one event and go on) let it through to `parse_chunk`."""
@@ -325,9 +341,13 @@ def cpu_deadline(seconds: float | None) -> Iterator[None]:
 
 
 def _timed_out(stream: str, shard: str, wire: WireRecord, seconds: float | None) -> DeadLetter:
-    return DeadLetter("parse", "parse_timeout", f"parsing the record took more than {seconds:g} s of CPU time "
-                      "(pipeline.parse_timeout_s): input that makes a parser backtrack or loop without end",
-                      None, Source(stream, shard, wire[0], wire[1], None), wire[4])
+    """`seconds`: the CPU limit that stopped it; None: its worker was killed, stuck past its wall deadline."""
+    took = (f"more than {seconds:g} s of CPU time" if seconds is not None else
+            f"{hang_watch.WALL_FACTOR:g} times its limit in wall time, stuck where the CPU limit cannot stop it, so "
+            "its worker was killed")
+    return DeadLetter("parse", "parse_timeout", f"parsing the record took {took} (pipeline.parse_timeout_s): input "
+                      "that makes a parser backtrack or loop without end", None,
+                      Source(stream, shard, wire[0], wire[1], None), wire[4])
 
 
 def _full(limit: int, held: int, builder: BulkItemBuilder) -> Callable[[RecordOutcome], bool]:
@@ -357,12 +377,27 @@ def _fetcher(config: WorkerConfig, stream: str, out: Parsed,
     read = guarded(reader, stream, give_up)
 
     def fetch(ref: ObjectRef) -> bytes:
-        data = read(ref)
+        with _WATCH.paused() if _WATCH is not None else nullcontext():  # network time is not the parser's
+            data = read(ref)
         out.objects_read += 1
         out.object_bytes += len(data)
         return data
 
     return fetch
+
+
+def _hung(stream: str, shard: str, chunk: Sequence[WireRecord]) -> tuple[Parsed, list[WireRecord]]:
+    """The chunk's records whose worker the hang watch killed, as `parse_timeout` dead letters, and the rest."""
+    watchdog = hang_watch.current()
+    positions = set(watchdog.take_hung(stream, shard, chunk)) if watchdog is not None else set()
+    out = Parsed()
+    if not positions:
+        return out, list(chunk)
+    for position in sorted(positions):
+        out.dead_letters.append(_timed_out(stream, shard, chunk[position], None))
+        out.failures["parse_timeout"] += 1
+        out.event_count += 1
+    return out, [wire for position, wire in enumerate(chunk) if position not in positions]
 
 
 def _crashed(stream: str, shard: str, records: Sequence[WireRecord], error: BaseException) -> Parsed:
@@ -382,7 +417,8 @@ class ParserPool:
     each failed chunk runs again by itself in a pool of one worker of its own, one chunk at a time, where
     no other chunk can break it. A chunk that breaks that pool too holds the poison: it is halved until the
     records that kill a worker by themselves are found, those are dead-lettered (`worker_crashed`), and the
-    batch goes on."""
+    batch goes on. A worker the hang watch killed breaks the executor the same way; the record it was stuck on
+    is known, though: it is dead-lettered as `parse_timeout`, not parsed again, and the rest of its chunk is."""
 
     def __init__(self, config: WorkerConfig, workers: int | None = None,
                  executor_factory: Callable[[int, WorkerConfig], ProcessPoolExecutor] | None = None,
@@ -449,15 +485,25 @@ class ParserPool:
         a worker by themselves are found, and dead-letter only them. One poison record among n costs about
         2·log2(n) short-lived pools; when many records kill workers, what is left once `pools_left` runs out
         is dead-lettered whole rather than stalling the shard for minutes."""
+        result, chunk = _hung(stream, shard, chunk)  # a hung record is known: it is not parsed again
+        if not chunk:
+            return result
         pools_left[0] -= 1
         try:
-            return _run_alone(self._factory, self._config, stream, shard, chunk)
+            result.merge(_run_alone(self._factory, self._config, stream, shard, chunk))
+            return result
         except BrokenProcessPool as again:
+            timed_out, rest = _hung(stream, shard, chunk)
+            if timed_out.dead_letters:  # killed for hanging, not crashed: the rest is parsed again, whole
+                result.merge(timed_out)
+                result.merge(self._bisect(stream, shard, rest, pools_left))
+                return result
             if len(chunk) == 1 or pools_left[0] <= 0:
                 self._check_canary(again)
-                return _crashed(stream, shard, chunk, again)
+                result.merge(_crashed(stream, shard, chunk, again))
+                return result
         middle = len(chunk) // 2
-        result = self._bisect(stream, shard, chunk[:middle], pools_left)
+        result.merge(self._bisect(stream, shard, chunk[:middle], pools_left))
         result.merge(self._bisect(stream, shard, chunk[middle:], pools_left))
         return result
 
@@ -546,5 +592,6 @@ def _default_executor(workers: int, config: WorkerConfig) -> ProcessPoolExecutor
     # forkserver: the pipeline process runs threads, and forking a threaded process can deadlock a child.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["parsers", "parsers.registry", "sinks.documents"])
+    board = hang_watch.watchdog(context).board if config.parse_timeout_s else None
     return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                               initargs=(config,))
+                               initargs=(config, board))

@@ -46,8 +46,17 @@ def test_environment_makes_valid_settings_with_the_secret_from_secrets_manager(c
     assert not env.keys() & secrets.keys()
     assert all(v.startswith("arn:aws:secretsmanager:") for v in secrets.values())
     loaded = settings_module.load(None, environ={**env, **{name: "from-secrets-manager" for name in secrets}})
-    assert loaded.search.password is not None
-    assert not [name for name in env if any(w in name for w in ("PASSWORD", "API_KEY", "TOKEN"))]
+    assert loaded.search.password is not None and loaded.search.username == "from-secrets-manager"
+
+
+def test_environment_carries_no_credential_nor_cross_account_external_id(container: dict[str, Any]) -> None:
+    # Plain `environment` values show in DescribeTaskDefinition to anyone who may read task definitions;
+    # `secrets` values are fetched by the agent at start and show only as their ARNs.
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    credential_words = ("PASSWORD", "API_KEY", "TOKEN", "USERNAME", "EXTERNAL_ID")
+    assert not [name for name in env if any(w in name for w in credential_words)]
+    assert not [name for name, value in env.items() if "external_id" in value], \
+        "a stream read with an external id takes SECSTASH_STREAMS from `secrets` (docs/deploy.md, ECS)"
 
 
 def test_health_check_probes_healthz_on_the_metrics_port(container: dict[str, Any]) -> None:

@@ -43,6 +43,19 @@ def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return found[0]
 
 
+def settings_secret(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (found,) = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-settings")]
+    return found
+
+
+def settings_text(docs: list[dict[str, Any]]) -> str:
+    return settings_secret(docs)["stringData"]["secstash.yml"]
+
+
+def env_secrets(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == "Secret" and d is not settings_secret(docs)]
+
+
 def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
     containers = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in containers] == ["secstash"]
@@ -69,7 +82,7 @@ def test_chart_passes_helm_lint_strict(deploy_tools: dict[str, Any]) -> None:
 def test_every_rendered_manifest_validates_against_the_kubernetes_schema(
         deploy_tools: dict[str, Any], sets: tuple[str, ...]) -> None:
     rendered = render(deploy_tools, *sets)
-    assert {d["kind"] for d in rendered} >= {"Deployment", "ConfigMap", "Service", "ServiceAccount"}
+    assert {d["kind"] for d in rendered} >= {"Deployment", "Secret", "Service", "ServiceAccount"}
     for doc in rendered:
         if (doc["apiVersion"], doc["kind"]) in CUSTOM_KINDS:
             continue
@@ -82,7 +95,7 @@ def test_every_rendered_manifest_validates_against_the_kubernetes_schema(
 
 def test_liveness_uses_healthz_and_readiness_uses_readyz_on_the_metrics_port(docs: list[dict[str, Any]]) -> None:
     c = container(docs)
-    metrics_port = yaml.safe_load(one(docs, "ConfigMap")["data"]["secstash.yml"])["metrics"]["port"]
+    metrics_port = yaml.safe_load(settings_text(docs))["metrics"]["port"]
     assert c["ports"] == [{"name": "metrics", "containerPort": metrics_port, "protocol": "TCP"}]
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
@@ -171,19 +184,39 @@ def test_container_has_cpu_and_memory_requests_and_a_memory_limit(docs: list[dic
     assert "memory" in resources["limits"]
 
 
-def test_settings_come_from_the_configmap_and_are_valid_secstash_settings(
+def test_settings_come_from_a_secret_only_the_pods_group_reads_and_are_valid_secstash_settings(
         docs: list[dict[str, Any]], tmp_path: Path) -> None:
-    configmap = one(docs, "ConfigMap")
+    secret = settings_secret(docs)
     c = container(docs)
     assert c["args"] == ["secstash", "run", "--config", "/etc/secstash/secstash.yml"]
     mount = next(m for m in c["volumeMounts"] if m["mountPath"] == "/etc/secstash")
-    volume = next(v for v in one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
-                  if v["name"] == mount["name"])
-    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == secret["metadata"]["name"]
+    assert volume["secret"]["defaultMode"] == 0o440 and pod["securityContext"]["fsGroup"] > 0
     path = tmp_path / "secstash.yml"
-    path.write_text(configmap["data"]["secstash.yml"])
+    path.write_text(settings_text(docs))
     loaded = settings_module.load(path, environ={})
     assert loaded.streams and loaded.archive.bucket and loaded.search.hosts
+
+
+def test_no_configmap_carries_the_cross_account_external_ids(docs: list[dict[str, Any]]) -> None:
+    example = yaml.safe_load(EXAMPLE_VALUES.read_text())["settings"]
+    external_ids = [s["external_id"] for s in example["streams"] if "external_id" in s]
+    assert external_ids, "the example shows a stream read with an external id"
+    assert not [d for d in docs if d["kind"] == "ConfigMap" and any(i in json.dumps(d) for i in external_ids)]
+    assert all(i in settings_text(docs) for i in external_ids)
+    for doc in docs:  # nor any other object but the settings Secret
+        if doc is not settings_secret(docs):
+            assert not any(i in json.dumps(doc) for i in external_ids), f"{doc['kind']} holds an external id"
+
+
+def test_pods_roll_when_an_external_id_changes(deploy_tools: dict[str, Any]) -> None:
+    def checksum(*sets: str) -> str:
+        deployment = one(render(deploy_tools, *sets), "Deployment")
+        return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    assert checksum() != checksum("settings.streams[1].external_id=rotated-secstash-9Xz4")
 
 
 def test_pods_roll_when_the_settings_change(deploy_tools: dict[str, Any]) -> None:
@@ -196,15 +229,15 @@ def test_pods_roll_when_the_settings_change(deploy_tools: dict[str, Any]) -> Non
 
 def test_chart_created_secret_reaches_the_container_as_environment(deploy_tools: dict[str, Any]) -> None:
     docs = render(deploy_tools, "secret.create=true", "secret.env.SECSTASH_SEARCH__PASSWORD=s3cret")
-    secret = one(docs, "Secret")
+    (secret,) = env_secrets(docs)
     assert secret["stringData"] == {"SECSTASH_SEARCH__PASSWORD": "s3cret"}
     assert container(docs)["envFrom"] == [{"secretRef": {"name": secret["metadata"]["name"]}}]
-    assert "s3cret" not in one(docs, "ConfigMap")["data"]["secstash.yml"]
+    assert "s3cret" not in settings_text(docs)
 
 
 def test_existing_secret_is_referenced_and_not_created(deploy_tools: dict[str, Any]) -> None:
     docs = render(deploy_tools, "secret.existingSecret=secstash-credentials")
-    assert not [d for d in docs if d["kind"] == "Secret"]
+    assert not env_secrets(docs)
     assert container(docs)["envFrom"] == [{"secretRef": {"name": "secstash-credentials"}}]
 
 
@@ -214,7 +247,7 @@ def test_no_secret_reference_without_a_secret(docs: list[dict[str, Any]]) -> Non
 
 def test_termination_grace_outlasts_the_pipeline_shutdown_grace(docs: list[dict[str, Any]]) -> None:
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
-    grace = yaml.safe_load(one(docs, "ConfigMap")["data"]["secstash.yml"])["pipeline"]["shutdown_grace_s"]
+    grace = yaml.safe_load(settings_text(docs))["pipeline"]["shutdown_grace_s"]
     assert pod["terminationGracePeriodSeconds"] > grace
 
 
@@ -290,7 +323,7 @@ def test_pods_set_their_parser_workers_to_their_cpu_limit_and_fit_their_memory_l
     """Unset, the pool would start one worker per CPU of whatever node the pod lands on."""
     sets = ("settings.streams[0].name=logs", "settings.archive.bucket=b", "settings.search.hosts[0]=https://es:9200")
     docs = render(deploy_tools, *(sets if values != EXAMPLE_VALUES else ()), values=values)
-    settings = yaml.safe_load(one(docs, "ConfigMap")["data"]["secstash.yml"])
+    settings = yaml.safe_load(settings_text(docs))
     limits = container(docs)["resources"]["limits"]
     assert settings["pipeline"]["workers"] == int(limits["cpu"])
     assert memory_needed_mib(settings) <= mebibytes(limits["memory"])

@@ -38,6 +38,11 @@ app.kubernetes.io/component: pipeline
 {{- end }}
 {{- end }}
 
+{{/* The Secret holding the settings file (a Secret: the file carries STS ExternalIds). */}}
+{{- define "secstash.settingsSecretName" -}}
+{{- printf "%s-settings" (include "secstash.fullname" .) }}
+{{- end }}
+
 {{/* The Secret whose keys become SECSTASH_* variables, or nothing. */}}
 {{- define "secstash.secretName" -}}
 {{- if .Values.secret.existingSecret }}
