@@ -9,9 +9,14 @@ documents show and a plain Public Suffix List lookup would not reproduce:
   `x.s3.dualstack.us-east-1.amazonaws.com` -> top level `dualstack.us-east-1.amazonaws.com`;
 * a name that is itself an ICANN suffix (`co.uk`) gets only `top_level_domain`.
 
+* the name is only split at dots: `evil.com/x.example.org` is registered under `example.org`, and a name whose
+  last label is no suffix (`example.com:443`, `example.com.`) has none.
+
 tldextract runs offline on its bundled Public Suffix List snapshot (no fetch at run time). It is newer than
 the one inside Elasticsearch, so names under suffixes added since (e.g. `s3.us-east-1.amazonaws.com`) resolve
-to a longer registered domain than Elastic's.
+to a longer registered domain than Elastic's. Its public entry point reads a URL (it drops a scheme, user info,
+port, path, query, fragment and trailing dots), so the name goes to the label matcher behind it instead; a DNS
+query name, which its sender chooses, may hold any of those characters.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ def registered_domain(fqdn: str) -> dict[str, str] | None:
     if not fqdn or fqdn.startswith("."):
         return None
     try:
-        parts = _EXTRACT(fqdn.lower())
+        parts = _EXTRACT._extract_netloc(fqdn.lower(), include_psl_private_domains=True)
     except (ValueError, UnicodeError):  # IDNA encoding of odd labels
         return None
     if not parts.suffix:
