@@ -28,6 +28,8 @@ from parsers.short_cache import cached_when_short
 _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
 # Names up to this long (a DNS name's limit, 253, and a trailing dot to spare) have their answers cached.
 # Longer text is no name DNS resolves, but a log line may still hold it (its writer chooses).
 CACHED_UP_TO = 255
@@ -43,7 +45,9 @@ def registered_domain(fqdn: str) -> dict[str, str] | None:
     if not fqdn or fqdn.startswith("."):
         return None
     try:
-        parts = _EXTRACT._extract_netloc(fqdn.lower(), include_psl_private_domains=True)
+        # httpclient's DnsUtils.normalize lower-cases A-Z only (`İ`.lower() is even two characters); the
+        # matcher itself compares labels case-folded, and so does tldextract.
+        parts = _EXTRACT._extract_netloc(fqdn.translate(_ASCII_LOWER), include_psl_private_domains=True)
     except (ValueError, UnicodeError):  # IDNA encoding of odd labels
         return None
     if not parts.suffix:

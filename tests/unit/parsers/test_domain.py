@@ -67,3 +67,9 @@ def test_a_name_is_split_at_dots_only_never_read_as_a_url(fqdn, registered, subd
 def test_a_last_label_that_is_no_suffix_gives_none(fqdn):
     # httpclient's matcher meets no rule for `com:443` or the empty label after a trailing dot.
     assert registered_domain(fqdn) is None
+
+
+def test_only_ascii_letters_are_lower_cased_in_the_registered_domain():
+    # httpclient's DnsUtils.normalize maps A-Z only; labels still match the list case-folded.
+    assert registered_domain("www.ÉXAMPLE.com")["registered_domain"] == "Éxample.com"
+    assert registered_domain("a.b.c.ΕΛ")["registered_domain"] == "c.ΕΛ"
