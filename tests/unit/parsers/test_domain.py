@@ -70,6 +70,19 @@ def test_a_last_label_that_is_no_suffix_gives_none(fqdn):
 
 
 def test_only_ascii_letters_are_lower_cased_in_the_registered_domain():
-    # httpclient's DnsUtils.normalize maps A-Z only; labels still match the list case-folded.
+    # httpclient's DnsUtils.normalize maps A-Z only.
     assert registered_domain("www.ÉXAMPLE.com")["registered_domain"] == "Éxample.com"
-    assert registered_domain("a.b.c.ΕΛ")["registered_domain"] == "c.ΕΛ"
+
+
+def test_a_label_with_upper_case_letters_outside_ascii_matches_no_list_entry():
+    # Java looks `snÅsa.no` up as written, and the list has `snåsa.no`: the suffix is `no` (checked on
+    # httpclient 4.5.14 with the same list); tldextract folded the case and found `snåsa.no`.
+    assert registered_domain("SNÅSA.NO") == {"domain": "SNÅSA.NO", "registered_domain": "snÅsa.no",
+                                             "top_level_domain": "no"}
+    assert registered_domain("x.snåsa.no")["registered_domain"] == "x.snåsa.no"
+
+
+def test_an_empty_label_before_the_suffix_is_the_registered_label():
+    # `a..com`: httpclient's root is `.com` (the empty label and the suffix), not "the name is a suffix".
+    assert registered_domain("www..com") == {"domain": "www..com", "registered_domain": ".com",
+                                             "top_level_domain": "com", "subdomain": "www"}
