@@ -226,7 +226,11 @@ def _document(fields: list[str], layout: _Layout, text: str, geoip_dir: str | No
             network["transport"] = transport
     if src_ok and dst_ok:
         doc["related"] = {"ip": [src, dst]}
-        if (number := java_long(proto, 32)) is not None and (cid := community_id(src, dst, number, sport, dport)):
+        # A port the pipeline could not convert fails it before community_id runs; an absent one reads as 0.
+        ports_converted = ((sport is not None or fields[layout.sport] in _ABSENT)
+                           and (dport is not None or fields[layout.dport] in _ABSENT))
+        if (ports_converted and (number := java_long(proto, 32)) is not None
+                and (cid := community_id(src, dst, number, sport, dport))):
             network["community_id"] = cid
     if source:
         doc["source"] = source

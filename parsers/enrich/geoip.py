@@ -38,6 +38,7 @@ Answer = tuple[dict[str, Any] | None, dict[str, Any] | None]
 _NETWORK_BYTES = {4: 3, 16: 6}  # packed address length -> bytes of the cache's network: /24 and /48
 _MAX_NETWORKS = 65536
 _networks: dict[tuple[str, bytes], Answer] = {}
+_NOTHING: Answer = (None, None)
 
 
 def lookup(ip: str, folder: str) -> Answer:
@@ -45,7 +46,13 @@ def lookup(ip: str, folder: str) -> Answer:
     functions below hand out copies."""
     packed = packed_ip(ip)
     if packed is None:
-        return _by_address(ip, folder)
+        # Elasticsearch's InetAddresses.forString ignores an IPv6 scope id (`fe80::1%eth0`); the parsers take
+        # such an address as an IP (ipaddress does), so it is looked up without it. Anything else is no address.
+        address, zone, scope = ip.partition("%")
+        packed = packed_ip(address) if zone and scope else None
+        if packed is None:
+            return _NOTHING
+        ip = address
     size = _NETWORK_BYTES[len(packed)]
     key = (folder, packed[:size])
     found = _networks.get(key)
@@ -60,7 +67,7 @@ def lookup(ip: str, folder: str) -> Answer:
     return answer
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=16384)  # keyed by address text inet_pton took: at most 45 characters
 def _by_address(ip: str, folder: str) -> Answer:
     return _answer(ip, folder)[0]
 
@@ -95,10 +102,11 @@ def _city(record: Any) -> dict[str, Any] | None:
         geo["country_name"] = name
     subdivisions = record.get("subdivisions") or []
     if subdivisions:
-        top = subdivisions[0]
-        if country.get("iso_code") and top.get("iso_code"):
-            geo["region_iso_code"] = f"{country['iso_code']}-{top['iso_code']}"
-        if name := top.get("names", {}).get("en"):
+        # CityResponse.getMostSpecificSubdivision: the last one (England, then West Berkshire -> West Berkshire)
+        region = subdivisions[-1]
+        if country.get("iso_code") and region.get("iso_code"):
+            geo["region_iso_code"] = f"{country['iso_code']}-{region['iso_code']}"
+        if name := region.get("names", {}).get("en"):
             geo["region_name"] = name
     if name := record.get("city", {}).get("names", {}).get("en"):
         geo["city_name"] = name

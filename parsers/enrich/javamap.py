@@ -18,7 +18,7 @@ the capacity is decided by all the keys the JSON had, and only the surviving one
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from math import copysign, inf, isnan
 from typing import Any
@@ -227,7 +227,26 @@ def java_double(number: float) -> str:
     sign, digits, exponent = Decimal(repr(number)).as_tuple()
     text = "".join(map(str, digits)).rstrip("0") or "0"
     power = exponent + len(digits) - 1  # type: ignore[operator]  # finite: never 'n'/'N'/'F'
+    if len(text) == 1 and magnitude < _MIN_NORMAL:
+        text, power = _two_digits(magnitude, text, power)
     return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}E{power}"
+
+
+_MIN_NORMAL = 2.2250738585072014e-308
+
+
+def _two_digits(magnitude: float, text: str, power: int) -> tuple[str, int]:
+    """Java writes at least two digits, and of the two-digit decimals that read back as the number it takes the
+    one closest to its exact value. For a normal double that is always `d.0`; the smallest subnormals cover so
+    wide a range that it is not: Double.MIN_VALUE (repr 5e-324) is `4.9E-324`, 1e-323 is `9.9E-324`."""
+    exact = Decimal(magnitude)  # the binary value itself
+    top = exact.adjusted()
+    pair = int(exact.scaleb(1 - top).to_integral_value(ROUND_HALF_EVEN))
+    if pair == 100:
+        pair, top = 10, top + 1
+    if float(f"{pair}e{top - 1}") != magnitude:
+        return text, power
+    return str(pair).rstrip("0") if pair % 10 == 0 else str(pair), top
 
 
 def java_length(text: str) -> int:

@@ -13,8 +13,10 @@ Two things decide what ES writes, and both differ from the `ua-parser` library:
 Finding the first matching regex is the slow part (over a thousand regexes, a millisecond per string in Python).
 `ua-parser-rs` (the `regex` extra of `ua-parser`) does it in microseconds with one Rust regex set: each regex gets
 its position as a literal name, so the name it returns says which regex matched first; Python then applies ES's
-rules to that one match. Rust's Unicode classes accept everything the ASCII ones do, so a regex Rust skips
-cannot match in Java either. Results are also cached per string: CloudTrail repeats its agents a lot.
+rules to that one match. The Rust copies spell out Java's ASCII classes (`\\b`, `\\s`, `\\S`, ...; Rust's own are
+Unicode-aware and would skip a regex Java matches), and Rust's case-insensitive matching accepts all Java's does,
+so a regex Rust skips cannot match in Java either; one it matches that Java does not, Python moves past. Results
+are also cached per string: CloudTrail repeats its agents a lot.
 
 An agent is parsed from its first `MAX_PARSED_CHARS` characters (`original` keeps it whole). Whoever sends a
 request writes its agent, and Python's re (as Java's, in ES) tries a regex from every position of the text:
@@ -93,10 +95,45 @@ def _first_match_finder(section: str, entries: list[dict[str, Any]]) -> Any:
     if ua_parser_rs is None:
         return None
     if section == "device_parsers":
-        return ua_parser_rs.DeviceExtractor(
-            (e["regex"], "i" if e.get("regex_flag") == "i" else None, str(i), None, None) for i, e in enumerate(entries))
+        return ua_parser_rs.DeviceExtractor((_ascii_classes(e["regex"]), "i" if e.get("regex_flag") == "i" else None,
+                                             str(i), None, None) for i, e in enumerate(entries))
     extractor = ua_parser_rs.UserAgentExtractor if section == "user_agent_parsers" else ua_parser_rs.OSExtractor
-    return extractor((e["regex"], str(i), None, None, None, None) for i, e in enumerate(entries))
+    return extractor((_ascii_classes(e["regex"]), str(i), None, None, None, None) for i, e in enumerate(entries))
+
+
+# Rust's \b, \S and negated classes holding \s, \d or \w are Unicode-aware, so they are no superset of Java's
+# (and re.ASCII's): `\bcurl` does not match `écurl` in Rust (é is a word character there) but does in Java, and
+# the search would skip the regex ES picks. The Rust copy of each regex gets the ASCII meaning spelled out.
+_CLASS_OUTSIDE = {"d": "[0-9]", "w": "[0-9A-Za-z_]", "s": r"[\t\n\x0B\f\r ]", "D": "[^0-9]",
+                  "W": "[^0-9A-Za-z_]", "S": r"[^\t\n\x0B\f\r ]", "b": r"(?-u:\b)", "B": r"(?-u:\B)"}
+_CLASS_INSIDE = {"d": "0-9", "w": "0-9A-Za-z_", "s": r"\t\n\x0B\f\r ", "D": "[^0-9]", "W": "[^0-9A-Za-z_]",
+                 "S": r"[^\t\n\x0B\f\r ]"}  # Rust takes a class nested in a class as their union
+
+
+def _ascii_classes(regex: str) -> str:
+    out = []
+    i, in_class = 0, False
+    while i < len(regex):
+        char = regex[i]
+        if char == "\\" and i + 1 < len(regex):
+            escaped = regex[i + 1]
+            out.append((_CLASS_INSIDE if in_class else _CLASS_OUTSIDE).get(escaped, char + escaped))
+            i += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+            opening = "[^" if regex.startswith("^", i + 1) else "["
+            i += len(opening)
+            if regex.startswith("]", i):  # a `]` first in a class is a literal one
+                opening += r"\]"
+                i += 1
+            out.append(opening)
+            continue
+        if char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def _text(value: Any) -> str | None:

@@ -47,3 +47,42 @@ def test_a_name_longer_than_dns_allows_is_answered_but_not_kept_alive_by_the_cac
     assert parts is not None and parts["registered_domain"] == "example.com" and parts["domain"] is name
     del parts
     assert sys.getrefcount(name) == before
+
+
+@pytest.mark.parametrize(("fqdn", "registered", "subdomain"), [
+    ("evil.com/x.example.org", "example.org", "evil.com/x"),
+    ("evil.com#.example.org", "example.org", "evil.com#"),
+    ("a?b.example.org", "example.org", "a?b"),
+    ("x.evil.com:80.example.org", "example.org", "x.evil.com:80"),
+    ("http://evil.com.example.org", "example.org", "http://evil.com"),
+])
+def test_a_name_is_split_at_dots_only_never_read_as_a_url(fqdn, registered, subdomain):
+    # DNS query names are whatever their sender chose; tldextract's URL reading took the part before '/', '#',
+    # ':' ... as the host (evil.com/x.example.org -> evil.com), where Elasticsearch matches the labels.
+    parts = registered_domain(fqdn)
+    assert parts["registered_domain"] == registered and parts["subdomain"] == subdomain
+
+
+@pytest.mark.parametrize("fqdn", ["example.com:443", "www.example.com.", "user@example.com:8080"])
+def test_a_last_label_that_is_no_suffix_gives_none(fqdn):
+    # httpclient's matcher meets no rule for `com:443` or the empty label after a trailing dot.
+    assert registered_domain(fqdn) is None
+
+
+def test_only_ascii_letters_are_lower_cased_in_the_registered_domain():
+    # httpclient's DnsUtils.normalize maps A-Z only.
+    assert registered_domain("www.ÉXAMPLE.com")["registered_domain"] == "Éxample.com"
+
+
+def test_a_label_with_upper_case_letters_outside_ascii_matches_no_list_entry():
+    # Java looks `snÅsa.no` up as written, and the list has `snåsa.no`: the suffix is `no` (checked on
+    # httpclient 4.5.14 with the same list); tldextract folded the case and found `snåsa.no`.
+    assert registered_domain("SNÅSA.NO") == {"domain": "SNÅSA.NO", "registered_domain": "snÅsa.no",
+                                             "top_level_domain": "no"}
+    assert registered_domain("x.snåsa.no")["registered_domain"] == "x.snåsa.no"
+
+
+def test_an_empty_label_before_the_suffix_is_the_registered_label():
+    # `a..com`: httpclient's root is `.com` (the empty label and the suffix), not "the name is a suffix".
+    assert registered_domain("www..com") == {"domain": "www..com", "registered_domain": ".com",
+                                             "top_level_domain": "com", "subdomain": "www"}

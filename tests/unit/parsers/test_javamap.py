@@ -142,3 +142,14 @@ def test_long_keys_are_rendered_but_not_kept_alive_by_the_caches() -> None:
     before = sys.getrefcount(key)
     assert to_string({key: "v", "short": 1}) in (f"{{{key}=v, short=1}}", f"{{short=1, {key}=v}}")
     assert sys.getrefcount(key) == before
+
+
+@pytest.mark.parametrize(("number", "java"), [
+    (5e-324, "4.9E-324"), (1e-323, "9.9E-324"), (6e-323, "5.9E-323"), (-5e-324, "-4.9E-324"),
+    (1.5e-323, "1.5E-323"), (2.5e-323, "2.5E-323"), (2e-322, "2.0E-322"), (2.2250738585072014e-308,
+                                                                            "2.2250738585072014E-308"),
+])
+def test_the_smallest_subnormals_print_as_double_to_string_does(number: float, java: str) -> None:
+    # Java writes at least two digits and picks the pair closest to the exact value (checked on JDK 25):
+    # Double.MIN_VALUE, whose shortest repr is 5e-324, is 4.9E-324.
+    assert java_double(number) == java

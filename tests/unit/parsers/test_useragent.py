@@ -106,3 +106,38 @@ def test_agents_that_differ_only_past_the_cut_share_one_cache_entry() -> None:
     for n in range(50):
         user_agent(head + "x" * useragent.MAX_PARSED_CHARS + str(n))
     assert useragent._parse.cache_info().currsize == 1
+
+
+_AGENTS = ["curl/7.64.1", "Boto3/1.28.0 Python/3.11", "aws-cli/2.15.0 Python/3.11", "Dolphin HDCN/8.1",
+           "bPod BMID/1.2", "foobar2000/1.6.1", "Podkicker Pro/3.1.2", "(Kobo Touch)", "Sprint:PPC6800"]
+
+
+@pytest.mark.parametrize("agent", ["écurl/7.64.1", "éBoto3/1.28.0 Python/3.11", "ñaws-cli/2.15.0",
+                                   "bPod BMID/1\u00a02", "foobar\u00a0x/1.2.3"])
+def test_letters_and_spaces_outside_ascii_find_the_regex_java_finds(agent: str) -> None:
+    # Java's \b, \s and \S (ES's JDK 21), like re.ASCII's, know ASCII only: 'é' is no word character and a
+    # no-break space no space. The Rust search used Unicode meanings, skipped `\bcurl` for `écurl` and said Other.
+    for section in useragent._sections().values():
+        plain = next((m for sub in section.subpatterns if (m := useragent._apply(sub, agent))), None)
+        assert useragent._find(section, agent) == plain
+    assert user_agent("écurl/7.64.1")["name"] == "curl"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["", "é", "ñ", "\u00a0", "\u2003", "x", "_", " ", "\u0130", "\u212a"]),
+       st.sampled_from(_AGENTS), st.sampled_from(["", "é", "\u00a0", " ", "x"]))
+def test_first_match_search_agrees_with_a_plain_scan_around_any_characters(before: str, agent: str,
+                                                                           after: str) -> None:
+    text = before + agent + after
+    for section in useragent._sections().values():
+        plain = next((m for sub in section.subpatterns if (m := useragent._apply(sub, text))), None)
+        assert useragent._find(section, text) == plain
+
+
+@pytest.mark.parametrize(("regex", "rust"), [
+    (r"\bcurl/(\d+)", r"(?-u:\b)curl/([0-9]+)"),
+    (r"([^.\s]+)\S", r"([^.\t\n\x0B\f\r ]+)[^\t\n\x0B\f\r ]"),
+    (r"[]\w]\\b", r"[\]0-9A-Za-z_]\\b"),  # a leading `]` is literal; an escaped backslash stays one
+])
+def test_the_rust_copy_of_a_regex_spells_out_ascii_classes(regex: str, rust: str) -> None:
+    assert useragent._ascii_classes(regex) == rust

@@ -171,6 +171,23 @@ def test_unicode_digits_are_not_numbers():
     assert "port" not in doc["source"]
 
 
+def test_icmp_community_id_ignores_the_port_columns():
+    # Elasticsearch's processor takes ICMP type/code from icmp.*, which the pipeline never sets: 0 and 0.
+    icmp = V2.replace(" 6 20 ", " 1 20 ")
+    [zero] = parse(icmp.replace(" 20641 22 ", " 0 0 "))
+    [other] = parse(icmp.replace(" 20641 22 ", " 3 1 "))
+    expected = "1:cbQu7UySfx5hRcwLEXPEyMLGUxs="  # the reference library's hash for ICMP type 0, code 0
+    assert other["network"]["community_id"] == zero["network"]["community_id"] == expected
+
+
+def test_absent_ports_hash_as_zero_but_unconvertible_ones_give_no_community_id():
+    [absent] = parse(V2.replace(" 20641 22 ", " - 22 "))
+    [zero] = parse(V2.replace(" 20641 22 ", " 0 22 "))
+    assert absent["network"]["community_id"] == zero["network"]["community_id"]
+    [too_big] = parse(V2.replace(" 20641 22 ", " 2147483648 22 "))  # the pipeline's convert fails first
+    assert "community_id" not in too_big["network"]
+
+
 def test_geoip_enriches_both_ends_when_a_database_folder_is_given(tmp_path):
     [doc] = SPEC.parse_unguarded(Event(message=V2), ParseOptions(geoip_dir=str(tmp_path)))
     assert "geo" not in doc["source"]  # an empty folder: no databases, no geo, no failure
