@@ -1,66 +1,88 @@
-//! Community ID v1 (`parsers.enrich.community_id`): seed 0, endpoints smaller first, ICMP message types
-//! paired as Zeek pairs them.
+//! Community ID v1 as `parsers.enrich.community_id` computes it, which follows Elasticsearch's
+//! CommunityIdProcessor: seed 0; TCP, UDP and SCTP with their ports (a missing one is 0); ICMP and ICMPv6
+//! with type and code 0 (no AWS pipeline sets them) paired by Elasticsearch's tables; addresses ordered as
+//! unsigned numbers, an IPv4-mapped IPv6 address hashed as its IPv4 address; protocol 255 refused.
 
 use base64::Engine;
 use sha1::{Digest, Sha1};
 use std::net::IpAddr;
 
-const ICMP_PAIRS: [(i64, i64); 10] = [(8, 0), (0, 8), (13, 14), (14, 13), (15, 16), (16, 15), (10, 9), (9, 10), (17, 18), (18, 17)];
-const ICMP6_PAIRS: [(i64, i64); 12] = [
-    (128, 129), (129, 128), (130, 131), (131, 130), (133, 134), (134, 133),
-    (135, 136), (136, 135), (139, 140), (140, 139), (144, 145), (145, 144),
-];
+// ICMP type 0 (the only type VPC Flow Logs give here) pairs with 8; ICMPv6 type 0 has no pair (one-way).
+const ICMP_ZERO_ANSWER: u16 = 8;
 
+/// The address as Java's InetAddress.getByAddress reads it: an IPv4-mapped IPv6 address is IPv4.
 fn packed(ip: IpAddr) -> ([u8; 16], usize) {
     let mut bytes = [0u8; 16];
-    match ip {
-        IpAddr::V4(v4) => {
+    let v4 = match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    };
+    match (v4, ip) {
+        (Some(v4), _) => {
             bytes[..4].copy_from_slice(&v4.octets());
             (bytes, 4)
         }
-        IpAddr::V6(v6) => (v6.octets(), 16),
+        (None, IpAddr::V6(v6)) => (v6.octets(), 16),
+        (None, IpAddr::V4(_)) => unreachable!("an IPv4 address is always Some above"),
     }
 }
 
-/// The `1:<base64>` hash, or None when the flow cannot be hashed (ports missing or out of range where the
-/// protocol has them, a protocol number outside 0..=255).
+/// Flow.isOrdered: source before destination, addresses as unsigned numbers, then ports.
+fn ordered(a: &[u8], b: &[u8], a_port: u16, b_port: u16) -> bool {
+    let number = |x: &[u8]| x.iter().fold(0u128, |n, byte| n << 8 | u128::from(*byte));
+    let (x, y) = if a.len() == b.len() { (0, 0) } else { (number(a), number(b)) };
+    if a.len() == b.len() {
+        a < b || (a == b && a_port < b_port)
+    } else {
+        x < y || (x == y && a_port < b_port)
+    }
+}
+
+/// The `1:<base64>` hash, or None where Elasticsearch computes none (a protocol outside 0..=254, a port out
+/// of range). `src_port`/`dst_port`: None for a port the record lacks.
 pub fn hash(src: IpAddr, dst: IpAddr, proto: i64, src_port: Option<i64>, dst_port: Option<i64>) -> Option<String> {
-    if !(0..=255).contains(&proto) {
+    if !(0..255).contains(&proto) {
         return None;
     }
     let ((src_bytes, src_len), (dst_bytes, dst_len)) = (packed(src), packed(dst));
     let (mut a, mut b) = (&src_bytes[..src_len], &dst_bytes[..dst_len]);
+    let ports = match proto {
+        6 | 17 | 132 => {
+            let (s, d) = (src_port.unwrap_or(0), dst_port.unwrap_or(0));
+            if !(0..=65535).contains(&s) || !(0..=65535).contains(&d) {
+                return None;
+            }
+            let (mut s, mut d) = (s as u16, d as u16);
+            if !ordered(a, b, s, d) {
+                std::mem::swap(&mut a, &mut b);
+                std::mem::swap(&mut s, &mut d);
+            }
+            Some((s, d))
+        }
+        1 => {
+            let (mut s, mut d) = (0u16, ICMP_ZERO_ANSWER);
+            if !ordered(a, b, s, d) {
+                std::mem::swap(&mut a, &mut b);
+                std::mem::swap(&mut s, &mut d);
+            }
+            Some((s, d))
+        }
+        58 => Some((0, 0)), // one-way: the order stays
+        _ => {
+            if !ordered(a, b, 0, 0) {
+                std::mem::swap(&mut a, &mut b);
+            }
+            None
+        }
+    };
     let mut hasher = Sha1::new();
     hasher.update([0u8, 0u8]);
-    if matches!(proto, 1 | 6 | 17 | 58 | 132) {
-        let (mut a_port, mut b_port) = match (src_port, dst_port) {
-            (Some(s), Some(d)) if (0..=65535).contains(&s) && (0..=65535).contains(&d) => (s, d),
-            _ => return None,
-        };
-        let mut one_way = false;
-        if proto == 1 || proto == 58 {
-            let pairs: &[(i64, i64)] = if proto == 1 { &ICMP_PAIRS } else { &ICMP6_PAIRS };
-            match pairs.iter().find(|(request, _)| *request == a_port) {
-                Some((_, answer)) => b_port = *answer,
-                None => one_way = true,
-            }
-        }
-        if !(one_way || a < b || (a == b && a_port < b_port)) {
-            std::mem::swap(&mut a, &mut b);
-            std::mem::swap(&mut a_port, &mut b_port);
-        }
-        hasher.update(a);
-        hasher.update(b);
-        hasher.update([proto as u8, 0]);
-        hasher.update((a_port as u16).to_be_bytes());
-        hasher.update((b_port as u16).to_be_bytes());
-    } else {
-        if a > b {
-            std::mem::swap(&mut a, &mut b);
-        }
-        hasher.update(a);
-        hasher.update(b);
-        hasher.update([proto as u8, 0]);
+    hasher.update(a);
+    hasher.update(b);
+    hasher.update([proto as u8, 0]);
+    if let Some((s, d)) = ports {
+        hasher.update(s.to_be_bytes());
+        hasher.update(d.to_be_bytes());
     }
     let mut text = String::with_capacity(30);
     text.push_str("1:");

@@ -190,7 +190,8 @@ fn write_city(out: &mut Vec<u8>, city: &City) {
     if let Some(name) = english(&city.country) {
         geo.str(out, "country_name", name);
     }
-    if let Some(top) = city.subdivisions.as_ref().and_then(|s| s.first()) {
+    // CityResponse.getMostSpecificSubdivision: the last one (England, then West Berkshire -> West Berkshire).
+    if let Some(top) = city.subdivisions.as_ref().and_then(|s| s.last()) {
         if let (Some(country), Some(region)) = (country_iso, top.iso_code.filter(|iso| !iso.is_empty())) {
             geo.str(out, "region_iso_code", &format!("{country}-{region}"));
         }

@@ -126,7 +126,8 @@ pub fn write(out: &mut Vec<u8>, geoip: &mut GeoIp, layout: &Layout, fields: &[&s
     let dport = java_long(field(layout.dport), 32);
     let packets = java_long(field(layout.packets), 64);
     let bytes = java_long(field(layout.bytes), 64);
-    let network = network_members(&puts, src, src_ip, dst_ip, sport, dport, packets, bytes, field(layout.proto));
+    let ports_converted = (sport.is_some() || absent(field(layout.sport))) && (dport.is_some() || absent(field(layout.dport)));
+    let network = network_members(&puts, src, src_ip, dst_ip, sport, dport, ports_converted, packets, bytes, field(layout.proto));
 
     out.extend_from_slice(b"{\"aws\":{\"vpcflow\":");
     write_vpcflow(out, layout, fields);
@@ -354,7 +355,8 @@ fn write_endpoint(out: &mut Vec<u8>, geoip: &mut GeoIp, name: &str, text: &str, 
 /// The members of `network`, in Python's order: direction (from `_put`), type, counters, protocol, hash.
 #[allow(clippy::too_many_arguments)]
 fn network_members(puts: &Tree, src: &str, src_ip: Option<IpAddr>, dst_ip: Option<IpAddr>, sport: Option<i64>,
-                   dport: Option<i64>, packets: Option<i64>, bytes: Option<i64>, proto: &str) -> Vec<u8> {
+                   dport: Option<i64>, ports_converted: bool, packets: Option<i64>, bytes: Option<i64>,
+                   proto: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
     let mut members = Members::new();
     if let Some(tree) = puts.get("network") {
@@ -374,7 +376,8 @@ fn network_members(puts: &Tree, src: &str, src_ip: Option<IpAddr>, dst_ip: Optio
             members.str(&mut out, "transport", transport);
         }
     }
-    if let (Some(s), Some(d), Some(number)) = (src_ip, dst_ip, java_long(proto, 32)) {
+    // A port the pipeline could not convert fails it before community_id runs; an absent one reads as 0.
+    if let (Some(s), Some(d), Some(number), true) = (src_ip, dst_ip, java_long(proto, 32), ports_converted) {
         if let Some(id) = community_id::hash(s, d, number, sport, dport) {
             members.str(&mut out, "community_id", &id);
         }
