@@ -87,7 +87,8 @@ def test_values_of_secret_named_keys_are_masked_at_any_depth(output: Output) -> 
              session_token="not-known-4")
     log.info("nested", search={"username": "elastic", "password": "not-known-5"},
              headers=[{"Authorization": "Basic not-known-6"}], Bearer_Token="not-known-7")
-    output.assert_clean(*(f"not-known-{n}" for n in range(1, 8)))
+    log.info("sts", external_id="not-known-8", role={"ExternalId": "not-known-9"})
+    output.assert_clean(*(f"not-known-{n}" for n in range(1, 10)))
     assert output.lines[1]["search"]["username"] == "elastic"
 
 
@@ -121,6 +122,8 @@ def test_secrets_in_finds_every_secretstr_of_the_settings() -> None:
     f"headers={{\"X-Api-Key\": \"{SECRET}\"}}",
     f"dsn host=db user=app password={SECRET} sslmode=require",
     f"aws_secret_access_key = {SECRET}",
+    f"AwsCredentialsProvider = KclStsAssumeRoleCredentialsProvider|arn:aws:iam::1:role/r|s|externalId={SECRET}",
+    f"AssumeRole(RoleArn=r, ExternalId='{SECRET}') refused",
 ])
 def test_secrets_inside_free_text_are_masked_even_when_not_configured(text: str) -> None:
     logs._known = ()
