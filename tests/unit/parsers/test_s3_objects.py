@@ -331,8 +331,8 @@ def test_only_what_aws_writes_after_the_owners_prefix_decides_a_keys_dataset(key
 
 
 @pytest.mark.parametrize("key", [
-    "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/month=05/day=01/"
-    "123456789012_vpcflowlogs_eu-west-1_fl-0123456789abcdef0_20240501T0005Z_h.log.gz",
+    ("AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/month=05/day=01/"
+    "123456789012_vpcflowlogs_eu-west-1_fl-0123456789abcdef0_20240501T0005Z_h.log.gz"),
     "flows/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/x.log.gz",
 ])
 def test_vpc_flow_logs_under_hive_compatible_prefixes_are_vpcflow(key):
