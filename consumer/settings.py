@@ -279,7 +279,8 @@ class StreamSettings(Strict):
                                                            "namespace and the fan-out consumer's name)")
     initial_position: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON"
     retrieval_mode: Literal["polling", "fanout"] = "polling"
-    dataset: str | None = Field(None, description="force one dataset for every event of the stream")
+    dataset: str | None = Field(None, description="force one dataset for every event of the stream (not with "
+                                                  "`detection` or `detection_by_content`, which it overrides)")
     namespace: str = Field("default", pattern=r"^[a-z0-9_]{1,100}$")
     labels: dict[str, str] = {}
     detection: list[DetectionRuleSettings] = []
@@ -368,6 +369,16 @@ class StreamSettings(Strict):
             if (role_partition, role_account) != (partition, account):
                 raise ValueError(f"`role_arn` is a role of account {role_account}, the stream is in account "
                                  f"{account}: the role that reads a stream is in the stream's account")
+        return self
+
+    @model_validator(mode="after")
+    def _forced_dataset_alone(self) -> StreamSettings:
+        # `dataset` decides for every event: rules next to it would never apply, and whoever wrote them expects
+        # they do (a flow log group's rule on a CloudTrail stream would send its flows to the cloudtrail parser).
+        if self.dataset is not None and (self.detection or self.detection_by_content):
+            given = "`detection` rules" if self.detection else "`detection_by_content`"
+            raise ValueError(f"`dataset` ({self.dataset}) decides every event's dataset: {given} would never apply; "
+                             "drop one of them")
         return self
 
     @model_validator(mode="after")

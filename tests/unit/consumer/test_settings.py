@@ -501,3 +501,16 @@ def test_a_vpcflow_format_of_known_fields_or_fields_aws_may_add_is_accepted(tmp_
     assert loaded.streams[0].detection[0].vpcflow_format == fmt
     with pytest.raises(settings.SettingsError, match=r"streams\[0\]\.vpcflow_format: .*`tcpflags`"):
         settings.load(write(tmp_path, with_change("streams.0.vpcflow_format", "${version} ${tcpflags}")), environ={})
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ({"detection": [{"log_group": "/vpc/flows", "dataset": "vpcflow"}]}, "`detection` rules would never apply"),
+    ({"detection_by_content": True}, "`detection_by_content` would never apply"),
+])
+def test_a_forced_dataset_next_to_detection_settings_that_would_never_apply_is_refused(
+        tmp_path: Path, extra: dict, expected: str) -> None:
+    data = with_change("streams.0.dataset", "cloudtrail")
+    data["streams"][0].update(extra)
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(write(tmp_path, data), environ={})
+    assert f"streams[0]: Value error, `dataset` (cloudtrail) decides every event's dataset: {expected}" in str(error.value)
