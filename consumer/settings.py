@@ -744,12 +744,14 @@ def _with_aliases(environ: Mapping[str, str]) -> dict[str, str] | None:
 def _overrides(environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
     """The settings path each override variable sets, e.g. ("search", "password") -> SECSTASH_SEARCH__PASSWORD."""
     sections = Settings.model_fields.keys()
-    found = {}
-    for name in environ:
+    found: dict[tuple[str, ...], str] = {}
+    # A legacy name stands for its setting's variable, which wins when both are set (`_with_aliases`).
+    for name in sorted(environ, key=lambda name: name.upper() in _ALIASES):
         if name.upper().startswith(ENV_PREFIX) and name.upper() not in _NOT_SETTINGS:
-            path = tuple(name[len(ENV_PREFIX):].lower().split("__"))
+            setting = _ALIASES.get(name.upper(), name)
+            path = tuple(setting[len(ENV_PREFIX):].lower().split("__"))
             if path[0] in sections:
-                found[path] = name
+                found.setdefault(path, name)
     return found
 
 
@@ -847,6 +849,7 @@ def _is_json(value: str) -> bool:
 def load(path: str | os.PathLike[str] | None, environ: dict[str, str] | None = None) -> Settings:
     """Read and validate the YAML file (may be None: environment only) plus `SECSTASH_` overrides."""
     data: Any = {}
+    overrides = _overrides(os.environ if environ is None else environ)  # as the user named them (legacy too)
     if path is not None:
         try:
             data = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader) or {}
@@ -868,7 +871,7 @@ def load(path: str | os.PathLike[str] | None, environ: dict[str, str] | None = N
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise SettingsError(_format_errors(exc, _overrides(os.environ))) from None
+        raise SettingsError(_format_errors(exc, overrides)) from None
     except PydanticSettingsError as exc:
         # A list or object override that is not JSON: pydantic-settings names only the top-level field.
         raise SettingsError(_unparsable_override(exc, os.environ)) from None

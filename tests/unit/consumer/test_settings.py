@@ -240,8 +240,8 @@ def test_kcl_log_level_is_a_setting_and_the_variable_logback_xml_documents_sets_
     assert settings.load(path, environ={"SECSTASH_KCL__LOG_LEVEL": "DEBUG"}).kcl.log_level == "DEBUG"
     both = {"SECSTASH_KCL_LOG_LEVEL": "INFO", "SECSTASH_KCL__LOG_LEVEL": "ERROR"}
     assert settings.load(path, environ=both).kcl.log_level == "ERROR"
-    # logback would read an unknown level as DEBUG: refused instead.
-    with pytest.raises(settings.SettingsError, match=r"kcl\.log_level"):
+    # logback would read an unknown level as DEBUG: refused instead, naming the variable that was set.
+    with pytest.raises(settings.SettingsError, match=r"kcl\.log_level \(from SECSTASH_KCL_LOG_LEVEL\)"):
         settings.load(path, environ={"SECSTASH_KCL_LOG_LEVEL": "verbose"})
 
 

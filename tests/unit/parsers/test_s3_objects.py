@@ -325,6 +325,11 @@ def test_the_dataset_of_a_log_object_comes_from_the_key_aws_writes_it_under(key,
      "cloudtrail"),
     ("exports/app_waflogs_x/app.log", None),
     ("exportsAWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz", None),
+    # AWS Config's history and snapshot files are no CloudTrail: their key's last AWSLogs/ layout is Config/
+    (("AWSLogs/123456789012/Config/eu-west-1/2024/5/1/ConfigHistory/123456789012_Config_eu-west-1_ConfigHistory_"
+     "AWS::EC2::SecurityGroup_20240501T000000Z_20240501T010000Z_1.json.gz"), None),
+    (("AWSLogs/o-abcdef1234/123456789012/Config/eu-west-1/2024/5/1/ConfigSnapshot/123456789012_Config_eu-west-1_"
+     "ConfigSnapshot_20240501T000000Z_a1b2.json.gz"), None),
 ])
 def test_only_what_aws_writes_after_the_owners_prefix_decides_a_keys_dataset(key, dataset):
     assert dataset_for_key(key) == dataset
