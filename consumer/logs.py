@@ -7,7 +7,9 @@ One chain, set once per process. Two processors guard the output:
   secret values the process was configured with (`configure(secrets=...)`, the AWS credential variables),
   so a secret passed by mistake, or echoed by a library's error message, still never reaches the logs;
 - `RateLimiter` lets a repeated warning or error (same logger, event and error type) through once per
-  interval and reports how many were suppressed, so a flapping dependency cannot flood the logs.
+  interval and reports how many were suppressed, so a flapping dependency cannot flood the logs. A line its
+  emitter already bounds (one per log group, say) passes `rate_limited=False`: its repeats differ only in
+  fields the key does not hold, and would otherwise be lost.
 Lines of libraries that log through the standard `logging` module get the same redaction.
 """
 
@@ -111,7 +113,7 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def __call__(self, _: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        if method not in ("warning", "error", "exception"):
+        if event_dict.pop("rate_limited", True) is False or method not in ("warning", "error", "exception"):
             return event_dict
         key = (event_dict.get("logger"), event_dict.get("event"), event_dict.get("error"),
                event_dict.get("stream"), event_dict.get("sink"))

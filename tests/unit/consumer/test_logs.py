@@ -250,6 +250,27 @@ def test_a_repeated_error_passes_once_per_interval_and_counts_what_it_dropped() 
     assert emit() == {"event": "search cluster unreachable", "error": "ConnectionError", "suppressed_repeats": 2}
 
 
+def test_a_line_its_emitter_bounds_is_never_rate_limited_and_says_nothing_of_it() -> None:
+    limiter = logs.RateLimiter(interval=30, clock=lambda: 0.0)
+    line = {"event": "unclaimed log group", "rate_limited": False}
+    assert [dict(limiter(None, "warning", {**line, "log_group": group})) for group in ("a", "b")] == [
+        {"event": "unclaimed log group", "log_group": "a"}, {"event": "unclaimed log group", "log_group": "b"}]
+
+
+def test_every_unclaimed_log_group_is_named_even_several_within_the_rate_limit(
+        output: Output, monkeypatch: pytest.MonkeyPatch) -> None:
+    from consumer import events
+
+    monkeypatch.setattr(events, "_unclaimed_seen", set())
+    # A logger of its own: the chain caches a logger on first use, which would keep this buffer for later tests.
+    monkeypatch.setattr(events, "log", structlog.get_logger("secstash"))
+    events.unclaimed_log_groups("org-logs", {"/aws/lambda/a": "cloudtrail"})
+    events.unclaimed_log_groups("org-logs", {"/app/flows": "vpcflow", "/aws/lambda/a": "cloudtrail"})
+    events.unclaimed_log_groups("org-logs", {"/app/flows": "vpcflow"})
+    assert [(line["log_group"], line["looks_like"]) for line in output.lines] == [
+        ("/aws/lambda/a", "cloudtrail"), ("/app/flows", "vpcflow")]
+
+
 def test_a_library_repeating_one_warning_with_other_numbers_is_rate_limited(output: Output) -> None:
     node_pool = logging.getLogger("elastic_transport.node_pool")
     for failures in range(1, 6):
