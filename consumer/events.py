@@ -186,10 +186,12 @@ def unclaimed_log_groups(stream: str, groups: Mapping[str, str]) -> None:
         if len(_unclaimed_seen) >= UNCLAIMED_GROUPS_LOGGED:
             return
         _unclaimed_seen.add(key)
+        # Bounded here (once per group, at most UNCLAIMED_GROUPS_LOGGED): the rate limit, keyed by the message,
+        # would drop every other group named within its interval, and this one is never named again.
         log.warning("events that look like a security dataset came from a log group no detection rule claims; "
                     "indexed as cloudwatch_logs", stream=stream, log_group=group[:512], looks_like=dataset,
                     hint="if AWS writes this group, claim it: streams[].detection: [{log_group: <group>, "
-                         "dataset: <dataset>}]")
+                         "dataset: <dataset>}]", rate_limited=False)
         if len(_unclaimed_seen) == UNCLAIMED_GROUPS_LOGGED:
             log.warning("no further unclaimed log groups will be logged by this process; "
                         "secstash_events_unclaimed_total still counts their events", stream=stream)

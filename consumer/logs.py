@@ -2,12 +2,14 @@
 
 One chain, set once per process. Two processors guard the output:
 - `redact_secrets` replaces, at any depth, the value of any key that names a secret (password, api_key,
-  token, ...) and any `SecretStr`; in every string (the message, details, tracebacks) it masks a URL's
+  token, external_id, ...) and any `SecretStr`; in every string (the message, details, tracebacks) it masks a URL's
   userinfo, the value after a secret-named word (`Authorization: Basic ...`, `password=...`) and the
   secret values the process was configured with (`configure(secrets=...)`, the AWS credential variables),
   so a secret passed by mistake, or echoed by a library's error message, still never reaches the logs;
 - `RateLimiter` lets a repeated warning or error (same logger, event and error type) through once per
-  interval and reports how many were suppressed, so a flapping dependency cannot flood the logs.
+  interval and reports how many were suppressed, so a flapping dependency cannot flood the logs. A line its
+  emitter already bounds (one per log group, say) passes `rate_limited=False`: its repeats differ only in
+  fields the key does not hold, and would otherwise be lost.
 Lines of libraries that log through the standard `logging` module get the same redaction.
 """
 
@@ -25,7 +27,10 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, SecretStr
 
-_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|authorization|credential|session_key)", re.IGNORECASE)
+# An STS external id is a secret too (settings: masked wherever it shows up): by its key as well, should one be
+# logged before the process knows its configured values (a command's own errors, a record processor).
+_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|authorization|credential|session_key|"
+                         r"external[_-]?id)", re.IGNORECASE)
 REDACTED = "**********"
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 # The AWS SDKs' credential variables: their values are masked wherever they show up.
@@ -37,7 +42,7 @@ _MIN_MASKED_LENGTH = 4
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#\"'<>]+@")
 # A secret-named word, a separator (`: `, `=`, `': '`), an optional auth scheme, then the value.
 _SECRET_IN_TEXT = re.compile(
-    r"(?i)\b([\w-]*(?:passw(?:or)?d|secret|token|api[_-]?key|authorization|credential)[\w-]*"
+    r"(?i)\b([\w-]*(?:passw(?:or)?d|secret|token|api[_-]?key|authorization|credential|external[_-]?id)[\w-]*"
     r"[\"']?\s*[:=]\s*[\"']?(?:(?:basic|bearer|apikey|token|digest)\s+)?)[^\s\"',;&})\]]+")
 
 _known: tuple[str, ...] = ()  # configured secret values, longest first
@@ -108,7 +113,7 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def __call__(self, _: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        if method not in ("warning", "error", "exception"):
+        if event_dict.pop("rate_limited", True) is False or method not in ("warning", "error", "exception"):
             return event_dict
         key = (event_dict.get("logger"), event_dict.get("event"), event_dict.get("error"),
                event_dict.get("stream"), event_dict.get("sink"))

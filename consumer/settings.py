@@ -1,15 +1,18 @@
 """Settings: one YAML file plus `SECSTASH_` environment overrides, validated before any I/O.
 
 Environment overrides use `__` between levels: `SECSTASH_SEARCH__PASSWORD=...`,
-`SECSTASH_PIPELINE__WORKERS=4`, `SECSTASH_STREAMS='[{"name": "logs"}]'` (JSON for lists and objects).
-Unknown keys are errors, so a misspelt key never silently falls back to a default; so is a `SECSTASH_`
-variable that reads as an override but names no setting (`SECSTASH_SEARCH_API_KEY`). `load()` raises
-`SettingsError` whose message names every bad key as a dotted path (`streams[0].retrieval_mode`).
+`SECSTASH_PIPELINE__WORKERS=4`, `SECSTASH_STREAMS='[{"name": "logs"}]'` (lists and mappings whole, as JSON),
+`SECSTASH_SEARCH__PIPELINE=null` (None). Unknown keys are errors, so a misspelt key never silently falls back
+to a default; so are a key given twice in one YAML mapping and a `SECSTASH_` variable that reads as an
+override but names no setting (`SECSTASH_SEARCH_API_KEY`) or reaches into a list or mapping. `load()` raises
+`SettingsError` whose message names every bad key as a dotted path (`streams[0].retrieval_mode`), with the
+variable that gave the value when an override did.
 Secrets are `SecretStr`: they print as `**********` and never reach logs.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import socket
@@ -90,6 +93,26 @@ _APPLICATION_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,237}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
+def _vpcflow_format(value: str | None) -> str | None:
+    """A custom VPC Flow Logs format (`${version} ${srcaddr} ...`) whose field names are AWS's. A name near a
+    known one is a typo, refused; one near none may be a field AWS added since, kept (the parser files it under
+    aws.vpcflow)."""
+    from parsers.vpcflow import FIELD_NAMES
+
+    if value is None:
+        return None
+    names = [token.strip("${}") for token in value.split()]
+    if not names or not all(names):
+        raise ValueError("not a VPC Flow Logs format: give its fields as `${version} ${srcaddr} ...`")
+    for name in names:
+        if name not in FIELD_NAMES and (near := difflib.get_close_matches(name, FIELD_NAMES, n=1, cutoff=0.8)):
+            raise ValueError(f"`{name}` is not a VPC Flow Logs field; `{near[0]}`?")
+    return value
+
+
+VpcflowFormat = Annotated[str | None, AfterValidator(_vpcflow_format)]
+
+
 class DetectionRuleSettings(Strict):
     """Send events of matching CloudWatch log groups/streams (globs) to a dataset."""
 
@@ -97,12 +120,20 @@ class DetectionRuleSettings(Strict):
     log_stream: str = "*"
     dataset: str = Field(description="a dataset name, or `eventbridge`: the group holds EventBridge events (a rule's "
                          "target), unwrapped to their datasets, the S3 objects they name read")
-    vpcflow_format: str | None = Field(None, description="custom VPC Flow Logs format, `${version} ...`")
+    vpcflow_format: VpcflowFormat = Field(None, description="custom VPC Flow Logs format, `${version} ...` "
+                                          "(only with `dataset: vpcflow`)")
 
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
         return value if value == "eventbridge" else _check_dataset(value)
+
+    @model_validator(mode="after")
+    def _format_for_flows(self) -> DetectionRuleSettings:
+        # Elsewhere nothing reads it: a rule given the wrong dataset by mistake would pass unnoticed.
+        if self.vpcflow_format is not None and self.dataset != "vpcflow":
+            raise ValueError(f"`vpcflow_format` is for `dataset: vpcflow`, not {self.dataset!r}")
+        return self
 
 
 class ConditionSettings(Strict):
@@ -248,11 +279,12 @@ class StreamSettings(Strict):
                                                            "namespace and the fan-out consumer's name)")
     initial_position: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON"
     retrieval_mode: Literal["polling", "fanout"] = "polling"
-    dataset: str | None = Field(None, description="force one dataset for every event of the stream")
+    dataset: str | None = Field(None, description="force one dataset for every event of the stream (not with "
+                                                  "`detection` or `detection_by_content`, which it overrides)")
     namespace: str = Field("default", pattern=r"^[a-z0-9_]{1,100}$")
     labels: dict[str, str] = {}
     detection: list[DetectionRuleSettings] = []
-    vpcflow_format: str | None = Field(None, description="custom VPC Flow Logs format for the whole stream")
+    vpcflow_format: VpcflowFormat = Field(None, description="custom VPC Flow Logs format for the whole stream")
     detection_by_content: bool = Field(
         False, description="in CloudWatch log groups no detection rule claims, let each log stream's first event "
         "(its JSON keys or line layout) and its stream name pick a security dataset, and unwrap EventBridge events "
@@ -337,6 +369,16 @@ class StreamSettings(Strict):
             if (role_partition, role_account) != (partition, account):
                 raise ValueError(f"`role_arn` is a role of account {role_account}, the stream is in account "
                                  f"{account}: the role that reads a stream is in the stream's account")
+        return self
+
+    @model_validator(mode="after")
+    def _forced_dataset_alone(self) -> StreamSettings:
+        # `dataset` decides for every event: rules next to it would never apply, and whoever wrote them expects
+        # they do (a flow log group's rule on a CloudTrail stream would send its flows to the cloudtrail parser).
+        if self.dataset is not None and (self.detection or self.detection_by_content):
+            given = "`detection` rules" if self.detection else "`detection_by_content`"
+            raise ValueError(f"`dataset` ({self.dataset}) decides every event's dataset: {given} would never apply; "
+                             "drop one of them")
         return self
 
     @model_validator(mode="after")
@@ -465,6 +507,8 @@ class KclSettings(Strict):
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
+        if value is False:  # YAML 1.1 reads a bare `OFF` (or `off`) as false
+            return "OFF"
         return value.upper() if isinstance(value, str) else value  # logback takes `info` as well as `INFO`
 
 
@@ -522,7 +566,11 @@ class Settings(BaseSettings):
     """The root: everything `secstash run` needs."""
 
     model_config = SettingsConfigDict(extra="forbid", frozen=True, env_prefix=ENV_PREFIX,
-                                      env_nested_delimiter="__", nested_model_default_partial_update=True)
+                                      env_nested_delimiter="__", nested_model_default_partial_update=True,
+                                      # An override can unset what YAML's `null` unsets (search.pipeline,
+                                      # search.lifecycle_delete_after_days: "never"); without this, `null`
+                                      # would be the string "null" (a pipeline of that name).
+                                      env_parse_none_str="null")
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     aws: AwsSettings = AwsSettings()
@@ -620,12 +668,16 @@ def _check_dataset(value: str) -> str:
     return value
 
 
-def _format_errors(error: ValidationError) -> str:
+def _format_errors(error: ValidationError, overrides: Mapping[tuple[str, ...], str] | None = None) -> str:
+    """One line per error, naming its key; and the variable that gave the value, when an override did (the
+    key is nowhere in the file)."""
     lines = []
     for item in error.errors():
         path = ""
         for part in item["loc"]:
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if overrides and (variable := _override_of(item["loc"], overrides)):
+            path += f" (from {variable})"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key (misspelt?)"
@@ -646,6 +698,26 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that gives a key twice. PyYAML keeps the last silently: a second
+    `s3_objects:` of a stream (a role added further down) would drop the first's bucket allow-list, a second
+    `detection:` its rules."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: construct_mapping below says so
+                continue
+            if first is not key_node.start_mark:
+                # Named in backquotes: _yaml_problem drops quoted text, which may be a secret in other errors.
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key `{key}` given twice (first at line {first.line + 1})", key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 # The project's own variables that share the prefix and a section's name but are not settings.
 _NOT_SETTINGS = frozenset({"SECSTASH_KCL_JARS", "SECSTASH_KCL_JARS_FROM", "SECSTASH_PIPELINE_SOCKET",
@@ -672,6 +744,55 @@ def _with_aliases(environ: Mapping[str, str]) -> dict[str, str] | None:
     return mapped
 
 
+def _overrides(environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """The settings path each override variable sets, e.g. ("search", "password") -> SECSTASH_SEARCH__PASSWORD."""
+    sections = Settings.model_fields.keys()
+    found: dict[tuple[str, ...], str] = {}
+    # A legacy name stands for its setting's variable, which wins when both are set (`_with_aliases`).
+    for name in sorted(environ, key=lambda name: name.upper() in _ALIASES):
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in _NOT_SETTINGS:
+            setting = _ALIASES.get(name.upper(), name)
+            path = tuple(setting[len(ENV_PREFIX):].lower().split("__"))
+            if path[0] in sections:
+                found.setdefault(path, name)
+    return found
+
+
+def _override_of(loc: tuple[int | str, ...], overrides: Mapping[tuple[str, ...], str]) -> str | None:
+    for length in range(len(loc), 0, -1):
+        if (variable := overrides.get(tuple(str(part) for part in loc[:length]))) is not None:
+            return variable
+    return None
+
+
+def _override_problem(path: tuple[str, ...]) -> str | None:
+    """What makes an override's path one the environment cannot set, or None. pydantic-settings would turn
+    `SECSTASH_STREAMS__0__ROLE_ARN` into a mapping where the list goes (refused as "streams: Input should be a
+    valid list", naming neither the variable nor why), lower-case a mapping's keys (`maxLeasesForWorker` in
+    `kcl.extra_properties` would reach the daemon as `maxleasesforworker`), and report a misspelt key without
+    the variable that holds it."""
+    model: Any = Settings
+    for depth, part in enumerate(path):
+        fields = model.model_fields
+        dotted = ".".join(path[:depth + 1])
+        if part not in fields:
+            return f"{dotted}: unknown key (misspelt?)"
+        if depth == len(path) - 1:
+            return None
+        annotation = fields[part].annotation
+        options = [a for a in (annotation, *get_args(annotation)) if a is not type(None)]
+        whole = ENV_PREFIX + "__".join(path[:depth + 1]).upper()
+        if any(get_origin(a) is list or a is list for a in options):
+            return f"{dotted} is a list, set whole as JSON: {whole}='[...]'"
+        if any(get_origin(a) is dict or a is dict for a in options):
+            return (f"{dotted} is a mapping whose keys are case-sensitive, and variable names are not: set it "
+                    f"whole as JSON: {whole}='{{...}}'")
+        model = next((a for a in options if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return f"{dotted} is a single value, not a section: set it with {whole}"
+    return None
+
+
 def _misdirected_overrides(environ: Mapping[str, str]) -> list[str]:
     """`SECSTASH_` variables that look meant as overrides but name no setting: pydantic-settings ignores
     them, so `SECSTASH_SEARCH_API_KEY` (one `_`) or `SECSTASH_METRIC__PORT` would silently leave the default.
@@ -684,7 +805,9 @@ def _misdirected_overrides(environ: Mapping[str, str]) -> list[str]:
         key = name[len(ENV_PREFIX):].lower()
         head, nested, _ = key.partition("__")
         if head in sections:
-            continue  # an override; the model rejects a misspelt key below the section
+            if problem := _override_problem(tuple(key.split("__"))):
+                found.append(f"{name}: {problem}")
+            continue
         if nested:
             found.append(f"{name}: no settings section {head!r}; sections: {', '.join(sections)}")
         elif section := next((s for s in sections if key.startswith(f"{s}_")), None):
@@ -729,9 +852,10 @@ def _is_json(value: str) -> bool:
 def load(path: str | os.PathLike[str] | None, environ: dict[str, str] | None = None) -> Settings:
     """Read and validate the YAML file (may be None: environment only) plus `SECSTASH_` overrides."""
     data: Any = {}
+    overrides = _overrides(os.environ if environ is None else environ)  # as the user named them (legacy too)
     if path is not None:
         try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
+            data = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader) or {}
         except OSError as exc:
             raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
@@ -750,7 +874,7 @@ def load(path: str | os.PathLike[str] | None, environ: dict[str, str] | None = N
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise SettingsError(_format_errors(exc)) from None
+        raise SettingsError(_format_errors(exc, overrides)) from None
     except PydanticSettingsError as exc:
         # A list or object override that is not JSON: pydantic-settings names only the top-level field.
         raise SettingsError(_unparsable_override(exc, os.environ)) from None

@@ -326,23 +326,43 @@ def by_json_shape(obj: dict[str, Any]) -> str | None:
     return None
 
 
-# Where AWS services write their log files (the documented key layouts; any prefix before them).
-_KEY_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?:^|/)AWSLogs/(?:o-[a-z0-9]+/)?\d{12}/CloudTrail(?:-Digest|-Insight)?/"), "cloudtrail"),
-    (re.compile(r"(?:^|/)AWSLogs/\d{12}/elasticloadbalancing/"), "elb_logs"),
-    (re.compile(r"(?:^|/)AWSLogs/\d{12}/vpcflowlogs/"), VPCFLOW),
-    (re.compile(r"(?:^|/)AWSLogs/\d{12}/vpcdnsquerylogs/"), "route53_resolver_logs"),
-    (re.compile(r"(?:^|/)AWSLogs/\d{12}/WAFLogs/|_waflogs_"), "waf"),
+# Where AWS services write their log files (the documented key layouts; any prefix before them). The prefix is
+# chosen by whoever configures the logging (a load balancer's `access_logs.s3.prefix`, a bucket's access-log
+# TargetPrefix, a distribution's log prefix), who may be anyone allowed to configure one in a subscribed
+# account: only what AWS itself writes after it may decide. So the file names S3 access logs and CloudFront
+# end with are tried first (an `AWSLogs/<account>/CloudTrail/` TargetPrefix must not make S3 access logs
+# CloudTrail), and the `AWSLogs/<account>/<service>/` layouts are read from the key's LAST `AWSLogs/`, which
+# is the one AWS wrote (nothing AWS writes after it holds another).
+_FILE_NAMES: tuple[tuple[re.Pattern[str], str], ...] = (
     # CloudFront standard logs: <distribution id>.<YYYY-MM-DD-HH>.<unique id>.gz
     (re.compile(r"(?:^|/)E[A-Z0-9]{7,15}\.\d{4}-\d\d-\d\d-\d\d\.[0-9a-zA-Z]+\.gz$"), "cloudfront_logs"),
     # S3 server access logs: <prefix>YYYY-mm-DD-HH-MM-SS-<unique string>, no extension
     (re.compile(r"\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[0-9A-F]{16}$"), "s3access"),
 )
+_AWSLOGS = "AWSLogs/"
+_AWSLOGS_LAYOUTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # [org trails: <org id>/]; digest and Insights files have folders of their own
+    (re.compile(r"AWSLogs/(?:o-[a-z0-9]{10,32}/)?\d{12}/CloudTrail(?:-Digest|-Insight)?/"), "cloudtrail"),
+    (re.compile(r"AWSLogs/\d{12}/elasticloadbalancing/"), "elb_logs"),
+    # plain, or with Hive-compatible prefixes (aws-account-id=<account>/aws-service=vpcflowlogs/...)
+    (re.compile(r"AWSLogs/(?:aws-account-id=)?\d{12}/(?:aws-service=)?vpcflowlogs/"), VPCFLOW),
+    (re.compile(r"AWSLogs/\d{12}/vpcdnsquerylogs/"), "route53_resolver_logs"),
+    (re.compile(r"AWSLogs/\d{12}/WAFLogs/"), "waf"),
+)
+# WAF's own file name (<account>_waflogs_<region>_<web ACL>_...), where the folders above are missing.
+_WAF_FILE_NAME = re.compile(r"(?:^|/)\d{12}_waflogs_[^/]+$")
 
 
 def dataset_for_key(key: str) -> str | None:
     """The dataset of a log object in S3, from the key the AWS service wrote it under; None if unknown."""
-    for pattern, dataset in _KEY_PATTERNS:
+    for pattern, dataset in _FILE_NAMES:
         if pattern.search(key):
             return dataset
+    start = key.rfind(_AWSLOGS)
+    if start == 0 or (start > 0 and key[start - 1] == "/"):
+        for pattern, dataset in _AWSLOGS_LAYOUTS:
+            if pattern.match(key, start):
+                return dataset
+    if _WAF_FILE_NAME.search(key):
+        return "waf"
     return None

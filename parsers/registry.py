@@ -88,11 +88,7 @@ def _load() -> None:
     global _loaded
     if not _loaded:
         for module in PARSER_MODULES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if exc.name != module:  # a parser's own broken import must not hide
-                    raise
+            importlib.import_module(module)  # a listed module that is missing is a bug: never skipped
         _loaded = True
 
 

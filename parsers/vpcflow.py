@@ -43,6 +43,11 @@ _CUSTOM_17 = ("version interface-id account-id vpc-id subnet-id instance-id srca
 _CUSTOM_21 = ("version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport"
               " pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status")
 
+# Every field AWS documents for flow log formats (versions 2-8, Transit Gateway): the settings refuse a custom
+# format naming something close to one of these but not it (a misspelt `${srcadr}` would leave every flow
+# without source.ip, quietly).
+FIELD_NAMES = frozenset(f"{_V7} reject-reason {_TGW}".split())
+
 # Fields that leave `aws.vpcflow` for an ECS field. Values of `-` are dropped first (the pipeline renames
 # them after its `-` clean-up of `aws.*`).
 _RENAMED = {

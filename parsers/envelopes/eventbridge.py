@@ -4,8 +4,14 @@
     aws.securityhub  "Security Hub Findings - ..."       detail.findings[], one event each -> securityhub_findings
     aws.config       "Config Rules Compliance Change"    detail -> an evaluation result    -> config
     aws.s3           "Object Created"                    detail -> a log object to read    (Unwrapped.objects)
-    (any)            "... via CloudTrail"                detail = one CloudTrail record    -> cloudtrail
+    aws.<service>    "... via CloudTrail"                detail = one CloudTrail record    -> cloudtrail
     anything else: the whole event, for the generic cloudwatch_logs dataset (never dropped)
+
+Only AWS services send events whose `source` starts with `aws.` (PutEvents refuses that prefix; partner
+sources are `aws.partner/...`, written by the partner). Anyone allowed `events:PutEvents` chooses every other
+field, `detail-type` included: a "via CloudTrail" event from any other source would be a CloudTrail record of
+its writer's making (any user, action and time), matched by rules that select on detail-type alone, so it is
+kept whole for the generic dataset.
 
 Each event carries the envelope's `time` (as timestamp_ms), `region` and `account` (as owner). The parsers
 get the decoded detail (`Event.obj`), so nothing is decoded twice. EventBridge rules that target CloudWatch
@@ -38,7 +44,7 @@ def unwrap(obj: dict[str, Any], text: str | None, out: Unwrapped, via: EventMeta
     source, detail_type, detail = obj.get("source"), obj.get("detail-type"), obj.get("detail")
     if not isinstance(source, str) or not isinstance(detail_type, str):
         raise _bad("source and detail-type must be strings")
-    if detail_type.endswith("via CloudTrail"):  # API calls, console sign-ins, service events, insights
+    if detail_type.endswith("via CloudTrail") and _from_aws(source):  # API calls, sign-ins, service events, insights
         out.items.append(("cloudtrail", Event(obj=_object(detail), meta=_meta(obj, via))))
     elif source == "aws.guardduty" and detail_type == "GuardDuty Finding":
         out.items.append(("guardduty", Event(obj=_object(detail), meta=_meta(obj, via))))
@@ -57,6 +63,11 @@ def unwrap(obj: dict[str, Any], text: str | None, out: Unwrapped, via: EventMeta
         out.items.append(("config", Event(obj=config_evaluation(_object(detail)), meta=_meta(obj, via))))
     else:
         out.items.append((GENERIC, Event(message=text, obj=obj, meta=_meta(obj, via))))
+
+
+def _from_aws(source: str) -> bool:
+    """Whether only an AWS service can have sent an event of this `source` (see the module docstring)."""
+    return source.startswith("aws.") and not source.startswith("aws.partner/")
 
 
 def config_evaluation(detail: dict[str, Any]) -> dict[str, Any]:

@@ -87,7 +87,8 @@ def test_values_of_secret_named_keys_are_masked_at_any_depth(output: Output) -> 
              session_token="not-known-4")
     log.info("nested", search={"username": "elastic", "password": "not-known-5"},
              headers=[{"Authorization": "Basic not-known-6"}], Bearer_Token="not-known-7")
-    output.assert_clean(*(f"not-known-{n}" for n in range(1, 8)))
+    log.info("sts", external_id="not-known-8", role={"ExternalId": "not-known-9"})
+    output.assert_clean(*(f"not-known-{n}" for n in range(1, 10)))
     assert output.lines[1]["search"]["username"] == "elastic"
 
 
@@ -121,6 +122,8 @@ def test_secrets_in_finds_every_secretstr_of_the_settings() -> None:
     f"headers={{\"X-Api-Key\": \"{SECRET}\"}}",
     f"dsn host=db user=app password={SECRET} sslmode=require",
     f"aws_secret_access_key = {SECRET}",
+    f"AwsCredentialsProvider = KclStsAssumeRoleCredentialsProvider|arn:aws:iam::1:role/r|s|externalId={SECRET}",
+    f"AssumeRole(RoleArn=r, ExternalId='{SECRET}') refused",
 ])
 def test_secrets_inside_free_text_are_masked_even_when_not_configured(text: str) -> None:
     logs._known = ()
@@ -245,6 +248,27 @@ def test_a_repeated_error_passes_once_per_interval_and_counts_what_it_dropped() 
     assert emit("info") is not None, "info lines are never limited"
     now[0] = 31.0
     assert emit() == {"event": "search cluster unreachable", "error": "ConnectionError", "suppressed_repeats": 2}
+
+
+def test_a_line_its_emitter_bounds_is_never_rate_limited_and_says_nothing_of_it() -> None:
+    limiter = logs.RateLimiter(interval=30, clock=lambda: 0.0)
+    line = {"event": "unclaimed log group", "rate_limited": False}
+    assert [dict(limiter(None, "warning", {**line, "log_group": group})) for group in ("a", "b")] == [
+        {"event": "unclaimed log group", "log_group": "a"}, {"event": "unclaimed log group", "log_group": "b"}]
+
+
+def test_every_unclaimed_log_group_is_named_even_several_within_the_rate_limit(
+        output: Output, monkeypatch: pytest.MonkeyPatch) -> None:
+    from consumer import events
+
+    monkeypatch.setattr(events, "_unclaimed_seen", set())
+    # A logger of its own: the chain caches a logger on first use, which would keep this buffer for later tests.
+    monkeypatch.setattr(events, "log", structlog.get_logger("secstash"))
+    events.unclaimed_log_groups("org-logs", {"/aws/lambda/a": "cloudtrail"})
+    events.unclaimed_log_groups("org-logs", {"/app/flows": "vpcflow", "/aws/lambda/a": "cloudtrail"})
+    events.unclaimed_log_groups("org-logs", {"/app/flows": "vpcflow"})
+    assert [(line["log_group"], line["looks_like"]) for line in output.lines] == [
+        ("/aws/lambda/a", "cloudtrail"), ("/app/flows", "vpcflow")]
 
 
 def test_a_library_repeating_one_warning_with_other_numbers_is_rate_limited(output: Output) -> None:

@@ -240,8 +240,8 @@ def test_kcl_log_level_is_a_setting_and_the_variable_logback_xml_documents_sets_
     assert settings.load(path, environ={"SECSTASH_KCL__LOG_LEVEL": "DEBUG"}).kcl.log_level == "DEBUG"
     both = {"SECSTASH_KCL_LOG_LEVEL": "INFO", "SECSTASH_KCL__LOG_LEVEL": "ERROR"}
     assert settings.load(path, environ=both).kcl.log_level == "ERROR"
-    # logback would read an unknown level as DEBUG: refused instead.
-    with pytest.raises(settings.SettingsError, match=r"kcl\.log_level"):
+    # logback would read an unknown level as DEBUG: refused instead, naming the variable that was set.
+    with pytest.raises(settings.SettingsError, match=r"kcl\.log_level \(from SECSTASH_KCL_LOG_LEVEL\)"):
         settings.load(path, environ={"SECSTASH_KCL_LOG_LEVEL": "verbose"})
 
 
@@ -416,3 +416,101 @@ def test_a_records_parse_time_limit_has_a_default_is_validated_and_reaches_the_w
     for value in (0, -1, 86_401, "soon"):
         with pytest.raises(settings.SettingsError, match=r"pipeline\.parse_timeout_s"):
             settings.load(write(tmp_path, with_change("pipeline.parse_timeout_s", value)), environ={})
+
+
+def test_a_key_given_twice_in_the_file_is_refused_naming_it_and_both_lines(tmp_path: Path) -> None:
+    # PyYAML keeps the last: the second `s3_objects` would silently drop the first's bucket allow-list.
+    path = tmp_path / "secstash.yml"
+    path.write_text(
+        "streams:\n"
+        "  - name: security-logs\n"
+        "    s3_objects:\n"
+        "      buckets: [{name: acme-alb-logs, owner: '111122223333'}]\n"
+        "    s3_objects:\n"
+        "      role_arn: arn:aws:iam::111122223333:role/log-reader\n"
+        "archive: {bucket: org-security-archive}\n"
+        "search: {hosts: ['https://search.internal:9200'], password: Secr3t, username: u}\n")
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(path, environ={})
+    assert "key `s3_objects` given twice (first at line 3) at line 5" in str(error.value)
+    path.write_text(yaml.safe_dump(GOOD) + "search: {hosts: ['https://other:9200'], password: Secr3t}\n")
+    with pytest.raises(settings.SettingsError, match="key `search` given twice"):
+        settings.load(path, environ={})
+
+
+def test_null_in_an_override_unsets_an_optional_setting(tmp_path: Path) -> None:
+    loaded = settings.load(write(tmp_path, GOOD), environ={"SECSTASH_SEARCH__PIPELINE": "null",
+                                                         "SECSTASH_SEARCH__LIFECYCLE_DELETE_AFTER_DAYS": "null"})
+    assert loaded.search.pipeline is None and loaded.search.lifecycle_delete_after_days is None
+    with pytest.raises(settings.SettingsError, match=r"kcl\.heap_mb \(from SECSTASH_KCL__HEAP_MB\)"):
+        settings.load(write(tmp_path, GOOD), environ={"SECSTASH_KCL__HEAP_MB": "null"})
+
+
+@pytest.mark.parametrize(("variable", "expected"), [
+    ("SECSTASH_STREAMS__0__ROLE_ARN", ("SECSTASH_STREAMS__0__ROLE_ARN: streams is a list, set whole as JSON: "
+                                      "SECSTASH_STREAMS='[...]'")),
+    ("SECSTASH_SEARCH__HOSTS__0", "SECSTASH_SEARCH__HOSTS__0: search.hosts is a list"),
+    ("SECSTASH_KCL__EXTRA_PROPERTIES__maxLeasesForWorker",
+     ("SECSTASH_KCL__EXTRA_PROPERTIES__maxLeasesForWorker: kcl.extra_properties is a mapping whose keys are "
+     "case-sensitive")),
+    ("SECSTASH_KCL__HEAP_MB__X", "SECSTASH_KCL__HEAP_MB__X: kcl.heap_mb is a single value"),
+    ("SECSTASH_KCL__HEAP_MBB", "SECSTASH_KCL__HEAP_MBB: kcl.heap_mbb: unknown key"),
+])
+def test_an_override_the_environment_cannot_express_is_refused_naming_the_variable(
+        tmp_path: Path, variable: str, expected: str) -> None:
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(write(tmp_path, GOOD), environ={variable: "10"})
+    assert expected in str(error.value)
+
+
+def test_a_bad_value_from_an_override_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(write(tmp_path, GOOD), environ={"SECSTASH_STREAMS": '[{"name": "x", "regoin": "eu-west-1"}]',
+                                                      "SECSTASH_SEARCH__BULK_MAX_DOCS": "lots"})
+    message = str(error.value)
+    assert "streams[0].regoin (from SECSTASH_STREAMS): unknown key" in message
+    assert "search.bulk_max_docs (from SECSTASH_SEARCH__BULK_MAX_DOCS)" in message
+
+
+def test_kcl_log_level_off_unquoted_in_yaml_is_off(tmp_path: Path) -> None:
+    path = tmp_path / "secstash.yml"
+    path.write_text(yaml.safe_dump(GOOD) + "kcl:\n  log_level: OFF\n")
+    assert settings.load(path, environ={}).kcl.log_level == "OFF"
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    ({"log_group": "/vpc/*", "dataset": "vpcflow", "vpcflow_format": "${version} ${srcadr} ${dstaddr}"},
+     "streams[0].detection[0].vpcflow_format: Value error, `srcadr` is not a VPC Flow Logs field; `srcaddr`?"),
+    ({"log_group": "/vpc/*", "dataset": "vpcflow", "vpcflow_format": "${} ${srcaddr}"},
+     "streams[0].detection[0].vpcflow_format: Value error, not a VPC Flow Logs format"),
+    ({"log_group": "trail", "dataset": "cloudtrail", "vpcflow_format": "${version} ${srcaddr}"},
+     "streams[0].detection[0]: Value error, `vpcflow_format` is for `dataset: vpcflow`, not 'cloudtrail'"),
+])
+def test_a_vpcflow_format_with_a_misspelt_field_or_on_another_dataset_is_refused(
+        tmp_path: Path, rule: dict, expected: str) -> None:
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(write(tmp_path, with_change("streams.0.detection", [rule])), environ={})
+    assert expected in str(error.value)
+
+
+def test_a_vpcflow_format_of_known_fields_or_fields_aws_may_add_is_accepted(tmp_path: Path) -> None:
+    fmt = "${version} ${account-id} ${srcaddr} ${pkt-src-aws-service} ${reject-reason} ${encryption-status}"
+    data = with_change("streams.0.detection", [{"log_group": "/vpc/*", "dataset": "vpcflow", "vpcflow_format": fmt}])
+    data["streams"][0]["vpcflow_format"] = "${version} ${tgw-id} ${srcaddr}"
+    loaded = settings.load(write(tmp_path, data), environ={})
+    assert loaded.streams[0].detection[0].vpcflow_format == fmt
+    with pytest.raises(settings.SettingsError, match=r"streams\[0\]\.vpcflow_format: .*`tcpflags`"):
+        settings.load(write(tmp_path, with_change("streams.0.vpcflow_format", "${version} ${tcpflags}")), environ={})
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ({"detection": [{"log_group": "/vpc/flows", "dataset": "vpcflow"}]}, "`detection` rules would never apply"),
+    ({"detection_by_content": True}, "`detection_by_content` would never apply"),
+])
+def test_a_forced_dataset_next_to_detection_settings_that_would_never_apply_is_refused(
+        tmp_path: Path, extra: dict, expected: str) -> None:
+    data = with_change("streams.0.dataset", "cloudtrail")
+    data["streams"][0].update(extra)
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load(write(tmp_path, data), environ={})
+    assert f"streams[0]: Value error, `dataset` (cloudtrail) decides every event's dataset: {expected}" in str(error.value)

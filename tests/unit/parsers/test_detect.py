@@ -184,3 +184,13 @@ def test_detection_of_any_event_is_a_known_dataset(message, group, stream):
     dataset = Detector(StreamParsing()).dataset(_cw(message, group, stream) if group is not None
                                                 else Event(message=message))
     assert dataset in {*EVENTS, EVENTBRIDGE}
+
+
+def test_a_listed_parser_module_that_is_missing_fails_loudly(monkeypatch):
+    from parsers import registry
+
+    monkeypatch.setattr(registry, "PARSER_MODULES", (*registry.PARSER_MODULES, "parsers.cloudtrial_insights"))
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    monkeypatch.setattr(registry, "_loaded", False)
+    with pytest.raises(ModuleNotFoundError, match="parsers.cloudtrial_insights"):
+        registry.names()

@@ -294,6 +294,16 @@ def test_eventbridge_cloudtrail_events_pass_the_record(detail_type):
     assert [(dataset, event.obj) for dataset, event in out.items] == [("cloudtrail", record)]
 
 
+@pytest.mark.parametrize("source", ["com.example.app", "myapp", "aws.partner/example.com/123/events", "AWS.iam"])
+def test_eventbridge_via_cloudtrail_from_a_source_only_aws_cannot_write_is_kept_whole(source):
+    # PutEvents lets anyone choose detail-type, and any source but `aws.*`: not a CloudTrail record.
+    record = orjson.loads(EVENTS["cloudtrail"][0])
+    out = _eventbridge(source, "AWS API Call via CloudTrail", record)
+    [(dataset, event)] = out.items
+    assert dataset == "cloudwatch_logs"
+    assert orjson.loads(event.text())["source"] == source
+
+
 def test_eventbridge_other_events_are_kept_whole_for_the_generic_dataset():
     out = _eventbridge("aws.ec2", "EC2 Instance State-change Notification", {"state": "running"})
     [(dataset, event)] = out.items

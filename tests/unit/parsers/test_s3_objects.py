@@ -313,6 +313,56 @@ def test_the_dataset_of_a_log_object_comes_from_the_key_aws_writes_it_under(key,
     assert dataset_for_key(key) == dataset
 
 
+@pytest.mark.parametrize(("key", "dataset"), [
+    # the prefix before AWS's own layout is whoever configured the logging's: it never decides
+    ("AWSLogs/111122223333/CloudTrail/" + ALB_KEY, "elb_logs"),
+    ("AWSLogs/111122223333/CloudTrail/2024-05-01-10-11-12-0A1B2C3D4E5F6789", "s3access"),
+    ("AWSLogs/111122223333/WAFLogs/logs/2024-05-01-10-11-12-0A1B2C3D4E5F6789", "s3access"),
+    ("app_waflogs_2024-05-01-10-11-12-0A1B2C3D4E5F6789", "s3access"),
+    ("AWSLogs/111122223333/vpcflowlogs/E2EXAMPLE1234AB.2024-05-01-10.a1b2c3d4.gz", "cloudfront_logs"),
+    ("cdn_waflogs_/E2EXAMPLE1234AB.2024-05-01-10.a1b2c3d4.gz", "cloudfront_logs"),
+    ("AWSLogs/111122223333/elasticloadbalancing/x/AWSLogs/o-abcdef1234/123456789012/CloudTrail/us-east-1/x.json.gz",
+     "cloudtrail"),
+    ("exports/app_waflogs_x/app.log", None),
+    ("exportsAWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz", None),
+    # AWS Config's history and snapshot files are no CloudTrail: their key's last AWSLogs/ layout is Config/
+    (("AWSLogs/123456789012/Config/eu-west-1/2024/5/1/ConfigHistory/123456789012_Config_eu-west-1_ConfigHistory_"
+     "AWS::EC2::SecurityGroup_20240501T000000Z_20240501T010000Z_1.json.gz"), None),
+    (("AWSLogs/o-abcdef1234/123456789012/Config/eu-west-1/2024/5/1/ConfigSnapshot/123456789012_Config_eu-west-1_"
+     "ConfigSnapshot_20240501T000000Z_a1b2.json.gz"), None),
+])
+def test_only_what_aws_writes_after_the_owners_prefix_decides_a_keys_dataset(key, dataset):
+    assert dataset_for_key(key) == dataset
+
+
+@pytest.mark.parametrize("key", [
+    ("AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/month=05/day=01/"
+    "123456789012_vpcflowlogs_eu-west-1_fl-0123456789abcdef0_20240501T0005Z_h.log.gz"),
+    "flows/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/x.log.gz",
+])
+def test_vpc_flow_logs_under_hive_compatible_prefixes_are_vpcflow(key):
+    assert dataset_for_key(key) == "vpcflow"
+
+
+def test_custom_format_flow_logs_under_hive_compatible_prefixes_are_not_generic():
+    key = ("AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/month=05/"
+           "day=01/123456789012_vpcflowlogs_eu-west-1_fl-0123456789abcdef0_20240501T0005Z_h.log.gz")
+    fmt = "${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${action} ${start} ${end} ${interface-id}"
+    body = ("srcaddr dstaddr srcport dstport protocol action start end interface-id\n"
+            "10.0.0.5 203.0.113.9 443 51234 6 REJECT 1714521600 1714521660 eni-0123456789abcdef0\n")
+    out = parse_record(notification(created(key)), StreamParsing(vpcflow_format=fmt), ParseOptions(),
+                       fetch=lambda ref: gzip.compress(body.encode()))
+    assert [doc.doc["data_stream"]["dataset"] for doc in out.documents] == ["aws.vpcflow"]
+    assert out.documents[0].doc["source"]["ip"] == "10.0.0.5" and not out.failures
+
+
+def test_alb_logs_under_a_cloudtrail_looking_prefix_are_still_alb_documents():
+    key = "AWSLogs/111122223333/CloudTrail/" + ALB_KEY
+    out = parse_record(notification(created(key)), StreamParsing(), ParseOptions(),
+                       fetch=lambda ref: gzip.compress(ALB_LINE.encode()))
+    assert [doc.doc["data_stream"]["dataset"] for doc in out.documents] == ["aws.elb_logs"] and not out.failures
+
+
 def sns(message: bytes | str) -> dict:
     text = message.decode() if isinstance(message, bytes) else message
     return {"Type": "Notification", "MessageId": "2f8e1b7c", "TopicArn": "arn:aws:sns:eu-west-1:123456789012:logs",

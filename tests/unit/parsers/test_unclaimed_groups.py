@@ -156,3 +156,13 @@ def test_ordinary_application_logs_are_not_counted():
     outcome = parse(cwl(APP, "s", "START RequestId: 1", '{"level": "info", "msg": "hello"}'))
     assert [d.event_dataset for d in outcome.documents] == ["aws.cloudwatch_logs"] * 2
     assert not outcome.unclaimed and not outcome.unclaimed_groups
+
+
+@pytest.mark.parametrize(("source", "dataset"), [("com.example.app", "aws.cloudwatch_logs"),
+                                                 ("aws.iam", "aws.cloudtrail")])
+def test_in_an_eventbridge_group_only_an_aws_source_makes_a_via_cloudtrail_event_cloudtrail(source, dataset):
+    # PutEvents: anyone may choose detail-type and any source but aws.*; a rule selecting on detail-type alone
+    # delivers such an event to the /aws/events/ group like AWS's own.
+    event = {**eventbridge_event(source, "AWS API Call via CloudTrail", CLOUDTRAIL), "account": "111122223333"}
+    outcome = parse(cwl("/aws/events/api-calls", "s", event))
+    assert [doc.doc["data_stream"]["dataset"] for doc in outcome.documents] == [dataset] and not outcome.failures
