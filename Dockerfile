@@ -6,7 +6,8 @@
 #   docker run --rm -v $PWD/secstash.yml:/etc/secstash/secstash.yml:ro -p 9108:9108 secstash
 #
 # Stages: kclpy-src (amazon-kclpy sources and the pom naming the daemon's jars) -> kcl-jars (Maven resolves
-# the jars) -> venv (the amazon-kclpy wheel built with those jars, then secstash) -> runtime (JRE, tini, the
+# the jars) -> native (the compiled record path's wheel, built from native/ with Rust) -> venv (the
+# amazon-kclpy wheel built with those jars, then secstash and the native wheel) -> runtime (JRE, tini, the
 # venv and the jars; no compilers, no Maven, no pip cache).
 #
 # amazon-kclpy 3.2.0 names KCL 3.5.3; the jar list is taken from the amazon-kclpy release in KCL_JARS_FROM
@@ -19,12 +20,15 @@
 #   docker buildx imagetools inspect python:3.11-slim-bookworm   (the "Digest:" line)
 # and build with
 #   --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest> \
-#   --build-arg MAVEN_IMAGE=maven:3.9-eclipse-temurin-17@sha256:<digest>
+#   --build-arg MAVEN_IMAGE=maven:3.9-eclipse-temurin-17@sha256:<digest> \
+#   --build-arg RUST_IMAGE=rust:1-slim-bookworm@sha256:<digest>
 # (or commit those values here and let Renovate/Dependabot bump them). Python dependencies are pinned by
 # constraints.txt, the set CI tests (see the venv stage).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG MAVEN_IMAGE=maven:3.9-eclipse-temurin-17
+# Bookworm, as the Python image: the wheel links against the same glibc.
+ARG RUST_IMAGE=rust:1-slim-bookworm
 ARG KCLPY_VERSION=3.2.0
 ARG KCL_JARS_FROM=3.1.3
 
@@ -55,6 +59,21 @@ RUN --mount=type=cache,target=/root/.m2 \
  && ls /opt/kcl/jars/amazon-kinesis-client-multilang-*.jar
 
 # --------------------------------------------------------------------------------------------------------
+FROM ${RUST_IMAGE} AS native
+# Debian bookworm's python3 is 3.11, the runtime's: maturin builds an abi3 wheel for it (cp311-abi3).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv \
+ && rm -rf /var/lib/apt/lists/* \
+ && python3 -m venv /opt/build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_CONSTRAINT=/src/constraints.txt
+COPY constraints.txt /src/constraints.txt
+COPY native /src/native
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    /opt/build/bin/pip wheel --no-deps /src/native -w /wheels \
+ && ls /wheels/secstash_native-*-cp311-abi3-*.whl
+
+# --------------------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS venv
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
@@ -71,9 +90,11 @@ COPY sinks /build/secstash/sinks
 # constraints.txt pins every dependency to the versions CI tests, so a rebuild does not pick up whatever
 # pyproject.toml's open ranges resolve to that day. The runtime stage ships the jars once, in
 # /opt/kcl/jars; drop amazon-kclpy's duplicate copy.
-RUN pip install -c /build/secstash/constraints.txt /build/secstash \
+COPY --from=native /wheels /build/wheels
+RUN pip install -c /build/secstash/constraints.txt /build/secstash /build/wheels/secstash_native-*.whl \
  && rm -rf /opt/venv/lib/python3.11/site-packages/amazon_kclpy/jars \
- && secstash --help >/dev/null
+ && secstash --help >/dev/null \
+ && python -c "from consumer import native_path; assert native_path.available()"
 
 # --------------------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -44,6 +44,13 @@ def available() -> bool:
     return secstash_native is not None
 
 
+def state(enabled: bool) -> str:
+    """For the start-up log line: whether records take this path."""
+    if not enabled:
+        return "off (pipeline.native_records: false)"
+    return "on" if available() else "off (secstash_native not installed)"
+
+
 @dataclass(slots=True)
 class _Plan:
     """What a stream's settings compile to for this path."""

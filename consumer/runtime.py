@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from consumer import events
+from consumer import events, native_path
 from consumer.health import HealthServer
 from consumer.kcl import properties
 from consumer.kcl.daemon import DaemonSupervisor
@@ -173,7 +173,8 @@ class App:
             self.health.start()
         self._start_daemons(socket_path)
         log.info("secstash running", streams=[st.key for st in s.streams], workers=self.pool.workers,
-                 metrics_port=self.health.port if self.health else None)
+                 metrics_port=self.health.port if self.health else None,
+                 native_records=native_path.state(s.pipeline.native_records))
 
     def _start_daemons(self, socket_path: str) -> None:
         s = self.settings

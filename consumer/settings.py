@@ -37,6 +37,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 from consumer.logs import scrub
+from parsers.enrich import geoip
 from parsers.options import ParseOptions
 from parsers.rules import Condition, DetectionRule, FilterRule, StreamParsing
 from sinks.archive.config import ArchiveSettings
@@ -544,9 +545,18 @@ class PipelineSettings(Strict):
                                  "Logs in CloudWatch Logs records) with it, when secstash_native is installed; "
                                  "false: every record takes the Python parsers (the same documents, slower)")
     keep_original: bool = False
-    geoip_dir: str | None = None
+    geoip_dir: str | None = Field(None, description="folder with MaxMind City and/or ASN databases; checked at "
+                                  "start (each must open); unset: no geo and as fields")
     shutdown_grace_s: float = Field(30.0, gt=0, description="SIGTERM to exit, all in-flight work included")
     socket_dir: str | None = Field(None, description="where the record processors' socket lives")
+
+    @field_validator("geoip_dir")
+    @classmethod
+    def _geoip_databases_open(cls, value: str | None) -> str | None:
+        # A database that does not open would fail every enriched event (dead-lettered), not the start.
+        if value is not None and (problem := geoip.problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
     def parse_options(self) -> ParseOptions:
         """What the parsers take from these settings: the daemon and `secstash replay` parse alike."""

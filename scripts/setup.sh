@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything secstash needs to run and to be tested on this machine, idempotently:
 #   - .venv in the project root, with amazon-kclpy (jars from Maven Central) and `pip install -e '.[test]'`
+#   - secstash_native, the compiled record path (native/, Rust: cargo and crates.io)
 #   - the KCL MultiLangDaemon jars (the exact list amazon-kclpy's pom.xml names)
 #   - kinesis-local (kinesis-mock, npm)
 #   - Elasticsearch 8.19 and OpenSearch 2.19 integ-test zips (Maven Central), unpacked
@@ -128,6 +129,31 @@ if [[ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_want" ]] || ! "$VENV/bin/pyt
   log "pip install -e '.[test]' ${CONSTRAINTS[*]}"
   "${PIP[@]}" install "${CONSTRAINTS[@]}" -e "$ROOT[test]"
   echo "$stamp_want" >"$stamp_file"
+fi
+
+# ---------------------------------------------------------------- compiled record path
+# native/ (Rust through PyO3, built by maturin): the compiled record path for VPC Flow Logs
+# (consumer/native_path.py). Cargo keeps its build in $CACHE/native-target, so a rebuild after a change
+# recompiles only the crate; the build is skipped while native/ and constraints.txt are unchanged.
+# Without cargo, secstash runs every record through the Python parsers (the same documents, slower):
+# SECSTASH_NATIVE_OPTIONAL=1 accepts that here and in the tests.
+native_want="$(cat "$ROOT"/native/Cargo.toml "$ROOT"/native/Cargo.lock "$ROOT"/native/pyproject.toml \
+  "$ROOT"/native/src/*.rs "${CONSTRAINTS[@]:1}" | sha256sum | cut -c1-16)"
+native_stamp="$VENV/.secstash-native-installed"
+if [[ "$(cat "$native_stamp" 2>/dev/null)" != "$native_want" ]] || ! "$VENV/bin/python" -c "import secstash_native" 2>/dev/null; then
+  if command -v cargo >/dev/null; then
+    log "building secstash_native (native/, cargo $(cargo --version | cut -d' ' -f2))"
+    # PIP_CONSTRAINT reaches pip's isolated build environment too: maturin is pinned by constraints.txt.
+    CARGO_TARGET_DIR="$CACHE/native-target" PIP_CONSTRAINT="$ROOT/constraints.txt" \
+      "${PIP[@]}" install --force-reinstall --no-deps "$ROOT/native"
+    echo "$native_want" >"$native_stamp"
+  elif [[ -n "${SECSTASH_NATIVE_OPTIONAL:-}" ]]; then
+    log "no cargo: secstash_native not built (SECSTASH_NATIVE_OPTIONAL); every record takes the Python parsers"
+  else
+    echo "setup.sh: 'cargo' not on PATH: install Rust (https://rustup.rs) to build native/, or set" \
+         "SECSTASH_NATIVE_OPTIONAL=1 to run every record through the Python parsers" >&2
+    exit 1
+  fi
 fi
 
 # ---------------------------------------------------------------- kinesis-local

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from consumer import corpus
+from consumer import corpus, native_path
 from consumer.bench import floor, stages, workload
 from consumer.bench.report import DatasetResult, Pickling, Results, render
 from consumer.pool import IndexNaming, ParserPool, WorkerConfig, parse_in_worker, tune_gc
@@ -51,6 +51,7 @@ class Plan:
     geoip_dir: str | None = None
     datasets: tuple[str, ...] = tuple(corpus.SOURCES)
     e2e_events: int = 0  # 0: no (e)
+    native: bool = True  # the compiled record path, when installed (False: every record through Python)
 
     @classmethod
     def quick(cls, **overrides: object) -> Plan:
@@ -62,7 +63,8 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
     """Best of `plan.passes` passes per stage: other work on the machine only ever slows a pass down, so the
     fastest pass is the closest to what the code does on its own."""
     config = WorkerConfig({stages.STREAM: corpus.stream_parsing(stages.STREAM)},
-                          ParseOptions(geoip_dir=plan.geoip_dir), IndexNaming())
+                          ParseOptions(geoip_dir=plan.geoip_dir), IndexNaming(),
+                          native_records=plan.native and native_path.available())
     workers = plan.workers or os.cpu_count() or 1
     # A helper process runs (a) and (b) (their caches must not count in this process's memory, which stands
     # for the daemon's) and builds the pool stages' records, so this process holds the records and nothing
@@ -104,7 +106,7 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
                         for load in _loads(records, plan, _PIPELINE_SEEDS)),
                        key=lambda run: run.timing.events_per_s)
     out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, parse_n, line, backlog,
-                  backlog.timing.events, pickled, passes=plan.passes)
+                  backlog.timing.events, pickled, passes=plan.passes, native=config.native_records)
     if plan.e2e_events:
         from consumer.bench import e2e
 

@@ -82,6 +82,7 @@ class Results:
     passes: int = 1
     e2e: EndToEnd | None = None
     notes: list[str] = field(default_factory=list)
+    native: bool = False  # the compiled record path took the records it covers
 
     @property
     def scaling(self) -> float:
@@ -137,6 +138,8 @@ def render(results: Results) -> str:
         f"machine: {machine()}",
         (f"corpus: seed {results.seed}; GeoIP {results.geoip_dir or 'off'}; pool workers {results.workers}; "
          f"best of {results.passes} passes per stage, each on another seed's events"),
+        ("compiled record path: " + ("on (VPC Flow Logs in CloudWatch Logs records; the rest through Python)"
+                                     if results.native else "off: every record through the Python parsers")),
         "",
         "(a) floor and (b) parse stage on one core, per dataset; MB/s of the events' own bytes;",
         "    ratio (b)/(a) by wall clock, and by CPU time of this process (steadier on a busy machine)",

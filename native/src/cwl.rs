@@ -64,7 +64,9 @@ impl Text {
     fn get<'a>(&'a self, json: &'a [u8]) -> &'a str {
         match self {
             // SAFETY: the span was a &str borrowed from `json` itself, which never changes.
-            Text::Span(start, len) => unsafe { std::str::from_utf8_unchecked(&json[*start as usize..(*start + *len) as usize]) },
+            Text::Span(start, len) => unsafe {
+                std::str::from_utf8_unchecked(&json[*start as usize..(*start + *len) as usize])
+            },
             Text::Owned(s) => s,
         }
     }
@@ -127,7 +129,10 @@ pub fn decode(data: &[u8], max_bytes: usize, max_events: usize) -> Option<Record
         return None;
     }
     let envelope: Envelope = serde_json::from_slice(&json).ok()?;
-    if envelope.message_type != "DATA_MESSAGE" || envelope.log_events.is_empty() || envelope.log_events.len() > max_events {
+    if envelope.message_type != "DATA_MESSAGE"
+        || envelope.log_events.is_empty()
+        || envelope.log_events.len() > max_events
+    {
         return None;
     }
     let mut events = Vec::with_capacity(envelope.log_events.len());
@@ -161,9 +166,17 @@ fn gunzip(data: &[u8], max_bytes: usize) -> Option<Vec<u8>> {
     let result = LIBDEFLATE.with(|d| unsafe {
         // SAFETY: the decompressor is this thread's own; the pointers and lengths are the slices'.
         libdeflate_sys::libdeflate_gzip_decompress_ex(
-            d.0, data.as_ptr().cast(), data.len(), out.as_mut_ptr().cast(), size, &mut read, &mut written)
+            d.0,
+            data.as_ptr().cast(),
+            data.len(),
+            out.as_mut_ptr().cast(),
+            size,
+            &mut read,
+            &mut written,
+        )
     });
-    (result == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS && read == data.len() && written == size).then_some(out)
+    (result == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS && read == data.len() && written == size)
+        .then_some(out)
 }
 
 struct Decompressor(*mut libdeflate_sys::libdeflate_decompressor);

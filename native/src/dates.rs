@@ -28,7 +28,12 @@ pub fn iso_ms(out: &mut Vec<u8>, ms: i64) {
         text[..len].copy_from_slice(&out[start..]);
         LAST.set((seconds, text, len));
     }
-    out.extend_from_slice(&[b'0' + (milli / 100) as u8, b'0' + (milli / 10 % 10) as u8, b'0' + (milli % 10) as u8, b'Z']);
+    out.extend_from_slice(&[
+        b'0' + (milli / 100) as u8,
+        b'0' + (milli / 10 % 10) as u8,
+        b'0' + (milli % 10) as u8,
+        b'Z',
+    ]);
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.` of an epoch second (Howard Hinnant's civil_from_days).
@@ -44,7 +49,8 @@ fn second_prefix(out: &mut Vec<u8>, seconds: i64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     out.extend_from_slice(itoa::Buffer::new().format(year).as_bytes());
-    for (separator, value) in [(b'-', month), (b'-', day), (b'T', rem / 3600), (b':', rem / 60 % 60), (b':', rem % 60)] {
+    for (separator, value) in [(b'-', month), (b'-', day), (b'T', rem / 3600), (b':', rem / 60 % 60), (b':', rem % 60)]
+    {
         out.extend_from_slice(&[separator, b'0' + (value / 10) as u8, b'0' + (value % 10) as u8]);
     }
     out.push(b'.');

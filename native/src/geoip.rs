@@ -8,11 +8,12 @@
 //! logs' addresses rarely repeat but crowd into a few networks.
 
 use crate::json::{self, Members};
-use serde::Deserialize;
 use rustc_hash::FxHashMap;
+use serde::Deserialize;
 use std::net::IpAddr;
 
-const CITY_DATABASES: [&str; 4] = ["GeoIP2-City.mmdb", "GeoLite2-City.mmdb", "GeoIP2-City-Test.mmdb", "GeoLite2-City-Test.mmdb"];
+const CITY_DATABASES: [&str; 4] =
+    ["GeoIP2-City.mmdb", "GeoLite2-City.mmdb", "GeoIP2-City-Test.mmdb", "GeoLite2-City-Test.mmdb"];
 const ASN_DATABASES: [&str; 3] = ["GeoLite2-ASN.mmdb", "GeoIP2-ISP.mmdb", "GeoLite2-ASN-Test.mmdb"];
 const MAX_NETWORKS: usize = 65_536;
 
@@ -78,7 +79,11 @@ fn bits_of(ip: IpAddr) -> (bool, u128, u8) {
 }
 
 fn network(address: u128, width: u8, prefix: u8) -> u128 {
-    if prefix == 0 { 0 } else { address >> (width - prefix) }
+    if prefix == 0 {
+        0
+    } else {
+        address >> (width - prefix)
+    }
 }
 
 /// The first of `names` that is a file in `folder` (as in Python), opened; an error when that file is not

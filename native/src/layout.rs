@@ -38,7 +38,8 @@ fn raw(name: &str) -> Option<Path> {
     })
 }
 
-const POSITIONAL: [&str; 9] = ["srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end"];
+const POSITIONAL: [&str; 9] =
+    ["srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end"];
 
 pub struct Layout {
     pub size: usize,
@@ -117,7 +118,9 @@ pub fn by_count(count: usize) -> Option<&'static Layout> {
             let v8 = format!("{v7} reject-reason");
             [V2, &v5, &v7, &v8, TGW, CUSTOM_6, CUSTOM_17, CUSTOM_21]
                 .iter()
-                .map(|format| layout(&format.split(' ').collect::<Vec<_>>()).expect("built-in formats name each field once"))
+                .map(|format| {
+                    layout(&format.split(' ').collect::<Vec<_>>()).expect("built-in formats name each field once")
+                })
                 .map(|layout| (layout.size, layout))
                 .collect()
         })
@@ -131,7 +134,11 @@ pub fn hinted(format: &str) -> Result<Option<Layout>, ()> {
     if !format.bytes().all(|b| b.is_ascii_alphanumeric() || b"-${}_ ".contains(&b)) {
         return Err(());
     }
-    let names: Vec<&str> = format.split(' ').filter(|t| !t.is_empty()).map(|t| t.trim_matches(|c| c == '$' || c == '{' || c == '}')).collect();
+    let names: Vec<&str> = format
+        .split(' ')
+        .filter(|t| !t.is_empty())
+        .map(|t| t.trim_matches(|c| c == '$' || c == '{' || c == '}'))
+        .collect();
     if names.is_empty() || names.iter().any(|n| n.is_empty()) {
         return Ok(None);
     }

@@ -76,15 +76,27 @@ impl VpcflowDocuments {
     /// little-endian u32 per document, where its action line starts, where its body starts and ends.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (record, position, action_prefix, ingested_ms, ecs_version, namespace, labels, keep_original, format))]
-    fn render<'py>(&mut self, py: Python<'py>, record: &CwlRecord, position: &str, action_prefix: &[u8], ingested_ms: i64,
-                   ecs_version: &str, namespace: &str, labels: Option<&[u8]>, keep_original: bool, format: Option<&str>)
-                   -> Option<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    fn render<'py>(
+        &mut self,
+        py: Python<'py>,
+        record: &CwlRecord,
+        position: &str,
+        action_prefix: &[u8],
+        ingested_ms: i64,
+        ecs_version: &str,
+        namespace: &str,
+        labels: Option<&[u8]>,
+        keep_original: bool,
+        format: Option<&str>,
+    ) -> Option<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
         if !(0..dates::EXACT_MS).contains(&ingested_ms) {
             return None;
         }
         let record = &record.record;
         let hinted = match format {
-            Some(format) => self.hinted.entry(format.to_string()).or_insert_with(|| layout::hinted(format)).as_ref().ok()?.as_ref(),
+            Some(format) => {
+                self.hinted.entry(format.to_string()).or_insert_with(|| layout::hinted(format)).as_ref().ok()?.as_ref()
+            }
             None => None,
         };
         let mut ingested = Vec::with_capacity(24);

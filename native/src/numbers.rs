@@ -11,7 +11,11 @@ pub fn java_long(text: &str, bits: u32) -> Option<i64> {
         return None;
     }
     let value: i128 = text.parse().ok()?;
-    let (low, high) = if bits == 32 { (i128::from(i32::MIN), i128::from(i32::MAX)) } else { (i128::from(i64::MIN), i128::from(i64::MAX)) };
+    let (low, high) = if bits == 32 {
+        (i128::from(i32::MIN), i128::from(i32::MAX))
+    } else {
+        (i128::from(i64::MIN), i128::from(i64::MAX))
+    };
     (low..=high).contains(&value).then_some(value as i64)
 }
 

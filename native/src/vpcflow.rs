@@ -15,7 +15,7 @@ use std::net::IpAddr;
 /// What every document of one record shares.
 pub struct Context<'a> {
     pub record: &'a cwl::Record,
-    pub ingested: &'a [u8],       // the record's arrival time, rendered
+    pub ingested: &'a [u8], // the record's arrival time, rendered
     pub ecs_version: &'a str,
     pub namespace: &'a str,
     pub labels: Option<&'a [u8]>, // the stream's labels as a JSON object, or None
@@ -23,10 +23,20 @@ pub struct Context<'a> {
 }
 
 const TRANSPORTS: [(&str, &str); 11] = [
-    ("0", "hopopt"), ("1", "icmp"), ("2", "igmp"), ("6", "tcp"), ("8", "egp"), ("17", "udp"),
-    ("47", "gre"), ("50", "esp"), ("58", "ipv6-icmp"), ("112", "vrrp"), ("132", "sctp"),
+    ("0", "hopopt"),
+    ("1", "icmp"),
+    ("2", "igmp"),
+    ("6", "tcp"),
+    ("8", "egp"),
+    ("17", "udp"),
+    ("47", "gre"),
+    ("50", "esp"),
+    ("58", "ipv6-icmp"),
+    ("112", "vrrp"),
+    ("132", "sctp"),
 ];
-const TCP_FLAGS: [(u64, &str); 6] = [(0x01, "fin"), (0x02, "syn"), (0x04, "rst"), (0x08, "psh"), (0x10, "ack"), (0x20, "urg")];
+const TCP_FLAGS: [(u64, &str); 6] =
+    [(0x01, "fin"), (0x02, "syn"), (0x04, "rst"), (0x08, "psh"), (0x10, "ack"), (0x20, "urg")];
 
 fn absent(value: &str) -> bool {
     value.is_empty() || value == "-"
@@ -93,7 +103,14 @@ impl Tree {
 }
 
 /// Appends the document of one event (and its newline), or Err: the caller refuses the whole record.
-pub fn write(out: &mut Vec<u8>, geoip: &mut GeoIp, layout: &Layout, fields: &[&str], event: &cwl::Event, cx: &Context) -> Result<(), ()> {
+pub fn write(
+    out: &mut Vec<u8>,
+    geoip: &mut GeoIp,
+    layout: &Layout,
+    fields: &[&str],
+    event: &cwl::Event,
+    cx: &Context,
+) -> Result<(), ()> {
     let field = |index: Option<usize>| index.map_or("-", |i| fields[i]); // a field the format lacks reads as `-`
     let end = epoch_seconds(field(layout.end))?;
     let start = epoch_seconds(field(layout.start))?;
@@ -115,7 +132,8 @@ pub fn write(out: &mut Vec<u8>, geoip: &mut GeoIp, layout: &Layout, fields: &[&s
             puts.put(path, fields[*i]);
         }
     }
-    let aws_value = |key: &str| layout.aws.iter().find(|(_, k)| k == key).map(|(i, _)| fields[*i]).filter(|v| !absent(v));
+    let aws_value =
+        |key: &str| layout.aws.iter().find(|(_, k)| k == key).map(|(i, _)| fields[*i]).filter(|v| !absent(v));
     let action = aws_value("action");
     let account = aws_value("account_id");
 
@@ -126,8 +144,10 @@ pub fn write(out: &mut Vec<u8>, geoip: &mut GeoIp, layout: &Layout, fields: &[&s
     let dport = java_long(field(layout.dport), 32);
     let packets = java_long(field(layout.packets), 64);
     let bytes = java_long(field(layout.bytes), 64);
-    let ports_converted = (sport.is_some() || absent(field(layout.sport))) && (dport.is_some() || absent(field(layout.dport)));
-    let network = network_members(&puts, src, src_ip, dst_ip, sport, dport, ports_converted, packets, bytes, field(layout.proto));
+    let ports_converted =
+        (sport.is_some() || absent(field(layout.sport))) && (dport.is_some() || absent(field(layout.dport)));
+    let network =
+        network_members(&puts, src, src_ip, dst_ip, sport, dport, ports_converted, packets, bytes, field(layout.proto));
 
     out.extend_from_slice(b"{\"aws\":{\"vpcflow\":");
     write_vpcflow(out, layout, fields);
@@ -276,7 +296,9 @@ fn write_cloud(out: &mut Vec<u8>, puts: &Tree, account: Option<&str>, instance: 
         tree.write_members(out, &mut cloud);
     }
     let owner = record.owner().filter(|o| !o.is_empty());
-    for (key, value) in [("account", account), ("instance", instance), ("account", if account.is_none() { owner } else { None })] {
+    for (key, value) in
+        [("account", account), ("instance", instance), ("account", if account.is_none() { owner } else { None })]
+    {
         if let Some(id) = value {
             cloud.key(out, key);
             out.extend_from_slice(b"{\"id\":");
@@ -287,7 +309,15 @@ fn write_cloud(out: &mut Vec<u8>, puts: &Tree, account: Option<&str>, instance: 
     out.push(b'}');
 }
 
-fn write_event(out: &mut Vec<u8>, puts: &Tree, action: Option<&str>, end: Option<i64>, start: Option<i64>, event: &cwl::Event, cx: &Context) {
+fn write_event(
+    out: &mut Vec<u8>,
+    puts: &Tree,
+    action: Option<&str>,
+    end: Option<i64>,
+    start: Option<i64>,
+    event: &cwl::Event,
+    cx: &Context,
+) {
     out.extend_from_slice(b",\"event\":{\"category\":[\"network\"],");
     out.extend_from_slice(match action {
         Some("ACCEPT") => b"\"type\":[\"connection\",\"allowed\"],\"kind\":\"event\"",
@@ -326,8 +356,16 @@ fn write_event(out: &mut Vec<u8>, puts: &Tree, action: Option<&str>, end: Option
 
 /// `source` or `destination`: address, ip and GeoIP, port, and (source) the counters.
 #[allow(clippy::too_many_arguments)]
-fn write_endpoint(out: &mut Vec<u8>, geoip: &mut GeoIp, name: &str, text: &str, ip: Option<IpAddr>, port: Option<i64>,
-                  packets: Option<i64>, bytes: Option<i64>) {
+fn write_endpoint(
+    out: &mut Vec<u8>,
+    geoip: &mut GeoIp,
+    name: &str,
+    text: &str,
+    ip: Option<IpAddr>,
+    port: Option<i64>,
+    packets: Option<i64>,
+    bytes: Option<i64>,
+) {
     let start = out.len();
     out.push(b',');
     json::string(out, name);
@@ -354,9 +392,18 @@ fn write_endpoint(out: &mut Vec<u8>, geoip: &mut GeoIp, name: &str, text: &str, 
 
 /// The members of `network`, in Python's order: direction (from `_put`), type, counters, protocol, hash.
 #[allow(clippy::too_many_arguments)]
-fn network_members(puts: &Tree, src: &str, src_ip: Option<IpAddr>, dst_ip: Option<IpAddr>, sport: Option<i64>,
-                   dport: Option<i64>, ports_converted: bool, packets: Option<i64>, bytes: Option<i64>,
-                   proto: &str) -> Vec<u8> {
+fn network_members(
+    puts: &Tree,
+    src: &str,
+    src_ip: Option<IpAddr>,
+    dst_ip: Option<IpAddr>,
+    sport: Option<i64>,
+    dport: Option<i64>,
+    ports_converted: bool,
+    packets: Option<i64>,
+    bytes: Option<i64>,
+    proto: &str,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
     let mut members = Members::new();
     if let Some(tree) = puts.get("network") {
@@ -388,7 +435,8 @@ fn network_members(puts: &Tree, src: &str, src_ip: Option<IpAddr>, dst_ip: Optio
 /// The record's fields per event, as `parsers.vpcflow.parse` splits them; Err for what it does otherwise
 /// (a header line, a JSON-wrapped line).
 pub fn split(message: &str) -> Result<Vec<&str>, ()> {
-    if message.starts_with("version ") || message.starts_with("instance-id ") || message.starts_with("{\"message\":\"") {
+    if message.starts_with("version ") || message.starts_with("instance-id ") || message.starts_with("{\"message\":\"")
+    {
         return Err(());
     }
     Ok(message.split(' ').collect())

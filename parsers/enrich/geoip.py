@@ -33,6 +33,23 @@ def _reader(folder: str, candidates: tuple[str, ...]) -> maxminddb.Reader | None
     return None
 
 
+def problem(folder: str) -> str | None:
+    """Why `folder` cannot serve GeoIP answers (not a directory, no database, a database that does not open),
+    or None. Checked at start: a database that fails on open fails every lookup, and so every enriched event."""
+    if not os.path.isdir(folder):
+        return f"{folder} is not a directory"
+    found = [os.path.join(folder, name) for name in (*CITY_DATABASES, *ASN_DATABASES)
+             if os.path.isfile(os.path.join(folder, name))]
+    if not found:
+        return f"{folder} holds none of {', '.join((*CITY_DATABASES, *ASN_DATABASES))}"
+    for path in found:
+        try:
+            maxminddb.open_database(path).close()
+        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
+            return f"{path} does not open as a MaxMind database: {type(exc).__name__}: {exc}"
+    return None
+
+
 Answer = tuple[dict[str, Any] | None, dict[str, Any] | None]
 
 _NETWORK_BYTES = {4: 3, 16: 6}  # packed address length -> bytes of the cache's network: /24 and /48

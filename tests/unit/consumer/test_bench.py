@@ -286,3 +286,10 @@ def test_quick_measures_smaller_corpora_and_options_override_the_plan():
                               "--geoip-dir", "/g", "--passes", "4"])
     assert args.quick and args.datasets == ["vpcflow"] and args.backlog_events == 500
     assert args.geoip_dir == "/g" and args.passes == 4
+
+
+def test_the_report_says_which_path_parsed_the_records():
+    assert "compiled record path: off: every record through the Python parsers" in report.render(_results())
+    on = _results()
+    on.native = True
+    assert "compiled record path: on (VPC Flow Logs" in report.render(on)

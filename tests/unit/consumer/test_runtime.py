@@ -168,3 +168,10 @@ def test_the_archive_keeps_one_chain_per_stream_key_for_one_shard_id(tmp_path: P
     assert {k.split("/")[1] for k in s3.keys("manifests/")} == {"stream=acct-a", "stream=acct-b"}
     report = Verifier(s3, "archive").run()
     assert report.clean and report.manifests == 4, [(f.kind, f.detail) for f in report.findings]
+
+
+def test_workers_take_the_compiled_record_path_setting(tmp_path: Path) -> None:
+    s = load(tmp_path, [{"name": "security-logs"}])
+    assert runtime.worker_config(s).native_records is True
+    off = s.model_copy(update={"pipeline": s.pipeline.model_copy(update={"native_records": False})})
+    assert runtime.worker_config(off).native_records is False

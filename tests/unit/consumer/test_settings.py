@@ -514,3 +514,21 @@ def test_a_forced_dataset_next_to_detection_settings_that_would_never_apply_is_r
     with pytest.raises(settings.SettingsError) as error:
         settings.load(write(tmp_path, data), environ={})
     assert f"streams[0]: Value error, `dataset` (cloudtrail) decides every event's dataset: {expected}" in str(error.value)
+
+
+def test_a_geoip_folder_whose_database_does_not_open_fails_the_start(tmp_path: Path) -> None:
+    # Not each enriched event later: a database that does not open fails every lookup.
+    path = write(tmp_path, GOOD)
+    folder = tmp_path / "geoip"
+    folder.mkdir()
+    (folder / "GeoLite2-City.mmdb").write_bytes(b"not a database")
+    with pytest.raises(settings.SettingsError, match=r"pipeline\.geoip_dir.*does not open"):
+        settings.load(path, environ={"SECSTASH_PIPELINE__GEOIP_DIR": str(folder)})
+    with pytest.raises(settings.SettingsError, match=r"pipeline\.geoip_dir.*not a directory"):
+        settings.load(path, environ={"SECSTASH_PIPELINE__GEOIP_DIR": str(tmp_path / "missing")})
+
+
+def test_the_compiled_record_path_can_be_turned_off(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    assert settings.load(path).pipeline.native_records is True
+    assert settings.load(path, environ={"SECSTASH_PIPELINE__NATIVE_RECORDS": "false"}).pipeline.native_records is False

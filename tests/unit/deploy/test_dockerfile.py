@@ -216,9 +216,9 @@ def test_base_images_are_build_args_that_take_a_digest(commands: tuple[Any, ...]
     # through the ARG, so `--build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:...` pins it.
     defaults = arg_defaults(commands)
     bases = [c.value[0] for c in commands if c.cmd == "FROM"]
-    assert set(bases) == {"${PYTHON_IMAGE}", "${MAVEN_IMAGE}"}
+    assert set(bases) == {"${PYTHON_IMAGE}", "${MAVEN_IMAGE}", "${RUST_IMAGE}"}
     reference = re.compile(r"^[a-z0-9./_-]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$")
-    for name in ("PYTHON_IMAGE", "MAVEN_IMAGE"):
+    for name in ("PYTHON_IMAGE", "MAVEN_IMAGE", "RUST_IMAGE"):
         assert reference.match(defaults[name]), defaults[name]
         assert reference.match(f"{defaults[name]}@sha256:{'0' * 64}")
     assert "@sha256:" in DOCKERFILE.read_text(), "the Dockerfile documents how to pin by digest"

@@ -101,3 +101,14 @@ def test_the_network_cache_never_answers_for_another_network(reverse: bool) -> N
         addresses.reverse()
     wrong = [ip for ip in addresses if geoip.lookup(ip, FOLDER) != geoip._answer(ip, FOLDER)[0]]
     assert wrong == []
+
+
+def test_a_folder_whose_databases_open_has_no_problem() -> None:
+    assert geoip.problem(FOLDER) is None
+
+
+def test_a_database_that_does_not_open_is_named(tmp_path: Path) -> None:
+    (tmp_path / "GeoLite2-City.mmdb").write_bytes(b"truncated")
+    assert "GeoLite2-City.mmdb does not open" in geoip.problem(str(tmp_path))
+    assert "holds none of" in geoip.problem(str(tmp_path / "..") + "/")  # a folder without any database
+    assert "is not a directory" in geoip.problem(str(tmp_path / "missing"))
