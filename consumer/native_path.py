@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from parsers import ParseOptions, StreamParsing, registry
 from parsers.detect import VPCFLOW, Detector
 from parsers.ecs import EXACT_MS
-from sinks.batch import DocumentRun, RawRecord
+from sinks.batch import DocumentRun
 from sinks.documents import record_position
 from sinks.search.request_builder import action_prefix
 
@@ -34,10 +34,14 @@ except ImportError:  # not built on this machine: every record takes the Python 
 import orjson
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from consumer.pool import IndexNaming
 
 _GZIP = b"\x1f\x8b"
 _ROUTES = 4096  # (log group, log stream) decisions remembered per stream, as parsers.detect does
+EVENT_DATASET = registry.get(VPCFLOW).event_dataset
+ECS_VERSION = registry.get(VPCFLOW).ecs_version
 
 
 def available() -> bool:
@@ -53,12 +57,19 @@ def state(enabled: bool) -> str:
 
 @dataclass(slots=True)
 class _Plan:
-    """What a stream's settings compile to for this path."""
+    """What a stream's settings, the index naming and the parse options compile to for this path: built
+    once, so a record costs a few look-ups here before the compiled code takes it."""
 
     detector: Detector
     forced: bool  # the stream's `dataset` is vpcflow: every event is, whatever its log group
+    writer: Any  # secstash_native.VpcflowDocuments (its GeoIP readers and their cache)
+    index: str
+    prefix: bytes  # the action line up to the id
     namespace: str
     labels: bytes | None
+    keep_original: bool
+    max_bytes: int
+    max_events: int
     routes: dict[tuple[str, str], tuple[bool, str | None]]
 
     def claim(self, group: str, stream: str) -> tuple[bool, str | None]:
@@ -74,24 +85,31 @@ class _Plan:
         return found
 
 
-_PLANS: dict[int, tuple[StreamParsing, _Plan | None]] = {}
+_PLANS: dict[tuple[int, IndexNaming, ParseOptions], tuple[StreamParsing, _Plan | None]] = {}
 _WRITERS: dict[str | None, Any] = {}  # GeoIP folder -> VpcflowDocuments (None: databases unusable)
 
 
-def _plan(parsing: StreamParsing) -> _Plan | None:
+def _plan(parsing: StreamParsing, naming: IndexNaming, options: ParseOptions) -> _Plan | None:
     """None when no record of the stream can take this path."""
-    entry = _PLANS.get(id(parsing))
+    key = (id(parsing), naming, options)
+    entry = _PLANS.get(key)
     if entry is not None and entry[0] is parsing:
         return entry[1]
     plan = None
     may_claim = parsing.dataset == VPCFLOW or (
         parsing.dataset is None and any(rule.dataset == VPCFLOW for rule in parsing.detection))
-    if may_claim and not parsing.filters:
-        labels = orjson.dumps(dict(parsing.labels)) if parsing.labels else None
-        plan = _Plan(Detector(parsing), parsing.dataset == VPCFLOW, parsing.namespace, labels, {})
+    writer = _writer(options.geoip_dir)
+    # A dated index would depend on each document's @timestamp; filters work on the documents as dicts.
+    if may_claim and not parsing.filters and "{date}" not in naming.pattern and writer is not None:
+        spec = registry.get(VPCFLOW)
+        index = naming(spec.event_dataset, parsing.namespace)
+        plan = _Plan(Detector(parsing), parsing.dataset == VPCFLOW, writer, index, action_prefix(index),
+                     parsing.namespace, orjson.dumps(dict(parsing.labels)) if parsing.labels else None,
+                     options.keep_original or spec.keeps_original, options.max_decompressed_bytes,
+                     options.max_events_per_object, {})
     if len(_PLANS) >= 64:
         _PLANS.clear()
-    _PLANS[id(parsing)] = (parsing, plan)  # keeps `parsing` alive, so its id is not reused while cached
+    _PLANS[key] = (parsing, plan)  # keeps `parsing` alive, so its id is not reused while cached
     return plan
 
 
@@ -104,36 +122,30 @@ def _writer(geoip_dir: str | None) -> Any:
     return _WRITERS[geoip_dir]
 
 
-def render(stream: str, shard: str, record: RawRecord, data: bytes, parsing: StreamParsing, options: ParseOptions,
-           index_for: IndexNaming) -> DocumentRun | None:
-    """The record's documents, or None: the Python path parses it (`index_for`: the pool's IndexNaming)."""
-    if secstash_native is None or data[:2] != _GZIP or not 0 <= record.arrival_ms < EXACT_MS:
+def render(stream: str, shard: str, wire: Sequence[Any], data: bytes, parsing: StreamParsing, options: ParseOptions,
+           naming: IndexNaming) -> DocumentRun | None:
+    """The documents of the record (`wire`: the pool's [sequence, sub_sequence, arrival_ms, partition_key,
+    data_b64]; `data`: its payload), or None: the Python path parses it."""
+    if secstash_native is None or data[:2] != _GZIP or not 0 <= wire[2] < EXACT_MS:
         return None
-    if "{date}" in index_for.pattern:  # the index would depend on each document's @timestamp
-        return None
-    plan = _plan(parsing)
+    plan = _plan(parsing, naming, options)
     if plan is None:
         return None
     if not plan.forced:
         names = secstash_native.peek_log_group(data)
         if names is not None and not plan.claim(*names)[0]:
-            return None  # another dataset's record (CloudTrail, ...): not worth decoding twice
+            return None  # another dataset's record (CloudTrail, ...): not worth decoding whole
     try:
-        cwl = secstash_native.CwlRecord(data, options.max_decompressed_bytes, options.max_events_per_object)
+        cwl = secstash_native.CwlRecord(data, plan.max_bytes, plan.max_events)
     except ValueError:
         return None
     claimed, fmt = plan.claim(cwl.log_group, cwl.log_stream)
-    writer = _writer(options.geoip_dir)
-    if not claimed or writer is None:
+    if not claimed:
         return None
-    spec = registry.get(VPCFLOW)
-    index = index_for(spec.event_dataset, parsing.namespace)
-    prefix = action_prefix(index)
-    rendered = writer.render(cwl, record_position(stream, shard, record.sequence, record.sub_sequence),
-                             prefix, record.arrival_ms, spec.ecs_version, parsing.namespace, plan.labels,
-                             options.keep_original or spec.keeps_original, fmt)
+    sequence, sub_sequence = wire[0], wire[1]
+    rendered = plan.writer.render(cwl, record_position(stream, shard, sequence, sub_sequence), plan.prefix, wire[2],
+                                  ECS_VERSION, plan.namespace, plan.labels, plan.keep_original, fmt)
     if rendered is None:
         return None
-    lines, bounds = rendered
-    return DocumentRun(index, spec.name, spec.event_dataset, stream, shard, record.sequence, record.sub_sequence,
-                       lines, bounds, len(prefix))
+    return DocumentRun(plan.index, VPCFLOW, EVENT_DATASET, stream, shard, sequence, sub_sequence, rendered[0],
+                       rendered[1], len(plan.prefix))

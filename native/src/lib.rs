@@ -102,7 +102,7 @@ impl VpcflowDocuments {
         let mut ingested = Vec::with_capacity(24);
         dates::iso_ms(&mut ingested, ingested_ms);
         let cx = vpcflow::Context { record, ingested: &ingested, ecs_version, namespace, labels, keep_original };
-        let mut out = Vec::with_capacity(record.len() * 1300);
+        let mut out = Vec::with_capacity(record.len() * 1600);
         let mut bounds = Vec::with_capacity(record.len() * 12);
         for (ordinal, event) in record.events().enumerate() {
             let fields = vpcflow::split(event.message).ok()?;
