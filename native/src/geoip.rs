@@ -108,51 +108,31 @@ impl GeoIp {
         self.city.is_some() || self.asn.is_some()
     }
 
-    /// Appends `,"geo":{...}` and `,"as":{...}` for an address, each when the databases know something.
-    pub fn write(&mut self, out: &mut Vec<u8>, ip: IpAddr) {
+    /// Appends `,"geo":{...}` and `,"as":{...}` for an address, each when the databases know something; Err
+    /// when a database fails to answer (Python raises there, and dead-letters the event).
+    pub fn write(&mut self, out: &mut Vec<u8>, ip: IpAddr) -> Result<(), ()> {
         if !self.enabled() {
-            return;
+            return Ok(());
         }
         let (v6, address, width) = bits_of(ip);
         for (version, prefix, map) in &self.networks {
             if *version == v6 {
                 if let Some(found) = map.get(&network(address, width, *prefix)) {
                     out.extend_from_slice(found);
-                    return;
+                    return Ok(());
                 }
             }
         }
         let mut rendered = Vec::new();
-        let city_prefix = match &self.city {
-            Some(reader) => match reader.lookup_prefix::<City>(ip) {
-                Ok((found, prefix)) => {
-                    if let Some(city) = found {
-                        write_city(&mut rendered, &city);
-                    }
-                    Some(prefix)
-                }
-                Err(_) => None,
-            },
-            None => Some(0),
-        };
-        let asn_prefix = match &self.asn {
-            Some(reader) => match reader.lookup_prefix::<Asn>(ip) {
-                Ok((found, prefix)) => {
-                    if let Some(asn) = found {
-                        write_asn(&mut rendered, &asn);
-                    }
-                    Some(prefix)
-                }
-                Err(_) => None,
-            },
-            None => Some(0),
-        };
+        let city_prefix = lookup(&self.city, ip, &mut rendered, write_city)?;
+        let asn_prefix = lookup(&self.asn, ip, &mut rendered, write_asn)?;
         out.extend_from_slice(&rendered);
         // A database that could not say (an IPv6 address in an IPv4 database) leaves the answer uncached.
         if let (Some(a), Some(b)) = (city_prefix, asn_prefix) {
             let prefix = a.max(b).min(usize::from(width)) as u8;
             self.remember(v6, prefix, network(address, width, prefix), rendered);
         }
+        Ok(())
     }
 
     fn remember(&mut self, v6: bool, prefix: u8, key: u128, rendered: Vec<u8>) {
@@ -175,6 +155,26 @@ impl GeoIp {
             self.networks.swap(at, at - 1);
         }
     }
+}
+
+/// One database's answer for `ip`, written by `write`: Ok(the prefix length that decided it), Ok(None) when the
+/// database cannot say (an IPv6 address in an IPv4-only database: Python's reader refuses the look-up, and no
+/// answer is written), Err when it fails (a corrupt database: Python raises).
+fn lookup<'de, T: Deserialize<'de>>(
+    reader: &'de Option<Reader>,
+    ip: IpAddr,
+    out: &mut Vec<u8>,
+    write: fn(&mut Vec<u8>, &T),
+) -> Result<Option<usize>, ()> {
+    let Some(reader) = reader else { return Ok(Some(0)) };
+    if ip.is_ipv6() && reader.metadata.ip_version == 4 {
+        return Ok(None);
+    }
+    let (found, prefix) = reader.lookup_prefix::<T>(ip).map_err(|_| ())?;
+    if let Some(answer) = found {
+        write(out, &answer);
+    }
+    Ok(Some(prefix))
 }
 
 fn english<'a>(place: &Option<Place<'a>>) -> Option<&'a str> {

@@ -182,8 +182,8 @@ pub fn write(
         json::string(out, dst);
         out.extend_from_slice(b"]}");
     }
-    write_endpoint(out, geoip, "source", src, src_ip, sport, packets, bytes);
-    write_endpoint(out, geoip, "destination", dst, dst_ip, dport, None, None);
+    write_endpoint(out, geoip, "source", src, src_ip, sport, packets, bytes)?;
+    write_endpoint(out, geoip, "destination", dst, dst_ip, dport, None, None)?;
     if puts.get("network").is_none() && !network.is_empty() {
         out.extend_from_slice(b",\"network\":");
         object(out, &network);
@@ -365,7 +365,7 @@ fn write_endpoint(
     port: Option<i64>,
     packets: Option<i64>,
     bytes: Option<i64>,
-) {
+) -> Result<(), ()> {
     let start = out.len();
     out.push(b',');
     json::string(out, name);
@@ -375,7 +375,7 @@ fn write_endpoint(
         members.str(out, "address", text);
         if let Some(ip) = ip {
             members.str(out, "ip", text);
-            geoip.write(out, ip);
+            geoip.write(out, ip)?;
         }
     }
     for (key, value) in [("port", port), ("packets", packets), ("bytes", bytes)] {
@@ -388,6 +388,7 @@ fn write_endpoint(
     } else {
         out.push(b'}');
     }
+    Ok(())
 }
 
 /// The members of `network`, in Python's order: direction (from `_put`), type, counters, protocol, hash.
