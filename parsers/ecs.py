@@ -8,6 +8,8 @@ from functools import lru_cache
 from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any
 
+from parsers.short_cache import cached_when_short
+
 _EMPTY: tuple[object, ...] = (None, "", {}, [])
 
 
@@ -120,7 +122,9 @@ def iso_to_iso_ms(text: str) -> str:
     return iso_ms(parse_iso(text))
 
 
-@lru_cache(maxsize=65536)
+# Cached for texts up to 64 characters (an IPv6 address with a zone id fits): the parsers ask it of fields the
+# log's writer chooses, and a cache keyed by any text would keep 64 KiB values alive (~4 GiB per worker).
+@cached_when_short(64, maxsize=65536)
 def ip_version(text: str) -> int | None:
     """4 or 6 when `text` is an IP address, else None (hostnames such as `ssm.amazonaws.com` are common)."""
     # inet_pton takes the usual forms ~10x faster than ipaddress, and rejects only what ipaddress rejects
