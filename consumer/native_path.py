@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from consumer.pool import IndexNaming
 
-_GZIP = b"\x1f\x8b"
+_GZIP_BASE64 = "H4sI"  # the base64 of gzip's magic bytes and its deflate method (1f 8b 08)
 _ROUTES = 4096  # (log group, log stream) decisions remembered per stream, as parsers.detect does
 EVENT_DATASET = registry.get(VPCFLOW).event_dataset
 ECS_VERSION = registry.get(VPCFLOW).ecs_version
@@ -122,11 +122,12 @@ def _writer(geoip_dir: str | None) -> Any:
     return _WRITERS[geoip_dir]
 
 
-def render(stream: str, shard: str, wire: Sequence[Any], data: bytes, parsing: StreamParsing, options: ParseOptions,
+def render(stream: str, shard: str, wire: Sequence[Any], parsing: StreamParsing, options: ParseOptions,
            naming: IndexNaming) -> DocumentRun | None:
     """The documents of the record (`wire`: the pool's [sequence, sub_sequence, arrival_ms, partition_key,
-    data_b64]; `data`: its payload), or None: the Python path parses it."""
-    if secstash_native is None or data[:2] != _GZIP or not 0 <= wire[2] < EXACT_MS:
+    data_b64]), or None: the Python path parses it. The compiled code decodes the base64 itself."""
+    data = wire[4]
+    if secstash_native is None or not data.startswith(_GZIP_BASE64) or not 0 <= wire[2] < EXACT_MS:
         return None
     plan = _plan(parsing, naming, options)
     if plan is None:

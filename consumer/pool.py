@@ -247,10 +247,9 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
             # of bad lines makes one per line.
             out.deferred.extend(records[position:])
             break
-        data = base64.b64decode(wire[4])
         if native and len(wire) == 5:
             with _watched(stream, shard, wire, config.parse_timeout_s):
-                run = native_path.render(stream, shard, wire, data, parsing, config.options, config.naming)
+                run = native_path.render(stream, shard, wire, parsing, config.options, config.naming)
             if run is not None:
                 out.runs.append((len(out.items), run))
                 out.run_documents += len(run)
@@ -260,6 +259,7 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
                 out.event_count += len(run)
                 continue
         record = RawRecord(wire[0], wire[1], wire[2], wire[3], wire[4])
+        data = base64.b64decode(record.data_b64)
         # Documents are serialised as they are made: a log object's never all exist as dicts at once.
         builder = BulkItemBuilder(stream, shard, record, config.naming)
         full = None if limit is None else _full(limit, out.held(), builder)

@@ -161,7 +161,7 @@ fn gunzip(data: &[u8], max_bytes: usize) -> Option<Vec<u8>> {
     if size > max_bytes {
         return None;
     }
-    let mut out = vec![0u8; size];
+    let mut out: Vec<u8> = Vec::with_capacity(size); // not zeroed: libdeflate writes all of it, or fails
     let (mut read, mut written) = (0usize, 0usize);
     let result = LIBDEFLATE.with(|d| unsafe {
         // SAFETY: the decompressor is this thread's own; the pointers and lengths are the slices'.
@@ -175,8 +175,12 @@ fn gunzip(data: &[u8], max_bytes: usize) -> Option<Vec<u8>> {
             &mut written,
         )
     });
-    (result == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS && read == data.len() && written == size)
-        .then_some(out)
+    if result != libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS || read != data.len() || written != size {
+        return None;
+    }
+    // SAFETY: libdeflate reported all `size` bytes of the buffer's capacity written.
+    unsafe { out.set_len(size) };
+    Some(out)
 }
 
 struct Decompressor(*mut libdeflate_sys::libdeflate_decompressor);

@@ -1,6 +1,6 @@
 //! Dates as secstash renders them (`parsers.ecs.iso_ms`): UTC, milliseconds, `Z`, the year unpadded.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 
 /// The largest epoch second Python's datetime can represent (9999-12-31T23:59:59Z).
 pub const MAX_SECONDS: i64 = 253_402_300_799;
@@ -10,24 +10,27 @@ pub const MAX_SECONDS: i64 = 253_402_300_799;
 pub const EXACT_MS: i64 = 4_000_000_000_000;
 
 thread_local! {
-    // Events of one record, and every document's `event.ingested`, share a few seconds: render each once.
-    static LAST: Cell<(i64, [u8; 32], usize)> = const { Cell::new((i64::MIN, [0u8; 32], 0)) };
+    // A record's events, and every document's `event.ingested`, fall in a few seconds (a flow's start and end
+    // a minute apart): each second is rendered once, kept in a small table indexed by the second.
+    static SECONDS: RefCell<[(i64, [u8; 32], u8); SLOTS]> = const { RefCell::new([(i64::MIN, [0u8; 32], 0); SLOTS]) };
 }
+
+const SLOTS: usize = 64;
 
 /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` for epoch milliseconds in 0..=MAX_SECONDS*1000+999.
 pub fn iso_ms(out: &mut Vec<u8>, ms: i64) {
     let (seconds, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (last, text, len) = LAST.get();
-    if last == seconds {
-        out.extend_from_slice(&text[..len]);
-    } else {
-        let start = out.len();
-        second_prefix(out, seconds);
-        let len = out.len() - start;
-        let mut text = [0u8; 32];
-        text[..len].copy_from_slice(&out[start..]);
-        LAST.set((seconds, text, len));
-    }
+    SECONDS.with(|table| {
+        let mut table = table.borrow_mut();
+        let slot = &mut table[seconds.rem_euclid(SLOTS as i64) as usize];
+        if slot.0 != seconds {
+            let mut text = Vec::with_capacity(32);
+            second_prefix(&mut text, seconds);
+            slot.1[..text.len()].copy_from_slice(&text);
+            *slot = (seconds, slot.1, text.len() as u8);
+        }
+        out.extend_from_slice(&slot.1[..usize::from(slot.2)]);
+    });
     out.extend_from_slice(&[
         b'0' + (milli / 100) as u8,
         b'0' + (milli / 10 % 10) as u8,

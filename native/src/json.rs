@@ -2,11 +2,37 @@
 //! `\` and control characters escaped (short forms where JSON has them, else `\u00XX` in lower case),
 //! everything else, non-ASCII included, as it is.
 
+/// Whether a byte must be escaped in a JSON string: `"`, `\` and the control characters.
+const fn escaped(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Whether any of eight bytes must be escaped, for eight at a time (SWAR: a byte below 0x20, or equal to
+/// `"` or `\`, sets its high bit in the result).
+fn any_escaped(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(word ^ (ONES * u64::from(b'"')));
+    let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(word ^ (ONES * u64::from(b'\\')));
+    (below_space | quote | backslash) & HIGH != 0
+}
+
+fn needs_escaping(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if any_escaped(u64::from_le_bytes(chunk.try_into().expect("chunks of eight"))) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| escaped(b))
+}
+
 /// Appends `s` as a JSON string.
 pub fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+    if !needs_escaping(bytes) {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -60,14 +86,17 @@ impl Members {
         Members { first: true }
     }
 
-    /// Writes `"key":`, preceded by a comma unless it is the first member.
+    /// Writes `"key":`, preceded by a comma unless it is the first member. Keys are the document's own field
+    /// names (ASCII letters, digits, `_`; a rule's format names are checked to be so), written as they are.
     pub fn key(&mut self, out: &mut Vec<u8>, key: &str) {
+        debug_assert!(!needs_escaping(key.as_bytes()));
         if !self.first {
             out.push(b',');
         }
         self.first = false;
-        string(out, key);
-        out.push(b':');
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
     }
 
     pub fn str(&mut self, out: &mut Vec<u8>, key: &str, value: &str) {

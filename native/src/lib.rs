@@ -15,13 +15,15 @@ mod layout;
 mod numbers;
 mod vpcflow;
 
+use base64::Engine;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::collections::HashMap;
 
-/// A decoded CloudWatch Logs DATA_MESSAGE: `CwlRecord(data, max_decompressed_bytes, max_events)`, ValueError
-/// when the record is anything else (the Python path then takes it).
+/// A decoded CloudWatch Logs DATA_MESSAGE: `CwlRecord(data_b64, max_decompressed_bytes, max_events)` from the
+/// record's data as the KCL daemon hands it over (base64), ValueError when the record is anything else (the
+/// Python path then takes it).
 #[pyclass(frozen, module = "secstash_native")]
 struct CwlRecord {
     record: cwl::Record,
@@ -30,8 +32,11 @@ struct CwlRecord {
 #[pymethods]
 impl CwlRecord {
     #[new]
-    fn new(data: &[u8], max_decompressed_bytes: usize, max_events: usize) -> PyResult<Self> {
-        cwl::decode(data, max_decompressed_bytes, max_events)
+    fn new(data_b64: &str, max_decompressed_bytes: usize, max_events: usize) -> PyResult<Self> {
+        // Strict base64 (what the daemon sends): anything Python's lenient decoder would read otherwise is
+        // refused here, and decoded there.
+        let data = base64::engine::general_purpose::STANDARD.decode(data_b64).ok();
+        data.and_then(|data| cwl::decode(&data, max_decompressed_bytes, max_events))
             .map(|record| CwlRecord { record })
             .ok_or_else(|| PyValueError::new_err("not a plain CloudWatch Logs DATA_MESSAGE"))
     }
@@ -101,7 +106,16 @@ impl VpcflowDocuments {
         };
         let mut ingested = Vec::with_capacity(24);
         dates::iso_ms(&mut ingested, ingested_ms);
-        let cx = vpcflow::Context { record, ingested: &ingested, ecs_version, namespace, labels, keep_original };
+        let cloudwatch = vpcflow::cloudwatch_members(record);
+        let cx = vpcflow::Context {
+            record,
+            cloudwatch: &cloudwatch,
+            ingested: &ingested,
+            ecs_version,
+            namespace,
+            labels,
+            keep_original,
+        };
         let mut out = Vec::with_capacity(record.len() * 1600);
         let mut bounds = Vec::with_capacity(record.len() * 12);
         for (ordinal, event) in record.events().enumerate() {
@@ -129,13 +143,17 @@ impl VpcflowDocuments {
     }
 }
 
-/// `(log group, log stream)` as a gzip CloudWatch Logs record names them in its first few KB, or None: a
-/// hint only (the record's real envelope is what `CwlRecord` decodes), to skip records no rule of the
-/// compiled path claims without decompressing them whole.
+/// `(log group, log stream)` as a gzip CloudWatch Logs record (base64, as the daemon hands it over) names them
+/// in its first bytes, or None: a hint only (the record's real envelope is what `CwlRecord` decodes), to skip
+/// records no rule of the compiled path claims without decoding them whole.
 #[pyfunction]
-fn peek_log_group(data: &[u8]) -> Option<(String, String)> {
-    cwl::peek(data)
+fn peek_log_group(data_b64: &str) -> Option<(String, String)> {
+    // The gzip header and the deflate data of the envelope's first bytes are well within this.
+    let head = &data_b64.as_bytes()[..data_b64.len().min(PEEK_BASE64) / 4 * 4];
+    cwl::peek(&base64::engine::general_purpose::STANDARD.decode(head).ok()?)
 }
+
+const PEEK_BASE64: usize = 2048;
 
 #[pymodule]
 fn secstash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -3,6 +3,10 @@
 /// `java_long`: a decimal string with an optional sign, at most 20 characters, within Java's long (or, with
 /// `bits` 32, int) range.
 pub fn java_long(text: &str, bits: u32) -> Option<i64> {
+    if text.len() < 10 && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        // The usual case: unsigned and below 10^9, in range for both sizes.
+        return Some(text.bytes().fold(0i64, |n, b| n * 10 + i64::from(b - b'0')));
+    }
     if text.is_empty() || text.len() > 20 {
         return None;
     }
