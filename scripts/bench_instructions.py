@@ -5,7 +5,8 @@
 
 (b) per event = (Collected with MEASURE=1 - Collected with MEASURE=0) / events. Both runs build the same
 corpora (seed 1 measured, seed 99 warm-up, as `secstash bench` builds them, GeoIP on) and parse the warm-up;
-only MEASURE=1 also parses the measured corpus. Run from the project root (PYTHONPATH=<tree> for another).
+only MEASURE=1 also parses the measured corpus. NATIVE=0 sends every record through the Python parsers (as
+`secstash bench --python-only`). Run from the project root (PYTHONPATH=<tree> for another).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ GEOIP = os.environ.get("GEOIP_DIR", "../shared/reference/geoip")
 
 def main(name: str, events: int) -> None:
     config = WorkerConfig({stages.STREAM: corpus.stream_parsing(stages.STREAM)}, ParseOptions(geoip_dir=GEOIP),
-                          IndexNaming())
+                          IndexNaming(), native_records=os.environ.get("NATIVE", "1") == "1")
     tune_gc()
     mix = corpus.BENCH_MIX if name == "mixed" else None
     warm = workload.build(name, 2000, 99, mix)
