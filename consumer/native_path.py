@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from parsers import ParseOptions, StreamParsing, registry
 from parsers.detect import VPCFLOW, Detector
 from parsers.ecs import EXACT_MS
+from parsers.enrich.useragent import user_agent
 from sinks.batch import DocumentRun
 from sinks.documents import record_position
 from sinks.search.request_builder import action_prefix
@@ -150,3 +151,9 @@ def render(stream: str, shard: str, wire: Sequence[Any], parsing: StreamParsing,
         return None
     return DocumentRun(plan.index, VPCFLOW, EVENT_DATASET, stream, shard, sequence, sub_sequence, rendered[0],
                        rendered[1], len(plan.prefix))
+
+
+def user_agent_json(agent: str) -> bytes | None:
+    """The `user_agent` object of a document, as the compiled writers copy it in (they cache it per agent)."""
+    parsed = user_agent(agent)
+    return orjson.dumps(parsed) if parsed is not None else None

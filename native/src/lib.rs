@@ -13,6 +13,7 @@ mod geoip;
 mod json;
 mod layout;
 mod numbers;
+mod useragent;
 mod vpcflow;
 
 use base64::Engine;
