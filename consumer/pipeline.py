@@ -43,7 +43,7 @@ from prometheus_client import Gauge
 
 from consumer import events
 from consumer.pool import Parsed, WireRecord, chunk_count
-from sinks.batch import BulkItem, DeadLetter, RawRecord, RecordBatch
+from sinks.batch import DeadLetter, Entry, RawRecord, RecordBatch
 
 
 class RecordSink(Protocol):
@@ -51,7 +51,7 @@ class RecordSink(Protocol):
 
 
 class ItemSink(Protocol):
-    def deliver(self, items: Sequence[BulkItem]) -> Future[None]: ...
+    def deliver(self, entries: Sequence[Entry]) -> Future[None]: ...
 
     def wait_for_room(self) -> None:
         """Return once the sink's accepted bytes are below its cap; raise SinkClosed if it closes first."""
@@ -194,12 +194,11 @@ class Pipeline:
                     events.batch_parsed(stream, parsed.events, parsed.documents, parsed.dropped,
                                         parsed.failures, parsed.objects_read, parsed.object_bytes,
                                         parsed.unclaimed, parsed.unclaimed_groups, parsed.native_records)
-                    documents = len(parsed.items)
-                    if parsed.items:
-                        pending.append(self._search.deliver(parsed.items))  # returns once taken
+                    documents = len(parsed.items) + parsed.run_documents
                     # The sink holds the documents now and drops each once it is done with it: so must we,
                     # or a round waiting for its last document would keep all of them.
-                    parsed.items = []
+                    if entries := parsed.take_entries():
+                        pending.append(self._search.deliver(entries))  # returns once taken
                 if parsed.dead_letters:
                     pending.append(self._dead_letters.deliver(parsed.dead_letters))
                 _wait_all(pending)

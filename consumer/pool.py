@@ -41,8 +41,9 @@ from consumer.objects import ObjectAccess, ObjectReader
 from parsers import ObjectRef, ParseOptions, RecordOutcome, StreamParsing, parse_record, registry
 from parsers.enrich import useragent
 from parsers.outcome import UNCLAIMED_GROUPS
-from sinks.batch import BulkItem, DeadLetter, DocumentRun, RawRecord, Source
+from sinks.batch import BulkItem, DeadLetter, DocumentRun, Entry, RawRecord, Source, pack
 from sinks.documents import BulkItemBuilder, dead_letters_for
+from sinks.search.request_builder import action_prefix
 
 # A record as it crosses process boundaries: [sequence, sub_sequence, arrival_ms, partition_key, data_b64],
 # and, when a round stopped between two of its log objects, the index of the first pointer still to read.
@@ -116,7 +117,8 @@ class Parsed:
     unclaimed: Counter[str] = field(default_factory=Counter)
     unclaimed_groups: dict[str, str] = field(default_factory=dict)
     # Records the compiled path rendered, each with how many of `items` came before it: they cross the pipe
-    # as a few bytes objects each, and become items (in record order) where they are unpickled.
+    # as a few bytes objects each, and reach the search sink whole (`take_entries`) or become items in record
+    # order (`expand_runs`) for whoever takes only items.
     runs: list[tuple[int, DocumentRun]] = field(default_factory=list)
     native_records: int = 0  # records the compiled path rendered (the rest took the Python parsers)
     run_documents: int = 0  # documents in `runs`
@@ -124,6 +126,19 @@ class Parsed:
     def held(self) -> int:
         """Documents and dead letters so far (what `WorkerConfig.max_chunk_documents` bounds)."""
         return len(self.items) + self.run_documents + len(self.dead_letters)
+
+    def take_entries(self) -> list[Entry]:
+        """The documents, items and runs, in record order; they are the caller's now (the search sink drops each
+        once it is done with it: so must this, or a round waiting for its last document would keep them all)."""
+        entries: list[Entry] = []
+        taken = 0
+        for before, run in self.runs:
+            entries.extend(self.items[taken:before])
+            taken = before
+            entries.append(run)
+        entries.extend(self.items[taken:])
+        self.items, self.runs, self.run_documents = [], [], 0
+        return entries
 
     def expand_runs(self) -> None:
         """Turn the compiled path's runs into items, in record order."""
@@ -179,11 +194,9 @@ def _add_groups(into: dict[str, str], groups: dict[str, str]) -> None:
 
 
 def _unpickle_parsed(columns: tuple[tuple[Any, ...], ...], *rest: Any) -> Parsed:
-    parsed = Parsed([BulkItem(index, id_, body, dataset, Source(stream, shard, sequence, sub_sequence, ordinal))
-                     for index, id_, body, dataset, stream, shard, sequence, sub_sequence, ordinal
-                     in zip(*columns)], *rest)
-    parsed.expand_runs()  # the sinks take items
-    return parsed
+    return Parsed([BulkItem(index, id_, body, dataset, Source(stream, shard, sequence, sub_sequence, ordinal))
+                   for index, id_, body, dataset, stream, shard, sequence, sub_sequence, ordinal
+                   in zip(*columns)], *rest)
 
 
 # Pools started to find the records that kill a worker in one failed chunk (see ParserPool._bisect).
@@ -231,8 +244,7 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
                 give_up: frozenset[str] = frozenset(), *, keep_runs: bool = False) -> Parsed:
     """Parse consecutive records of one shard. Runs in a worker (config from the initializer) or inline.
     `give_up`: log objects (`object_location`) whose pointers are dead-lettered if they fail once more.
-    `keep_runs`: leave the compiled path's records in `Parsed.runs` (a worker's result, expanded where it
-    is unpickled) rather than as items."""
+    `keep_runs`: leave the compiled path's records in `Parsed.runs` (a worker's result) rather than as items."""
     config = config or _CONFIG
     assert config is not None, "worker not initialised"
     parsing = config.parsing.get(stream) or StreamParsing(stream=stream)
@@ -276,7 +288,15 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
             continue
         if outcome.resume_object is not None:
             out.deferred.append([*wire[:5], outcome.resume_object])
-        out.items.extend(builder.items)
+        if keep_runs:  # a worker's: documents cross the pipe as bulk lines, few objects per record
+            for entry in pack(builder.items, action_prefix):
+                if type(entry) is DocumentRun:
+                    out.runs.append((len(out.items), entry))
+                    out.run_documents += len(entry)
+                else:
+                    out.items.append(entry)
+        else:
+            out.items.extend(builder.items)
         outcome.failures.extend(builder.failures)  # documents JSON cannot represent, dead-lettered with the rest
         out.dead_letters.extend(dead_letters_for(stream, shard, record, outcome))
         out.events.update(outcome.events_by_dataset)
@@ -422,8 +442,11 @@ class ParserPool:
 
     def __init__(self, config: WorkerConfig, workers: int | None = None,
                  executor_factory: Callable[[int, WorkerConfig], ProcessPoolExecutor] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, keep_runs: bool = False) -> None:
+        """`keep_runs`: results keep the compiled path's records as runs (`Parsed.take_entries`, for the search
+        sink), rather than as items for sinks that take only those."""
         self._config = config
+        self._keep_runs = keep_runs
         self._workers = workers or usable_cpus()
         self._factory = executor_factory or _default_executor
         self._lock = Lock()
@@ -455,6 +478,8 @@ class ParserPool:
                 result.merge(part)
         finally:
             events.QUEUE.labels("parse_chunks").dec(len(futures))
+        if not self._keep_runs:
+            result.expand_runs()
         return result
 
     def _giving_up(self, stream: str, shard: str, chunk: Sequence[WireRecord], failure: ObjectReadFailed) -> Parsed:

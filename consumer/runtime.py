@@ -159,7 +159,7 @@ class App:
 
         events.objects_from_any_bucket(s.streams_reading_any_bucket())
         events.aws_endpoints_overridden(s.aws.overridden())
-        self.pool = ParserPool(worker_config(s), s.pipeline.workers)
+        self.pool = ParserPool(worker_config(s), s.pipeline.workers, keep_runs=True)
         self.pipeline = Pipeline(self.pool, self.archive, self.search, self.dead_letters,
                                  ByteBudget(s.pipeline.max_in_flight_bytes), on_delivered=self._delivered)
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+import re
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 
@@ -105,13 +108,15 @@ class DeadLetter:
 class DocumentRun:
     """The documents of one record, rendered whole by the compiled record path (`consumer.native_path`): its
     bulk lines as one buffer, which crosses the pool's pipe as two bytes objects, not a Python object per
-    document. `bounds` holds three little-endian u32 per document: where its action line starts, where its
-    body starts and where it ends (its newline). The documents are the record's events 0, 1, 2, ... (part 0
-    each), all of one dataset and index. `items()` makes the BulkItems the sinks take."""
+    document, and reaches the search sink that way (`sinks.search`: one slice of the buffer per run in a bulk
+    body; BulkItems are made only for documents that need one of their own: a retry, a dead letter, a spill).
+    `bounds` holds three little-endian u32 per document: where its action line starts, where its body starts
+    and where it ends (its newline). The documents are the record's events `first`, `first + 1`, ... (part 0
+    each), all of one dataset and index. A run split to fit a bulk request shares `lines` with its pieces."""
 
     index: str
     dataset: str  # registry name
-    event_dataset: str
+    event_dataset: str  # the compiled path's (`pack`'s runs leave it empty: their counts are taken before)
     stream: str
     shard: str
     sequence: str
@@ -119,9 +124,27 @@ class DocumentRun:
     lines: bytes  # NDJSON bulk lines: an action line and a body per document
     bounds: bytes
     id_offset: int  # where the id starts in an action line (ids are ID_LENGTH characters)
+    first: int = 0  # the ordinal (event index in the record) of the first document
 
     def __len__(self) -> int:
         return len(self.bounds) // 12
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the run adds to a bulk body: as `request_builder.item_bytes` summed over its documents."""
+        bounds = memoryview(self.bounds).cast("I")
+        return bounds[-1] + 1 - bounds[0]
+
+    def ndjson(self) -> memoryview:
+        """The run's bulk lines (action line and body of each document), without a copy (`bytes()` makes one)."""
+        bounds = memoryview(self.bounds).cast("I")
+        return memoryview(self.lines)[bounds[0]:bounds[-1] + 1]
+
+    def split(self, count: int) -> tuple[DocumentRun, DocumentRun]:
+        """Its first `count` documents and the others, as two runs (0 < count < len(self))."""
+        cut = 12 * count
+        return (replace(self, bounds=self.bounds[:cut]),
+                replace(self, bounds=self.bounds[cut:], first=self.first + count))
 
     def items(self) -> list[BulkItem]:
         lines, offset, end = self.lines, self.id_offset, self.id_offset + ID_LENGTH
@@ -130,7 +153,70 @@ class DocumentRun:
         bounds = memoryview(self.bounds).cast("I")
         return [BulkItem(index, lines[action + offset:action + end].decode("ascii"), lines[body:body_end], dataset,
                          Source(stream, shard, sequence, sub_sequence, ordinal))
-                for ordinal, (action, body, body_end) in enumerate(zip(bounds[0::3], bounds[1::3], bounds[2::3]))]
+                for ordinal, (action, body, body_end)
+                in enumerate(zip(bounds[0::3], bounds[1::3], bounds[2::3]), self.first)]
+
+
+def pack(items: list[BulkItem], action_prefix: Callable[[str], bytes]) -> list[BulkItem | DocumentRun]:
+    """A record's items (in order), every stretch of them that is a run's documents (consecutive events, one
+    index and dataset, ids and bodies as the bulk lines take them) packed into a DocumentRun whose lines are
+    made here: what a pool worker sends back, so the process the search sink runs in neither rebuilds an item
+    per document nor writes its bulk lines. The rest stay as they are. `run.items()` gives the items back."""
+    out: list[BulkItem | DocumentRun] = []
+    stretch: list[BulkItem] = []
+    for item in items:
+        if stretch and (item.index != stretch[0].index or item.dataset != stretch[0].dataset
+                        or item.source.ordinal != stretch[-1].source.ordinal + 1):  # type: ignore[operator]
+            out.append(_run_of(stretch, action_prefix(stretch[0].index)))
+            stretch = []
+        if item.source.ordinal is not None and len(item.id) == ID_LENGTH and item.id.isascii() \
+                and _PLAIN_ID(item.id) and not item.body.endswith(b"\n"):
+            stretch.append(item)
+        else:
+            if stretch:
+                out.append(_run_of(stretch, action_prefix(stretch[0].index)))
+                stretch = []
+            out.append(item)
+    if stretch:
+        out.append(_run_of(stretch, action_prefix(stretch[0].index)))
+    return out
+
+
+def _run_of(items: list[BulkItem], prefix: bytes) -> DocumentRun:
+    action = len(prefix) + ID_LENGTH + 4  # the prefix, the id, `"}}` and the newline
+    parts: list[bytes] = []
+    bounds = array("I")
+    at = 0
+    for item in items:
+        parts += (prefix, item.id.encode("ascii"), b'"}}\n', item.body, b"\n")
+        end = at + action + len(item.body)
+        bounds.extend((at, at + action, end))
+        at = end + 1
+    first, source = items[0], items[0].source
+    return DocumentRun(first.index, first.dataset, "", source.stream, source.shard, source.sequence,
+                       source.sub_sequence, b"".join(parts), bounds.tobytes(), len(prefix), source.ordinal or 0)
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]+\Z").match  # characters JSON writes as they are (request_builder's)
+
+
+# What the search sink takes: one document, or a record's documents rendered whole.
+Entry = BulkItem | DocumentRun
+
+
+def documents_in(entry: Entry) -> int:
+    return len(entry) if type(entry) is DocumentRun else 1
+
+
+def as_items(entries: Iterable[Entry]) -> list[BulkItem]:
+    """Every document of `entries` as a BulkItem, in order."""
+    items: list[BulkItem] = []
+    for entry in entries:
+        if type(entry) is DocumentRun:
+            items.extend(entry.items())
+        else:
+            items.append(entry)
+    return items
 
 
 ID_LENGTH = 20  # characters of a document id (`sinks.documents.document_id`)

@@ -118,7 +118,7 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
 @contextmanager
 def _pool(config: WorkerConfig, workers: int, warm: workload.Workload) -> Iterator[ParserPool]:
     """A parser pool whose workers have started and parsed the warm-up records."""
-    pool = ParserPool(config, workers)
+    pool = ParserPool(config, workers, keep_runs=True)  # as the daemon's
     try:
         stages.parse_pool(pool, warm.wire, warm.events, warm.bare_bytes, workers)
         yield pool

@@ -12,10 +12,10 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from sinks.compress import gzip_bytes
 from sinks.archive.config import ArchiveSettings
 from sinks.archive.encode import plan_objects
-from sinks.batch import BulkItem, DeadLetter, RecordBatch
+from sinks.batch import DeadLetter, Entry, RecordBatch, documents_in
+from sinks.compress import gzip_bytes
 from sinks.deadletter import encode_entry
 from sinks.search import request_builder
 from sinks.search.config import SearchSettings
@@ -66,14 +66,17 @@ class DiscardSearch(_Counted):
         self.max_docs = int(_default(SearchSettings, "bulk_max_docs"))  # type: ignore[arg-type]
         self.max_bytes = int(_default(SearchSettings, "bulk_max_bytes"))  # type: ignore[arg-type]
 
-    def deliver(self, items: Sequence[BulkItem]) -> Future[None]:
-        return self._executor.submit(self._encode, items)
+    def deliver(self, entries: Sequence[Entry]) -> Future[None]:
+        return self._executor.submit(self._encode, entries)
 
     def wait_for_room(self) -> None:
         """Always room: the bench measures the pipeline, not a cluster's backpressure."""
 
-    def _encode(self, items: Sequence[BulkItem]) -> None:
-        for chunk in request_builder.chunks(items, request_builder.item_bytes, self.max_docs, self.max_bytes):
+    def _encode(self, entries: Sequence[Entry]) -> None:
+        # As SearchSink cuts them: runs in pieces a request can take, requests bounded in documents and bytes.
+        pieces = request_builder.fitted(entries, self.max_docs, self.max_bytes)
+        for chunk in request_builder.chunks(pieces, request_builder.entry_bytes, self.max_docs, self.max_bytes,
+                                            documents_in):
             request = request_builder.build(chunk, _same, compress=self.compress, level=self.level)
             self._count(request.raw_bytes, len(request.body))
 
@@ -90,5 +93,5 @@ class DiscardDeadLetters(_Counted):
         self._count(len(raw), len(gzip_bytes(raw)))
 
 
-def _same(item: BulkItem) -> BulkItem:
-    return item
+def _same(entry: Entry) -> Entry:
+    return entry

@@ -62,24 +62,24 @@ class PipelineRun:
 
 
 def parse_one_core(wire: Iterable[WireRecord], config: WorkerConfig, events: int, size: int) -> Timing:
-    """(b): a worker's parse (`parse_in_worker`) inline, then the bulk lines of its items (the compiled
+    """(b): a worker's parse (`parse_in_worker`) inline, then the bulk lines of its documents (the compiled
     path's records come with theirs)."""
     started, cpu = time.perf_counter(), time.process_time()
     for batch in batches(iter(wire), BATCH_RECORDS):
         parsed = parse_in_worker(STREAM, "shardId-000000000000", batch, config)
-        b"".join([ndjson(parsed.items), *(run.lines for _, run in parsed.runs)])
+        ndjson(parsed.take_entries())
     return Timing(events, size, time.perf_counter() - started, time.process_time() - cpu)
 
 
 def parse_pool(pool: ParserPool, wire: Iterable[WireRecord], events: int, size: int, feeders: int,
                exclude: frozenset[int] = frozenset()) -> Timing:
-    """(c): the pool's parse on every core, then the bulk lines of the items (in this process, as the search
-    sink builds them here)."""
+    """(c): the pool's parse on every core, then the bulk lines of its documents (in this process, as the search
+    sink builds them here: the compiled path's records come with theirs)."""
     source = _Shared(batches(iter(wire), BATCH_RECORDS))
 
     def feed(shard: str) -> None:
         while (batch := source.next()) is not None:
-            ndjson(pool.parse(STREAM, shard, batch).items)
+            ndjson(pool.parse(STREAM, shard, batch).take_entries())
 
     with GroupCpu(exclude) as cpu:
         started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Bulk requests from BulkItems: `create` actions with deterministic ids, bounded by count and bytes. No I/O.
+"""Bulk requests from BulkItems and DocumentRuns: `create` actions with deterministic ids, bounded by count and bytes. No I/O.
 
 `create` (not `index`) with the id the pipeline derived from the source position makes a replay harmless:
 a document that is already there answers 409, which counts as delivered.
@@ -15,7 +15,7 @@ import re
 import orjson
 
 from sinks.compress import gzip_bytes
-from sinks.batch import BulkItem
+from sinks.batch import BulkItem, DocumentRun, Entry
 
 T = TypeVar("T")
 
@@ -70,37 +70,77 @@ def item_bytes(item: BulkItem) -> int:
     return len(item.index) + len(item.id) + len(item.body) + 35  # {"create":{"_index":"","_id":""}}\n and the body's \n
 
 
-def ndjson(items: Iterable[BulkItem]) -> bytes:
-    parts: list[bytes] = []
+def entry_bytes(entry: Entry) -> int:
+    """Bytes a document or a run adds to a bulk body."""
+    return entry.nbytes if type(entry) is DocumentRun else item_bytes(entry)
+
+
+def ndjson(entries: Iterable[Entry]) -> bytes:
+    parts: list[bytes | memoryview] = []
     add = parts.append
-    for item in items:
-        add(action_line(item))
-        body = item.body
+    for entry in entries:
+        if type(entry) is DocumentRun:
+            add(entry.ndjson())  # the compiled path wrote the lines already
+            continue
+        add(action_line(entry))
+        body = entry.body
         add(body.rstrip(b"\n") if body.endswith(b"\n") else body)  # no copy of the usual body: one join
         add(b"\n")
     return b"".join(parts)
 
 
-def chunks(entries: Sequence[T], size_of: Callable[[T], int], max_docs: int, max_bytes: int) -> Iterator[list[T]]:
-    """Consecutive runs of `entries` with at most `max_docs` entries and `max_bytes` bytes each.
+def fitted(entries: Iterable[Entry], max_docs: int, max_bytes: int) -> Iterator[Entry]:
+    """`entries`, with every run cut into pieces of at most `max_docs` documents and `max_bytes` bytes (a
+    document larger than that alone is a piece of its own), so that a bulk request can always take one."""
+    for entry in entries:
+        if type(entry) is not DocumentRun or (len(entry) <= max_docs and entry.nbytes <= max_bytes):
+            yield entry
+            continue
+        run: DocumentRun | None = entry
+        while run is not None:
+            count = _fitting(run, max_docs, max_bytes)
+            if count >= len(run):
+                yield run
+                run = None
+            else:
+                head, run = run.split(count)
+                yield head
+
+
+def _fitting(run: DocumentRun, max_docs: int, max_bytes: int) -> int:
+    """How many of the run's first documents fit in one request (at least one)."""
+    bounds = memoryview(run.bounds).cast("I")
+    start, limit = bounds[0], min(len(run), max_docs)
+    count = 1
+    while count < limit and bounds[3 * count + 2] + 1 - start <= max_bytes:
+        count += 1
+    return count
+
+
+def chunks(entries: Iterable[T], size_of: Callable[[T], int], max_docs: int, max_bytes: int,
+           documents_of: Callable[[T], int] | None = None) -> Iterator[list[T]]:
+    """Consecutive runs of `entries` with at most `max_docs` documents and `max_bytes` bytes each
+    (`documents_of`: how many documents an entry holds, one each by default).
 
     An entry larger than `max_bytes` alone makes a chunk of its own (the server decides whether it fits).
     """
     chunk: list[T] = []
-    size = 0
+    size = docs = 0
     for entry in entries:
         n = size_of(entry)
-        if chunk and (len(chunk) >= max_docs or size + n > max_bytes):
+        d = 1 if documents_of is None else documents_of(entry)
+        if chunk and (docs + d > max_docs or size + n > max_bytes):
             yield chunk
-            chunk, size = [], 0
+            chunk, size, docs = [], 0, 0
         chunk.append(entry)
         size += n
+        docs += d
     if chunk:
         yield chunk
 
 
-def build(entries: Sequence[T], item_of: Callable[[T], BulkItem], *, compress: bool, level: int = 1) -> BulkRequest[T]:
-    """The request carrying `entries` (each maps to its BulkItem through `item_of`)."""
+def build(entries: Sequence[T], item_of: Callable[[T], Entry], *, compress: bool, level: int = 1) -> BulkRequest[T]:
+    """The request carrying `entries` (each maps to its BulkItem or DocumentRun through `item_of`)."""
     raw = ndjson(item_of(e) for e in entries)
     body = gzip_bytes(raw, level) if compress else raw
     return BulkRequest(tuple(entries), body, len(raw), compress)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sinks.backoff import full_jitter
-from sinks.batch import BulkItem, DeadLetter
+from sinks.batch import DeadLetter, DocumentRun, Entry, as_items, documents_in
 from sinks.errors import SinkClosed, SinkConfigError, SinkError
 from sinks.search import bootstrap, events, request_builder, retry, templates
 from sinks.search import client as client_mod
@@ -55,12 +55,16 @@ class _Delivery:
 
 @dataclass(eq=False, slots=True)
 class _Entry:
-    item: BulkItem
+    # One document, or a record's documents from the compiled path: they go out, and nearly always succeed,
+    # together; when one of them needs anything else, the run becomes an entry per document (`_explode`).
+    item: Entry
     delivery: _Delivery
     size: int  # bytes this entry holds of the in-flight budget (its bulk bytes)
     accepted_at: float
     attempts: int = 0
     due: float = 0.0
+    documents: int = 1
+    parts: list[_Entry] | None = None  # a run's entries per document once `_explode` made them
     # Settled (indexed, duplicate, dead-lettered, spilled or failed) exactly once: a request that raised
     # after part of its entries settled (the second half of a split) is retried whole, and the settled
     # part must neither resolve its delivery twice nor go out again.
@@ -272,14 +276,17 @@ class SearchSink:
         finally:
             events.waiting_for_room(-1)
 
-    def deliver(self, items: Sequence[BulkItem]) -> Future[None]:
-        """Take documents; the future resolves when every one is indexed, a duplicate, dead-lettered or
-        spilled. Blocks while the in-flight bytes are above `max_in_flight_bytes` (backpressure)."""
+    def deliver(self, entries: Sequence[Entry]) -> Future[None]:
+        """Take documents (BulkItems, and DocumentRuns of the compiled path); the future resolves when every
+        one is indexed, a duplicate, dead-lettered or spilled. Blocks while the in-flight bytes are above
+        `max_in_flight_bytes` (backpressure)."""
         future: Future[None] = Future()
-        if not items:
+        if not entries:
             future.set_result(None)
             return future
-        sizes = [request_builder.item_bytes(i) for i in items]
+        s = self.settings
+        items = list(request_builder.fitted(entries, s.bulk_max_docs, s.bulk_max_bytes))
+        sizes = [request_builder.entry_bytes(i) for i in items]
         total = sum(sizes)
         with self._cond:
             # A delivery larger than the whole budget still goes through, alone, so it cannot deadlock.
@@ -290,7 +297,8 @@ class SearchSink:
                 return future
             delivery = _Delivery(future, len(items))
             now = self._clock()
-            self._queue.extend(_Entry(i, delivery, n, now) for i, n in zip(items, sizes, strict=True))
+            self._queue.extend(_Entry(i, delivery, n, now, documents=documents_in(i))
+                               for i, n in zip(items, sizes, strict=True))
             self._in_flight_bytes += total
             self._outstanding += len(items)
             events.in_flight(self._in_flight_bytes)
@@ -331,10 +339,10 @@ class SearchSink:
         """Retries that are due first (they are older), then new entries, within the bulk bounds."""
         s = self.settings
         batch: list[_Entry] = []
-        size = 0
+        size = documents = 0
 
         def fits(entry: _Entry) -> bool:
-            return not batch or (len(batch) < s.bulk_max_docs and size + entry.size <= s.bulk_max_bytes)
+            return not batch or (documents + entry.documents <= s.bulk_max_docs and size + entry.size <= s.bulk_max_bytes)
 
         while self._retries and (ignore_due or self._retries[0][0] <= now) and fits(self._retries[0][2]):
             entry = heapq.heappop(self._retries)[2]
@@ -342,15 +350,18 @@ class SearchSink:
                 continue
             batch.append(entry)
             size += entry.size
+            documents += entry.documents
         while self._queue and fits(self._queue[0]):
             entry = self._queue.popleft()
             batch.append(entry)
             size += entry.size
+            documents += entry.documents
         return batch
 
     def _enter_spill(self, oldest_age: float) -> None:
         self._spilling = True
-        events.spill_started(oldest_age, len(self._queue) + len(self._retries))
+        events.spill_started(oldest_age, sum(e.documents for e in self._queue)
+                             + sum(e.documents for _, _, e in self._retries))
 
     # --- workers -----------------------------------------------------------------------------------------
 
@@ -370,28 +381,31 @@ class SearchSink:
         assert self.client is not None
         s = self.settings
         request = request_builder.build(batch, lambda e: e.item, compress=s.compress, level=s.compression_level)
+        documents = sum(e.documents for e in batch)
         started = time.perf_counter()
         try:
             reply = self.client.request("POST", "/_bulk", params=request_builder.params(s.pipeline),
                                         body=request.body, headers=request.headers)
         except Unreachable as exc:
             events.bulk_sent("unreachable", request.raw_bytes, time.perf_counter() - started)
-            events.request_unreachable(exc.reason, len(batch), exc.detail)
+            events.request_unreachable(exc.reason, documents, exc.detail)
             self._retry(batch, Decision(Outcome.RETRY, exc.reason, "", exc.detail))
             return
         fate, decision = retry.classify_request(reply.status, reply.body)
         items = reply.body.get("items") if isinstance(reply.body, dict) else None
-        if fate is RequestFate.ITEMS and (not isinstance(items, list) or len(items) != len(batch)):
+        if fate is RequestFate.ITEMS and (not isinstance(items, list) or len(items) != documents):
             fate, decision = RequestFate.RETRY_ALL, Decision(Outcome.RETRY, "bad_reply", "",
                                                               "bulk reply items do not match the request")
         with self._cond:
             self._stats.bulk_requests += 1
         if fate is RequestFate.SPLIT:
             events.bulk_sent("http_4xx", request.raw_bytes, time.perf_counter() - started)
+            if len(batch) == 1 and batch[0].documents > 1:
+                batch = self._explode(batch[0])  # a run alone: its documents are the pieces
             if len(batch) == 1:
                 self._dead_letter(batch, [decision] if decision else [])
-            else:  # halve it here, in order, until the pieces fit (a single piece that does not is rejected)
-                events.request_split(len(batch))
+            elif batch:  # halve it here, in order, until the pieces fit (a single piece that does not is rejected)
+                events.request_split(documents)
                 middle = len(batch) // 2
                 self._send(batch[:middle])
                 self._send(batch[middle:])
@@ -399,7 +413,7 @@ class SearchSink:
         if fate is RequestFate.RETRY_ALL:
             assert decision is not None
             events.bulk_sent(f"http_{reply.status // 100}xx", request.raw_bytes, time.perf_counter() - started)
-            events.request_refused(reply.status, decision.reason, len(batch), reply.error_text())
+            events.request_refused(reply.status, decision.reason, documents, reply.error_text())
             self._retry(batch, decision)
             return
         errors = bool(reply.body.get("errors"))
@@ -407,24 +421,37 @@ class SearchSink:
         self._settle_items(batch, items or [])
 
     def _settle_items(self, batch: list[_Entry], results: list[Any]) -> None:
+        """`results`: the reply's items, one per document, in the order of the batch's documents."""
         done: list[_Entry] = []
         indexed: Counter[str] = Counter()
         duplicates: Counter[str] = Counter()
         again: list[tuple[_Entry, Decision]] = []
         rejected: list[tuple[_Entry, Decision]] = []
-        for entry, result in zip(batch, results, strict=True):
-            outcome = next(iter(result.values())) if isinstance(result, dict) and result else {}
-            decision = retry.classify_item(int(outcome.get("status", 0)), outcome.get("error"))
-            if decision.outcome is Outcome.INDEXED:
-                indexed[entry.item.dataset] += 1
-                done.append(entry)
-            elif decision.outcome is Outcome.DUPLICATE:
-                duplicates[entry.item.dataset] += 1
-                done.append(entry)
-            elif decision.outcome is Outcome.REJECT:
-                rejected.append((entry, decision))
+        position = 0
+        for entry in batch:
+            decisions = [_item_decision(result) for result in results[position:position + entry.documents]]
+            position += entry.documents
+            if entry.documents > 1:
+                if all(d.outcome is Outcome.INDEXED or d.outcome is Outcome.DUPLICATE for d in decisions):
+                    for decision in decisions:
+                        (indexed if decision.outcome is Outcome.INDEXED else duplicates)[entry.item.dataset] += 1
+                    done.append(entry)
+                    continue
+                parts = self._explode(entry)
+                settling = list(zip(parts, decisions, strict=True)) if parts else []
             else:
-                again.append((entry, decision))
+                settling = [(entry, decisions[0])]
+            for part, decision in settling:
+                if decision.outcome is Outcome.INDEXED:
+                    indexed[part.item.dataset] += 1
+                    done.append(part)
+                elif decision.outcome is Outcome.DUPLICATE:
+                    duplicates[part.item.dataset] += 1
+                    done.append(part)
+                elif decision.outcome is Outcome.REJECT:
+                    rejected.append((part, decision))
+                else:
+                    again.append((part, decision))
         events.documents_done(indexed, duplicates)
         if not any(d.outcome is Outcome.BLOCKED for _, d in again) and (done or rejected):
             events.block_cleared()
@@ -437,10 +464,29 @@ class SearchSink:
         if rejected:
             self._dead_letter([e for e, _ in rejected], [d for _, d in rejected])
 
+    def _explode(self, entry: _Entry) -> list[_Entry]:
+        """A run's documents as entries of their own, for the one among them that needs a retry, a dead letter
+        or a smaller request. They take the run's delivery and bytes, and its place: a worker's batch that
+        fails from here on retries them (`_live`), not the run. Empty when the run is settled already."""
+        assert type(entry.item) is DocumentRun
+        items = entry.item.items()
+        sizes = [request_builder.item_bytes(i) for i in items]
+        parts = [_Entry(i, entry.delivery, n, entry.accepted_at, entry.attempts, entry.due)
+                 for i, n in zip(items, sizes, strict=True)]
+        with self._cond:
+            if entry.settled:
+                parts = []
+            else:
+                entry.settled, entry.parts = True, parts  # its parts settle instead
+                entry.delivery.remaining += len(parts) - 1
+                self._outstanding += len(parts) - 1
+                self._in_flight_bytes += sum(sizes) - entry.size
+        return parts
+
     # --- outcomes ----------------------------------------------------------------------------------------
 
     def _retry(self, entries: list[_Entry], decision: Decision) -> None:
-        self._retry_each([(e, decision) for e in entries])
+        self._retry_each([(e, decision) for e in _live(entries)])
 
     def _retry_each(self, pairs: list[tuple[_Entry, Decision]]) -> None:
         s = self.settings
@@ -464,12 +510,12 @@ class SearchSink:
                                                              s.retry_max_backoff_s, self._rng)
                     entry.due = now + delays[entry.attempts]
                     heapq.heappush(self._retries, (entry.due, next(self._seq), entry))
-                    counts[(entry.item.dataset, decision.reason)] += 1
-                    self._stats.by_reason[decision.reason] += 1
+                    counts[(entry.item.dataset, decision.reason)] += entry.documents
+                    self._stats.by_reason[decision.reason] += entry.documents
                     if decision.outcome is Outcome.BLOCKED:
-                        blocked[entry.item.dataset] += 1
+                        blocked[entry.item.dataset] += entry.documents
                     sample = sample or f"{decision.error_type}: {decision.message}"
-                self._stats.retried += len(pairs)
+                self._stats.retried += sum(e.documents for e, _ in pairs)
                 self._stats.blocked += sum(blocked.values())
                 self._cond.notify_all()
         if closed:
@@ -524,7 +570,7 @@ class SearchSink:
         self._finish(entries)
 
     def _spill_batch(self, batch: list[_Entry]) -> None:
-        items = [e.item for e in batch]
+        items = as_items(e.item for e in batch)
         try:
             key, raw_bytes = self._spill.write(items)
         except SinkError as exc:
@@ -535,7 +581,7 @@ class SearchSink:
             return
         events.spilled(key, Counter(i.dataset for i in items), raw_bytes)
         with self._cond:
-            self._stats.spilled += len(batch)
+            self._stats.spilled += len(items)
             self._stats.spill_objects += 1
         self._finish(batch)
 
@@ -619,3 +665,20 @@ class SearchSink:
 
     def _redrive_ready(self) -> bool:
         return self._ready.is_set() and self._healthy and not self._spilling and not self._closing
+
+
+def _item_decision(result: Any) -> Decision:
+    """What one item of a bulk reply says happened to its document."""
+    outcome = next(iter(result.values())) if isinstance(result, dict) and result else {}
+    return retry.classify_item(int(outcome.get("status", 0)), outcome.get("error"))
+
+
+def _live(entries: list[_Entry]) -> list[_Entry]:
+    """The entries, a run that was exploded standing for its parts."""
+    out: list[_Entry] = []
+    for entry in entries:
+        if entry.parts is None:
+            out.append(entry)
+        else:
+            out.extend(_live(entry.parts))
+    return out

@@ -23,6 +23,8 @@ from consumer import corpus, native_path
 from consumer.pool import IndexNaming, Parsed, WorkerConfig, parse_chunk, parse_in_worker
 from parsers.options import ParseOptions
 from parsers.rules import DetectionRule, FilterRule, StreamParsing
+from sinks.batch import as_items
+from sinks.search.request_builder import ndjson
 
 if not native_path.available() and not os.environ.get("SECSTASH_NATIVE_OPTIONAL"):
     pytest.fail("secstash_native is not installed: run scripts/setup.sh (or set SECSTASH_NATIVE_OPTIONAL=1 to "
@@ -117,7 +119,13 @@ def both(records: list[list], stream_parsing: StreamParsing, options: ParseOptio
     python = WorkerConfig({STREAM: stream_parsing}, options, naming, native_records=False)
     native = WorkerConfig({STREAM: stream_parsing}, options, naming)
     via_worker = pickle.loads(pickle.dumps(parse_in_worker(STREAM, SHARD, records, native)))
-    return parse_chunk(STREAM, SHARD, records, python), via_worker
+    by_python = parse_chunk(STREAM, SHARD, records, python)
+    # What reaches the search sink: the runs whole. Its bulk body must be the Python path's, byte for byte, and
+    # so must the items a retry or a dead letter makes from them (which the tests compare).
+    entries = via_worker.take_entries()
+    assert ndjson(entries) == ndjson(by_python.items)
+    via_worker.items = as_items(entries)
+    return by_python, via_worker
 
 
 def assert_same(python: Parsed, native: Parsed) -> None:

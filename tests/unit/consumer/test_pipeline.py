@@ -12,8 +12,9 @@ import pytest
 from consumer.embedded.process import wait_until
 from consumer.pipeline import ByteBudget, Delivered, Pipeline
 from consumer.pool import Parsed
-from sinks.batch import BulkItem, DeadLetter, RecordBatch, Source
+from sinks.batch import BulkItem, DeadLetter, DocumentRun, RecordBatch, Source
 from sinks.errors import SinkError
+from tests.unit.sinks.search.fakes import run
 
 
 def done(value: object = None) -> Future:
@@ -75,6 +76,27 @@ def test_a_batch_reaches_archive_and_search() -> None:
     assert [item.id for item in search.calls[0]] == ["100", "101", "102"]
     assert dead.calls == []
     assert (delivered.records, delivered.documents, delivered.dead_letters) == (3, 3, 0)
+
+
+class RunParser(FakeParser):
+    """Every other record rendered whole by the compiled path (three documents), as a worker returns them."""
+
+    def parse(self, stream: str, shard: str, records: Sequence) -> Parsed:
+        out = super().parse(stream, shard, records[1::2])
+        for position, wire in enumerate(records[::2]):
+            rendered = run(3, sequence=wire[0])
+            out.runs.append((position, rendered))
+            out.run_documents += len(rendered)
+        return out
+
+
+def test_the_compiled_paths_runs_reach_the_search_sink_whole_in_record_order() -> None:
+    pipeline, _, search, _ = make(parser=RunParser())
+    delivered = pipeline.deliver("logs", "shardId-0", wire(4))
+    [entries] = search.calls
+    assert [(type(e).__name__, e.sequence if isinstance(e, DocumentRun) else e.id) for e in entries] == [
+        ("DocumentRun", "100"), ("BulkItem", "101"), ("DocumentRun", "102"), ("BulkItem", "103")]
+    assert delivered.documents == 8
 
 
 def test_parse_failures_go_to_the_dead_letter_sink_and_count_as_delivered() -> None:

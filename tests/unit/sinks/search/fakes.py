@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import struct
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -11,8 +12,9 @@ from typing import Any
 
 import orjson
 
-from sinks.batch import BulkItem, DeadLetter, Source
+from sinks.batch import ID_LENGTH, BulkItem, DeadLetter, DocumentRun, Source
 from sinks.search.client import Reply, Unreachable
+from sinks.search.request_builder import action_prefix
 
 # A bulk responder gets the request's (index, id, document) triples and returns per-item (status, error)
 # pairs, a whole Reply, or raises Unreachable.
@@ -142,3 +144,23 @@ class ManualClock:
 
 def es_error(kind: str, reason: str = "") -> dict[str, Any]:
     return {"type": kind, "reason": reason or kind}
+
+
+def run(count: int, *, first: int = 0, dataset: str = "aws.vpcflow", sequence: str = "2000") -> DocumentRun:
+    """A record's documents as the compiled path hands them over: bulk lines in one buffer (ids of ID_LENGTH)."""
+    index = f"logs-{dataset}-default"
+    prefix = action_prefix(index)
+    lines, bounds = bytearray(), bytearray()
+    for ordinal in range(first, first + count):
+        action = len(lines)
+        lines += prefix + run_id(sequence, ordinal).encode() + b'"}}\n'
+        body = len(lines)
+        lines += orjson.dumps({"@timestamp": "2024-01-01T00:00:00.000Z", "record": sequence, "ordinal": ordinal})
+        lines += b"\n"
+        bounds += struct.pack("<3I", action, body, len(lines) - 1)
+    return DocumentRun(index, dataset, dataset, "stream-a", "shardId-000000000000", sequence, 0, bytes(lines),
+                       bytes(bounds), len(prefix), first)
+
+
+def run_id(sequence: str, ordinal: int) -> str:
+    return f"r{sequence}-{ordinal:0{ID_LENGTH - 2 - len(sequence)}d}"

@@ -6,9 +6,10 @@ import gzip
 
 import orjson
 
+from sinks.batch import DocumentRun, documents_in
 from sinks.search import request_builder as rb
 
-from .fakes import item, items
+from .fakes import item, items, run
 
 
 def test_body_is_a_create_action_with_index_and_id_then_the_document_verbatim() -> None:
@@ -50,3 +51,22 @@ def test_compressed_request_is_gzip_and_counts_raw_bytes_before_compression() ->
 def test_params_name_the_pipeline_and_filter_the_reply() -> None:
     assert rb.params("_none") == {"filter_path": "errors,items.*.status,items.*.error", "pipeline": "_none"}
     assert "pipeline" not in rb.params(None)
+
+
+def test_a_run_is_its_own_bulk_lines_and_as_many_bytes_as_its_items_would_make() -> None:
+    whole = run(5, first=3)
+    assert rb.ndjson([item(0), whole, item(1)]) == rb.ndjson([item(0), *whole.items(), item(1)])
+    assert rb.entry_bytes(whole) == sum(rb.item_bytes(i) for i in whole.items()) == len(whole.ndjson())
+    assert [i.source.ordinal for i in whole.items()] == [3, 4, 5, 6, 7]
+
+
+def test_fitted_cuts_runs_to_the_bounds_and_keeps_every_document_in_order() -> None:
+    one = len(run(1).ndjson())
+    entries = [item(0), run(23), item(1), run(2, sequence="2001")]
+    for max_docs, max_bytes in ((5, 10**6), (100, 3 * one), (4, 2 * one + 1), (1, 1)):
+        pieces = list(rb.fitted(entries, max_docs, max_bytes))
+        assert rb.ndjson(pieces) == rb.ndjson(entries)
+        runs = [p for p in pieces if isinstance(p, DocumentRun)]
+        assert all(len(p) <= max_docs and (len(p) == 1 or p.nbytes <= max_bytes) for p in runs)
+        chunks = list(rb.chunks(pieces, rb.entry_bytes, max_docs, max(max_bytes, one), documents_in))
+        assert all(sum(documents_in(e) for e in c) <= max_docs for c in chunks)
