@@ -342,7 +342,8 @@ class SearchSink:
         size = documents = 0
 
         def fits(entry: _Entry) -> bool:
-            return not batch or (documents + entry.documents <= s.bulk_max_docs and size + entry.size <= s.bulk_max_bytes)
+            return not batch or (documents + entry.documents <= s.bulk_max_docs
+                                 and size + entry.size <= s.bulk_max_bytes)
 
         while self._retries and (ignore_due or self._retries[0][0] <= now) and fits(self._retries[0][2]):
             entry = heapq.heappop(self._retries)[2]

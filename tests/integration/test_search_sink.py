@@ -31,12 +31,13 @@ from consumer.pool import IndexNaming
 from parsers import ParseOptions
 from parsers.record import parse_record
 from parsers.rules import StreamParsing
-from sinks.batch import BulkItem, DeadLetter, RawRecord, Source
+from sinks.batch import BulkItem, DeadLetter, DocumentRun, Entry, RawRecord, Source, pack
 from sinks.deadletter import DeadLetterSink, iter_dead_letters
 from sinks.documents import BulkItemBuilder
 from sinks.errors import SinkConfigError
 from sinks.s3store import LockedObjectStore
 from sinks.search.config import SearchSettings
+from sinks.search.request_builder import action_prefix
 from sinks.search.service import SearchSink
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -297,6 +298,41 @@ def test_mapping_conflict_is_dead_lettered_with_its_error_and_redriven_once_the_
     # Running it again changes nothing: the document is there (409, delivered).
     assert redrive.run(args) == 0
     assert count(es, target) == total
+
+
+def test_runs_of_bulk_lines_are_indexed_whole_and_their_one_rejected_document_dead_lettered_alone(
+        es: SearchEngine, rig: Callable[..., Rig]) -> None:
+    """What the pool's workers hand the sink (`sinks.batch.pack`, and the compiled path's runs): a record's
+    documents as bulk lines, which a real cluster must index as it does items, one refusal among them going
+    to the dead letters with its own event's source."""
+    namespace, bad, per_record = "runs", 57, 25
+    target = f"logs-{DATASET}-{namespace}"
+
+    def conflicting(n: int, doc: dict[str, Any]) -> dict[str, Any]:
+        doc["aws"]["cloudtrail"]["session_duration"] = "one hour" if n == bad else 3600
+        return doc
+
+    def record(k: int) -> list[Entry]:
+        first = 1 + k * per_record
+        items = [BulkItem(target, f"r{n:019d}", orjson.dumps(conflicting(n, document(n, namespace))), DATASET,
+                          Source("security-logs", "shardId-000000000001", str(20_000_000 + k), 0, n - first))
+                 for n in range(first, first + per_record)]
+        return pack(items, action_prefix)
+
+    r = rig(es, concurrent_requests=1, ignore_malformed=False)
+    r.sink.start()
+    r.sink.deliver(bulk_items(1, namespace, override=conflicting)).result(60)  # session_duration maps as long
+    runs = [record(k) for k in range(4)]
+    assert all(len(entries) == 1 and isinstance(entries[0], DocumentRun) for entries in runs)
+    settle([r.sink.deliver(entries) for entries in runs], 120)
+    [letter] = r.letters()
+    assert (letter.reason, letter.id, letter.source.sequence, letter.source.ordinal) == (
+        "parsing", f"r{bad:019d}", str(20_000_000 + (bad - 1) // per_record), (bad - 1) % per_record)
+    assert "one hour" in letter.raw
+    assert count(es, target) == 100
+    duplicates = r.sink.stats().duplicates
+    settle([r.sink.deliver(entries) for entries in runs], 120)  # a replay: nothing twice
+    assert r.sink.stats().duplicates - duplicates == 99 and count(es, target) == 100
 
 
 def test_write_blocked_index_keeps_documents_until_unblocked_and_loses_none(
