@@ -1,0 +1,106 @@
+//! `url.*` as `parsers._lines.uri_parts` writes it, for its common shape only (`_SIMPLE_URI`:
+//! `[scheme://host[:port]][/path][?query]` in plain ASCII with nothing to decode). Any other text is Err: the
+//! Python path reads it as java.net.URI / URL would.
+
+use crate::json::Members;
+
+/// Appends `,"url":{...}` for `uri`, or Err when it is not the simple shape.
+pub fn write(out: &mut Vec<u8>, uri: &str) -> Result<(), ()> {
+    let b = uri.as_bytes();
+    let mut at = 0;
+    let mut authority = None;
+    if let Some(end) = scheme_end(b) {
+        if !b[end..].starts_with(b"://") {
+            return Err(());
+        }
+        let host_start = end + 3;
+        let host_len = b[host_start..].iter().take_while(|&&c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-').count();
+        if host_len == 0 {
+            return Err(());
+        }
+        at = host_start + host_len;
+        let mut port = None;
+        if b.get(at) == Some(&b':') {
+            let digits = b[at + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if !(1..=9).contains(&digits) {
+                return Err(());
+            }
+            port = Some(&uri[at + 1..at + 1 + digits]);
+            at += 1 + digits;
+        }
+        let host = &uri[host_start..host_start + host_len];
+        if !host_ok(host) {
+            return Err(());
+        }
+        authority = Some((&uri[..end], host, port));
+    }
+    let mut path = None;
+    if b.get(at) == Some(&b'/') {
+        let len = 1 + b[at + 1..].iter().take_while(|&&c| path_char(c)).count();
+        path = Some(&uri[at..at + len]);
+        at += len;
+    }
+    let mut query = "";
+    if b.get(at) == Some(&b'?') {
+        let len = b[at + 1..].iter().take_while(|&&c| path_char(c) || c == b'?').count();
+        query = &uri[at + 1..at + 1 + len];
+        at += 1 + len;
+    }
+    if at != b.len() || (authority.is_none() && path.is_none()) {
+        return Err(());
+    }
+    out.extend_from_slice(b",\"url\":{");
+    let mut url = Members::new();
+    url.str(out, "original", uri);
+    if let Some((scheme, host, port)) = authority {
+        url.str(out, "scheme", scheme);
+        url.str(out, "domain", host);
+        if let Some(port) = port {
+            url.int(out, "port", port.parse().map_err(|_| ())?);
+        }
+    }
+    if let Some(path) = path {
+        url.str(out, "path", path);
+        // What follows the last dot of the last segment (maybe nothing: `/a.`).
+        let last_segment = &path[path.rfind('/').unwrap_or(0)..];
+        if let Some(dot) = last_segment.rfind('.') {
+            url.str(out, "extension", &last_segment[dot + 1..]);
+        }
+    }
+    if !query.is_empty() {
+        url.str(out, "query", query);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Where a scheme (`[A-Za-z][A-Za-z0-9+.-]*`) at the start ends, if the text starts with one.
+fn scheme_end(b: &[u8]) -> Option<usize> {
+    if !b.first()?.is_ascii_alphabetic() {
+        return None;
+    }
+    Some(1 + b[1..].iter().take_while(|&&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'.' || c == b'-').count())
+}
+
+/// A path or query character of `_SIMPLE_URI` (ASCII only: Python's also takes characters past U+FFFF).
+fn path_char(c: u8) -> bool {
+    (0x21..=0x7e).contains(&c) && !b"\"<>\\^`{|}#?[]%".contains(&c)
+}
+
+/// `_URI_HOST`: dot-separated labels of letters, digits and inner hyphens, the last one starting with a
+/// letter, maybe a final dot; or four groups of one to three digits.
+fn host_ok(host: &str) -> bool {
+    let quad = host.split('.').collect::<Vec<_>>();
+    if quad.len() == 4 && quad.iter().all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit())) {
+        return true;
+    }
+    let labels = host.strip_suffix('.').unwrap_or(host).split('.').collect::<Vec<_>>();
+    let label_ok = |label: &&str| {
+        let l = label.as_bytes();
+        !l.is_empty()
+            && l[0].is_ascii_alphanumeric()
+            && l[l.len() - 1].is_ascii_alphanumeric()
+            && l.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    labels.iter().all(label_ok) && labels.last().is_some_and(|last| last.as_bytes()[0].is_ascii_alphabetic())
+}
