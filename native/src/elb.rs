@@ -7,15 +7,18 @@
 //! (Classic ELB and NLB lines, a quote inside a quoted field, a `-` priority, an odd number) is `None`: the
 //! record goes to the Python path.
 
+use std::net::IpAddr;
+
 /// One ALB line's fields, as the pattern's groups hold them (None: the group did not take part).
 pub struct Alb<'a> {
     pub kind: &'a str,
     pub timestamp: &'a str,
     pub name: &'a str,
     pub source: &'a str,
+    pub source_ip: IpAddr,
     pub source_port: i64,
     pub backend: Option<(&'a str, &'a str)>, // address, port (kept as text)
-    pub times: [Option<Seconds<'a>>; 3],   // request, backend, response processing times
+    pub times: [Option<Seconds<'a>>; 3],     // request, backend, response processing times
     pub status: i64,
     pub backend_status: Option<i64>,
     pub received: i64,
@@ -70,8 +73,15 @@ impl<'a> Cursor<'a> {
     /// (anything else, a tab or non-ASCII, is left to Python).
     fn token(&mut self) -> Option<&'a str> {
         let rest = self.rest();
-        let len = rest.iter().position(|&b| b == b' ')?;
-        if len == 0 || !rest[..len].iter().all(|b| (0x21..=0x7e).contains(b)) {
+        let mut len = 0;
+        loop {
+            match rest.get(len) {
+                Some(b' ') => break,
+                Some(0x21..=0x7e) => len += 1,
+                _ => return None,
+            }
+        }
+        if len == 0 {
             return None;
         }
         let token = &self.text[self.at..self.at + len];
@@ -123,12 +133,12 @@ pub fn parse(line: &str) -> Option<Alb<'_>> {
     }
     let timestamp = c.token().filter(|t| iso8601(t))?;
     let name = c.token()?;
-    let (source, port) = address_port(c.token()?)?;
+    let (source, source_ip, port) = address_port(c.token()?)?;
     let source_port = posint(port)?;
     let backend = match c.token()? {
         "-" => None,
         token => {
-            let (address, port) = address_port(token)?;
+            let (address, _, port) = address_port(token)?;
             port.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
             Some((address, port))
         }
@@ -170,6 +180,7 @@ pub fn parse(line: &str) -> Option<Alb<'_>> {
         timestamp,
         name,
         source,
+        source_ip,
         source_port,
         backend,
         times,
@@ -200,8 +211,8 @@ pub fn parse(line: &str) -> Option<Alb<'_>> {
 }
 
 /// `[0-9A-Fa-f:.]+:PORT`, split at the last colon; the address must be one `ip_kind` takes.
-fn address_port(token: &str) -> Option<(&str, &str)> {
-    let colon = token.rfind(':')?;
+fn address_port(token: &str) -> Option<(&str, IpAddr, &str)> {
+    let colon = token.bytes().rposition(|b| b == b':')?;
     let (address, port) = (&token[..colon], &token[colon + 1..]);
     if address.is_empty() || !address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
         return None;
@@ -209,16 +220,17 @@ fn address_port(token: &str) -> Option<(&str, &str)> {
     if port.is_empty() || port.as_bytes()[0] == b'0' {
         return None;
     }
-    ip_ok(address).then_some((address, port))
+    Some((address, ip(address)?, port))
 }
 
 /// What `socket.inet_pton` takes, for the texts Rust's parser reads the same way: dotted quads, and IPv6
 /// without an embedded IPv4 part (the two parsers' corner cases differ there, so those are refused).
-pub fn ip_ok(address: &str) -> bool {
-    if address.contains(':') {
-        !address.contains('.') && address.parse::<std::net::Ipv6Addr>().is_ok()
+fn ip(address: &str) -> Option<IpAddr> {
+    let bytes = address.as_bytes();
+    if bytes.contains(&b':') {
+        (!bytes.contains(&b'.')).then(|| address.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6))?
     } else {
-        address.parse::<std::net::Ipv4Addr>().is_ok()
+        address.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
     }
 }
 
@@ -260,7 +272,10 @@ fn seconds(text: &str) -> Option<Option<Seconds<'_>>> {
     if text == "-1" {
         return Some(None);
     }
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let (whole, fraction) = match text.bytes().position(|b| b == b'.') {
+        Some(dot) => (&text[..dot], &text[dot + 1..]),
+        None => (text, ""),
+    };
     let digits = |s: &str, most: usize| s.len() <= most && s.bytes().all(|b| b.is_ascii_digit());
     if whole.is_empty() || !digits(whole, 9) || !digits(fraction, 9) || (text.contains('.') && fraction.is_empty()) {
         return None;
@@ -295,7 +310,11 @@ fn iso8601(text: &str) -> bool {
     let two = |at: usize| (b[at] - b'0') * 10 + (b[at + 1] - b'0');
     let fraction = &b[19..b.len() - 1];
     let fraction_ok = fraction.is_empty() || (fraction.len() > 1 && fraction[0] == b'.' && digits(20..b.len() - 1));
-    (1..=12).contains(&two(5)) && (1..=31).contains(&two(8)) && two(11) <= 23 && two(14) <= 59 && two(17) <= 59
+    (1..=12).contains(&two(5))
+        && (1..=31).contains(&two(8))
+        && two(11) <= 23
+        && two(14) <= 59
+        && two(17) <= 59
         && fraction_ok
 }
 

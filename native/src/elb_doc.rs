@@ -38,7 +38,7 @@ pub fn write(
     json::string(out, f.source);
     out.extend_from_slice(b",\"port\":");
     json::int(out, f.source_port);
-    geoip.write(out, f.source.parse().map_err(|_| ())?)?;
+    geoip.write(out, f.source_ip)?;
     out.extend_from_slice(b"},\"event\":{\"kind\":\"event\"");
     if cx.keep_original {
         out.extend_from_slice(b",\"original\":");
@@ -126,9 +126,8 @@ fn write_elb(out: &mut Vec<u8>, f: &Alb) {
         }
         out.push(b'}');
     }
-    for (key, time) in ["request_processing_time", "backend_processing_time", "response_processing_time"]
-        .into_iter()
-        .zip(&f.times)
+    for (key, time) in
+        ["request_processing_time", "backend_processing_time", "response_processing_time"].into_iter().zip(&f.times)
     {
         if let Some(time) = time {
             elb.key(out, key);
@@ -222,13 +221,14 @@ fn java_split(out: &mut Vec<u8>, value: &str, separator: char) {
     if value.is_empty() {
         out.extend_from_slice(b"\"\"");
     } else {
-        let parts: Vec<&str> = value.split(separator).collect();
-        let keep = parts.iter().rposition(|p| !p.is_empty()).map_or(0, |last| last + 1);
-        for (i, part) in parts[..keep].iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+        let kept = value.trim_end_matches(separator); // nothing left: every part was empty
+        if !kept.is_empty() {
+            for (i, part) in kept.split(separator).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json::string(out, part);
             }
-            json::string(out, part);
         }
     }
     out.push(b']');
@@ -244,17 +244,14 @@ fn seconds(out: &mut Vec<u8>, time: &Seconds) {
 
 /// `"<date>T<clock>.<ms>Z"` from a timestamp `elb::iso8601` took, as `parsers._lines.iso8601_ms` renders it:
 /// its own digits, the fraction cut or padded to three.
-fn iso8601_ms(text: &str) -> Vec<u8> {
+fn iso8601_ms(text: &str) -> [u8; 26] {
     let b = text.as_bytes();
-    let mut out = Vec::with_capacity(26);
-    out.push(b'"');
-    out.extend_from_slice(&b[..19]);
-    out.push(b'.');
+    let mut out = *b"\"0000-00-00T00:00:00.000Z\"";
+    out[1..20].copy_from_slice(&b[..19]);
     let fraction = if b.len() > 20 { &b[20..b.len() - 1] } else { &[][..] };
-    for i in 0..3 {
-        out.push(fraction.get(i).copied().unwrap_or(b'0'));
+    for (i, &digit) in fraction.iter().take(3).enumerate() {
+        out[21 + i] = digit;
     }
-    out.extend_from_slice(b"Z\"");
     out
 }
 

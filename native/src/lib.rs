@@ -5,6 +5,7 @@
 //! Covered: CloudWatch Logs subscription records (one gzip member of one DATA_MESSAGE) whose log group the
 //! stream's rules give to `vpcflow`, in any format `parsers.vpcflow` knows, with or without GeoIP.
 
+mod b64;
 mod community_id;
 mod cwl;
 mod dates;
@@ -188,12 +189,11 @@ impl ElbDocuments {
             return None;
         }
         // The first bytes say whether it can be one (most records of other datasets stop here, undecoded).
-        let head = base64::engine::general_purpose::STANDARD.decode(data_b64.get(..8)?).ok()?;
-        if !elb::starts_like(&head) {
+        if !elb::starts_like(&b64::decode(data_b64.as_bytes().get(..8)?)?) {
             return None;
         }
         // Strict base64: what Python's lenient decoder would read otherwise is refused here, decoded there.
-        let data = base64::engine::general_purpose::STANDARD.decode(data_b64).ok()?;
+        let data = b64::decode(data_b64.as_bytes())?;
         let text = std::str::from_utf8(&data).ok()?; // Python decodes with "replace": its own rendering
         let mut ingested = Vec::with_capacity(24);
         dates::iso_ms(&mut ingested, ingested_ms);

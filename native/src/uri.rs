@@ -14,7 +14,8 @@ pub fn write(out: &mut Vec<u8>, uri: &str) -> Result<(), ()> {
             return Err(());
         }
         let host_start = end + 3;
-        let host_len = b[host_start..].iter().take_while(|&&c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-').count();
+        let host_len =
+            b[host_start..].iter().take_while(|&&c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-').count();
         if host_len == 0 {
             return Err(());
         }
