@@ -7,6 +7,7 @@
 //! (Classic ELB and NLB lines, a quote inside a quoted field, a `-` priority, an odd number) is `None`: the
 //! record goes to the Python path.
 
+use crate::scan;
 use std::net::IpAddr;
 
 /// One ALB line's fields, as the pattern's groups hold them (None: the group did not take part).
@@ -73,15 +74,8 @@ impl<'a> Cursor<'a> {
     /// (anything else, a tab or non-ASCII, is left to Python).
     fn token(&mut self) -> Option<&'a str> {
         let rest = self.rest();
-        let mut len = 0;
-        loop {
-            match rest.get(len) {
-                Some(b' ') => break,
-                Some(0x21..=0x7e) => len += 1,
-                _ => return None,
-            }
-        }
-        if len == 0 {
+        let len = scan::printable(rest);
+        if len == 0 || rest.get(len) != Some(&b' ') {
             return None;
         }
         let token = &self.text[self.at..self.at + len];
@@ -95,7 +89,7 @@ impl<'a> Cursor<'a> {
         if rest.first() != Some(&b'"') {
             return None;
         }
-        let len = rest[1..].iter().position(|&b| b == b'"')?;
+        let len = scan::find(&rest[1..], b'"')?;
         let content = &self.text[self.at + 1..self.at + 1 + len];
         self.at += len + 2;
         if space {
@@ -113,7 +107,7 @@ impl<'a> Cursor<'a> {
         if rest.len() < 3 || rest[0] != b' ' || rest[1] != b'"' {
             return None;
         }
-        let len = rest[2..].iter().position(|&b| b == b'"')?;
+        let len = scan::find(&rest[2..], b'"')?;
         let content = &self.text[self.at + 2..self.at + 2 + len];
         self.at += len + 3;
         Some(dashed(content))

@@ -85,23 +85,40 @@ fn scheme_end(b: &[u8]) -> Option<usize> {
 
 /// A path or query character of `_SIMPLE_URI` (ASCII only: Python's also takes characters past U+FFFF).
 fn path_char(c: u8) -> bool {
-    (0x21..=0x7e).contains(&c) && !b"\"<>\\^`{|}#?[]%".contains(&c)
+    PATH[usize::from(c)]
 }
+
+const PATH: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0x21;
+    while c <= 0x7e {
+        table[c] = true;
+        c += 1;
+    }
+    let refused = b"\"<>\\^`{|}#?[]%";
+    let mut i = 0;
+    while i < refused.len() {
+        table[refused[i] as usize] = false;
+        i += 1;
+    }
+    table
+};
 
 /// `_URI_HOST`: dot-separated labels of letters, digits and inner hyphens, the last one starting with a
 /// letter, maybe a final dot; or four groups of one to three digits.
 fn host_ok(host: &str) -> bool {
-    let quad = host.split('.').collect::<Vec<_>>();
-    if quad.len() == 4 && quad.iter().all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit())) {
+    let digits = |p: &str| (1..=3).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit());
+    if host.split('.').count() == 4 && host.split('.').all(digits) {
         return true;
     }
-    let labels = host.strip_suffix('.').unwrap_or(host).split('.').collect::<Vec<_>>();
-    let label_ok = |label: &&str| {
+    let label_ok = |label: &str| {
         let l = label.as_bytes();
         !l.is_empty()
             && l[0].is_ascii_alphanumeric()
             && l[l.len() - 1].is_ascii_alphanumeric()
             && l.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
     };
-    labels.iter().all(label_ok) && labels.last().is_some_and(|last| last.as_bytes()[0].is_ascii_alphabetic())
+    let labels = host.strip_suffix('.').unwrap_or(host);
+    let last = labels.rsplit('.').next().unwrap_or("");
+    labels.split('.').all(label_ok) && last.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
 }
