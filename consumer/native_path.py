@@ -3,15 +3,22 @@
 `parsers` stays the reference implementation. For the records it covers, the compiled path makes exactly
 the bulk lines (ids, index, bodies, byte for byte) the Python path makes from them; the unit tests compare
 the two over generated corpora, Elastic's test cases and fuzzed input. It covers what dominates a
-security-logging platform's volume: CloudWatch Logs subscription records of VPC Flow Logs (any format
-`parsers.vpcflow` knows), in log groups the stream's rules give to `vpcflow` by name, on streams without
-filters, into indices whose name does not depend on the document's date. It refuses every other record,
-and any record with one event it does not cover (a header line, a value Python renders its own way); the
-Python path parses those, so nothing depends on the module being there: without it (`secstash_native`
-not installed, or `pipeline.native_records: false`) every record takes the Python path.
+security-logging platform's volume, on streams without filters, into indices whose name does not depend on
+the document's date:
+- CloudWatch Logs subscription records of VPC Flow Logs (any format `parsers.vpcflow` knows), in log groups
+  the stream's rules give to `vpcflow` by name;
+- records of plain ALB access log lines (several newline-separated lines, not compressed, as forwarders put
+  them on a stream), on streams whose `dataset` is unset (each line's shape gives it to `elb_logs`) or
+  `elb_logs`: `_elb_lines`. Every line must be an ALB line of the usual form (`native/src/elb.rs`: the fast
+  ALB pattern of `parsers.elb_logs`, a url `uri_parts` reads without java.net.URI); a Classic ELB or NLB
+  line, or any other, sends the record to Python whole.
+It refuses every other record, and any record with one event it does not cover (a header line, a value
+Python renders its own way); the Python path parses those, so nothing depends on the module being there:
+without it (`secstash_native` not installed, or `pipeline.native_records: false`) every record takes the
+Python path.
 
-Why: a VPC Flow event costs ~30-45 µs through the Python parser, document and bulk item, and ~3 µs here
-(`secstash bench`, docs/performance.md).
+Why: a VPC Flow event costs ~30-45 µs through the Python parser, document and bulk item, and ~3 µs here; an
+ALB line ~45-50 µs, and ~4 µs here (`secstash bench`, docs/performance.md).
 """
 
 from __future__ import annotations
