@@ -62,7 +62,8 @@ S3ACCESS = ('79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be aw
 # wholly covered, and sometimes any, so that every odd value is met.
 TYPES = ["https", "http", "h2", "grpcs", "ws", "wss", "tls", "HTTP", "http2", "-"]
 TIMES = ["2018-07-02T22:23:00.186641Z", "2024-02-29T23:59:59.999999Z", "2018-07-02T22:23:00Z",
-         "2018-07-02T22:23:00.1Z", "2018-07-02T22:23:00.12345678901Z", "2018-02-31T00:00:00.000Z", "2018-13-02T22:23:00Z",
+         "2018-07-02T22:23:00.1Z", "2018-07-02T22:23:00.12345678901Z", "2018-02-31T00:00:00.000Z",
+         "2018-13-02T22:23:00Z",
          "2018-07-02T24:00:00.000Z", "2018-07-02T22:60:00.000Z", "2018-07-02T22:23:60.000Z", "2018-07-02 22:23:00Z",
          "2018-07-02T22:23:00.186641+00:00", "2018-07-02T22:23:00.Z", "18-07-02T22:23:00Z", "0001-01-01T00:00:00.000Z",
          "9999-12-31T23:59:59.999Z", "2018-7-2T22:23:00Z", "-"]
@@ -88,8 +89,9 @@ REQUESTS = ["GET http://www.example.com:80/ HTTP/1.1", "GET https://shop.example
             "GET - HTTP/1.1", "GET https://a.b.c.example.com:8443/x/y.tar.gz?a=b?c HTTP/1.1", "GET http:/x HTTP/1.1",
             "GET http://x_y/ HTTP/1.1", "GET http://1x/ HTTP/1.1", "GET http://x/[a] HTTP/1.1", "GET *:443 HTTP/1.1",
             "CONNECT example.com:443 HTTP/1.1", "GET /a\x01b HTTP/1.1", "-", ""]
-AGENTS = ["curl/7.46.0", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/120.0.0.0 Safari/537.36", "aws-sdk-go/1.44.0 (go1.20; linux; amd64)", "", "-", "Hello, world",
+AGENTS = ["curl/7.46.0", ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                         "Chrome/120.0.0.0 Safari/537.36"), "aws-sdk-go/1.44.0 (go1.20; linux; amd64)", "", "-",
+          "Hello, world",
           "Mozilla/5.0 (é)", 'quo"te', "tab\there", "back\\slash", "ctl\x01\x1f", "x" * 2000]
 CIPHERS = ["ECDHE-RSA-AES128-GCM-SHA256", "-", "TLS_AES_128_GCM_SHA256", "a\\b", 'x"y', "é"]
 PROTOCOLS = ["TLSv1.2", "-", "TLSv1.3", "tlsv12", "TLSv", "v", "TLSv1v2", "SSLv3", "tls", "vTLS"]
@@ -160,7 +162,8 @@ def test_geoip_fields_are_the_same_including_networks_the_cache_already_holds() 
     lines = []
     for _ in range(1_500):  # addresses of few networks, so most look-ups are answered from the cache
         if rng.random() < 0.7:
-            address = f"{rng.choice([2, 81, 89, 175, 216])}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            first = rng.choice([2, 81, 89, 175, 216])
+            address = f"{first}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
         else:
             address = f"{rng.choice(['2001:218', '2a02:cf40', '2001:480'])}::{rng.randrange(1, 0xffff):x}"
         lines.append(ALB.replace("192.168.131.39:2817", f"{address}:{rng.randrange(1, 65536)}"))
@@ -181,7 +184,8 @@ def test_elastic_test_cases_and_the_parsers_lines_packed_into_records(geoip: boo
     records.append(wire(lines_record(covered * 3), 90))
     # Not covered: a `-` priority (read by the Classic pattern), Classic and NLB lines, a url with a space
     # (`uri_parts` reads it as java.net.URL does).
-    records += [wire(lines_record([text]), 100 + n) for n, text in enumerate([ALB_NO_PRIORITY, CLASSIC, NLB, ALB_SPACES])]
+    refused = [ALB_NO_PRIORITY, CLASSIC, NLB, ALB_SPACES]
+    records += [wire(lines_record([text]), 100 + n) for n, text in enumerate(refused)]
     python, native = both(records, parsing(), ParseOptions(geoip_dir=str(GEOIP) if geoip else None,
                                                            keep_original=True))
     assert native.native_records == len(covered) + 1
@@ -308,8 +312,10 @@ def test_addresses_are_taken_as_inet_pton_takes_them() -> None:
     def address() -> str:
         kind = rng.random()
         if kind < 0.3:
-            return ".".join(rng.choice(["0", "1", "01", "255", "256", "00", "999", "10", ""]) for _ in range(rng.choice([3, 4, 4, 5])))
-        groups = [rng.choice(["0", "1", "ffff", "FFFF", "0db8", "12345", "", "abcd", "g", "00000"]) for _ in range(rng.randrange(1, 10))]
+            octets = ["0", "1", "01", "255", "256", "00", "999", "10", ""]
+            return ".".join(rng.choice(octets) for _ in range(rng.choice([3, 4, 4, 5])))
+        hextets = ["0", "1", "ffff", "FFFF", "0db8", "12345", "", "abcd", "g", "00000"]
+        groups = [rng.choice(hextets) for _ in range(rng.randrange(1, 10))]
         text = ":".join(groups)
         if rng.random() < 0.4:
             at = rng.randrange(len(text) + 1)
