@@ -88,7 +88,8 @@ REQUESTS = ["GET http://www.example.com:80/ HTTP/1.1", "GET https://shop.example
             "GET \t/ HTTP/1.1", "GET http://x:80 HTTP/1.1", "GET http://x:80- -", "- http://www.example.com:80- -",
             "GET - HTTP/1.1", "GET https://a.b.c.example.com:8443/x/y.tar.gz?a=b?c HTTP/1.1", "GET http:/x HTTP/1.1",
             "GET http://x_y/ HTTP/1.1", "GET http://1x/ HTTP/1.1", "GET http://x/[a] HTTP/1.1", "GET *:443 HTTP/1.1",
-            "CONNECT example.com:443 HTTP/1.1", "GET /a\x01b HTTP/1.1", "-", ""]
+            "CONNECT example.com:443 HTTP/1.1", "GET /a\x01b HTTP/1.1", "-", "",
+            "GET https://shop.example.com:443/search?q=a%20b%2Fc HTTP/1.1", "GET /a%2Fb.%50NG HTTP/1.1"]
 AGENTS = ["curl/7.46.0", ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                          "Chrome/120.0.0.0 Safari/537.36"), "aws-sdk-go/1.44.0 (go1.20; linux; amd64)", "", "-",
           "Hello, world",
@@ -328,4 +329,29 @@ def test_addresses_are_taken_as_inet_pton_takes_them() -> None:
     records = [wire(lines_record([text]), n) for n, text in enumerate(lines)]
     python, native = both(records, parsing())
     assert native.native_records > 60
+    assert_same(python, native)
+
+
+# Percent escapes: `uri_parts` reads these as java.net.URI does (path and query decoded, its own key order).
+ESCAPED = ["https://shop.example.com:443/search?q=a%20b%2Fc", "/a%2Fb.%50NG", "https://x:443/%E2%82%AC",
+           "https://x:443/%FF", "https://x:443/a%2", "https://x:443/a%zz", "https://x:/a%20", "https://u@x/a%20",
+           "https://x:443/a.%41?", "https://x:443/a%00b", "//x/a%20", "http:x%20", "https://x.com:443?q=%41",
+           "https://x:1234567890/a%20", "https://x:0/a.%20", "https://x:443/a/b.?q=%25", "https://x:443/%2e%2E",
+           "https://1.2.3.4:80/%41", "https://1.2.3.4000:80/%41", "https://-x:80/%41", "https:///a%41",
+           "https://x:443/a%41#f", "https://x:443/[%41]", "/a%41?b?c%3F", "a%41", "https://x:443/a b%41",
+           "https://x.example.com.:443/%7E/", "https://x:443", "https://x:44%33/", "https://x%41:443/"]
+
+
+def test_urls_with_percent_escapes_read_as_java_net_uri_reads_them() -> None:
+    rng = random.Random(13)
+    lines = []
+    for _ in range(600):
+        uri = rng.choice(ESCAPED)
+        if rng.random() < 0.5:  # an escape of any byte somewhere in it
+            at = rng.randrange(len(uri) + 1)
+            uri = uri[:at] + f"%{rng.randrange(256):02{rng.choice('xX')}}" + uri[at:]
+        lines.append(ALB.replace("GET http://www.example.com:80/ HTTP/1.1", f"GET {uri} HTTP/1.1"))
+    records = [wire(lines_record([text]), n) for n, text in enumerate(lines)]
+    python, native = both(records, parsing())
+    assert native.native_records > 150
     assert_same(python, native)
