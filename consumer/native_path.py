@@ -10,8 +10,8 @@ the document's date:
 - records of plain ALB access log lines (several newline-separated lines, not compressed, as forwarders put
   them on a stream), on streams whose `dataset` is unset (each line's shape gives it to `elb_logs`) or
   `elb_logs`: `_elb_lines`. Every line must be an ALB line of the usual form (`native/src/elb.rs`: the fast
-  ALB pattern of `parsers.elb_logs`, a url `uri_parts` reads without java.net.URI); a Classic ELB or NLB
-  line, or any other, sends the record to Python whole.
+  ALB pattern of `parsers.elb_logs`; a url of the usual shape, maybe with percent escapes); a Classic ELB or
+  NLB line, or any other, sends the record to Python whole.
 It refuses every other record, and any record with one event it does not cover (a header line, a value
 Python renders its own way); the Python path parses those, so nothing depends on the module being there:
 without it (`secstash_native` not installed, or `pipeline.native_records: false`) every record takes the
