@@ -3,15 +3,22 @@
 `parsers` stays the reference implementation. For the records it covers, the compiled path makes exactly
 the bulk lines (ids, index, bodies, byte for byte) the Python path makes from them; the unit tests compare
 the two over generated corpora, Elastic's test cases and fuzzed input. It covers what dominates a
-security-logging platform's volume: CloudWatch Logs subscription records of VPC Flow Logs (any format
-`parsers.vpcflow` knows), in log groups the stream's rules give to `vpcflow` by name, on streams without
-filters, into indices whose name does not depend on the document's date. It refuses every other record,
-and any record with one event it does not cover (a header line, a value Python renders its own way); the
-Python path parses those, so nothing depends on the module being there: without it (`secstash_native`
-not installed, or `pipeline.native_records: false`) every record takes the Python path.
+security-logging platform's volume, on streams without filters, into indices whose name does not depend on
+the document's date:
+- CloudWatch Logs subscription records of VPC Flow Logs (any format `parsers.vpcflow` knows), in log groups
+  the stream's rules give to `vpcflow` by name;
+- records of plain ALB access log lines (several newline-separated lines, not compressed, as forwarders put
+  them on a stream), on streams whose `dataset` is unset (each line's shape gives it to `elb_logs`) or
+  `elb_logs`: `_elb_lines`. Every line must be an ALB line of the usual form (`native/src/elb.rs`: the fast
+  ALB pattern of `parsers.elb_logs`; a url of the usual shape, maybe with percent escapes); a Classic ELB or
+  NLB line, or any other, sends the record to Python whole.
+It refuses every other record, and any record with one event it does not cover (a header line, a value
+Python renders its own way); the Python path parses those, so nothing depends on the module being there:
+without it (`secstash_native` not installed, or `pipeline.native_records: false`) every record takes the
+Python path.
 
-Why: a VPC Flow event costs ~30-45 µs through the Python parser, document and bulk item, and ~3 µs here
-(`secstash bench`, docs/performance.md).
+Why: a VPC Flow event costs ~30-45 µs through the Python parser, document and bulk item, and ~3 µs here; an
+ALB line ~45-50 µs, and ~4 µs here (`secstash bench`, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -128,6 +135,8 @@ def render(stream: str, shard: str, wire: Sequence[Any], parsing: StreamParsing,
     """The documents of the record (`wire`: the pool's [sequence, sub_sequence, arrival_ms, partition_key,
     data_b64]), or None: the Python path parses it. The compiled code decodes the base64 itself."""
     data = wire[4]
+    if not data.startswith(_GZIP_BASE64):
+        return _elb_lines(stream, shard, wire, parsing, options, naming)
     if secstash_native is None or not data.startswith(_GZIP_BASE64) or not 0 <= wire[2] < EXACT_MS:
         return None
     plan = _plan(parsing, naming, options)
@@ -151,6 +160,77 @@ def render(stream: str, shard: str, wire: Sequence[Any], parsing: StreamParsing,
         return None
     return DocumentRun(plan.index, VPCFLOW, EVENT_DATASET, stream, shard, sequence, sub_sequence, rendered[0],
                        rendered[1], len(plan.prefix))
+
+
+# --- records of plain ALB lines -----------------------------------------------------------------------
+
+ELB = "elb_logs"
+ELB_EVENT_DATASET = registry.get(ELB).event_dataset
+ELB_ECS_VERSION = registry.get(ELB).ecs_version
+
+
+@dataclass(frozen=True, slots=True)
+class _LinesPlan:
+    """What a stream's settings compile to for records of plain ALB lines."""
+
+    writer: Any  # secstash_native.ElbDocuments
+    index: str
+    prefix: bytes
+    namespace: str
+    labels: bytes | None
+    keep_original: bool
+    max_events: int
+
+
+_LINES_PLANS: dict[tuple[int, IndexNaming, ParseOptions], tuple[StreamParsing, _LinesPlan | None]] = {}
+_ELB_WRITERS: dict[str | None, Any] = {}  # GeoIP folder -> ElbDocuments (None: databases unusable)
+
+
+def _elb_lines(stream: str, shard: str, wire: Sequence[Any], parsing: StreamParsing, options: ParseOptions,
+               naming: IndexNaming) -> DocumentRun | None:
+    """A record of plain text lines that are all ALB access log lines, or None. Such lines have no log group:
+    `parsers.detect` gives each to `elb_logs` by its shape (or the stream's `dataset` does), which the
+    compiled code checks line by line along with everything else it reads."""
+    if secstash_native is None or not 0 <= wire[2] < EXACT_MS:
+        return None
+    plan = _lines_plan(parsing, naming, options)
+    if plan is None:
+        return None
+    sequence, sub_sequence = wire[0], wire[1]
+    rendered = plan.writer.render(wire[4], record_position(stream, shard, sequence, sub_sequence), plan.prefix,
+                                  wire[2], ELB_ECS_VERSION, plan.namespace, plan.labels, plan.keep_original,
+                                  plan.max_events)
+    if rendered is None:
+        return None
+    return DocumentRun(plan.index, ELB, ELB_EVENT_DATASET, stream, shard, sequence, sub_sequence, rendered[0],
+                       rendered[1], len(plan.prefix))
+
+
+def _lines_plan(parsing: StreamParsing, naming: IndexNaming, options: ParseOptions) -> _LinesPlan | None:
+    """None when no record of the stream can take this path: another forced dataset, filters (they work on
+    the documents as dicts), a dated index (it depends on each document's @timestamp)."""
+    key = (id(parsing), naming, options)
+    entry = _LINES_PLANS.get(key)
+    if entry is not None and entry[0] is parsing:
+        return entry[1]
+    plan = None
+    if parsing.dataset in (None, ELB) and not parsing.filters and "{date}" not in naming.pattern:
+        if options.geoip_dir not in _ELB_WRITERS:
+            try:
+                _ELB_WRITERS[options.geoip_dir] = secstash_native.ElbDocuments(options.geoip_dir, user_agent_json)
+            except ValueError:  # a database that does not open: the Python path reports it per event
+                _ELB_WRITERS[options.geoip_dir] = None
+        writer = _ELB_WRITERS[options.geoip_dir]
+        spec = registry.get(ELB)
+        if writer is not None:
+            index = naming(spec.event_dataset, parsing.namespace)
+            plan = _LinesPlan(writer, index, action_prefix(index), parsing.namespace,
+                              orjson.dumps(dict(parsing.labels)) if parsing.labels else None,
+                              options.keep_original or spec.keeps_original, options.max_events_per_object)
+    if len(_LINES_PLANS) >= 64:
+        _LINES_PLANS.clear()
+    _LINES_PLANS[key] = (parsing, plan)  # keeps `parsing` alive, so its id is not reused while cached
+    return plan
 
 
 def user_agent_json(agent: str) -> bytes | None:

@@ -5,14 +5,19 @@
 //! Covered: CloudWatch Logs subscription records (one gzip member of one DATA_MESSAGE) whose log group the
 //! stream's rules give to `vpcflow`, in any format `parsers.vpcflow` knows, with or without GeoIP.
 
+mod b64;
 mod community_id;
 mod cwl;
 mod dates;
 mod doc_id;
+mod elb;
+mod elb_doc;
 mod geoip;
 mod json;
 mod layout;
 mod numbers;
+mod scan;
+mod uri;
 mod useragent;
 mod vpcflow;
 
@@ -144,6 +149,92 @@ impl VpcflowDocuments {
     }
 }
 
+/// Renders records of plain ALB access log lines (several newline-separated lines, as forwarders put them on
+/// a stream); one per process (it holds the GeoIP readers, the user agents and their caches).
+#[pyclass(module = "secstash_native")]
+struct ElbDocuments {
+    geoip: geoip::GeoIp,
+    agents: useragent::UserAgents,
+}
+
+#[pymethods]
+impl ElbDocuments {
+    /// `user_agent`: `consumer.native_path.user_agent_json`, the reference rendering of an agent.
+    #[new]
+    #[pyo3(signature = (geoip_dir, user_agent))]
+    fn new(geoip_dir: Option<&str>, user_agent: Py<PyAny>) -> PyResult<Self> {
+        let geoip = geoip::GeoIp::open(geoip_dir).map_err(PyValueError::new_err)?;
+        Ok(ElbDocuments { geoip, agents: useragent::UserAgents::new(user_agent) })
+    }
+
+    /// The record's bulk lines and where each document is in them (as `VpcflowDocuments.render`), or None
+    /// when the record is not plain text lines that are all ALB lines covered here (`elb::parse`): the
+    /// Python path then parses it. `data_b64`: the record's data as the daemon hands it over; `max_events`:
+    /// more lines than this and Python fails the record whole.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (data_b64, position, action_prefix, ingested_ms, ecs_version, namespace, labels, keep_original, max_events))]
+    fn render<'py>(
+        &mut self,
+        py: Python<'py>,
+        data_b64: &str,
+        position: &str,
+        action_prefix: &[u8],
+        ingested_ms: i64,
+        ecs_version: &str,
+        namespace: &str,
+        labels: Option<&[u8]>,
+        keep_original: bool,
+        max_events: usize,
+    ) -> Option<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        if !(0..dates::EXACT_MS).contains(&ingested_ms) {
+            return None;
+        }
+        // The first bytes say whether it can be one (most records of other datasets stop here, undecoded).
+        if !elb::starts_like(&b64::decode(data_b64.as_bytes().get(..8)?)?) {
+            return None;
+        }
+        // Strict base64: what Python's lenient decoder would read otherwise is refused here, decoded there.
+        let data = b64::decode(data_b64.as_bytes())?;
+        let text = std::str::from_utf8(&data).ok()?; // Python decodes with "replace": its own rendering
+        let mut ingested = Vec::with_capacity(24);
+        dates::iso_ms(&mut ingested, ingested_ms);
+        let cx = elb_doc::Context { ingested: &ingested, ecs_version, namespace, labels, keep_original };
+        // Documents are about three times their line (four with the line in `event.original`).
+        let mut out = Vec::with_capacity(data.len() * if keep_original { 5 } else { 4 } + 2048);
+        let mut bounds = Vec::with_capacity(data.len() / 40);
+        let mut ordinal = 0;
+        let mut rest = text;
+        while !rest.is_empty() {
+            let end = scan::find(rest.as_bytes(), b'\n').unwrap_or(rest.len());
+            let piece = &rest[..end];
+            rest = rest.get(end + 1..).unwrap_or("");
+            // `parsers.envelopes.lines`: blank lines (str.isspace: ASCII ones here) are no events.
+            if piece.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f)) {
+                continue;
+            }
+            if ordinal >= max_events {
+                return None;
+            }
+            let line = piece.strip_suffix('\r').unwrap_or(piece);
+            let fields = elb::parse(line)?;
+            let action_start = out.len();
+            out.extend_from_slice(action_prefix);
+            doc_id::write(&mut out, position, ordinal);
+            out.extend_from_slice(b"\"}}\n");
+            let body_start = out.len();
+            elb_doc::write(&mut out, py, &mut self.geoip, &mut self.agents, line, &fields, &cx).ok()?;
+            for offset in [action_start, body_start, out.len() - 1] {
+                bounds.extend_from_slice(&u32::try_from(offset).ok()?.to_le_bytes());
+            }
+            ordinal += 1;
+        }
+        if ordinal == 0 {
+            return None;
+        }
+        Some((PyBytes::new_bound(py, &out), PyBytes::new_bound(py, &bounds)))
+    }
+}
+
 /// `(log group, log stream)` as a gzip CloudWatch Logs record (base64, as the daemon hands it over) names them
 /// in its first bytes, or None: a hint only (the record's real envelope is what `CwlRecord` decodes), to skip
 /// records no rule of the compiled path claims without decoding them whole.
@@ -161,5 +252,6 @@ fn secstash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(peek_log_group, m)?)?;
     m.add_class::<CwlRecord>()?;
     m.add_class::<VpcflowDocuments>()?;
+    m.add_class::<ElbDocuments>()?;
     Ok(())
 }
