@@ -9,11 +9,14 @@ mod community_id;
 mod cwl;
 mod dates;
 mod doc_id;
+mod flattened;
 mod geoip;
+mod javamap;
 mod json;
 mod layout;
 mod numbers;
 mod useragent;
+mod value_json;
 mod vpcflow;
 
 use base64::Engine;
@@ -161,5 +164,6 @@ fn secstash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(peek_log_group, m)?)?;
     m.add_class::<CwlRecord>()?;
     m.add_class::<VpcflowDocuments>()?;
+    javamap::register(m)?;
     Ok(())
 }
