@@ -9,6 +9,7 @@ mod community_id;
 mod cwl;
 mod dates;
 mod doc_id;
+mod entity;
 mod geoip;
 mod json;
 mod layout;
@@ -161,5 +162,6 @@ fn secstash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(peek_log_group, m)?)?;
     m.add_class::<CwlRecord>()?;
     m.add_class::<VpcflowDocuments>()?;
+    entity::register(m)?;
     Ok(())
 }
