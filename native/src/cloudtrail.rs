@@ -147,7 +147,7 @@ impl Document {
         let name: Option<Cow<Value>> = match record.get("eventName") {
             Some(Value::String(s)) if s.is_empty() => None,
             Some(value @ Value::String(_)) => Some(Cow::Borrowed(value)),
-            Some(value) => javamap::clean(value)?,
+            Some(value) => clean(value)?,
             None => None,
         };
         let entities = match &name {
@@ -320,7 +320,8 @@ impl Document {
         // finalize: the envelope owner's account, when the record named none
         let owner = cx.record.owner().filter(|o| !o.is_empty());
         let owner_account = owner.filter(|_| !self.cloud.contains_key("account"));
-        if !self.cloud.is_empty() {
+        let has_cloud = !self.cloud.is_empty();
+        if has_cloud {
             if let Some(owner) = owner_account {
                 self.cloud.insert("account".into(), account(owner));
             }
@@ -363,7 +364,7 @@ impl Document {
             out.extend_from_slice(&cloudwatch[1..]);
             out.push(b'}');
         }
-        if self.cloud.is_empty() {
+        if !has_cloud {
             if let Some(owner) = owner_account {
                 out.extend_from_slice(b",\"cloud\":{\"account\":{\"id\":");
                 json::string(out, owner);
@@ -410,6 +411,23 @@ fn strings(out: &mut Vec<u8>, items: &[String]) {
     out.push(b']');
 }
 
+/// `parsers.cloudtrail._clean`, refusing a container that holds a null: Python keeps those (`_clean(None) is
+/// None`, so its walk takes the null for unchanged) where `javamap::clean` drops them.
+fn clean(value: &Value) -> Result<Option<Cow<'_, Value>>, ()> {
+    fn holds_null(value: &Value) -> bool {
+        match value {
+            Value::Null => true,
+            Value::Array(items) => items.iter().any(holds_null),
+            Value::Object(members) => members.values().any(holds_null),
+            _ => false,
+        }
+    }
+    if (value.is_array() || value.is_object()) && holds_null(value) {
+        return Err(());
+    }
+    javamap::clean(value)
+}
+
 /// `_clean` of a member that may be absent: None for absent, null, "" and emptied containers.
 fn present(value: Option<&Value>) -> Result<Option<Cow<'_, Value>>, ()> {
     match value {
@@ -417,7 +435,7 @@ fn present(value: Option<&Value>) -> Result<Option<Cow<'_, Value>>, ()> {
         Some(value @ (Value::Bool(_) | Value::Number(_))) => Ok(Some(Cow::Borrowed(value))),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(value @ Value::String(_)) => Ok(Some(Cow::Borrowed(value))),
-        Some(value) => javamap::clean(value),
+        Some(value) => clean(value),
     }
 }
 
@@ -466,7 +484,7 @@ fn text(value: Option<&Value>) -> Result<Option<String>, ()> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok((!s.is_empty()).then(|| s.clone())),
-        Some(value) => match javamap::clean(value)? {
+        Some(value) => match clean(value)? {
             Some(cleaned) => Ok(Some(javamap::scalar(&cleaned)?)),
             None => Ok(None),
         },
@@ -528,8 +546,8 @@ fn source(address: Option<&Value>, geoip: &mut GeoIp) -> Result<Vec<u8>, ()> {
             json::string(&mut out, address);
             geoip.write(&mut out, ip)?;
         }
-        // What Rust does not read as an address but Python might (a zone index, an odd form): refused.
-        Err(_) if address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.' || b == b'%') => {
+        // What Rust does not read as an address but Python might (an IPv6 zone index, an odd form): refused.
+        Err(_) if address.contains(':') || address.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.') => {
             return Err(())
         }
         Err(_) => {}
@@ -598,7 +616,7 @@ fn resources(resources: Option<&Value>) -> Result<Option<Value>, ()> {
         if !item.is_object() {
             continue;
         }
-        let Some(cleaned) = javamap::clean(item)? else { continue };
+        let Some(cleaned) = clean(item)? else { continue };
         let Value::Object(mut resource) = cleaned.into_owned() else { return Err(()) };
         if let Some(arn) = resource.shift_remove("ARN") {
             resource.insert("arn".into(), arn);
