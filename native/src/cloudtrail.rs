@@ -5,6 +5,7 @@
 //! the record goes to the Python path whole.
 
 use crate::ct_categories;
+use crate::ct_json;
 use crate::cwl;
 use crate::dates;
 use crate::entity;
@@ -36,6 +37,7 @@ pub struct Enrichers<'a, 'py> {
     pub py: Python<'py>,
     pub geoip: &'a mut GeoIp,
     pub agents: &'a mut UserAgents,
+    pub stack: Vec<(String, Value)>, // `ct_json::parse`'s, kept from one event to the next
 }
 
 const KEYWORD_LIMIT: usize = 32766; // Lucene's term limit: longer texts get no `flattened` copy
@@ -69,53 +71,90 @@ const RENAMED: [(&str, &str); 8] = [
     ("sharedEventId", "shared_event_id"),
     ("vpcEndpointId", "vpc_endpoint_id"),
 ];
-// Keys that make the Python parser take a path this does not cover: a Splunk result, an Insights event, a
-// digest file (`parsers.cloudtrail._DIGEST_KEYS`).
-const REFUSED_KEYS: [&str; 16] = [
-    "preview",
-    "insightDetails",
-    "awsAccountId",
-    "digestS3Object",
-    "previousDigestSignature",
-    "logFiles",
-    "digestS3Bucket",
-    "previousDigestS3Bucket",
-    "previousDigestHashAlgorithm",
-    "publicKeyFingerprint",
-    "digestSignatureAlgorithm",
-    "digestStartTime",
-    "digestEndTime",
-    "newestEventTime",
-    "oldestEventTime",
-    "insightDetails",
-];
 
 type Obj = Map<String, Value>;
+
+/// The record's members this reads, found in one walk over it (not a hash look-up each).
+struct Top<'a>([Option<&'a Value>; 27]);
+
+enum Slot {
+    At(usize),
+    Refused, // a Splunk result, an Insights event, a digest file (`parsers.cloudtrail._DIGEST_KEYS`)
+    Other,
+}
+
+#[inline(always)]
+fn slot(key: &str) -> Slot {
+    match key {
+        "eventTime" => Slot::At(0),
+        "eventName" => Slot::At(1),
+        "eventSource" => Slot::At(2),
+        "eventVersion" => Slot::At(3),
+        "sessionCredentialFromConsole" => Slot::At(4),
+        "eventCategory" => Slot::At(5),
+        "errorCode" => Slot::At(6),
+        "errorMessage" => Slot::At(7),
+        "userIdentity" => Slot::At(8),
+        "eventID" => Slot::At(9),
+        "additionalEventData" => Slot::At(10),
+        "awsRegion" => Slot::At(11),
+        "sourceIPAddress" => Slot::At(12),
+        "userAgent" => Slot::At(13),
+        "requestParameters" => Slot::At(14),
+        "responseElements" => Slot::At(15),
+        "serviceEventDetails" => Slot::At(16),
+        "requestID" => Slot::At(17),
+        "eventType" => Slot::At(18),
+        "apiVersion" => Slot::At(19),
+        "managementEvent" => Slot::At(20),
+        "readOnly" => Slot::At(21),
+        "recipientAccountId" => Slot::At(22),
+        "sharedEventId" => Slot::At(23),
+        "vpcEndpointId" => Slot::At(24),
+        "resources" => Slot::At(25),
+        "tlsDetails" => Slot::At(26),
+        "preview" | "insightDetails" | "awsAccountId" | "digestS3Object" | "previousDigestSignature" | "logFiles"
+        | "digestS3Bucket" | "previousDigestS3Bucket" | "previousDigestHashAlgorithm" | "publicKeyFingerprint"
+        | "digestSignatureAlgorithm" | "digestStartTime" | "digestEndTime" | "newestEventTime" | "oldestEventTime" => {
+            Slot::Refused
+        }
+        _ => Slot::Other,
+    }
+}
+
+impl<'a> Top<'a> {
+    /// The members, or Err when one of them sends the record to the Python path.
+    fn of(record: &'a Obj) -> Result<Top<'a>, ()> {
+        let mut top = Top([None; 27]);
+        for (key, value) in record {
+            match slot(key) {
+                Slot::At(i) => top.0[i] = Some(value),
+                Slot::Refused => return Err(()),
+                Slot::Other => {}
+            }
+        }
+        Ok(top)
+    }
+
+    #[inline(always)]
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        match slot(key) {
+            Slot::At(i) => self.0[i],
+            _ => unreachable!("a key Top does not hold"),
+        }
+    }
+}
 
 /// Appends the document of one event (and its newline), or Err: the caller refuses the whole record.
 pub fn write(out: &mut Vec<u8>, enrichers: &mut Enrichers, event: &cwl::Event, cx: &Context) -> Result<(), ()> {
     if event.timestamp.is_some_and(|ms| ms >= dates::EXACT_MS) {
         return Err(()); // Python renders such times through a float
     }
-    let Ok(Value::Object(record)) = serde_json::from_str::<Value>(event.message) else {
-        return Err(()); // blank, not JSON, not an object: the Python path says what it is
+    let Ok(Value::Object(record)) = ct_json::parse(event.message, &mut enrichers.stack) else {
+        return Err(()); // blank, not JSON, not an object, a float: the Python path takes it
     };
-    if REFUSED_KEYS.iter().any(|key| record.contains_key(*key)) || record.values().any(has_float) {
-        return Err(());
-    }
     let doc = Document::of(&record, enrichers)?;
     doc.write(out, event, cx)
-}
-
-/// Whether a value holds a float (or an integer serde_json could only read as one), which orjson and the Java
-/// renderings write their own ways.
-fn has_float(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(items) => items.iter().any(has_float),
-        Value::Object(members) => members.values().any(has_float),
-        _ => false,
-    }
 }
 
 /// What `parsers.cloudtrail._document` builds, its parts kept apart (or rendered) until `write` assembles them
@@ -136,6 +175,7 @@ struct Document {
 
 impl Document {
     fn of(record: &Obj, enrichers: &mut Enrichers) -> Result<Document, ()> {
+        let top = Top::of(record)?;
         let mut ct = Vec::with_capacity(1024);
         let mut ct_members = Members::new();
         let mut ev = Obj::new();
@@ -143,8 +183,8 @@ impl Document {
         let mut cloud = Obj::new();
         ev.insert("kind".into(), Value::String("event".into()));
 
-        let timestamp = date(record.get("eventTime"))?;
-        let name: Option<Cow<Value>> = match record.get("eventName") {
+        let timestamp = date(top.get("eventTime"))?;
+        let name: Option<Cow<Value>> = match top.get("eventName") {
             Some(Value::String(s)) if s.is_empty() => None,
             Some(value @ Value::String(_)) => Some(Cow::Borrowed(value)),
             Some(value) => clean(value)?,
@@ -152,21 +192,21 @@ impl Document {
         };
         let entities = match &name {
             Some(name) => {
-                Some(entity::entities(record, record.get("eventSource").filter(|v| !v.is_null()), name.as_ref())?)
+                Some(entity::entities(record, top.get("eventSource").filter(|v| !v.is_null()), name.as_ref())?)
             }
             None => None,
         };
 
         let mut failed = false;
         for (key, to) in CT_EARLY {
-            if let Some(value) = present(record.get(key))? {
+            if let Some(value) = present(top.get(key))? {
                 ct_members.key(&mut ct, to);
                 value_json::write(&mut ct, &value)?;
                 failed |= to == "error_code" || to == "error_message";
             }
         }
         let mut identity_names: Vec<Value> = Vec::new();
-        if let Some(Value::Object(identity)) = record.get("userIdentity") {
+        if let Some(Value::Object(identity)) = top.get("userIdentity") {
             let ui = identity_fields(identity, &mut user, &mut cloud, &mut identity_names)?;
             if !ui.is_empty() {
                 ct_members.key(&mut ct, "user_identity");
@@ -182,36 +222,36 @@ impl Document {
             ev.insert("action".into(), Value::String(action.clone()));
         }
         let name_is = |text: &str| matches!(name.as_deref(), Some(Value::String(s)) if s == text);
-        let additional = record.get("additionalEventData");
+        let additional = top.get("additionalEventData");
         if name_is("UserAuthentication") && !user.contains_key("name") {
             if let Some(Value::Object(additional)) = additional {
                 put(&mut user, "name", additional.get("UserName"), None)?;
             }
         }
-        put(&mut cloud, "region", record.get("awsRegion"), None)?;
-        let source = source(record.get("sourceIPAddress"), enrichers.geoip)?;
-        let user_agent = user_agent(record.get("userAgent"), enrichers)?;
+        put(&mut cloud, "region", top.get("awsRegion"), None)?;
+        let source = source(top.get("sourceIPAddress"), enrichers.geoip)?;
+        let user_agent = user_agent(top.get("userAgent"), enrichers)?;
         if !ct_members.is_empty() {
             // The pipeline's script dereferences aws.cloudtrail: without it, no texts and no `flattened`.
-            rendered(record, &mut ct, &mut ct_members)?;
+            rendered(&top, &mut ct, &mut ct_members)?;
         }
         for (key, to) in RENAMED {
-            if let Some(value) = present(record.get(key))? {
+            if let Some(value) = present(top.get(key))? {
                 ct_members.key(&mut ct, to);
                 value_json::write(&mut ct, &value)?;
             }
         }
-        if let Some(resources) = resources(record.get("resources"))? {
+        if let Some(resources) = resources(top.get("resources"))? {
             ct_members.key(&mut ct, "resources");
             value_json::write(&mut ct, &resources)?;
         }
 
         let empty = Obj::new();
-        let request = match record.get("requestParameters") {
+        let request = match top.get("requestParameters") {
             Some(Value::Object(request)) => request,
             _ => &empty,
         };
-        let response = match record.get("responseElements") {
+        let response = match top.get("responseElements") {
             Some(Value::Object(response)) => response,
             _ => &empty,
         };
@@ -230,7 +270,7 @@ impl Document {
         }
         categorize(&mut ev, failed, action.as_deref(), response)?;
         let group = target_names(&mut user, request, response)?;
-        let tls = tls(record.get("tlsDetails"))?;
+        let tls = tls(top.get("tlsDetails"))?;
 
         let user_name = user.get("name").cloned();
         if let Some(Value::String(name)) = &user_name {
@@ -579,13 +619,13 @@ fn user_agent(agent: Option<&Value>, enrichers: &mut Enrichers) -> Result<Vec<u8
 }
 
 /// The four rendered fields: `flattened` first (kept even when empty), then each text.
-fn rendered(record: &Obj, ct: &mut Vec<u8>, members: &mut Members) -> Result<(), ()> {
+fn rendered(top: &Top, ct: &mut Vec<u8>, members: &mut Members) -> Result<(), ()> {
     let mut texts: Vec<(&str, String)> = Vec::new();
     members.key(ct, "flattened");
     ct.push(b'{');
     let mut flat = Members::new();
     for (key, target, field) in RENDERED {
-        let Some(value) = record.get(key).filter(|v| !v.is_null()) else { continue };
+        let Some(value) = top.get(key).filter(|v| !v.is_null()) else { continue };
         let (text, cleaned) = javamap::render(value)?;
         let Some(text) = text else { continue };
         let cleaned = cleaned.ok_or(())?;

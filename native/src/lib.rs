@@ -8,6 +8,7 @@
 mod cloudtrail;
 mod community_id;
 mod ct_categories;
+mod ct_json;
 mod cwl;
 mod dates;
 mod doc_id;
@@ -199,7 +200,8 @@ impl CloudtrailDocuments {
             labels,
             keep_original,
         };
-        let mut enrichers = cloudtrail::Enrichers { py, geoip: &mut self.geoip, agents: &mut self.agents };
+        let mut enrichers =
+            cloudtrail::Enrichers { py, geoip: &mut self.geoip, agents: &mut self.agents, stack: Vec::new() };
         let mut out = Vec::with_capacity(record.len() * 3000);
         let mut bounds = Vec::with_capacity(record.len() * 12);
         for (ordinal, event) in record.events().enumerate() {
