@@ -113,11 +113,21 @@ fn slot(key: &str) -> Slot {
         "vpcEndpointId" => Slot::At(24),
         "resources" => Slot::At(25),
         "tlsDetails" => Slot::At(26),
-        "preview" | "insightDetails" | "awsAccountId" | "digestS3Object" | "previousDigestSignature" | "logFiles"
-        | "digestS3Bucket" | "previousDigestS3Bucket" | "previousDigestHashAlgorithm" | "publicKeyFingerprint"
-        | "digestSignatureAlgorithm" | "digestStartTime" | "digestEndTime" | "newestEventTime" | "oldestEventTime" => {
-            Slot::Refused
-        }
+        "preview"
+        | "insightDetails"
+        | "awsAccountId"
+        | "digestS3Object"
+        | "previousDigestSignature"
+        | "logFiles"
+        | "digestS3Bucket"
+        | "previousDigestS3Bucket"
+        | "previousDigestHashAlgorithm"
+        | "publicKeyFingerprint"
+        | "digestSignatureAlgorithm"
+        | "digestStartTime"
+        | "digestEndTime"
+        | "newestEventTime"
+        | "oldestEventTime" => Slot::Refused,
         _ => Slot::Other,
     }
 }
@@ -157,31 +167,118 @@ pub fn write(out: &mut Vec<u8>, enrichers: &mut Enrichers, event: &cwl::Event, c
     doc.write(out, event, cx)
 }
 
+/// An object of the document this writer builds, in the order Python's dict gets its members: a few members
+/// each, so a linear search costs less than hashing, and values are borrowed from the record where they can be.
+#[derive(Default)]
+struct Small<'a>(Vec<(&'static str, Node<'a>)>);
+
+enum Node<'a> {
+    Value(Cow<'a, Value>),
+    Object(Small<'a>),
+}
+
+impl<'a> Small<'a> {
+    /// `dict[key] = value`: a present key keeps its place.
+    fn insert(&mut self, key: &'static str, node: Node<'a>) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = node,
+            None => self.0.push((key, node)),
+        }
+    }
+
+    fn set(&mut self, key: &'static str, value: Cow<'a, Value>) {
+        self.insert(key, Node::Value(value));
+    }
+
+    fn text(&mut self, key: &'static str, text: String) {
+        self.insert(key, Node::Value(Cow::Owned(Value::String(text))));
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| *k == key)
+    }
+
+    fn get(&self, key: &str) -> Option<&Node<'a>> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, node)| node)
+    }
+
+    /// The value at `key`, when it is one (not an object this built).
+    fn value(&self, key: &str) -> Option<&Value> {
+        match self.get(key)? {
+            Node::Value(value) => Some(value),
+            Node::Object(_) => None,
+        }
+    }
+
+    /// `dict.setdefault(key, {})`; Err where a value is there (never made so here).
+    fn child(&mut self, key: &'static str) -> Result<&mut Small<'a>, ()> {
+        let at = match self.0.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                self.0.push((key, Node::Object(Small::default())));
+                self.0.len() - 1
+            }
+        };
+        match &mut self.0[at].1 {
+            Node::Object(child) => Ok(child),
+            Node::Value(_) => Err(()),
+        }
+    }
+
+    /// `del dict[key]`: the others keep their order.
+    fn remove(&mut self, key: &str) {
+        self.0.retain(|(k, _)| *k != key);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The object, braces included.
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), ()> {
+        out.push(b'{');
+        self.write_members(out, &mut Members::new())?;
+        out.push(b'}');
+        Ok(())
+    }
+
+    fn write_members(&self, out: &mut Vec<u8>, members: &mut Members) -> Result<(), ()> {
+        for (key, node) in &self.0 {
+            members.key(out, key);
+            match node {
+                Node::Value(value) => value_json::write(out, value)?,
+                Node::Object(child) => child.write(out)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What `parsers.cloudtrail._document` builds, its parts kept apart (or rendered) until `write` assembles them
 /// in the order Python's `doc` gets them.
-struct Document {
+struct Document<'a> {
     timestamp: Option<i64>,
     entities: Option<entity::Entities>,
     source: Vec<u8>,     // `"source":{...}`, or empty
     user_agent: Vec<u8>, // the user_agent object, or empty
-    group: Obj,
-    tls: Obj,
+    group: Small<'a>,
+    tls: Small<'a>,
     related_users: Vec<String>,
     ct: Vec<u8>, // aws.cloudtrail's members
-    cloud: Obj,
-    ev: Obj,
-    user: Obj,
+    cloud: Small<'a>,
+    ev: Small<'a>,
+    user: Small<'a>,
 }
 
-impl Document {
-    fn of(record: &Obj, enrichers: &mut Enrichers) -> Result<Document, ()> {
+impl<'a> Document<'a> {
+    fn of(record: &'a Obj, enrichers: &mut Enrichers) -> Result<Document<'a>, ()> {
         let top = Top::of(record)?;
         let mut ct = Vec::with_capacity(1024);
         let mut ct_members = Members::new();
-        let mut ev = Obj::new();
-        let mut user = Obj::new();
-        let mut cloud = Obj::new();
-        ev.insert("kind".into(), Value::String("event".into()));
+        let mut ev = Small::default();
+        let mut user = Small::default();
+        let mut cloud = Small::default();
+        ev.text("kind", "event".into());
 
         let timestamp = date(top.get("eventTime"))?;
         let name: Option<Cow<Value>> = match top.get("eventName") {
@@ -210,7 +307,7 @@ impl Document {
             let ui = identity_fields(identity, &mut user, &mut cloud, &mut identity_names)?;
             if !ui.is_empty() {
                 ct_members.key(&mut ct, "user_identity");
-                value_json::write(&mut ct, &Value::Object(ui))?;
+                ui.write(&mut ct)?;
             }
         }
         move_fields(record, &EVENT, &mut ev)?;
@@ -219,7 +316,7 @@ impl Document {
             None => None,
         };
         if let Some(action) = &action {
-            ev.insert("action".into(), Value::String(action.clone()));
+            ev.text("action", action.clone());
         }
         let name_is = |text: &str| matches!(name.as_deref(), Some(Value::String(s)) if s == text);
         let additional = top.get("additionalEventData");
@@ -264,7 +361,7 @@ impl Document {
             if let Some(details) = console_login(additional)? {
                 ct_members.key(&mut ct, "console_login");
                 ct.extend_from_slice(b"{\"additional_eventdata\":");
-                value_json::write(&mut ct, &Value::Object(details))?;
+                details.write(&mut ct)?;
                 ct.push(b'}');
             }
         }
@@ -272,16 +369,19 @@ impl Document {
         let group = target_names(&mut user, request, response)?;
         let tls = tls(top.get("tlsDetails"))?;
 
-        let user_name = user.get("name").cloned();
+        let user_name = user.value("name").cloned();
         if let Some(Value::String(name)) = &user_name {
             if name.find('@').is_some_and(|at| at > 0) {
-                user.insert("email".into(), Value::String(name.clone()));
+                user.text("email", name.clone());
             }
         }
-        related_user.push(user.get("id").cloned());
+        related_user.push(user.value("id").cloned());
         related_user.extend(identity_names.into_iter().map(Some));
         related_user.push(user_name);
-        related_user.push(dig(&user, &["changes", "name"]).cloned());
+        related_user.push(match user.get("changes") {
+            Some(Node::Object(changes)) => changes.value("name").cloned(),
+            _ => None,
+        });
         let mut related_users: Vec<String> = Vec::new();
         for value in related_user.iter().flatten() {
             if let Some(text) = text(Some(value))? {
@@ -335,10 +435,10 @@ impl Document {
             doc.key(out, "user_agent");
             out.extend_from_slice(&self.user_agent);
         }
-        for (key, object) in [("group", &mut self.group), ("tls", &mut self.tls)] {
+        for (key, object) in [("group", &self.group), ("tls", &self.tls)] {
             if !object.is_empty() {
                 doc.key(out, key);
-                value_json::write(out, &Value::Object(std::mem::take(object)))?;
+                object.write(out)?;
             }
         }
         if !related_written && !self.related_users.is_empty() {
@@ -363,19 +463,16 @@ impl Document {
         let has_cloud = !self.cloud.is_empty();
         if has_cloud {
             if let Some(owner) = owner_account {
-                self.cloud.insert("account".into(), account(owner));
+                self.cloud.child("account")?.text("id", owner.to_string());
             }
             doc.key(out, "cloud");
-            value_json::write(out, &Value::Object(std::mem::take(&mut self.cloud)))?;
+            self.cloud.write(out)?;
         }
 
         doc.key(out, "event");
         out.push(b'{');
         let mut ev = Members::new();
-        for (key, value) in &self.ev {
-            ev.key(out, key);
-            value_json::write(out, value)?;
-        }
+        self.ev.write_members(out, &mut ev)?;
         if let Some(ms) = event.timestamp {
             ev.key(out, "created");
             date_string(out, ms);
@@ -389,7 +486,7 @@ impl Document {
         out.extend_from_slice(b"\"}");
         if !self.user.is_empty() {
             doc.key(out, "user");
-            value_json::write(out, &Value::Object(std::mem::take(&mut self.user)))?;
+            self.user.write(out)?;
         }
 
         out.extend_from_slice(b",\"ecs\":{\"version\":");
@@ -426,12 +523,6 @@ impl Document {
         out.extend_from_slice(b"}\n");
         Ok(())
     }
-}
-
-fn account(id: &str) -> Value {
-    let mut account = Obj::new();
-    account.insert("id".into(), Value::String(id.into()));
-    Value::Object(account)
 }
 
 fn date_string(out: &mut Vec<u8>, ms: i64) {
@@ -480,32 +571,26 @@ fn present(value: Option<&Value>) -> Result<Option<Cow<'_, Value>>, ()> {
 }
 
 /// `_move`: target[to] = source[key] for each pair whose value is not empty.
-fn move_fields(source: &Obj, fields: &[(&str, &str)], target: &mut Obj) -> Result<(), ()> {
+fn move_fields<'a>(source: &'a Obj, fields: &[(&str, &'static str)], target: &mut Small<'a>) -> Result<(), ()> {
     for (key, to) in fields {
         if let Some(value) = present(source.get(*key))? {
-            target.insert((*to).into(), value.into_owned());
+            target.set(to, value);
         }
     }
     Ok(())
 }
 
 /// `_put`: target[key] (or target[key][inner]) = value unless it is empty.
-fn put(target: &mut Obj, key: &str, value: Option<&Value>, inner: Option<&str>) -> Result<(), ()> {
+fn put<'a>(
+    target: &mut Small<'a>,
+    key: &'static str,
+    value: Option<&'a Value>,
+    inner: Option<&'static str>,
+) -> Result<(), ()> {
     let Some(value) = present(value)? else { return Ok(()) };
-    let value = value.into_owned();
     match inner {
-        None => {
-            target.insert(key.into(), value);
-        }
-        Some(inner) => {
-            let slot = target.entry(key).or_insert_with(|| Value::Object(Obj::new()));
-            match slot {
-                Value::Object(child) => {
-                    child.insert(inner.into(), value);
-                }
-                _ => return Err(()), // never made so here; Python's setdefault would fail on it
-            }
-        }
+        None => target.set(key, value),
+        Some(inner) => target.child(key)?.set(inner, value),
     }
     Ok(())
 }
@@ -532,24 +617,29 @@ fn text(value: Option<&Value>) -> Result<Option<String>, ()> {
 }
 
 /// aws.cloudtrail.user_identity; fills `user`, `cloud.account` and the names for related.user.
-fn identity_fields(identity: &Obj, user: &mut Obj, cloud: &mut Obj, names: &mut Vec<Value>) -> Result<Obj, ()> {
-    let mut ui = Obj::new();
+fn identity_fields<'a>(
+    identity: &'a Obj,
+    user: &mut Small<'a>,
+    cloud: &mut Small<'a>,
+    names: &mut Vec<Value>,
+) -> Result<Small<'a>, ()> {
+    let mut ui = Small::default();
     move_fields(identity, &IDENTITY, &mut ui)?;
     move_fields(identity, &IDENTITY_USER, user)?;
-    names.extend(user.get("name").cloned());
+    names.extend(user.value("name").cloned());
     put(cloud, "account", identity.get("accountId"), Some("id"))?;
     if let Some(Value::Object(context)) = identity.get("sessionContext") {
-        let mut session = Obj::new();
+        let mut session = Small::default();
         if let Some(Value::Object(attributes)) = context.get("attributes") {
             put(&mut session, "mfa_authenticated", attributes.get("mfaAuthenticated"), None)?;
             if let Some(ms) = date(attributes.get("creationDate"))? {
                 let mut text = Vec::with_capacity(24);
                 dates::iso_ms(&mut text, ms);
-                session.insert("creation_date".into(), Value::String(String::from_utf8(text).map_err(|_| ())?));
+                session.text("creation_date", String::from_utf8(text).map_err(|_| ())?);
             }
         }
         if let Some(Value::Object(issuer)) = context.get("sessionIssuer") {
-            let mut issuer_out = Obj::new();
+            let mut issuer_out = Small::default();
             move_fields(issuer, &ISSUER, &mut issuer_out)?;
             // An assumed role is named after its role only when the identity has no userName.
             if !user.contains_key("name") {
@@ -557,11 +647,11 @@ fn identity_fields(identity: &Obj, user: &mut Obj, cloud: &mut Obj, names: &mut 
             }
             names.extend(issuer.get("userName").cloned());
             if !issuer_out.is_empty() {
-                session.insert("session_issuer".into(), Value::Object(issuer_out));
+                session.insert("session_issuer", Node::Object(issuer_out));
             }
         }
         if !session.is_empty() {
-            ui.insert("session_context".into(), Value::Object(session));
+            ui.insert("session_context", Node::Object(session));
         }
     }
     if !user.contains_key("id") && matches!(identity.get("type"), Some(Value::String(t)) if t == "IdentityCenterUser") {
@@ -693,27 +783,27 @@ fn resources(resources: Option<&Value>) -> Result<Option<Value>, ()> {
     Ok(Some(Value::Array(ordered)))
 }
 
-fn console_login(additional: Option<&Value>) -> Result<Option<Obj>, ()> {
+fn console_login(additional: Option<&Value>) -> Result<Option<Small<'_>>, ()> {
     let Some(Value::Object(additional)) = additional else { return Ok(None) };
-    let mut details = Obj::new();
+    let mut details = Small::default();
     let no = |value: &Value| matches!(value, Value::String(s) if s == "No");
     if let Some(mobile) = present(additional.get("MobileVersion"))? {
-        details.insert("mobile_version".into(), Value::Bool(!no(&mobile)));
+        details.set("mobile_version", Cow::Owned(Value::Bool(!no(&mobile))));
     }
     put(&mut details, "login_to", additional.get("LoginTo"), None)?;
     if let Some(mfa) = present(additional.get("MFAUsed"))? {
-        details.insert("mfa_used".into(), Value::Bool(!no(&mfa)));
+        details.set("mfa_used", Cow::Owned(Value::Bool(!no(&mfa))));
     }
     Ok((!details.is_empty()).then_some(details))
 }
 
-fn strings_value(items: &[&str]) -> Value {
-    Value::Array(items.iter().map(|s| Value::String((*s).into())).collect())
+fn strings_value(items: &[&str]) -> Cow<'static, Value> {
+    Cow::Owned(Value::Array(items.iter().map(|s| Value::String((*s).into())).collect()))
 }
 
-fn categorize(ev: &mut Obj, failed: bool, action: Option<&str>, response: &Obj) -> Result<(), ()> {
-    ev.insert("type".into(), strings_value(&["info"]));
-    ev.insert("outcome".into(), Value::String(if failed { "failure" } else { "success" }.into()));
+fn categorize(ev: &mut Small, failed: bool, action: Option<&str>, response: &Obj) -> Result<(), ()> {
+    ev.set("type", strings_value(&["info"]));
+    ev.text("outcome", if failed { "failure" } else { "success" }.into());
     let Some(action) = action else { return Ok(()) };
     if action == "ConsoleLogin" {
         if let Some(result) = present(response.get("ConsoleLogin"))? {
@@ -721,23 +811,23 @@ fn categorize(ev: &mut Obj, failed: bool, action: Option<&str>, response: &Obj) 
             if !text.is_ascii() {
                 return Err(()); // Python's lower() and Rust's differ on a few letters
             }
-            ev.insert("outcome".into(), Value::String(text.to_ascii_lowercase()));
+            ev.text("outcome", text.to_ascii_lowercase());
         }
     }
     if let Some((category, types)) = ct_categories::get(action) {
-        ev.insert("category".into(), strings_value(category));
+        ev.set("category", strings_value(category));
         if types.is_empty() {
-            ev.shift_remove("type");
+            ev.remove("type");
         } else {
-            ev.insert("type".into(), strings_value(types));
+            ev.set("type", strings_value(types));
         }
     }
     Ok(())
 }
 
 /// group.*, user.target.* and user.changes.name; returns `group`.
-fn target_names(user: &mut Obj, request: &Obj, response: &Obj) -> Result<Obj, ()> {
-    let mut group = Obj::new();
+fn target_names<'a>(user: &mut Small<'a>, request: &Obj, response: &Obj) -> Result<Small<'a>, ()> {
+    let mut group = Small::default();
     let (mut group_id, mut target_id) = (None, None);
     if !response.is_empty() {
         group_id = text(dig(response, &["group", "groupId"]))?;
@@ -745,32 +835,27 @@ fn target_names(user: &mut Obj, request: &Obj, response: &Obj) -> Result<Obj, ()
     }
     if !request.is_empty() {
         if let Some(name) = text(request.get("groupName"))? {
-            group.insert("name".into(), Value::String(name));
+            group.text("name", name);
         }
         for (key, to) in [("userName", "target"), ("newUserName", "changes")] {
             if let Some(name) = text(request.get(key))? {
-                let mut inner = Obj::new();
-                inner.insert("name".into(), Value::String(name));
-                user.insert(to.into(), Value::Object(inner));
+                let mut inner = Small::default();
+                inner.text("name", name);
+                user.insert(to, Node::Object(inner));
             }
         }
     }
     if let Some(id) = group_id {
-        group.insert("id".into(), Value::String(id));
+        group.text("id", id);
     }
     if let Some(id) = target_id {
-        match user.entry("target").or_insert_with(|| Value::Object(Obj::new())) {
-            Value::Object(target) => {
-                target.insert("id".into(), Value::String(id));
-            }
-            _ => return Err(()),
-        }
+        user.child("target")?.text("id", id);
     }
     Ok(group)
 }
 
-fn tls(details: Option<&Value>) -> Result<Obj, ()> {
-    let mut tls = Obj::new();
+fn tls(details: Option<&Value>) -> Result<Small<'_>, ()> {
+    let mut tls = Small::default();
     let Some(Value::Object(details)) = details else { return Ok(tls) };
     match present(details.get("tlsVersion"))? {
         Some(Cow::Borrowed(Value::String(version))) if version.contains('v') => {
@@ -779,15 +864,13 @@ fn tls(details: Option<&Value>) -> Result<Obj, ()> {
                 if !protocol.is_ascii() {
                     return Err(()); // Python's lower() and Rust's differ on a few letters
                 }
-                tls.insert("version_protocol".into(), Value::String(protocol.to_ascii_lowercase()));
+                tls.text("version_protocol", protocol.to_ascii_lowercase());
             }
             if !number.is_empty() {
-                tls.insert("version".into(), Value::String(number.into()));
+                tls.text("version", number.into());
             }
         }
-        Some(version) => {
-            tls.insert("version".into(), version.into_owned());
-        }
+        Some(version) => tls.set("version", version),
         None => {}
     }
     move_fields(details, &[("cipherSuite", "cipher")], &mut tls)?;

@@ -93,7 +93,10 @@ mod tests {
         for text in [r#"{"a":1,"b":[true,null,"x\"y"],"a":{"c":-5,"d":18446744073709551615},"e":{}}"#, "[]", "\"s\""] {
             assert_eq!(parse(text, &mut stack), Ok(serde_json::from_str::<Value>(text).unwrap()));
             let value = parse(text, &mut stack).unwrap();
-            assert_eq!(serde_json::to_string(&value).unwrap(), serde_json::from_str::<Value>(text).unwrap().to_string());
+            assert_eq!(
+                serde_json::to_string(&value).unwrap(),
+                serde_json::from_str::<Value>(text).unwrap().to_string()
+            );
         }
         for text in ["1.5", r#"{"a":1e3}"#, "123456789012345678901234567890", "{", "{} x", "NaN"] {
             assert_eq!(parse(text, &mut stack), Err(()));
