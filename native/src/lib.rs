@@ -3,7 +3,8 @@
 //! and refuses every other record, which the Python path then parses.
 //!
 //! Covered: CloudWatch Logs subscription records (one gzip member of one DATA_MESSAGE) whose log group the
-//! stream's rules give to `vpcflow`, in any format `parsers.vpcflow` knows, with or without GeoIP.
+//! stream's rules give to `vpcflow` (in any format `parsers.vpcflow` knows) or to `cloudtrail` (`cloudtrail.rs`:
+//! API calls and sign-ins; not digest files, Insights events or floats), with or without GeoIP.
 
 mod cloudtrail;
 mod community_id;
