@@ -992,6 +992,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_member_read_through_top_has_a_slot() {
+        let read = ["eventTime", "eventName", "eventSource", "userIdentity", "additionalEventData", "awsRegion"]
+            .into_iter()
+            .chain(["sourceIPAddress", "userAgent", "resources", "requestParameters", "responseElements", "tlsDetails"])
+            .chain(CT_EARLY.iter().chain(RENAMED.iter()).map(|(key, _)| *key))
+            .chain(RENDERED.iter().map(|(key, _, _)| *key));
+        for key in read {
+            assert!(matches!(slot(key), Slot::At(_)), "{key}");
+        }
+    }
+
+    #[test]
     fn dates_as_python_reads_them() {
         assert_eq!(parse_iso8601(b"1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_iso8601(b"2024-02-29T12:30:45.1239Z"), Some(1_709_209_845_123));
