@@ -83,7 +83,7 @@ fn clean_at(value: &Value, depth: usize) -> Result<Option<Cow<'_, Value>>, ()> {
         Value::Array(items) => {
             let mut out: Option<Vec<Value>> = None;
             for (i, item) in items.iter().enumerate() {
-                match (clean_at(item, depth + 1)?, &mut out) {
+                match (clean_member(item, depth + 1)?, &mut out) {
                     (Some(Cow::Borrowed(_)), None) => {}
                     (Some(kept), Some(out)) => out.push(kept.into_owned()),
                     (cleaned, out @ None) => {
@@ -104,7 +104,7 @@ fn clean_at(value: &Value, depth: usize) -> Result<Option<Cow<'_, Value>>, ()> {
         Value::Object(map) => {
             let mut out: Option<Map<String, Value>> = None;
             for (i, (key, item)) in map.iter().enumerate() {
-                match (clean_at(item, depth + 1)?, &mut out) {
+                match (clean_member(item, depth + 1)?, &mut out) {
                     (Some(Cow::Borrowed(_)), None) => {}
                     (Some(kept), Some(out)) => {
                         out.insert(key.clone(), kept.into_owned());
@@ -128,6 +128,15 @@ fn clean_at(value: &Value, depth: usize) -> Result<Option<Cow<'_, Value>>, ()> {
             })
         }
     }
+}
+
+/// A member of an object or list: as `clean_at`, except that null stays (the reference compares the cleaned
+/// member with the member by identity, and `_clean(None)` is None itself: null members count as unchanged).
+fn clean_member(value: &Value, depth: usize) -> Result<Option<Cow<'_, Value>>, ()> {
+    if value.is_null() {
+        return Ok(Some(Cow::Borrowed(value)));
+    }
+    clean_at(value, depth)
 }
 
 /// Appends the text of a bool or number (Long.toString, Double.toString).
