@@ -1,5 +1,6 @@
 //! `parsers.enrich.javamap` (Java's `toString()` of decoded JSON, in `java.util.HashMap` order) and
-//! `parsers.cloudtrail._clean` (Elastic's drop of null, "" and emptied members), over `serde_json` values.
+//! `parsers.cloudtrail._clean` (Elastic's drop of "" and emptied members; of null too, but only at the top: see
+//! `clean_member`), over `serde_json` values.
 //!
 //! Anything whose rendering is not proven equal to the Python reference's is refused (Err): the record then
 //! takes the Python path. Refused: values nested deeper than MAX_DEPTH, and the floats `value_json::Shortest` does
@@ -55,6 +56,9 @@ pub fn scalar(value: &Value) -> Result<String, ()> {
 
 /// parsers.enrich.javamap.java_length: UTF-16 code units.
 pub fn java_length(text: &str) -> usize {
+    if text.is_ascii() {
+        return text.len();
+    }
     // Every character but the first byte of a 4-byte one (outside the BMP: two units) is one unit.
     text.bytes().filter(|&b| !(0x80..0xC0).contains(&b)).count() + text.bytes().filter(|&b| b >= 0xF0).count()
 }
