@@ -2,8 +2,8 @@
 //! CloudTrail record, exactly as the Python reference finds and orders them. Values are borrowed from the
 //! record until the result is built; the per-service tables are indexed once per process.
 //!
-//! Covered: every record, except a `DeleteNetworkAclEntry` whose ruleNumber is a float or a container (its
-//! Java rendering is left to the Python path).
+//! Covered: every record, except a `DeleteNetworkAclEntry` whose ruleNumber is a float or a container, or an
+//! integer serde_json reads as a float (`-0`, beyond u64): its Java rendering is left to the Python path.
 
 mod hooks;
 mod record;
@@ -79,9 +79,7 @@ pub fn entities(record: &Map<String, Value>, source: Option<&Value>, name: &Valu
             special(&record, name, &mut target)?;
         }
     }
-    for text in target.iter() {
-        related.insert(text.clone());
-    }
+    related.extend(&target);
     let actor = match actor(identity, source, name) {
         Some(Value::String(actor)) if !actor.is_empty() => Some(actor.clone()),
         _ => None,

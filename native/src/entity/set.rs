@@ -64,10 +64,15 @@ impl<'a> Set<'a> {
         }
     }
 
-    pub fn iter(&self) -> Box<dyn Iterator<Item = &Cow<'a, str>> + '_> {
-        match self {
-            Set::Small(items) => Box::new(items.iter()),
-            Set::Large(items) => Box::new(items.iter()),
+    /// Adds every text of `other` (`related.addAll(target)`).
+    pub fn extend(&mut self, other: &Set<'a>) {
+        match other {
+            Set::Small(items) => items.iter().for_each(|text| {
+                self.insert(text.clone());
+            }),
+            Set::Large(items) => items.iter().for_each(|text| {
+                self.insert(text.clone());
+            }),
         }
     }
 
