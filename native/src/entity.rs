@@ -2,15 +2,17 @@
 //! CloudTrail record, exactly as the Python reference finds and orders them. Values are borrowed from the
 //! record until the result is built; the per-service tables are indexed once per process.
 //!
-//! Covered: every record, except a `DeleteNetworkAclEntry` whose ruleNumber is a float or a container (its
-//! Java rendering is left to the Python path).
+//! Covered: every record, except a `DeleteNetworkAclEntry` whose ruleNumber is a float or a container, or an
+//! integer serde_json reads as a float (`-0`, beyond u64): its Java rendering is left to the Python path.
 
 mod hooks;
+mod record;
 mod set;
 mod tables;
 mod walks;
 
 use pyo3::prelude::*;
+use record::{at, get, Record};
 use serde_json::{Map, Value};
 use set::Set;
 use std::sync::OnceLock;
@@ -30,6 +32,7 @@ pub struct Entities {
 /// Err(()) for anything not covered (the record then takes the Python path).
 #[allow(clippy::result_unit_err)]
 pub fn entities(record: &Map<String, Value>, source: Option<&Value>, name: &Value) -> Result<Entities, ()> {
+    let record = Record::new(record);
     let source = match source {
         Some(Value::String(source)) => source.as_str(),
         _ => "",
@@ -38,47 +41,45 @@ pub fn entities(record: &Map<String, Value>, source: Option<&Value>, name: &Valu
         Value::String(name) => name.as_str(),
         _ => "",
     };
-    let identity = match get(record, "userIdentity") {
+    let identity = match record.get("userIdentity") {
         Some(Value::Object(identity)) => Some(identity),
         _ => None,
     };
-    let mut related = Set::new();
+    let mut related = Set::with_capacity(16); // a record's identity alone gives four or five
     if let Some(identity) = identity {
         add_fields(&mut related, identity, identity_fields());
         if matches!(get(identity, "type"), Some(Value::String(kind)) if kind == "IdentityCenterUser") {
             related.add(at(identity, &["onBehalfOf", "identityStoreArn"]));
         }
     }
-    let resources = match get(record, "resources") {
+    let resources = match record.get("resources") {
         Some(Value::Array(resources)) => resources.as_slice(),
         _ => &[],
     };
     let arns = || resources.iter().filter_map(Value::as_object).map(|resource| get(resource, "ARN"));
     related.add_all(arns());
     let service = tables::service(source);
-    let mut target = Set::new();
+    let mut target = Set::with_capacity(0); // most calls have none
     if let Some(service) = service {
         if let Some(trie) = &service.related {
-            add_fields(&mut related, record, trie);
+            add_root_fields(&mut related, &record, trie);
             if let Some(walk) = service.walk {
-                walk(record, &mut related);
+                walk(&record, &mut related);
             }
         }
         for path in service.targets.get(name).map(Vec::as_slice).unwrap_or_default() {
             match path {
                 Target::ResourceArns => target.add_all(arns()),
                 Target::Path(path) => {
-                    target.add(at(record, path));
+                    target.add(record.at(path));
                 }
             }
         }
         if let Some(special) = service.special {
-            special(record, name, &mut target)?;
+            special(&record, name, &mut target)?;
         }
     }
-    for text in target.iter() {
-        related.insert(text.clone());
-    }
+    related.extend(&target);
     let actor = match actor(identity, source, name) {
         Some(Value::String(actor)) if !actor.is_empty() => Some(actor.clone()),
         _ => None,
@@ -122,6 +123,19 @@ fn identity_fields() -> &'static Trie {
     })
 }
 
+/// `add_fields` from the record's top-level members.
+fn add_root_fields<'a>(set: &mut Set<'a>, record: &Record<'a>, trie: &Trie) {
+    for (key, sub) in &trie.children {
+        match (sub, record.get(key)) {
+            (None, Some(Value::String(text))) if !text.is_empty() => {
+                set.insert(std::borrow::Cow::Borrowed(text));
+            }
+            (Some(sub), Some(Value::Object(child))) => add_fields(set, child, sub),
+            _ => {}
+        }
+    }
+}
+
 /// Every non-empty string at the trie's leaves (no stop at a miss: the script's plain `addValue` calls).
 fn add_fields<'a>(set: &mut Set<'a>, node: &'a Map<String, Value>, trie: &Trie) {
     for (key, sub) in &trie.children {
@@ -132,41 +146,6 @@ fn add_fields<'a>(set: &mut Set<'a>, node: &'a Map<String, Value>, trie: &Trie) 
             (Some(sub), Some(Value::Object(child))) => add_fields(set, child, sub),
             _ => {}
         }
-    }
-}
-
-/// A member of an object. Small objects are scanned: cheaper than hashing the key with SipHash.
-fn get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    if object.len() <= 8 {
-        object.iter().find(|(k, _)| k.as_str() == key).map(|(_, value)| value)
-    } else {
-        object.get(key)
-    }
-}
-
-/// The value at a path of member names, None where the path leaves the objects.
-fn at<'a>(object: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
-    let mut node = get(object, first)?;
-    for key in rest {
-        node = get(node.as_object()?, key)?;
-    }
-    Some(node)
-}
-
-/// The objects of a list field (`...Set.items`), ignoring anything that is not an object.
-fn items<'a>(
-    object: &'a Map<String, Value>,
-    path: &[&str],
-) -> impl Iterator<Item = &'a Map<String, Value>> + Clone + 'a {
-    strings(object, path).iter().filter_map(Value::as_object)
-}
-
-/// The values of a list field, none when it is not a list.
-fn strings<'a>(object: &'a Map<String, Value>, path: &[&str]) -> &'a [Value] {
-    match at(object, path) {
-        Some(Value::Array(values)) => values,
-        _ => &[],
     }
 }
 

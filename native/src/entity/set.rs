@@ -15,8 +15,9 @@ pub enum Set<'a> {
 }
 
 impl<'a> Set<'a> {
-    pub fn new() -> Self {
-        Set::Small(Vec::new())
+    /// A set with room for `capacity` texts before it grows.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Set::Small(Vec::with_capacity(capacity))
     }
 
     /// Adds a non-empty text; false when it was there already.
@@ -63,10 +64,15 @@ impl<'a> Set<'a> {
         }
     }
 
-    pub fn iter(&self) -> Box<dyn Iterator<Item = &Cow<'a, str>> + '_> {
-        match self {
-            Set::Small(items) => Box::new(items.iter()),
-            Set::Large(items) => Box::new(items.iter()),
+    /// Adds every text of `other` (`related.addAll(target)`).
+    pub fn extend(&mut self, other: &Set<'a>) {
+        match other {
+            Set::Small(items) => items.iter().for_each(|text| {
+                self.insert(text.clone());
+            }),
+            Set::Large(items) => items.iter().for_each(|text| {
+                self.insert(text.clone());
+            }),
         }
     }
 
@@ -76,7 +82,13 @@ impl<'a> Set<'a> {
             Set::Small(items) => items,
             Set::Large(items) => items.into_iter().collect(),
         };
-        items.sort_unstable_by(|a, b| java_cmp(a, b));
+        // Byte order is Java's unless a text holds U+E000..U+FFFF (UTF-8 lead byte 0xEE or 0xEF) or a character
+        // beyond U+FFFF (0xF0..): the check costs less than comparing character by character.
+        if items.iter().any(|item| !item.is_ascii() && item.bytes().any(|b| b >= 0xEE)) {
+            items.sort_unstable_by(|a, b| java_cmp(a, b));
+        } else {
+            items.sort_unstable();
+        }
         items.into_iter().map(Cow::into_owned).collect()
     }
 }

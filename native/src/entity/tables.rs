@@ -1,10 +1,10 @@
 //! The entity script's per-service tables (`_RELATED`, `_TARGETS` and the special functions of
 //! parsers/cloudtrail_entity.py), indexed once per process by eventSource and eventName.
 
+use super::record::Record;
 use super::set::Set;
 use super::walks;
 use rustc_hash::FxHashMap;
-use serde_json::{Map, Value};
 use std::sync::OnceLock;
 
 // eventSource -> fields added to related for every action of that service.
@@ -210,9 +210,9 @@ pub enum Target {
 }
 
 /// Adds related entities found by walking lists of the record.
-pub type Walk = for<'a> fn(&'a Map<String, Value>, &mut Set<'a>);
+pub type Walk = for<'a> fn(&Record<'a>, &mut Set<'a>);
 /// Adds targets found in lists, numbers, or for action names matched by substring.
-pub type Special = for<'a> fn(&'a Map<String, Value>, &str, &mut Set<'a>) -> Result<(), ()>;
+pub type Special = for<'a> fn(&Record<'a>, &str, &mut Set<'a>) -> Result<(), ()>;
 
 #[derive(Default)]
 pub struct Service {

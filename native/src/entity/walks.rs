@@ -1,15 +1,15 @@
 //! The entity script's list walks and special targets (`_ec2_related`, `_ssm_targets`, ...): lists of objects,
 //! a rule number, action names matched by substring.
 
+use super::record::{at, get, items, Record};
 use super::set::Set;
-use super::{at, get, items, strings};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 
 const ACCOUNT: &[&str] = &["recipientAccountId"];
 
-pub fn ec2_related<'a>(record: &'a Map<String, Value>, related: &mut Set<'a>) {
-    for rule in items(record, &["responseElements", "securityGroupRuleSet", "items"]) {
+pub fn ec2_related<'a>(record: &Record<'a>, related: &mut Set<'a>) {
+    for rule in record.items(&["responseElements", "securityGroupRuleSet", "items"]) {
         related.add_values([
             get(rule, "groupId"),
             at(rule, &["referencedGroupInfo", "groupId"]),
@@ -17,14 +17,14 @@ pub fn ec2_related<'a>(record: &'a Map<String, Value>, related: &mut Set<'a>) {
         ]);
     }
     for path in [["responseElements", "groupSet", "items"], ["requestParameters", "groupSet", "items"]] {
-        for group in items(record, &path) {
+        for group in record.items(&path) {
             related.add(get(group, "groupId"));
         }
     }
-    for instance in items(record, &["requestParameters", "instancesSet", "items"]) {
+    for instance in record.items(&["requestParameters", "instancesSet", "items"]) {
         related.add(get(instance, "instanceId"));
     }
-    for instance in items(record, &["responseElements", "instancesSet", "items"]) {
+    for instance in record.items(&["responseElements", "instancesSet", "items"]) {
         related.add_values([
             get(instance, "subnetId"),
             get(instance, "vpcId"),
@@ -43,34 +43,34 @@ pub fn ec2_related<'a>(record: &'a Map<String, Value>, related: &mut Set<'a>) {
             }
         }
     }
-    for rule in items(record, &["requestParameters", "revokedSecurityGroupRuleSet", "items"]) {
+    for rule in record.items(&["requestParameters", "revokedSecurityGroupRuleSet", "items"]) {
         related.add_values([get(rule, "securityGroupRuleId"), get(rule, "groupId")]);
     }
 }
 
-pub fn lambda_related<'a>(record: &'a Map<String, Value>, related: &mut Set<'a>) {
-    related.add_values(strings(record, &["responseElements", "vpcConfig", "securityGroupIds"]).iter().map(Some));
-    related.add_values(strings(record, &["responseElements", "vpcConfig", "subnetIds"]).iter().map(Some));
+pub fn lambda_related<'a>(record: &Record<'a>, related: &mut Set<'a>) {
+    related.add_values(record.strings(&["responseElements", "vpcConfig", "securityGroupIds"]).iter().map(Some));
+    related.add_values(record.strings(&["responseElements", "vpcConfig", "subnetIds"]).iter().map(Some));
 }
 
-pub fn rds_related<'a>(record: &'a Map<String, Value>, related: &mut Set<'a>) {
-    for subnet in items(record, &["responseElements", "dBSubnetGroup", "subnets"]) {
+pub fn rds_related<'a>(record: &Record<'a>, related: &mut Set<'a>) {
+    for subnet in record.items(&["responseElements", "dBSubnetGroup", "subnets"]) {
         related.add(get(subnet, "subnetIdentifier"));
     }
-    for group in items(record, &["responseElements", "vpcSecurityGroups"]) {
+    for group in record.items(&["responseElements", "vpcSecurityGroups"]) {
         related.add(get(group, "vpcSecurityGroupId"));
     }
 }
 
-pub fn ec2_targets<'a>(record: &'a Map<String, Value>, name: &str, target: &mut Set<'a>) -> Result<(), ()> {
+pub fn ec2_targets<'a>(record: &Record<'a>, name: &str, target: &mut Set<'a>) -> Result<(), ()> {
     match name {
         "AuthorizeSecurityGroupIngress" | "AuthorizeSecurityGroupEgress" => {
-            target.add(at(record, &["requestParameters", "groupId"]));
-            for rule in items(record, &["responseElements", "securityGroupRuleSet", "items"]) {
+            target.add(record.at(&["requestParameters", "groupId"]));
+            for rule in record.items(&["responseElements", "securityGroupRuleSet", "items"]) {
                 target.add(get(rule, "securityGroupRuleId"));
             }
         }
-        "DeleteNetworkAclEntry" => match at(record, &["requestParameters", "ruleNumber"]) {
+        "DeleteNetworkAclEntry" => match record.at(&["requestParameters", "ruleNumber"]) {
             None | Some(Value::Null) => {}
             Some(number) => {
                 // String.valueOf: rule numbers are JSON numbers.
@@ -85,39 +85,40 @@ pub fn ec2_targets<'a>(record: &'a Map<String, Value>, name: &str, target: &mut 
     Ok(())
 }
 
-pub fn lambda_targets<'a>(record: &'a Map<String, Value>, name: &str, target: &mut Set<'a>) -> Result<(), ()> {
+pub fn lambda_targets<'a>(record: &Record<'a>, name: &str, target: &mut Set<'a>) -> Result<(), ()> {
     // Lambda event names carry an API version (AddPermission20150331v2), hence substring matches.
     if name.contains("AddPermission") {
-        target.add(at(record, &["requestParameters", "functionName"]));
+        target.add(record.at(&["requestParameters", "functionName"]));
     } else if name.contains("ListFunctions") {
-        target.add(at(record, ACCOUNT));
+        target.add(record.at(ACCOUNT));
     }
     Ok(())
 }
 
-pub fn monitoring_targets<'a>(record: &'a Map<String, Value>, name: &str, target: &mut Set<'a>) -> Result<(), ()> {
+pub fn monitoring_targets<'a>(record: &Record<'a>, name: &str, target: &mut Set<'a>) -> Result<(), ()> {
     if name == "DeleteAlarms" {
-        target.add_all(strings(record, &["requestParameters", "alarmNames"]).iter().map(Some));
+        target.add_all(record.strings(&["requestParameters", "alarmNames"]).iter().map(Some));
     }
     Ok(())
 }
 
-pub fn secretsmanager_targets<'a>(record: &'a Map<String, Value>, name: &str, target: &mut Set<'a>) -> Result<(), ()> {
+pub fn secretsmanager_targets<'a>(record: &Record<'a>, name: &str, target: &mut Set<'a>) -> Result<(), ()> {
     if name == "BatchGetSecretValue" {
-        target.add_all(strings(record, &["requestParameters", "secretIdList"]).iter().map(Some));
+        target.add_all(record.strings(&["requestParameters", "secretIdList"]).iter().map(Some));
     }
     Ok(())
 }
 
-pub fn ssm_targets<'a>(record: &'a Map<String, Value>, name: &str, target: &mut Set<'a>) -> Result<(), ()> {
+pub fn ssm_targets<'a>(record: &Record<'a>, name: &str, target: &mut Set<'a>) -> Result<(), ()> {
     if name != "SendCommand" {
         return Ok(());
     }
-    let listed = strings(record, &["requestParameters", "instanceIds"]);
+    let listed = record.strings(&["requestParameters", "instanceIds"]);
     if !listed.is_empty() {
         add_instances(record, listed.iter(), target);
     } else {
-        let values = items(record, &["requestParameters", "targets"])
+        let values = record
+            .items(&["requestParameters", "targets"])
             .filter_map(|t| match get(t, "values") {
                 Some(Value::Array(values)) => Some(values.iter()),
                 _ => None,
@@ -129,14 +130,14 @@ pub fn ssm_targets<'a>(record: &'a Map<String, Value>, name: &str, target: &mut 
 }
 
 /// `addValues` of SendCommand's instances; a lone "*" (every instance) makes the account the target.
-fn add_instances<'a, I>(record: &'a Map<String, Value>, instances: I, target: &mut Set<'a>)
+fn add_instances<'a, I>(record: &Record<'a>, instances: I, target: &mut Set<'a>)
 where
     I: Iterator<Item = &'a Value> + Clone,
 {
     let mut head = instances.clone();
     match (head.next(), head.next()) {
         (Some(Value::String(only)), None) if only == "*" => {
-            target.add(at(record, ACCOUNT));
+            target.add(record.at(ACCOUNT));
         }
         _ => target.add_values(instances.map(Some)),
     }
