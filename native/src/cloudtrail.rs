@@ -284,7 +284,7 @@ impl<'a> Document<'a> {
         let name: Option<Cow<Value>> = match top.get("eventName") {
             Some(Value::String(s)) if s.is_empty() => None,
             Some(value @ Value::String(_)) => Some(Cow::Borrowed(value)),
-            Some(value) => clean(value)?,
+            Some(value) => javamap::clean(value)?,
             None => None,
         };
         let entities = match &name {
@@ -542,23 +542,6 @@ fn strings(out: &mut Vec<u8>, items: &[String]) {
     out.push(b']');
 }
 
-/// `parsers.cloudtrail._clean`, refusing a container that holds a null: Python keeps those (`_clean(None) is
-/// None`, so its walk takes the null for unchanged) where `javamap::clean` drops them.
-fn clean(value: &Value) -> Result<Option<Cow<'_, Value>>, ()> {
-    fn holds_null(value: &Value) -> bool {
-        match value {
-            Value::Null => true,
-            Value::Array(items) => items.iter().any(holds_null),
-            Value::Object(members) => members.values().any(holds_null),
-            _ => false,
-        }
-    }
-    if (value.is_array() || value.is_object()) && holds_null(value) {
-        return Err(());
-    }
-    javamap::clean(value)
-}
-
 /// `_clean` of a member that may be absent: None for absent, null, "" and emptied containers.
 fn present(value: Option<&Value>) -> Result<Option<Cow<'_, Value>>, ()> {
     match value {
@@ -566,7 +549,7 @@ fn present(value: Option<&Value>) -> Result<Option<Cow<'_, Value>>, ()> {
         Some(value @ (Value::Bool(_) | Value::Number(_))) => Ok(Some(Cow::Borrowed(value))),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(value @ Value::String(_)) => Ok(Some(Cow::Borrowed(value))),
-        Some(value) => clean(value),
+        Some(value) => javamap::clean(value),
     }
 }
 
@@ -604,13 +587,14 @@ fn dig<'a>(node: &'a Obj, keys: &[&str]) -> Option<&'a Value> {
     Some(value)
 }
 
-/// `_text`: a value as a mustache template renders it, None for an empty one.
+/// `_text`: a value as a mustache template renders it, None for an empty one (or one rendered empty).
 fn text(value: Option<&Value>) -> Result<Option<String>, ()> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok((!s.is_empty()).then(|| s.clone())),
-        Some(value) => match clean(value)? {
-            Some(cleaned) => Ok(Some(javamap::scalar(&cleaned)?)),
+        Some(value) => match javamap::clean(value)? {
+            // Every caller takes an empty rendering (`[null]` renders so) as no text, as Python's truth tests do.
+            Some(cleaned) => Ok(Some(javamap::scalar(&cleaned)?).filter(|text| !text.is_empty())),
             None => Ok(None),
         },
     }
@@ -746,7 +730,7 @@ fn resources(resources: Option<&Value>) -> Result<Option<Value>, ()> {
         if !item.is_object() {
             continue;
         }
-        let Some(cleaned) = clean(item)? else { continue };
+        let Some(cleaned) = javamap::clean(item)? else { continue };
         let Value::Object(mut resource) = cleaned.into_owned() else { return Err(()) };
         if let Some(arn) = resource.shift_remove("ARN") {
             resource.insert("arn".into(), arn);

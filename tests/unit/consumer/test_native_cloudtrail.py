@@ -252,14 +252,15 @@ def _value_for(rng: random.Random, path: tuple[str, ...]) -> Any:
         choices = [[{"ARN": "arn:aws:s3:::b", "accountId": "1", "type": "AWS::S3::Bucket"},
                     {"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::b/k"}, {"arn": "x", "ARN": "y"},
                     {"ARN": "arn:aws:s3:::b", "accountId": "1", "type": "AWS::S3::Bucket", "extra": ""}, "skip",
-                    {}, {"ARN": 5}],
+                    {}, {"ARN": 5}, {"ARN": None, "type": "AWS::S3::Bucket"}, {"accountId": [None], "type": None}],
                    [{"ARN": f"arn:aws:iam::1:role/r{n}", "type": "AWS::IAM::Role"} for n in range(12)],
                    *ODD]
     elif last in ("requestParameters", "responseElements", "additionalEventData", "serviceEventDetails"):
         choices = [{"k": "v", "list": [1, "a", None, {"x": ""}], "flag": True, "n": -5, "nested": {"a": {"b": "c"}}},
                    {"policyDocument": '{"Version":"2012-10-17"}', "userName": "alice@example.com"},
                    {f"key{n}": n for n in range(20)}, {"x" * 40: "y", "text": "z" * 40_000}, *ODD]
-    return _ABSENT if rng.random() < 0.1 else rng.choice(choices)
+    # A copy: a later path may go through this value and set a member in it.
+    return _ABSENT if rng.random() < 0.1 else copy.deepcopy(rng.choice(choices))
 
 
 def fuzzed(rng: random.Random, base: dict[str, Any]) -> dict[str, Any]:
