@@ -5,20 +5,22 @@ the bulk lines (ids, index, bodies, byte for byte) the Python path makes from th
 the two over generated corpora, Elastic's test cases and fuzzed input. It covers what dominates a
 security-logging platform's volume, on streams without filters, into indices whose name does not depend on
 the document's date:
-- CloudWatch Logs subscription records of VPC Flow Logs (any format `parsers.vpcflow` knows), in log groups
-  the stream's rules give to `vpcflow` by name;
+- CloudWatch Logs subscription records of VPC Flow Logs (any format `parsers.vpcflow` knows) and of CloudTrail,
+  in log groups names give to `vpcflow` or `cloudtrail` (the stream's rules, or the default rules for
+  CloudTrail's groups); each record goes to the writer of the dataset its log group's names give it;
 - records of plain ALB access log lines (several newline-separated lines, not compressed, as forwarders put
   them on a stream), on streams whose `dataset` is unset (each line's shape gives it to `elb_logs`) or
   `elb_logs`: `_elb_lines`. Every line must be an ALB line of the usual form (`native/src/elb.rs`: the fast
   ALB pattern of `parsers.elb_logs`; a url of the usual shape, maybe with percent escapes); a Classic ELB or
   NLB line, or any other, sends the record to Python whole.
-It refuses every other record, and any record with one event it does not cover (a header line, a value
-Python renders its own way); the Python path parses those, so nothing depends on the module being there:
-without it (`secstash_native` not installed, or `pipeline.native_records: false`) every record takes the
-Python path.
+It refuses every other record, and any record with one event it does not cover (a VPC Flow header line, a
+CloudTrail digest file or Insights event, a float, a value Python renders its own way); the Python path parses
+those, so nothing depends on the module being there: without it (`secstash_native` not installed, or
+`pipeline.native_records: false`) every record takes the Python path.
 
-Why: a VPC Flow event costs ~30-45 µs through the Python parser, document and bulk item, and ~3 µs here; an
-ALB line ~45-50 µs, and ~4 µs here (`secstash bench`, docs/performance.md).
+Why: a VPC Flow event costs ~30-45 µs through the Python parser, document and bulk item, and ~3 µs here; an ALB
+line ~45-50 µs, and ~4 µs here; a CloudTrail record ~55-60 µs, and about a third of that here (`secstash bench`,
+docs/performance.md).
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ if TYPE_CHECKING:
 
 _GZIP_BASE64 = "H4sI"  # the base64 of gzip's magic bytes and its deflate method (1f 8b 08)
 _ROUTES = 4096  # (log group, log stream) decisions remembered per stream, as parsers.detect does
-EVENT_DATASET = registry.get(VPCFLOW).event_dataset
-ECS_VERSION = registry.get(VPCFLOW).ecs_version
+CLOUDTRAIL = "cloudtrail"
+COVERED = (VPCFLOW, CLOUDTRAIL)  # the datasets this path renders
 
 
 def available() -> bool:
@@ -63,30 +65,40 @@ def state(enabled: bool) -> str:
     return "on" if available() else "off (secstash_native not installed)"
 
 
+@dataclass(slots=True, frozen=True)
+class _Target:
+    """How one covered dataset's records are rendered for a stream."""
+
+    dataset: str
+    event_dataset: str
+    ecs_version: str
+    writer: Any  # secstash_native.VpcflowDocuments or CloudtrailDocuments (GeoIP readers and caches)
+    index: str
+    prefix: bytes  # the action line up to the id
+    keep_original: bool
+
+
 @dataclass(slots=True)
 class _Plan:
     """What a stream's settings, the index naming and the parse options compile to for this path: built
     once, so a record costs a few look-ups here before the compiled code takes it."""
 
     detector: Detector
-    forced: bool  # the stream's `dataset` is vpcflow: every event is, whatever its log group
-    writer: Any  # secstash_native.VpcflowDocuments (its GeoIP readers and their cache)
-    index: str
-    prefix: bytes  # the action line up to the id
+    forced: _Target | None  # the stream's `dataset` is a covered one: every event is, whatever its log group
+    targets: dict[str, _Target]  # the covered datasets the stream's rules (or the default rules) can claim
     namespace: str
     labels: bytes | None
-    keep_original: bool
     max_bytes: int
     max_events: int
-    routes: dict[tuple[str, str], tuple[bool, str | None]]
+    routes: dict[tuple[str, str], tuple[_Target | None, str | None]]
 
-    def claim(self, group: str, stream: str) -> tuple[bool, str | None]:
-        """(whether names give the (group, stream) to vpcflow, its format hint)."""
+    def claim(self, group: str, stream: str) -> tuple[_Target | None, str | None]:
+        """(the covered dataset names alone give the (group, stream) to, or None; its VPC Flow format hint)."""
         key = (group, stream)
         found = self.routes.get(key)
         if found is None:
             decided = self.detector.by_names(group, stream)
-            found = (decided[0] == VPCFLOW, decided[1]) if decided is not None else (False, None)
+            found = (self.targets.get(decided[0]), decided[1]) if decided is not None else (None, None)
             if len(self.routes) >= _ROUTES:
                 self.routes.clear()
             self.routes[key] = found
@@ -94,7 +106,17 @@ class _Plan:
 
 
 _PLANS: dict[tuple[int, IndexNaming, ParseOptions], tuple[StreamParsing, _Plan | None]] = {}
-_WRITERS: dict[str | None, Any] = {}  # GeoIP folder -> VpcflowDocuments (None: databases unusable)
+# (dataset, GeoIP folder) -> its writer (None: the databases are unusable)
+_WRITERS: dict[tuple[str, str | None], Any] = {}
+
+
+def _claimable(parsing: StreamParsing) -> list[str]:
+    """The covered datasets some event of the stream may be given to by names: its forced dataset, or those its
+    rules name, and CloudTrail, which the default rules give `aws-cloudtrail-logs-*` and `CloudTrail/*` groups."""
+    if parsing.dataset is not None:
+        return [parsing.dataset] if parsing.dataset in COVERED else []
+    named = {rule.dataset for rule in parsing.detection}
+    return [dataset for dataset in COVERED if dataset in named or dataset == CLOUDTRAIL]
 
 
 def _plan(parsing: StreamParsing, naming: IndexNaming, options: ParseOptions) -> _Plan | None:
@@ -104,30 +126,38 @@ def _plan(parsing: StreamParsing, naming: IndexNaming, options: ParseOptions) ->
     if entry is not None and entry[0] is parsing:
         return entry[1]
     plan = None
-    may_claim = parsing.dataset == VPCFLOW or (
-        parsing.dataset is None and any(rule.dataset == VPCFLOW for rule in parsing.detection))
-    writer = _writer(options.geoip_dir)
     # A dated index would depend on each document's @timestamp; filters work on the documents as dicts.
-    if may_claim and not parsing.filters and "{date}" not in naming.pattern and writer is not None:
-        spec = registry.get(VPCFLOW)
-        index = naming(spec.event_dataset, parsing.namespace)
-        plan = _Plan(Detector(parsing), parsing.dataset == VPCFLOW, writer, index, action_prefix(index),
-                     parsing.namespace, orjson.dumps(dict(parsing.labels)) if parsing.labels else None,
-                     options.keep_original or spec.keeps_original, options.max_decompressed_bytes,
-                     options.max_events_per_object, {})
+    if not parsing.filters and "{date}" not in naming.pattern:
+        targets = {}
+        for dataset in _claimable(parsing):
+            writer = _writer(dataset, options.geoip_dir)
+            if writer is not None:
+                spec = registry.get(dataset)
+                index = naming(spec.event_dataset, parsing.namespace)
+                targets[dataset] = _Target(dataset, spec.event_dataset, spec.ecs_version, writer, index,
+                                           action_prefix(index), options.keep_original or spec.keeps_original)
+        forced = targets.get(parsing.dataset) if parsing.dataset is not None else None
+        if targets and (parsing.dataset is None or forced is not None):
+            plan = _Plan(Detector(parsing), forced, targets, parsing.namespace,
+                         orjson.dumps(dict(parsing.labels)) if parsing.labels else None,
+                         options.max_decompressed_bytes, options.max_events_per_object, {})
     if len(_PLANS) >= 64:
         _PLANS.clear()
     _PLANS[key] = (parsing, plan)  # keeps `parsing` alive, so its id is not reused while cached
     return plan
 
 
-def _writer(geoip_dir: str | None) -> Any:
-    if geoip_dir not in _WRITERS:
+def _writer(dataset: str, geoip_dir: str | None) -> Any:
+    key = (dataset, geoip_dir)
+    if key not in _WRITERS:
         try:
-            _WRITERS[geoip_dir] = secstash_native.VpcflowDocuments(geoip_dir)
+            if dataset == VPCFLOW:
+                _WRITERS[key] = secstash_native.VpcflowDocuments(geoip_dir)
+            else:
+                _WRITERS[key] = secstash_native.CloudtrailDocuments(geoip_dir, user_agent_json)
         except ValueError:  # a database that does not open: the Python path reports it per event
-            _WRITERS[geoip_dir] = None
-    return _WRITERS[geoip_dir]
+            _WRITERS[key] = None
+    return _WRITERS[key]
 
 
 def render(stream: str, shard: str, wire: Sequence[Any], parsing: StreamParsing, options: ParseOptions,
@@ -137,29 +167,37 @@ def render(stream: str, shard: str, wire: Sequence[Any], parsing: StreamParsing,
     data = wire[4]
     if not data.startswith(_GZIP_BASE64):
         return _elb_lines(stream, shard, wire, parsing, options, naming)
-    if secstash_native is None or not data.startswith(_GZIP_BASE64) or not 0 <= wire[2] < EXACT_MS:
+    if secstash_native is None or not 0 <= wire[2] < EXACT_MS:
         return None
     plan = _plan(parsing, naming, options)
     if plan is None:
         return None
-    if not plan.forced:
+    target = plan.forced
+    if target is None:
         names = secstash_native.peek_log_group(data)
-        if names is not None and not plan.claim(*names)[0]:
-            return None  # another dataset's record (CloudTrail, ...): not worth decoding whole
+        if names is not None and plan.claim(*names)[0] is None:
+            return None  # another dataset's record: not worth decoding whole
     try:
         cwl = secstash_native.CwlRecord(data, plan.max_bytes, plan.max_events)
     except ValueError:
         return None
-    claimed, fmt = plan.claim(cwl.log_group, cwl.log_stream)
-    if not claimed:
-        return None
+    fmt = None
+    if target is None:
+        target, fmt = plan.claim(cwl.log_group, cwl.log_stream)
+        if target is None:
+            return None
     sequence, sub_sequence = wire[0], wire[1]
-    rendered = plan.writer.render(cwl, record_position(stream, shard, sequence, sub_sequence), plan.prefix, wire[2],
-                                  ECS_VERSION, plan.namespace, plan.labels, plan.keep_original, fmt)
+    position = record_position(stream, shard, sequence, sub_sequence)
+    if target.dataset == VPCFLOW:
+        rendered = target.writer.render(cwl, position, target.prefix, wire[2], target.ecs_version, plan.namespace,
+                                        plan.labels, target.keep_original, fmt)
+    else:
+        rendered = target.writer.render(cwl, position, target.prefix, wire[2], target.ecs_version, plan.namespace,
+                                        plan.labels, target.keep_original)
     if rendered is None:
         return None
-    return DocumentRun(plan.index, VPCFLOW, EVENT_DATASET, stream, shard, sequence, sub_sequence, rendered[0],
-                       rendered[1], len(plan.prefix))
+    return DocumentRun(target.index, target.dataset, target.event_dataset, stream, shard, sequence, sub_sequence,
+                       rendered[0], rendered[1], len(target.prefix))
 
 
 # --- records of plain ALB lines -----------------------------------------------------------------------

@@ -542,7 +542,8 @@ class PipelineSettings(Strict):
                                    "(parse_timeout) and its shard goes on. Raise it with max_events_per_object: "
                                    "10^6 short lines take ~50 s")
     native_records: bool = Field(True, description="render the records the compiled record path covers (VPC Flow "
-                                 "Logs in CloudWatch Logs records) with it, when secstash_native is installed; "
+                                 "Logs and CloudTrail in CloudWatch Logs records) with it, when secstash_native "
+                                 "is installed; "
                                  "false: every record takes the Python parsers (the same documents, slower)")
     keep_original: bool = False
     geoip_dir: str | None = Field(None, description="folder with MaxMind City and/or ASN databases; checked at "

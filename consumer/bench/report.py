@@ -138,7 +138,8 @@ def render(results: Results) -> str:
         f"machine: {machine()}",
         (f"corpus: seed {results.seed}; GeoIP {results.geoip_dir or 'off'}; pool workers {results.workers}; "
          f"best of {results.passes} passes per stage, each on another seed's events"),
-        ("compiled record path: " + ("on (VPC Flow Logs in CloudWatch Logs records, ALB lines; the rest through Python)"
+        ("compiled record path: " + ("on (VPC Flow Logs and CloudTrail in CloudWatch Logs records, ALB lines; the rest "
+                                     "through Python)"
                                      if results.native else "off: every record through the Python parsers")),
         "",
         "(a) floor and (b) parse stage on one core, per dataset; MB/s of the events' own bytes;",

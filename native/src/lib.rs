@@ -3,22 +3,31 @@
 //! and refuses every other record, which the Python path then parses.
 //!
 //! Covered: CloudWatch Logs subscription records (one gzip member of one DATA_MESSAGE) whose log group the
-//! stream's rules give to `vpcflow`, in any format `parsers.vpcflow` knows, with or without GeoIP.
+//! stream's rules give to `vpcflow` (in any format `parsers.vpcflow` knows) or to `cloudtrail` (`cloudtrail.rs`:
+//! API calls and sign-ins; not digest files, Insights events or floats), with or without GeoIP; and records of
+//! plain ALB access log lines (`elb.rs`, `elb_doc.rs`).
 
 mod b64;
+mod cloudtrail;
 mod community_id;
+mod ct_categories;
+mod ct_json;
 mod cwl;
 mod dates;
 mod doc_id;
 mod elb;
 mod elb_doc;
+mod entity;
+mod flattened;
 mod geoip;
+mod javamap;
 mod json;
 mod layout;
 mod numbers;
 mod scan;
 mod uri;
 mod useragent;
+mod value_json;
 mod vpcflow;
 
 use base64::Engine;
@@ -149,6 +158,80 @@ impl VpcflowDocuments {
     }
 }
 
+/// Renders CloudTrail records; one per process (it holds the GeoIP readers, their cache and the user agents').
+/// `user_agent`: `(agent: str) -> bytes | None`, the `user_agent` object as JSON (`consumer.native_path.user_agent_json`).
+#[pyclass(module = "secstash_native")]
+struct CloudtrailDocuments {
+    geoip: geoip::GeoIp,
+    agents: useragent::UserAgents,
+}
+
+#[pymethods]
+impl CloudtrailDocuments {
+    #[new]
+    #[pyo3(signature = (geoip_dir, user_agent))]
+    fn new(geoip_dir: Option<&str>, user_agent: Py<PyAny>) -> PyResult<Self> {
+        let geoip = geoip::GeoIp::open(geoip_dir).map_err(PyValueError::new_err)?;
+        Ok(CloudtrailDocuments { geoip, agents: useragent::UserAgents::new(user_agent) })
+    }
+
+    /// As `VpcflowDocuments.render` (without a format): the record's bulk lines and where each document is in
+    /// them, or None when one of its events is not a case covered here.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (record, position, action_prefix, ingested_ms, ecs_version, namespace, labels, keep_original))]
+    fn render<'py>(
+        &mut self,
+        py: Python<'py>,
+        record: &CwlRecord,
+        position: &str,
+        action_prefix: &[u8],
+        ingested_ms: i64,
+        ecs_version: &str,
+        namespace: &str,
+        labels: Option<&[u8]>,
+        keep_original: bool,
+    ) -> Option<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        if !(0..dates::EXACT_MS).contains(&ingested_ms) {
+            return None;
+        }
+        let record = &record.record;
+        let mut ingested = Vec::with_capacity(24);
+        dates::iso_ms(&mut ingested, ingested_ms);
+        let cloudwatch = vpcflow::cloudwatch_members(record);
+        let cx = cloudtrail::Context {
+            record,
+            cloudwatch: &cloudwatch,
+            ingested: &ingested,
+            ecs_version,
+            namespace,
+            labels,
+            keep_original,
+        };
+        let mut enrichers =
+            cloudtrail::Enrichers { py, geoip: &mut self.geoip, agents: &mut self.agents, stack: Vec::new() };
+        let mut out = Vec::with_capacity(record.len() * 3000);
+        let mut bounds = Vec::with_capacity(record.len() * 12);
+        for (ordinal, event) in record.events().enumerate() {
+            let action_start = out.len();
+            out.extend_from_slice(action_prefix);
+            doc_id::write(&mut out, position, ordinal);
+            out.extend_from_slice(b"\"}}\n");
+            let body_start = out.len();
+            cloudtrail::write(&mut out, &mut enrichers, &event, &cx).ok()?;
+            for offset in [action_start, body_start, out.len() - 1] {
+                bounds.extend_from_slice(&u32::try_from(offset).ok()?.to_le_bytes());
+            }
+        }
+        Some((PyBytes::new_bound(py, &out), PyBytes::new_bound(py, &bounds)))
+    }
+}
+
+/// `parsers.cloudtrail_categories.CATEGORIES` as compiled in, for the test that proves the tables equal.
+#[pyfunction]
+fn cloudtrail_categories() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
+    ct_categories::CATEGORIES.iter().map(|(name, category, types)| (*name, category.to_vec(), types.to_vec())).collect()
+}
+
 /// Renders records of plain ALB access log lines (several newline-separated lines, as forwarders put them on
 /// a stream); one per process (it holds the GeoIP readers, the user agents and their caches).
 #[pyclass(module = "secstash_native")]
@@ -253,5 +336,9 @@ fn secstash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CwlRecord>()?;
     m.add_class::<VpcflowDocuments>()?;
     m.add_class::<ElbDocuments>()?;
+    m.add_class::<CloudtrailDocuments>()?;
+    m.add_function(wrap_pyfunction!(cloudtrail_categories, m)?)?;
+    javamap::register(m)?;
+    entity::register(m)?;
     Ok(())
 }

@@ -13,13 +13,11 @@ const MAX_AGENTS: usize = 4096;
 // Longer agents are rendered each time: they are rare, and caching them would let a sender's texts fill memory.
 const MAX_CACHED_CHARS: usize = 1024;
 
-#[allow(dead_code)] // used by the CloudTrail and ELB writers as they land
 pub struct UserAgents {
     render: Py<PyAny>, // (agent: str) -> bytes | None: the user_agent object as JSON, None when there is none
     cache: FxHashMap<Box<str>, Option<Box<[u8]>>>,
 }
 
-#[allow(dead_code)]
 impl UserAgents {
     pub fn new(render: Py<PyAny>) -> Self {
         UserAgents { render, cache: FxHashMap::default() }

@@ -279,7 +279,7 @@ pub fn cloudwatch_members(record: &cwl::Record) -> Vec<u8> {
 }
 
 /// `aws.cloudwatch`, as `finalize` writes it from the envelope: the record's members, then the event's id.
-fn write_cloudwatch(out: &mut Vec<u8>, shared: &[u8], event: &cwl::Event) {
+pub fn write_cloudwatch(out: &mut Vec<u8>, shared: &[u8], event: &cwl::Event) {
     let event_id = event.id.filter(|id| !id.is_empty());
     if shared.is_empty() && event_id.is_none() {
         return;

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumer import corpus, native_path
+from consumer import native_path
 from consumer.pool import IndexNaming, WorkerConfig, parse_in_worker
 from parsers.options import ParseOptions
 from parsers.rules import FilterRule
@@ -145,16 +145,6 @@ def mutated(rng: random.Random, text: str) -> str:
 
 def lines_record(lines: list[str], ending: str = "\n") -> bytes:
     return (ending.join(lines) + ending).encode()
-
-
-def test_the_corpus_takes_the_compiled_path_and_makes_the_same_items() -> None:
-    load = list(corpus.records(3_000, seed=5, mix=corpus.BENCH_MIX))
-    records = [wire(r.data, n, 1_793_491_200_000 + n) for n, r in enumerate(load)]
-    python, native = both(records, corpus.stream_parsing(STREAM))
-    covered = sum(1 for r in load if r.dataset in ("vpcflow", "elb_logs"))
-    assert sum(1 for r in load if r.dataset == "elb_logs") > 20
-    assert native.native_records == covered
-    assert_same(python, native)
 
 
 @needs_geoip
