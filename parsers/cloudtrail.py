@@ -489,7 +489,7 @@ def _clean(value: Any, depth: int = 0) -> Any:
         out: dict[str, Any] | None = None
         for i, (key, item) in enumerate(value.items()):
             cleaned = _clean(item, depth + 1)
-            if cleaned is not item:
+            if cleaned is not item or item is None:  # a null goes too, though _clean(None) is None itself
                 if out is None:
                     out = dict(islice(value.items(), i))
                 if cleaned is not None:
@@ -503,7 +503,7 @@ def _clean(value: Any, depth: int = 0) -> Any:
         items: list[Any] | None = None
         for i, item in enumerate(value):
             cleaned = _clean(item, depth + 1)
-            if cleaned is not item:
+            if cleaned is not item or item is None:
                 if items is None:
                     items = value[:i]
                 if cleaned is not None:

@@ -406,3 +406,13 @@ def test_a_long_event_time_is_tried_but_not_kept_alive_by_the_date_cache() -> No
     assert sys.getrefcount(text) == before
     assert cloudtrail._date("2014-03-06T21:22:54Z") == "2014-03-06T21:22:54.000Z"  # the usual ones: cached
     assert cloudtrail._parse_date.cache_info().currsize >= 1
+
+
+def test_nulls_inside_copied_objects_and_lists_are_dropped_as_the_pipelines_script_drops_them() -> None:
+    # Elastic's first script removes null, "" and emptied values at every depth, before anything is copied.
+    record = {**ASSUMED_ROLE, "resources": [{"ARN": "arn:aws:s3:::b", "accountId": None, "type": "AWS::S3::Bucket"},
+                                            None],
+              "insightDetails": {"state": "Start", "attributes": None, "context": {"statistics": None}}}
+    doc = parse(record)
+    assert doc["aws"]["cloudtrail"]["resources"] == [{"arn": "arn:aws:s3:::b", "type": "AWS::S3::Bucket"}]
+    assert doc["aws"]["cloudtrail"]["flattened"]["insight_details"] == {"state": "Start"}
