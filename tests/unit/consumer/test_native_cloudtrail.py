@@ -14,7 +14,6 @@ import base64
 import copy
 import gzip
 import os
-import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,10 @@ import orjson
 import pytest
 
 from consumer import corpus, native_path
-from consumer.pool import IndexNaming, Parsed, WorkerConfig, parse_chunk, parse_in_worker
 from parsers.cloudtrail_categories import CATEGORIES
 from parsers.options import ParseOptions
 from parsers.rules import DetectionRule, StreamParsing
-from sinks.batch import as_items
-from sinks.search.request_builder import ndjson
+from tests.unit.consumer.test_native_path import assert_same, both
 
 if not native_path.available() and not os.environ.get("SECSTASH_NATIVE_OPTIONAL"):
     pytest.fail("secstash_native is not installed: run scripts/setup.sh (or set SECSTASH_NATIVE_OPTIONAL=1 to "
@@ -42,7 +39,6 @@ needs_geoip = pytest.mark.skipif(not (GEOIP / "GeoLite2-City-Test.mmdb").is_file
 
 GROUP = "aws-cloudtrail-logs-123456789012-org"  # a default rule gives it to cloudtrail
 STREAM = "security"
-SHARD = "shardId-000000000003"
 
 
 def cwl_record(messages: list[str], rng: random.Random | None = None, *, group: str = GROUP,
@@ -76,36 +72,6 @@ def parsing(**overrides: object) -> StreamParsing:
     values: dict[str, object] = {"stream": STREAM}
     values.update(overrides)
     return StreamParsing(**values)  # type: ignore[arg-type]
-
-
-def both(records: list[list], stream_parsing: StreamParsing, options: ParseOptions | None = None,
-         naming: IndexNaming | None = None) -> tuple[Parsed, Parsed]:
-    """The records through the Python parsers, and through a worker with the compiled path and the pipe."""
-    options, naming = options or ParseOptions(), naming or IndexNaming()
-    python = WorkerConfig({STREAM: stream_parsing}, options, naming, native_records=False)
-    native = WorkerConfig({STREAM: stream_parsing}, options, naming)
-    via_worker = pickle.loads(pickle.dumps(parse_in_worker(STREAM, SHARD, records, native)))
-    by_python = parse_chunk(STREAM, SHARD, records, python)
-    # What reaches the search sink: runs whole, whose bulk body must be the Python path's byte for byte; and
-    # the items a retry or a dead letter makes from them, which the tests compare.
-    entries = via_worker.take_entries()
-    assert ndjson(entries) == ndjson(by_python.items)
-    via_worker.items = as_items(entries)
-    return by_python, via_worker
-
-
-def assert_same(python: Parsed, native: Parsed) -> None:
-    def items(parsed: Parsed) -> list[tuple]:
-        return [(i.index, i.id, i.body, i.dataset, i.source) for i in parsed.items]
-
-    assert not native.runs
-    for a, b in zip(items(python), items(native)):
-        assert a == b  # the first difference, whole
-    assert items(python) == items(native)
-    assert [(d.reason, d.raw, d.source) for d in python.dead_letters] == \
-           [(d.reason, d.raw, d.source) for d in native.dead_letters]
-    assert (python.events, python.documents, python.dropped, python.failures, python.event_count) == \
-           (native.events, native.documents, native.dropped, native.failures, native.event_count)
 
 
 def corpus_events(count: int, seed: int) -> list[dict[str, Any]]:
