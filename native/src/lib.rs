@@ -144,15 +144,9 @@ impl VpcflowDocuments {
                 }
                 _ => layout::by_count(fields.len())?,
             };
-            let action_start = out.len();
-            out.extend_from_slice(action_prefix);
-            doc_id::write(&mut out, position, ordinal);
-            out.extend_from_slice(b"\"}}\n");
-            let body_start = out.len();
-            vpcflow::write(&mut out, &mut self.geoip, layout, &fields, &event, &cx).ok()?;
-            for offset in [action_start, body_start, out.len() - 1] {
-                bounds.extend_from_slice(&u32::try_from(offset).ok()?.to_le_bytes());
-            }
+            push_document(&mut out, &mut bounds, action_prefix, position, ordinal, |out| {
+                vpcflow::write(out, &mut self.geoip, layout, &fields, &event, &cx)
+            })?;
         }
         Some((PyBytes::new_bound(py, &out), PyBytes::new_bound(py, &bounds)))
     }
@@ -171,8 +165,8 @@ impl CloudtrailDocuments {
     #[new]
     #[pyo3(signature = (geoip_dir, user_agent))]
     fn new(geoip_dir: Option<&str>, user_agent: Py<PyAny>) -> PyResult<Self> {
-        let geoip = geoip::GeoIp::open(geoip_dir).map_err(PyValueError::new_err)?;
-        Ok(CloudtrailDocuments { geoip, agents: useragent::UserAgents::new(user_agent) })
+        let (geoip, agents) = enrichers(geoip_dir, user_agent)?;
+        Ok(CloudtrailDocuments { geoip, agents })
     }
 
     /// As `VpcflowDocuments.render` (without a format): the record's bulk lines and where each document is in
@@ -212,15 +206,9 @@ impl CloudtrailDocuments {
         let mut out = Vec::with_capacity(record.len() * 3000);
         let mut bounds = Vec::with_capacity(record.len() * 12);
         for (ordinal, event) in record.events().enumerate() {
-            let action_start = out.len();
-            out.extend_from_slice(action_prefix);
-            doc_id::write(&mut out, position, ordinal);
-            out.extend_from_slice(b"\"}}\n");
-            let body_start = out.len();
-            cloudtrail::write(&mut out, &mut enrichers, &event, &cx).ok()?;
-            for offset in [action_start, body_start, out.len() - 1] {
-                bounds.extend_from_slice(&u32::try_from(offset).ok()?.to_le_bytes());
-            }
+            push_document(&mut out, &mut bounds, action_prefix, position, ordinal, |out| {
+                cloudtrail::write(out, &mut enrichers, &event, &cx)
+            })?;
         }
         Some((PyBytes::new_bound(py, &out), PyBytes::new_bound(py, &bounds)))
     }
@@ -246,8 +234,8 @@ impl ElbDocuments {
     #[new]
     #[pyo3(signature = (geoip_dir, user_agent))]
     fn new(geoip_dir: Option<&str>, user_agent: Py<PyAny>) -> PyResult<Self> {
-        let geoip = geoip::GeoIp::open(geoip_dir).map_err(PyValueError::new_err)?;
-        Ok(ElbDocuments { geoip, agents: useragent::UserAgents::new(user_agent) })
+        let (geoip, agents) = enrichers(geoip_dir, user_agent)?;
+        Ok(ElbDocuments { geoip, agents })
     }
 
     /// The record's bulk lines and where each document is in them (as `VpcflowDocuments.render`), or None
@@ -300,15 +288,9 @@ impl ElbDocuments {
             }
             let line = piece.strip_suffix('\r').unwrap_or(piece);
             let fields = elb::parse(line)?;
-            let action_start = out.len();
-            out.extend_from_slice(action_prefix);
-            doc_id::write(&mut out, position, ordinal);
-            out.extend_from_slice(b"\"}}\n");
-            let body_start = out.len();
-            elb_doc::write(&mut out, py, &mut self.geoip, &mut self.agents, line, &fields, &cx).ok()?;
-            for offset in [action_start, body_start, out.len() - 1] {
-                bounds.extend_from_slice(&u32::try_from(offset).ok()?.to_le_bytes());
-            }
+            push_document(&mut out, &mut bounds, action_prefix, position, ordinal, |out| {
+                elb_doc::write(out, py, &mut self.geoip, &mut self.agents, line, &fields, &cx)
+            })?;
             ordinal += 1;
         }
         if ordinal == 0 {
@@ -316,6 +298,37 @@ impl ElbDocuments {
         }
         Some((PyBytes::new_bound(py, &out), PyBytes::new_bound(py, &bounds)))
     }
+}
+
+/// Appends one document's bulk lines: its action line (`action_prefix`, the record's `position` and the event's
+/// `ordinal` make its id), then the body `body` appends with its newline; and where each starts and ends, as three
+/// little-endian u32, to `bounds`. None when `body` refuses the event (or the buffer passes 4 GiB): the caller
+/// then refuses the whole record.
+fn push_document(
+    out: &mut Vec<u8>,
+    bounds: &mut Vec<u8>,
+    action_prefix: &[u8],
+    position: &str,
+    ordinal: usize,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<(), ()>,
+) -> Option<()> {
+    let action_start = out.len();
+    out.extend_from_slice(action_prefix);
+    doc_id::write(out, position, ordinal);
+    out.extend_from_slice(b"\"}}\n");
+    let body_start = out.len();
+    body(out).ok()?;
+    for offset in [action_start, body_start, out.len() - 1] {
+        bounds.extend_from_slice(&u32::try_from(offset).ok()?.to_le_bytes());
+    }
+    Some(())
+}
+
+/// The GeoIP readers of a folder and the user-agent cache over the reference's rendering, as the CloudTrail and
+/// ELB writers hold them; ValueError when a database does not open (its records then take the Python path).
+fn enrichers(geoip_dir: Option<&str>, user_agent: Py<PyAny>) -> PyResult<(geoip::GeoIp, useragent::UserAgents)> {
+    let geoip = geoip::GeoIp::open(geoip_dir).map_err(PyValueError::new_err)?;
+    Ok((geoip, useragent::UserAgents::new(user_agent)))
 }
 
 /// `(log group, log stream)` as a gzip CloudWatch Logs record (base64, as the daemon hands it over) names them
