@@ -170,7 +170,7 @@ def pack(items: list[BulkItem], action_prefix: Callable[[str], bytes]) -> list[B
             out.append(_run_of(stretch, action_prefix(stretch[0].index)))
             stretch = []
         if item.source.ordinal is not None and len(item.id) == ID_LENGTH and item.id.isascii() \
-                and _PLAIN_ID(item.id) and not item.body.endswith(b"\n"):
+                and plain_id(item.id) and not item.body.endswith(b"\n"):
             stretch.append(item)
         else:
             if stretch:
@@ -197,7 +197,8 @@ def _run_of(items: list[BulkItem], prefix: bytes) -> DocumentRun:
                        source.sub_sequence, b"".join(parts), bounds.tobytes(), len(prefix), source.ordinal or 0)
 
 
-_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]+\Z").match  # characters JSON writes as they are (request_builder's)
+# An id of characters JSON writes as they are: its action line is the prefix, the id and `"}}` (request_builder).
+plain_id = re.compile(r"[A-Za-z0-9_.:-]+\Z").match
 
 
 # What the search sink takes: one document, or a record's documents rendered whole.

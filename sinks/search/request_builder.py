@@ -10,12 +10,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import re
 
 import orjson
 
 from sinks.compress import gzip_bytes
-from sinks.batch import BulkItem, DocumentRun, Entry
+from sinks.batch import BulkItem, DocumentRun, Entry, plain_id
 
 T = TypeVar("T")
 
@@ -46,7 +45,7 @@ def action_line(item: BulkItem) -> bytes:
     # One per document: the part up to the id is the same for every document of an index, so it is
     # serialised once per index; an id that JSON would escape (never one secstash makes) takes orjson's way.
     prefix = action_prefix(item.index)
-    if _PLAIN_ID(item.id) is None:
+    if plain_id(item.id) is None:
         return orjson.dumps({"create": {"_index": item.index, "_id": item.id}}) + b"\n"
     return prefix + item.id.encode() + b'"}}\n'
 
@@ -62,7 +61,6 @@ def action_prefix(index: str) -> bytes:
 
 
 _ACTION_PREFIXES: dict[str, bytes] = {}  # index -> `{"create":{"_index":"<index>","_id":"`
-_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]+\Z").match  # characters JSON writes as they are
 
 
 def item_bytes(item: BulkItem) -> int:
