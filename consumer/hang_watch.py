@@ -1,6 +1,6 @@
-"""The wall-clock backstop behind `pool.cpu_deadline`: a parser worker stuck on one record is killed.
+"""The wall-clock backstop behind `pool.cpu_deadlines`: a parser worker stuck on one record is killed.
 
-`cpu_deadline` raises inside the worker from a signal handler, which Python runs only between bytecodes: a
+`cpu_deadlines` raises inside the worker from a signal handler, which Python runs only between bytecodes: a
 record whose parse loops inside one C call that never checks for signals, or blocks in one (both spend
 their time where no handler runs, and a blocked call spends no CPU time at all), would keep its worker, and
 so its shard, for ever. Here every worker announces on a board in shared memory which record it is parsing

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from threading import Lock
@@ -41,9 +41,8 @@ from consumer.objects import ObjectAccess, ObjectReader
 from parsers import ObjectRef, ParseOptions, RecordOutcome, StreamParsing, parse_record, registry
 from parsers.enrich import useragent
 from parsers.outcome import UNCLAIMED_GROUPS
-from sinks.batch import BulkItem, DeadLetter, DocumentRun, Entry, RawRecord, Source, pack
+from sinks.batch import BulkItem, DeadLetter, DocumentRun, Entry, RawRecord, Source
 from sinks.documents import BulkItemBuilder, dead_letters_for
-from sinks.search.request_builder import action_prefix
 
 # A record as it crosses process boundaries: [sequence, sub_sequence, arrival_ms, partition_key, data_b64],
 # and, when a round stopped between two of its log objects, the index of the first pointer still to read.
@@ -252,65 +251,63 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
     fetch = _fetcher(config, stream, out, give_up)
     limit = config.max_chunk_documents
     native = config.native_records and native_path.available()
-    for position, wire in enumerate(records):
-        if limit is not None and out.held() >= limit:
-            # S3 notifications can point at far more events than their records' bytes say (a backlog of
-            # CloudTrail files): bound what one round holds in memory. Dead letters count too: a log object
-            # of bad lines makes one per line.
-            out.deferred.extend(records[position:])
-            break
-        if native and len(wire) == 5:
-            with _watched(stream, shard, wire, config.parse_timeout_s):
-                run = native_path.render(stream, shard, wire, parsing, config.options, config.naming)
-            if run is not None:
-                out.runs.append((len(out.items), run))
-                out.run_documents += len(run)
-                out.native_records += 1
-                out.events[run.dataset] += len(run)
-                out.documents[run.event_dataset] += len(run)
-                out.event_count += len(run)
+    with cpu_deadlines(config.parse_timeout_s) as deadline:
+        for position, wire in enumerate(records):
+            if limit is not None and out.held() >= limit:
+                # S3 notifications can point at far more events than their records' bytes say (a backlog of
+                # CloudTrail files): bound what one round holds in memory. Dead letters count too: a log object
+                # of bad lines makes one per line.
+                out.deferred.extend(records[position:])
+                break
+            if native and len(wire) == 5:
+                with _watched(stream, shard, wire, config.parse_timeout_s):
+                    run = native_path.render(stream, shard, wire, parsing, config.options, config.naming)
+                if run is not None:
+                    out.runs.append((len(out.items), run))
+                    out.run_documents += len(run)
+                    out.native_records += 1
+                    out.events[run.dataset] += len(run)
+                    out.documents[run.event_dataset] += len(run)
+                    out.event_count += len(run)
+                    continue
+            record = RawRecord(wire[0], wire[1], wire[2], wire[3], wire[4])
+            data = base64.b64decode(record.data_b64)
+            # Documents are serialised as they are made: a log object's never all exist as dicts at once.
+            builder = BulkItemBuilder(stream, shard, record, config.naming)
+            full = None if limit is None else _full(limit, out.held(), builder)
+            try:
+                with _watched(stream, shard, wire, config.parse_timeout_s), deadline:
+                    outcome = parse_record(data, parsing, config.options, fetch,
+                                           builder.add, first_object=wire[5] if len(wire) > 5 else 0, full=full)
+            except Overtime:
+                # Its documents so far are dropped with it: the dead letter is the whole record, and a redrive
+                # (after the parser is fixed) makes them again under the same ids.
+                out.dead_letters.append(_timed_out(stream, shard, wire, config.parse_timeout_s))
+                out.failures["parse_timeout"] += 1
+                out.event_count += 1
                 continue
-        record = RawRecord(wire[0], wire[1], wire[2], wire[3], wire[4])
-        data = base64.b64decode(record.data_b64)
-        # Documents are serialised as they are made: a log object's never all exist as dicts at once.
-        builder = BulkItemBuilder(stream, shard, record, config.naming)
-        full = None if limit is None else _full(limit, out.held(), builder)
-        try:
-            with _watched(stream, shard, wire, config.parse_timeout_s), cpu_deadline(config.parse_timeout_s):
-                outcome = parse_record(data, parsing, config.options, fetch,
-                                       builder.add, first_object=wire[5] if len(wire) > 5 else 0, full=full)
-        except Overtime:
-            # Its documents so far are dropped with it: the dead letter is the whole record, and a redrive
-            # (after the parser is fixed) makes them again under the same ids.
-            out.dead_letters.append(_timed_out(stream, shard, wire, config.parse_timeout_s))
-            out.failures["parse_timeout"] += 1
-            out.event_count += 1
-            continue
-        if outcome.resume_object is not None:
-            out.deferred.append([*wire[:5], outcome.resume_object])
-        if keep_runs:  # a worker's: documents cross the pipe as bulk lines, few objects per record
-            for entry in pack(builder.items, action_prefix):
-                if type(entry) is DocumentRun:
-                    out.runs.append((len(out.items), entry))
-                    out.run_documents += len(entry)
-                else:
-                    out.items.append(entry)
-        else:
-            out.items.extend(builder.items)
-        outcome.failures.extend(builder.failures)  # documents JSON cannot represent, dead-lettered with the rest
-        out.dead_letters.extend(dead_letters_for(stream, shard, record, outcome))
-        out.events.update(outcome.events_by_dataset)
-        out.dropped.update(outcome.dropped)
-        if outcome.unclaimed:
-            out.unclaimed.update(outcome.unclaimed)
-            _add_groups(out.unclaimed_groups, outcome.unclaimed_groups)
-        out.event_count += outcome.events
-        for failure in outcome.failures:
-            out.failures[failure.reason] += 1
-        produced = {item.source.ordinal for item in builder.items}
-        failed = {f.ordinal for f in outcome.failures}
-        out.dropped_events += max(0, outcome.events - len(produced) - len(failed))
-        out.documents.update(builder.produced)  # counted in C
+            if outcome.resume_object is not None:
+                out.deferred.append([*wire[:5], outcome.resume_object])
+            if keep_runs:  # a worker's: documents cross the pipe as bulk lines, few objects per record
+                for run in builder.finish():
+                    out.runs.append((len(out.items), run))
+                out.run_documents += builder.count
+            else:
+                out.items.extend(builder.items)
+            outcome.failures.extend(builder.failures)  # documents JSON cannot represent, dead-lettered with the rest
+            out.dead_letters.extend(dead_letters_for(stream, shard, record, outcome))
+            out.events.update(outcome.events_by_dataset)
+            out.dropped.update(outcome.dropped)
+            if outcome.unclaimed:
+                out.unclaimed.update(outcome.unclaimed)
+                _add_groups(out.unclaimed_groups, outcome.unclaimed_groups)
+            out.event_count += outcome.events
+            for failure in outcome.failures:
+                out.failures[failure.reason] += 1
+            produced = {ordinal for run in builder.runs for ordinal in range(run.first, run.first + len(run))}
+            failed = {f.ordinal for f in outcome.failures}
+            out.dropped_events += max(0, outcome.events - len(produced) - len(failed))
+            out.documents.update(builder.produced)  # counted in C
     if not keep_runs:
         out.expand_runs()
     return out
@@ -339,25 +336,42 @@ def _overtime(signum: int, frame: Any) -> None:
 
 
 @contextmanager
-def cpu_deadline(seconds: float | None) -> Iterator[None]:
-    """Raise Overtime inside the block once this process has spent `seconds` of CPU time in it.
+def cpu_deadlines(seconds: float | None) -> Iterator[AbstractContextManager[None]]:
+    """For one chunk: what bounds each of its records' CPU time. `with deadline:` raises Overtime inside the
+    block once this process has spent `seconds` of CPU time in it.
 
     A signal handler's exception interrupts Python code between bytecodes and a regular expression match
     (`re` checks for signals as it backtracks), which is where hostile input makes a parser spin. Signals
     reach only a process's main thread, where a pool worker runs its chunks; elsewhere (a chunk parsed
     inline by another thread) this is a no-op, as it is for None. CPU time rather than wall time: a loaded
-    or throttled machine slows a sound record, and the time an S3 read waits is not the parser's.
+    or throttled machine slows a sound record, and the time an S3 read waits is not the parser's. The
+    handler is installed once per chunk and only the timer is set per record: `signal.signal` costs about
+    as much as parsing a small event.
     """
     if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
+        yield nullcontext()
         return
     previous = signal.signal(signal.SIGPROF, _overtime)
-    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
-        yield
+        yield _CpuTimer(seconds)
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
+
+
+class _CpuTimer:
+    """The process's CPU-time timer, armed for the block (the SIGPROF handler is `cpu_deadlines`')."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        signal.setitimer(signal.ITIMER_PROF, self.seconds)
+
+    def __exit__(self, *_: object) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0)
 
 
 def _timed_out(stream: str, shard: str, wire: WireRecord, seconds: float | None) -> DeadLetter:
@@ -375,7 +389,7 @@ def _full(limit: int, held: int, builder: BulkItemBuilder) -> Callable[[RecordOu
     before the record): a record of many pointers goes on from the next one in a later round."""
 
     def full(so_far: RecordOutcome) -> bool:
-        return held + len(builder.items) + len(builder.failures) + len(so_far.failures) >= limit
+        return held + builder.count + len(builder.failures) + len(so_far.failures) >= limit
 
     return full
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
-from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -155,46 +154,6 @@ class DocumentRun:
                          Source(stream, shard, sequence, sub_sequence, ordinal))
                 for ordinal, (action, body, body_end)
                 in enumerate(zip(bounds[0::3], bounds[1::3], bounds[2::3]), self.first)]
-
-
-def pack(items: list[BulkItem], action_prefix: Callable[[str], bytes]) -> list[BulkItem | DocumentRun]:
-    """A record's items (in order), every stretch of them that is a run's documents (consecutive events, one
-    index and dataset, ids and bodies as the bulk lines take them) packed into a DocumentRun whose lines are
-    made here: what a pool worker sends back, so the process the search sink runs in neither rebuilds an item
-    per document nor writes its bulk lines. The rest stay as they are. `run.items()` gives the items back."""
-    out: list[BulkItem | DocumentRun] = []
-    stretch: list[BulkItem] = []
-    for item in items:
-        if stretch and (item.index != stretch[0].index or item.dataset != stretch[0].dataset
-                        or item.source.ordinal != stretch[-1].source.ordinal + 1):  # type: ignore[operator]
-            out.append(_run_of(stretch, action_prefix(stretch[0].index)))
-            stretch = []
-        if item.source.ordinal is not None and len(item.id) == ID_LENGTH and item.id.isascii() \
-                and plain_id(item.id) and not item.body.endswith(b"\n"):
-            stretch.append(item)
-        else:
-            if stretch:
-                out.append(_run_of(stretch, action_prefix(stretch[0].index)))
-                stretch = []
-            out.append(item)
-    if stretch:
-        out.append(_run_of(stretch, action_prefix(stretch[0].index)))
-    return out
-
-
-def _run_of(items: list[BulkItem], prefix: bytes) -> DocumentRun:
-    action = len(prefix) + ID_LENGTH + 4  # the prefix, the id, `"}}` and the newline
-    parts: list[bytes] = []
-    bounds = array("I")
-    at = 0
-    for item in items:
-        parts += (prefix, item.id.encode("ascii"), b'"}}\n', item.body, b"\n")
-        end = at + action + len(item.body)
-        bounds.extend((at, at + action, end))
-        at = end + 1
-    first, source = items[0], items[0].source
-    return DocumentRun(first.index, first.dataset, "", source.stream, source.shard, source.sequence,
-                       source.sub_sequence, b"".join(parts), bounds.tobytes(), len(prefix), source.ordinal or 0)
 
 
 # An id of characters JSON writes as they are: its action line is the prefix, the id and `"}}` (request_builder).

@@ -31,7 +31,7 @@ from consumer.pool import IndexNaming
 from parsers import ParseOptions
 from parsers.record import parse_record
 from parsers.rules import StreamParsing
-from sinks.batch import BulkItem, DeadLetter, DocumentRun, Entry, RawRecord, Source, pack
+from sinks.batch import BulkItem, DeadLetter, DocumentRun, Entry, RawRecord, Source
 from sinks.deadletter import DeadLetterSink, iter_dead_letters
 from sinks.documents import BulkItemBuilder
 from sinks.errors import SinkConfigError
@@ -39,6 +39,7 @@ from sinks.s3store import LockedObjectStore
 from sinks.search.config import SearchSettings
 from sinks.search.request_builder import action_prefix
 from sinks.search.service import SearchSink
+from tests.support.runs import pack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -302,7 +303,7 @@ def test_mapping_conflict_is_dead_lettered_with_its_error_and_redriven_once_the_
 
 def test_runs_of_bulk_lines_are_indexed_whole_and_their_one_rejected_document_dead_lettered_alone(
         es: SearchEngine, rig: Callable[..., Rig]) -> None:
-    """What the pool's workers hand the sink (`sinks.batch.pack`, and the compiled path's runs): a record's
+    """What the pool's workers hand the sink (`sinks.documents.BulkItemBuilder`'s runs, and the compiled path's): a record's
     documents as bulk lines, which a real cluster must index as it does items, one refusal among them going
     to the dead letters with its own event's source."""
     namespace, bad, per_record = "runs", 57, 25

@@ -328,8 +328,10 @@ def test_a_record_that_makes_a_parser_spin_is_dead_lettered_as_parse_timeout_and
 
 def test_the_cpu_deadline_leaves_no_timer_behind() -> None:
     import signal
-    with pool_module.cpu_deadline(5.0):
-        pass
+    with pool_module.cpu_deadlines(5.0) as deadline:
+        with deadline:
+            assert signal.getitimer(signal.ITIMER_PROF)[0] > 0
+        assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
     assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
     assert signal.getsignal(signal.SIGPROF) in (signal.SIG_DFL, signal.SIG_IGN, None)
 

@@ -1,11 +1,12 @@
-"""`sinks.batch.pack`: a worker's items packed into DocumentRuns give back the same items and bulk lines."""
+"""Items packed into DocumentRuns (`tests.support.runs.pack`) give back the same items and bulk lines."""
 
 from __future__ import annotations
 
 import orjson
 
-from sinks.batch import BulkItem, DocumentRun, Source, as_items, pack
+from sinks.batch import BulkItem, DocumentRun, Source, as_items
 from sinks.search.request_builder import action_prefix, ndjson
+from tests.support.runs import pack
 
 
 def item(ordinal: int | None, *, index: str = "logs-aws.cloudtrail-default", dataset: str = "cloudtrail",

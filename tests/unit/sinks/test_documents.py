@@ -107,3 +107,55 @@ def test_bodies_hold_no_more_memory_than_their_bytes():
         tracemalloc.stop()
     body_bytes = sum(len(item.body) for item in items)
     assert held < 2 * body_bytes, (held, body_bytes)
+
+
+def builder_with(*parsed: ParsedDocument) -> BulkItemBuilder:
+    builder = BulkItemBuilder("s", "shardId-1", RECORD, lambda dataset, namespace, _=None: f"logs-{dataset}-{namespace}")
+    for document in parsed:
+        builder.add(document)
+    return builder
+
+
+def doc(n: int, namespace: str = "default") -> dict:
+    return {"@timestamp": "2023-11-14T22:00:00.000Z", "n": n, "message": "é\n\"",
+            "data_stream": {"type": "logs", "dataset": "aws.vpcflow", "namespace": namespace}}
+
+
+def test_documents_of_consecutive_events_of_one_index_are_written_into_one_run_of_bulk_lines():
+    builder = builder_with(*(ParsedDocument("vpcflow", "aws.vpcflow", doc(n), n, 0) for n in range(4, 9)))
+    [run] = builder.finish()
+    assert (run.first, len(run), run.index, run.dataset) == (4, 5, "logs-aws.vpcflow-default", "vpcflow")
+    assert builder.count == 5 and builder.produced == ["aws.vpcflow"] * 5
+    lines = bytes(run.ndjson()).split(b"\n")
+    assert lines[-1] == b"" and len(lines) == 11
+    for k, n in enumerate(range(4, 9)):
+        action, body = orjson.loads(lines[2 * k]), orjson.loads(lines[2 * k + 1])
+        assert action == {"create": {"_index": "logs-aws.vpcflow-default",
+                                     "_id": document_id("s", "shardId-1", RECORD.sequence, 3, n, 0)}}
+        assert body["n"] == n and body["message"] == "é\n\"" and body["event"]["ingested"] == "2023-11-14T22:13:20.123Z"
+
+
+def test_a_gap_a_second_part_another_index_or_dataset_starts_another_run_and_items_give_each_document_back():
+    parsed = [ParsedDocument("vpcflow", "aws.vpcflow", doc(0), 0, 0), ParsedDocument("vpcflow", "aws.vpcflow", doc(1), 1, 0),
+              ParsedDocument("vpcflow", "aws.vpcflow", doc(3), 3, 0),  # a gap: event 2 made no document
+              ParsedDocument("vpcflow", "aws.vpcflow", doc(3), 3, 1),  # a second document of event 3
+              ParsedDocument("vpcflow", "aws.vpcflow", doc(4, "prod"), 4, 0),  # another index
+              ParsedDocument("other", "aws.vpcflow", doc(5, "prod"), 5, 0),  # another dataset
+              ParsedDocument("other", "aws.vpcflow", doc(6, "prod"), 6, 0)]
+    builder = builder_with(*parsed)
+    assert [(run.first, len(run)) for run in builder.finish()] == [(0, 2), (3, 1), (3, 1), (4, 1), (5, 2)]
+    items = builder.items
+    assert [(i.source.ordinal, i.id, i.index, i.dataset) for i in items] == [
+        (p.ordinal, document_id("s", "shardId-1", RECORD.sequence, 3, p.ordinal, p.part),
+         f"logs-aws.vpcflow-{p.doc['data_stream']['namespace']}", p.dataset) for p in parsed]
+    assert [orjson.loads(i.body)["n"] for i in items] == [0, 1, 3, 3, 4, 5, 6]
+    assert builder.count == 7
+
+
+def test_a_document_json_cannot_hold_is_a_failure_and_the_run_goes_on_around_it():
+    too_big = {"n": 2**64}
+    builder = builder_with(ParsedDocument("vpcflow", "aws.vpcflow", doc(0), 0, 0),
+                           ParsedDocument("vpcflow", "aws.vpcflow", too_big, 1, 0),
+                           ParsedDocument("vpcflow", "aws.vpcflow", doc(2), 2, 0))
+    assert [f.reason for f in builder.failures] == ["unserialisable_document"] and builder.count == 2
+    assert [(run.first, len(run)) for run in builder.finish()] == [(0, 1), (2, 1)]
