@@ -46,9 +46,8 @@ def _object(node: dict[str, Any], depth: int) -> dict[str, Any]:
         elif kind is list:
             if item and (item := _list(item, depth + 1)):
                 out[key] = item
-        elif kind is int or kind is float or kind is bool:
-            out[key] = item
-        elif item is not None and (item := _other(item, depth + 1)) not in _EMPTY:
+        elif (kind is int or kind is float or kind is bool
+              or (item is not None and (item := _other(item, depth + 1)) not in _EMPTY)):
             out[key] = item
     return out
 
@@ -68,9 +67,8 @@ def _list(items: list[Any], depth: int) -> list[Any]:
         elif kind is list:
             if item and (item := _list(item, depth + 1)):
                 out.append(item)
-        elif kind is int or kind is float or kind is bool:
-            out.append(item)
-        elif item is not None and (item := _other(item, depth + 1)) not in _EMPTY:
+        elif (kind is int or kind is float or kind is bool
+              or (item is not None and (item := _other(item, depth + 1)) not in _EMPTY)):
             out.append(item)
     return out
 
@@ -108,9 +106,8 @@ def _object_in_place(node: dict[str, Any], depth: int) -> bool:
         elif kind is list:
             if item and not _list_in_place(item, depth + 1):
                 continue
-        elif kind is int or kind is float or kind is bool:
-            continue
-        elif item is not None and not _other_in_place(item, depth + 1):
+        elif (kind is int or kind is float or kind is bool
+              or (item is not None and not _other_in_place(item, depth + 1))):
             continue
         if removed is None:
             removed = [key]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from parsers import ecs
 from parsers._lines import ip_kind, iso8601_ms, java_long, mustache_text
 from parsers._prune import drop_empty
 from parsers.enrich import geoip
