@@ -30,6 +30,7 @@ gzip bombs and broken gzip members. Input `i` of a target is a pure function of 
 from __future__ import annotations
 
 import base64
+import copy
 import gzip as gzip_module
 import multiprocessing
 import os
@@ -123,6 +124,13 @@ _NUMBERS = ("1" + "0" * 30, "-1" + "0" * 30, "1e400", "-1e400", "1.7976931348623
 _SEPARATORS = ((" ", "\t"), ("\t", " "), ('"', ""), (" ", "  "), (",", ";"), ("=", " = "))
 
 
+def _json_value(rng: random.Random) -> Any:
+    """One of _JSON_VALUES, a copy of it whole: later mutations of the input must not change the constant
+    (with a shallow copy they did, so `generate(target, seed, index)` depended on the inputs made before)."""
+    value = rng.choice(_JSON_VALUES)
+    return copy.deepcopy(value)
+
+
 def _span(rng: random.Random, length: int) -> tuple[int, int]:
     start = rng.randrange(length + 1)
     return start, min(length, start + rng.choice((1, 2, 8, 64, length or 1)))
@@ -183,7 +191,7 @@ class _Json:
             if op == 0 and isinstance(parent, dict):
                 del parent[key]
             elif op == 1 and isinstance(parent, dict):
-                parent[_tricky(rng)[:64]] = rng.choice(_JSON_VALUES)
+                parent[_tricky(rng)[:64]] = _json_value(rng)
             elif op == 2:
                 parent[key] = self._placeholder(self._deep(rng))
             elif op == 3:
@@ -191,8 +199,7 @@ class _Json:
             elif op == 4:
                 parent[key] = _tricky(rng)
             else:  # a type swap
-                value = rng.choice(_JSON_VALUES)
-                parent[key] = value.copy() if isinstance(value, list | dict) else value
+                parent[key] = _json_value(rng)
 
     def text(self) -> str:
         try:

@@ -14,7 +14,9 @@ from typing import Any
 import orjson
 
 from parsers import ecs
-from parsers._findings import add, prune
+from parsers._findings import add
+from parsers._prune import prune
+from parsers._put import put_key
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import register
@@ -43,34 +45,51 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     original = event.text()
     audit = event.json_object()
     doc: dict[str, Any] = {"event": {"kind": "event", "original": original}}
-    if all(key in audit and audit[key] not in (None, "") for key in _AKS_KEYS):
+    if _is_aks(audit):
         audit = _from_aks(audit, doc)
     for key in ("responseObject", "requestObject"):
         obj = audit.get(key)
         if isinstance(obj, dict):
             obj.pop("metadata", None)
-    verb = audit.get("verb")
-    ecs.put(doc, "event.action", verb)
+    # ECS fields are written straight into place (ecs.put's order, its null and "" left out): splitting the
+    # dotted paths of each was a fifth of the parse.
+    event_fields = doc["event"]
+    put_key(event_fields, "action", audit.get("verb"))
     _from_gke(audit)
     annotations = audit.get("annotations")
     if isinstance(annotations, dict):
         audit["annotations"] = {key.replace(".", "_"): value for key, value in annotations.items()}
         decision = annotations.get("authorization.k8s.io/decision")
         if isinstance(decision, str):
-            ecs.put(doc, "event.outcome", _DECISION_OUTCOME.get(decision))
+            put_key(event_fields, "outcome", _DECISION_OUTCOME.get(decision))
     user = audit.get("user")
     if isinstance(user, dict):
-        ecs.put(doc, "user.name", user.get("username"))
-        ecs.put(doc, "user.id", user.get("uid"))
+        ecs_user: dict[str, Any] = {}
+        put_key(ecs_user, "name", user.get("username"))
+        put_key(ecs_user, "id", user.get("uid"))
+        if ecs_user:
+            doc["user"] = ecs_user
         users: list[str] = []
         add(users, user.get("uid"), user.get("username"))
-        ecs.put(doc, "related.user", users or None)
-    ecs.put(doc, "user_agent.original", audit.get("userAgent"))
+        if users:
+            doc["related"] = {"user": users}
+    if (agent := audit.get("userAgent")) is not None and agent != "":
+        doc["user_agent"] = {"original": agent}
     _source(doc, audit.get("sourceIPs"))
     if event.meta.log_group is not None:
         ecs.put(doc, "cloud.provider", "aws")  # the pipeline's rule for the aws-cloudwatch input
     doc["kubernetes"] = {"audit": audit}
     return [prune(doc)]
+
+
+def _is_aks(audit: dict[str, Any]) -> bool:
+    """Whether every AKS wrapper key is set. A loop, not all() over a generator: that cost 7 % of the parse
+    of the (nearly always) Kubernetes-shaped event, whose first key is missing."""
+    for key in _AKS_KEYS:
+        value = audit.get(key)
+        if value is None or value == "":
+            return False
+    return True
 
 
 def _from_aks(wrapper: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:

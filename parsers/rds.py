@@ -27,10 +27,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from parsers import ecs
-from parsers._findings import long_or_none, prune
+from parsers._findings import long_or_none
+from parsers._prune import prune
+from parsers._put import add_related, put_in, put_key
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import register
+from parsers.short_cache import cached_when_short
 
 _LOG_GROUP = re.compile(r"^/aws/rds/(instance|cluster|proxy)/([^/]+)/([^/]+)$")
 
@@ -39,6 +42,8 @@ _PG_LINE = re.compile(
     # %r is `host(port)` (an IPv6 host has colons of its own), `[local]`, or empty for background processes.
     r":(?P<remote>[^()\s]*\(\d*\)|\[local\]|[^:]*):(?P<user>[^:]*)@(?P<db>[^:@]*):\[(?P<pid>\d*)\]:"
     r"(?P<severity>[A-Z][A-Z0-9]*):\s*(?P<message>.*)$", re.DOTALL)
+if tuple(_PG_LINE.groupindex) != ("time", "zone", "remote", "user", "db", "pid", "severity", "message"):
+    raise ImportError("rds: _PG_LINE's groups are not in the order _postgresql() unpacks them")
 _PG_REMOTE = re.compile(r"^(?P<host>.*?)(?:\((?P<port>\d*)\))?$")
 _PG_AUTH_FAILED = re.compile(r'^(?:password |)authentication failed for user "(?P<user>[^"]*)"')
 _PG_NO_HBA = re.compile(r'^no pg_hba\.conf entry for host "(?P<host>[^"]*)", user "(?P<user>[^"]*)", '
@@ -137,19 +142,19 @@ def _source(doc: dict[str, Any], host: str | None, port: Any = None) -> None:
     if host.startswith("::ffff:") and ecs.is_ip(host[7:]):
         host = host[7:]
     if ecs.is_ip(host):
-        ecs.put(doc, "source.ip", host)
-        ecs.append_unique(doc, "related.ip", host)
+        put_in(doc, "source", "ip", host)
+        add_related(doc, "ip", host)
     else:
-        ecs.put(doc, "source.domain", host)
+        put_in(doc, "source", "domain", host)
     number = long_or_none(port)
     if number is not None and number <= 65535:
-        ecs.put(doc, "source.port", number)
+        put_in(doc, "source", "port", number)
 
 
 def _user(doc: dict[str, Any], name: str | None) -> None:
     if name:
-        ecs.put(doc, "user.name", name)
-        ecs.append_unique(doc, "related.user", name)
+        put_in(doc, "user", "name", name)
+        add_related(doc, "user", name)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -162,16 +167,14 @@ def _postgresql(doc: dict[str, Any], line: str) -> None:
         doc["message"] = line
         return
     doc["service"] = {"type": "postgresql"}
-    fields = match.groupdict()
-    _pg_timestamp(doc, fields["time"], fields["zone"])
-    remote = _PG_REMOTE.match(fields["remote"])
+    time, zone, remote_text, user, database, pid, severity, message = match.groups()  # cheaper than groupdict()
+    _pg_timestamp(doc, time, zone)
+    remote = _PG_REMOTE.match(remote_text)
     if remote:
         _source(doc, remote.group("host"), remote.group("port"))
-    _user(doc, fields["user"])
-    ecs.put(_rds(doc), "database", fields["db"])
-    ecs.put(doc, "process.pid", long_or_none(fields["pid"]))
-    severity = fields["severity"]
-    message = fields["message"]
+    _user(doc, user)
+    put_key(_rds(doc), "database", database)
+    put_in(doc, "process", "pid", long_or_none(pid))
     doc["log"] = {"level": severity}
     doc["message"] = message
     if severity in _PG_ERROR_LEVELS:
@@ -182,11 +185,17 @@ def _postgresql(doc: dict[str, Any], line: str) -> None:
 def _pg_timestamp(doc: dict[str, Any], text: str, zone: str) -> None:
     if zone not in ("UTC", "GMT", "+00", "+00:00", "+0000"):
         return  # RDS logs in UTC; another zone abbreviation is ambiguous, the envelope's time stands in
+    if (timestamp := _pg_time(text)) is not None:
+        doc["@timestamp"] = timestamp
+
+
+@cached_when_short(32, maxsize=4096)  # whole seconds, written by the many lines of each second
+def _pg_time(text: str) -> str | None:
     try:
         moment = datetime.fromisoformat(text).replace(tzinfo=UTC)
     except ValueError:
-        return
-    doc["@timestamp"] = ecs.iso_ms(moment)
+        return None
+    return ecs.iso_ms(moment)
 
 
 def _pg_message(doc: dict[str, Any], message: str) -> None:
@@ -201,7 +210,7 @@ def _pg_message(doc: dict[str, Any], message: str) -> None:
     if no_hba:
         _fail_login(doc)
         _user(doc, no_hba.group("user"))
-        ecs.put(_rds(doc), "database", no_hba.group("db"))
+        put_key(_rds(doc), "database", no_hba.group("db"))
         if "source" not in doc:
             _source(doc, no_hba.group("host"))
         return
@@ -223,16 +232,16 @@ def _pg_message(doc: dict[str, Any], message: str) -> None:
         event["category"] = ["database", "network"]
         event["type"] = ["connection", "end"]
         seconds = int(disconnection.group("h")) * 3600 + int(disconnection.group("m")) * 60
-        ecs.put(event, "duration", long_or_none((seconds + float(disconnection.group("s"))) * 1e9))
+        put_key(event, "duration", long_or_none((seconds + float(disconnection.group("s"))) * 1e9))
         return
     duration = _PG_DURATION.match(message)
     if duration:
-        ecs.put(event, "duration", long_or_none(float(duration.group("ms")) * 1e6))
-        ecs.put(_rds(doc), "query", duration.group("query"))
+        put_key(event, "duration", long_or_none(float(duration.group("ms")) * 1e6))
+        put_key(_rds(doc), "query", duration.group("query"))
         return
     statement = _PG_STATEMENT.match(message)
     if statement:
-        ecs.put(_rds(doc), "query", statement.group("query"))
+        put_key(_rds(doc), "query", statement.group("query"))
     elif message.startswith("AUDIT: "):
         _pgaudit(doc, message[7:])
 
@@ -251,7 +260,7 @@ def _pgaudit(doc: dict[str, Any], text: str) -> None:
     if not audit:
         return
     _rds(doc)["pgaudit"] = audit
-    ecs.put(_rds(doc), "query", audit.get("statement"))
+    put_key(_rds(doc), "query", audit.get("statement"))
     command = audit.get("command")
     if command:
         doc["event"]["action"] = command.lower()
@@ -298,7 +307,7 @@ def _mysql_access(doc: dict[str, Any], message: str) -> None:
     if aborted:
         _user(doc, aborted.group("user"))
         _source(doc, aborted.group("host"))
-        ecs.put(_rds(doc), "database", aborted.group("db") if aborted.group("db") != "unconnected" else None)
+        put_key(_rds(doc), "database", aborted.group("db") if aborted.group("db") != "unconnected" else None)
 
 
 def _mysql_general(doc: dict[str, Any], line: str) -> None:
@@ -321,13 +330,13 @@ def _mysql_general(doc: dict[str, Any], line: str) -> None:
             doc["event"]["outcome"] = "success"
             _user(doc, connect.group("user"))
             _source(doc, connect.group("host"))
-            ecs.put(_rds(doc), "database", connect.group("db"))
+            put_key(_rds(doc), "database", connect.group("db"))
         else:
             _mysql_access(doc, argument)
     elif command in ("Query", "Execute", "Prepare"):
-        ecs.put(_rds(doc), "query", argument)
+        put_key(_rds(doc), "query", argument)
     elif command == "Init DB":
-        ecs.put(_rds(doc), "database", argument)
+        put_key(_rds(doc), "database", argument)
 
 
 def _mysql_slowquery(doc: dict[str, Any], entry: str) -> None:
@@ -357,8 +366,8 @@ def _mysql_slowquery(doc: dict[str, Any], entry: str) -> None:
     if slowlog:
         rds["slowlog"] = slowlog
     use = _SLOW_USE.search(entry)
-    ecs.put(rds, "database", use.group("db").strip() if use else None)
-    ecs.put(rds, "query", "\n".join(statement).strip())
+    put_key(rds, "database", use.group("db").strip() if use else None)
+    put_key(rds, "query", "\n".join(statement).strip())
     set_timestamp = _SLOW_SET_TIMESTAMP.search(entry)
     if "@timestamp" not in doc and set_timestamp:
         seconds = long_or_none(set_timestamp.group("ts"))
@@ -382,9 +391,9 @@ def _mysql_audit(doc: dict[str, Any], line: str) -> None:
                              "object": obj, "retcode": long_or_none(retcode)}
     rds = _rds(doc)
     rds["audit"] = audit
-    ecs.put(rds, "database", database)
+    put_key(rds, "database", database)
     if operation == "QUERY":
-        ecs.put(rds, "query", obj)
+        put_key(rds, "query", obj)
     event = doc["event"]
     event["action"] = operation.lower()
     event["category"], event["type"] = _AUDIT_OPERATIONS.get(operation, (["database"], ["change"]))

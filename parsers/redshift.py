@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from parsers import ecs
-from parsers._findings import long_or_none, prune
+from parsers._findings import long_or_none
+from parsers._prune import prune
+from parsers._put import add_related, put_in, put_key
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import register
@@ -39,6 +42,9 @@ _USER_COLUMNS = ("user_id", "user_name", "old_user_name", "action", "create_db",
 _CONNECTION_NUMBERS = ("remote_port", "pid", "duration", "mtu", "protocol_version")
 _USER_NUMBERS = ("user_id", "pid", "xid")
 _USER_FLAGS = ("create_db", "super_user", "update_catalog")
+# Each column's name and whether it holds a number, looked up once rather than per column of every line.
+_CONNECTION_NAMES = tuple((name, name in _CONNECTION_NUMBERS) for name in _CONNECTION_COLUMNS)
+_USER_NAMES = tuple((name, name in _USER_NUMBERS) for name in _USER_COLUMNS)
 _ACTIVITY = re.compile(
     r"^'(?P<time>\S+) UTC \[ db=(?P<db>\S*) user=(?P<user>\S*) pid=(?P<pid>\d+) userid=(?P<userid>\d+) "
     r"xid=(?P<xid>\d+) \]' LOG: (?P<query>.*)$", re.DOTALL)
@@ -96,26 +102,41 @@ def _record_time(text: str) -> str | None:
     if match is None or month is None:
         return None
     day, _, year, hour, minute, second, fraction = match.groups()
+    # Rendered as ecs.iso_ms renders the datetime, which is built only to check the date, once per day: the
+    # time of day is two digits each (checked here) and the fraction's milliseconds are its first three digits.
+    date = _date(int(year), month, int(day))
+    if date is None or hour > "23" or minute > "59" or second > "59":
+        return None
+    return f"{date}T{hour}:{minute}:{second}.{(fraction or '').ljust(3, '0')[:3]}Z"
+
+
+@lru_cache(maxsize=1024)
+def _date(year: int, month: int, day: int) -> str | None:
+    """`YYYY-MM-DD` as ecs.iso_ms writes it (the year unpadded, as strftime leaves it), or None for no date."""
     try:
-        moment = datetime(int(year), month, int(day), int(hour), int(minute), int(second),
-                          int((fraction or "0").ljust(6, "0")[:6]), tzinfo=UTC)
+        moment = datetime(year, month, day, tzinfo=UTC)
     except ValueError:
         return None
-    return ecs.iso_ms(moment)
+    return ecs.iso_ms(moment)[:-14]
 
 
-def _columns(names: tuple[str, ...], values: list[str], numbers: tuple[str, ...]) -> dict[str, Any]:
+def _columns(names: tuple[tuple[str, bool], ...], values: list[str]) -> dict[str, Any]:
+    """The non-blank columns by name; number columns (the flag) as `long`s where they convert."""
     row: dict[str, Any] = {}
-    for name, raw in zip(names, values, strict=False):
+    for (name, numeric), raw in zip(names, values, strict=False):
         value = raw.strip()
         if value:
-            number = long_or_none(value) if name in numbers else None
-            row[name] = value if number is None else number
+            if numeric:
+                # Up to 18 digits always fit a long: converted here, without long_or_none's checks.
+                number = int(value) if len(value) <= 18 and value.isdigit() and value.isascii() else long_or_none(value)
+                row[name] = value if number is None else number
+            else:
+                row[name] = value
     return row
 
 
 def _connection_log(doc: dict[str, Any], columns: list[str], line: str) -> None:
-    row = _columns(_CONNECTION_COLUMNS, columns, _CONNECTION_NUMBERS)
+    row = _columns(_CONNECTION_NAMES, columns)
     if not row.get("event"):
         doc["message"] = line
         return
@@ -125,20 +146,20 @@ def _connection_log(doc: dict[str, Any], columns: list[str], line: str) -> None:
     event["action"] = name
     category, kinds, outcome = _CONNECTION_EVENTS.get(name, (["session"], ["info"], None))
     event["category"], event["type"] = category, kinds
-    ecs.put(event, "outcome", outcome)
+    put_key(event, "outcome", outcome)
     if name == "disconnecting session" and isinstance(row.get("duration"), int):
-        ecs.put(event, "duration", long_or_none(row["duration"] * 1000))  # microseconds to nanoseconds
-    ecs.put(doc, "@timestamp", _record_time(row.get("record_time", "")))
+        put_key(event, "duration", long_or_none(row["duration"] * 1000))  # microseconds to nanoseconds
+    put_key(doc, "@timestamp", _record_time(row.get("record_time", "")))
     _user(doc, "user", row.get("user_name"))
     _source(doc, row.get("remote_host"), row.get("remote_port"))
-    ecs.put(doc, "process.pid", row.get("pid") if isinstance(row.get("pid"), int) else None)
+    put_in(doc, "process", "pid", row.get("pid") if isinstance(row.get("pid"), int) else None)
     _tls(doc, row.get("ssl_version"), row.get("ssl_cipher"))
     row.pop("event", None)
     _redshift(doc)["connection_log"] = row
 
 
 def _user_log(doc: dict[str, Any], columns: list[str], line: str) -> None:
-    row = _columns(_USER_COLUMNS, columns, _USER_NUMBERS)
+    row = _columns(_USER_NAMES, columns)
     for flag in _USER_FLAGS:
         if flag in row:
             row[flag] = row[flag] in ("1", "t", "true")
@@ -183,8 +204,8 @@ def _user_activity(doc: dict[str, Any], line: str) -> None:
 
 def _user(doc: dict[str, Any], path: str, name: Any) -> None:
     if name:
-        ecs.put(doc, f"{path}.name", name)
-        ecs.append_unique(doc, "related.user", name)
+        put_in(doc, path, "name", name)
+        add_related(doc, "user", name)
 
 
 def _source(doc: dict[str, Any], host: Any, port: Any) -> None:
@@ -195,7 +216,7 @@ def _source(doc: dict[str, Any], host: Any, port: Any) -> None:
     source: dict[str, Any] = {"address": host}
     if ecs.is_ip(address):
         source["ip"] = address
-        ecs.append_unique(doc, "related.ip", address)
+        add_related(doc, "ip", address)
     else:
         source["domain"] = address
     if isinstance(port, int) and 0 <= port <= 65535:
@@ -205,6 +226,6 @@ def _source(doc: dict[str, Any], host: Any, port: Any) -> None:
 
 def _tls(doc: dict[str, Any], version: Any, cipher: Any) -> None:
     if isinstance(version, str) and version.upper().startswith(("TLSV", "SSLV")):
-        ecs.put(doc, "tls.version_protocol", version[:3].lower())
-        ecs.put(doc, "tls.version", version[4:])
-    ecs.put(doc, "tls.cipher", cipher)
+        put_in(doc, "tls", "version_protocol", version[:3].lower())
+        put_in(doc, "tls", "version", version[4:])
+    put_in(doc, "tls", "cipher", cipher)

@@ -19,6 +19,7 @@ from parsers.errors import EventError
 from parsers.event import Event
 from parsers.options import ParseOptions
 from parsers.registry import register
+from parsers.short_cache import cached_when_short
 
 _IP = r"[0-9A-Fa-f:.]+"  # checked with ip_kind afterwards, as grok's IP pattern would refuse the same
 _LINE = re.compile(
@@ -27,6 +28,9 @@ _LINE = re.compile(
     rf" (?P<source>{_IP}) (?:(?P<subnet>{_IP}/[0-9]+)|-)",
     re.ASCII,
 )
+if tuple(_LINE.groupindex) != ("timestamp", "hosted_zone_id", "question", "type", "rcode", "transport",
+                                "edge_location", "source", "subnet"):  # parse() unpacks match.groups() so
+    raise ImportError("route53_public_logs: _LINE's groups are not in the order parse() unpacks them")
 _IANA = {"tcp": "6", "udp": "17"}
 
 
@@ -34,36 +38,48 @@ _IANA = {"tcp": "6", "udp": "17"}
 def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     text = event.text()
     match = _LINE.match(text)
-    if match is None or ip_kind(match["source"]) is None:
+    if match is None:
         raise EventError("not a Route 53 public DNS query log line", reason="no_match")
-    f = match.groupdict()
-    source = f["source"]
-    transport = f["transport"].lower()
-    route53 = {"hosted_zone_id": f["hosted_zone_id"], "edge_location": f["edge_location"]}
-    if f["subnet"]:
-        route53["edns_client_subnet"] = f["subnet"]
+    # _LINE's groups in order, as locals: cheaper than groupdict() and a look-up per field.
+    timestamp_text, hosted_zone_id, question, kind, rcode, transport_text, edge_location, source, subnet = match.groups()
+    if ip_kind(source) is None:
+        raise EventError("not a Route 53 public DNS query log line", reason="no_match")
+    transport = transport_text.lower()
+    route53 = {"hosted_zone_id": hosted_zone_id, "edge_location": edge_location}
+    if subnet:
+        route53["edns_client_subnet"] = subnet
     doc: dict[str, Any] = {
         "aws": {"route53": route53},
         "cloud": {"provider": "aws"},
         "event": {"kind": "event", "category": ["network"], "type": ["protocol"], "original": text,
-                  "outcome": "success" if f["rcode"] == "NOERROR" else "failure"},
-        "dns": {"question": {"type": f["type"]}, "response_code": f["rcode"]},
+                  "outcome": "success" if rcode == "NOERROR" else "failure"},
+        "dns": {"question": {"type": kind}, "response_code": rcode},
         "network": {"transport": transport, "protocol": "dns", "type": "ipv6" if ":" in source else "ipv4"},
         "source": {"address": source, "ip": source},
         "related": {"ip": [source]},
     }
-    if (timestamp := iso8601_ms(f["timestamp"])) is not None:
+    if (timestamp := iso8601_ms(timestamp_text)) is not None:
         doc["@timestamp"] = timestamp
     if iana := _IANA.get(transport):
         doc["network"]["iana_number"] = iana
-    question = f["question"]
-    if not question.endswith("in-addr.arpa") and (parts := registered_domain(question)) is not None:
-        doc["dns"]["question"].update({("name" if k == "domain" else k): v for k, v in parts.items()})
-        if "domain" not in parts:
-            # The name is itself a public suffix (`co.uk`): registered_domain's DomainInfo.of(eTLD) writes it
-            # as `domain` too.
-            doc["dns"]["question"]["name"] = question
-    if (name := doc["dns"]["question"].get("name")) is not None:
-        doc["related"]["hosts"] = [name]
+    if (fields := _question_fields(question)) is not None:
+        doc["dns"]["question"].update(fields)
+        if (name := fields.get("name")) is not None:
+            doc["related"]["hosts"] = [name]
     geoip.enrich(doc["source"], source, options.geoip_dir)
     return [doc]
+
+
+# A zone's queries repeat the same few names: each is looked up and renamed once. The cached object is flat
+# (text values) and only ever copied from.
+@cached_when_short(256, maxsize=8192)  # a DNS name is at most 253 characters
+def _question_fields(question: str) -> dict[str, str] | None:
+    """dns.question.* from the registered-domain lookup (`domain` becomes `name`), or None without one."""
+    if question.endswith("in-addr.arpa") or (parts := registered_domain(question)) is None:
+        return None
+    fields = {("name" if k == "domain" else k): v for k, v in parts.items()}
+    if "domain" not in parts:
+        # The name is itself a public suffix (`co.uk`): registered_domain's DomainInfo.of(eTLD) writes it as
+        # `domain` too.
+        fields["name"] = question
+    return fields

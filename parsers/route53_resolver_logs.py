@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from parsers import ecs
 from parsers._lines import ip_kind, iso8601_ms, java_long, mustache_text
+from parsers._prune import drop_empty
 from parsers.enrich import geoip
 from parsers.enrich.domain import registered_domain
 from parsers.errors import EventError
@@ -61,7 +61,7 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
                 related["ip"].append(ip)
         else:
             related["hosts"].append(mustache_text(name))  # append of "{{dns.question.name}}"
-    return [ecs.drop_empty(doc)]
+    return [drop_empty(doc)]
 
 
 def _question(query_name: Any) -> dict[str, Any]:

@@ -120,3 +120,15 @@ def test_command_exits_1_on_a_finding(monkeypatch, capsys):
 
 def test_command_rejects_unknown_targets(capsys):
     assert fuzz_command.run(_args(target=["nope"])) == 2
+
+
+def test_an_input_is_the_same_whatever_inputs_were_generated_before_it():
+    target = fuzz.targets()["route53_resolver_logs"]
+
+    def text(event):
+        return event if isinstance(event, str) else (event.message or repr(event.obj))
+
+    first = [text(target.generate(1, index)) for index in range(2000, 2100)]
+    for index in range(2000):
+        target.generate(1, index)
+    assert [text(target.generate(1, index)) for index in range(2000, 2100)] == first

@@ -124,3 +124,15 @@ def test_mutated_logs_parse_or_fail_cleanly(event):
 @given(cut_or_random_text([orjson.dumps(QUERY).decode()]))
 def test_random_or_cut_text_parses_or_fails_cleanly(text):
     assert_parses_cleanly(SPEC, Event(message=text))
+
+
+def test_a_log_too_deep_to_render_is_too_deep_at_parse_not_at_the_sink():
+    # vpc_id lands at aws.vpc_id, the document's 3rd level: 252 nested lists there make 254 levels in all, the
+    # most orjson renders; one more is refused here (it used to leave an unrenderable document for the sink).
+    value: list = ["x"]
+    for _ in range(251):
+        value = [value]
+    assert orjson.dumps(parse(QUERY | {"vpc_id": value}))
+    with pytest.raises(EventError) as raised:
+        parse(QUERY | {"vpc_id": [value]})
+    assert raised.value.reason == "too_deep"

@@ -126,3 +126,31 @@ def test_an_oversized_header_value_is_cut_so_the_block_still_indexes():
     assert pad.endswith(flattened.TRUNCATED) and len(pad.encode()) <= flattened.LEAF_BUDGET
     assert pad.startswith("\u00e9" * 4000)
     assert flattened.refusal(headers, "aws.waf.request.headers") is None
+
+
+def _nested(levels: int) -> list:
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_a_log_nested_deeper_than_json_can_render_is_too_deep_whatever_the_stack_depth():
+    # aws.waf.rule_group_list sits at the document's 4th level: 251 levels of lists there make 254 in all,
+    # the most orjson renders; one more could never be indexed and is refused at parse, not at the sink.
+    log = copy.deepcopy(BLOCK) | {"ruleGroupList": _nested(251)}
+    assert orjson.dumps(parse(log))
+    log["ruleGroupList"] = _nested(252)
+    with pytest.raises(EventError) as raised:
+        parse(log)
+    assert raised.value.reason == "too_deep"
+
+
+@pytest.mark.parametrize("name, value", [("X-Long", "v" * 2048), ("X-Long", "v" * 2049), ("N" * 2049, "1"),
+                                         ("X-Nul\0", "1"), ("X-Int", 7), ("X-Obj", {"a": ["b"]})])
+def test_headers_fit_as_flattened_fit_would_at_the_short_cut_s_edges(name, value):
+    from parsers import flattened
+    log = copy.deepcopy(BLOCK)
+    log["httpRequest"]["headers"] = [{"name": name, "value": value}]
+    expected = flattened.fit({name: value}, "aws.waf.request.headers")
+    assert parse(log)["aws"]["waf"]["request"]["headers"] == expected
