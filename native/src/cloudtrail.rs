@@ -268,12 +268,12 @@ impl<'a> Small<'a> {
 /// in the order Python's `doc` gets them.
 struct Document<'a> {
     timestamp: Option<i64>,
-    entities: Option<entity::Entities>,
+    entities: Option<entity::Entities<'a>>,
     source: Vec<u8>,     // `"source":{...}`, or empty
     user_agent: Vec<u8>, // the user_agent object, or empty
     group: Small<'a>,
     tls: Small<'a>,
-    related_users: Vec<String>,
+    related_users: Vec<Cow<'a, str>>,
     ct: Vec<u8>, // aws.cloudtrail's members
     cloud: Small<'a>,
     ev: Small<'a>,
@@ -391,7 +391,7 @@ impl<'a> Document<'a> {
             Some(Node::Object(changes)) => changes.value("name").cloned(),
             _ => None,
         });
-        let mut related_users: Vec<String> = Vec::new();
+        let mut related_users: Vec<Cow<'a, str>> = Vec::new();
         for value in related_user.iter().flatten() {
             if let Some(text) = text(Some(value))? {
                 if !related_users.contains(&text) {
@@ -540,7 +540,7 @@ fn date_string(out: &mut Vec<u8>, ms: i64) {
     out.push(b'"');
 }
 
-fn strings(out: &mut Vec<u8>, items: &[String]) {
+fn strings(out: &mut Vec<u8>, items: &[Cow<str>]) {
     out.push(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -597,13 +597,13 @@ fn dig<'a>(node: &'a Obj<'a>, keys: &[&str]) -> Option<&'a Value<'a>> {
 }
 
 /// `_text`: a value as a mustache template renders it, None for an empty one (or one rendered empty).
-fn text(value: Option<&Value<'_>>) -> Result<Option<String>, ()> {
+fn text<'a>(value: Option<&Value<'a>>) -> Result<Option<Cow<'a, str>>, ()> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok((!s.is_empty()).then(|| s.to_string())),
+        Some(Value::String(s)) => Ok((!s.is_empty()).then(|| s.clone())),
         Some(value) => match javamap::clean(value)? {
             // Every caller takes an empty rendering (`[null]` renders so) as no text, as Python's truth tests do.
-            Some(cleaned) => Ok(Some(javamap::scalar(&cleaned)?).filter(|text| !text.is_empty())),
+            Some(cleaned) => Ok(Some(javamap::scalar(&cleaned)?).filter(|text| !text.is_empty()).map(Cow::Owned)),
             None => Ok(None),
         },
     }
@@ -819,7 +819,7 @@ fn categorize(ev: &mut Small<'_>, failed: bool, action: Option<&str>, response: 
 }
 
 /// group.*, user.target.* and user.changes.name; returns `group`.
-fn target_names<'a>(user: &mut Small<'a>, request: &Obj<'_>, response: &Obj<'_>) -> Result<Small<'a>, ()> {
+fn target_names<'a>(user: &mut Small<'a>, request: &'a Obj<'a>, response: &'a Obj<'a>) -> Result<Small<'a>, ()> {
     let mut group = Small::default();
     let (mut group_id, mut target_id) = (None, None);
     if !response.is_empty() {

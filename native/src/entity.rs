@@ -15,23 +15,24 @@ use crate::jv::{Map, Value};
 use pyo3::prelude::*;
 use record::{at, get, Record};
 use set::Set;
+use std::borrow::Cow;
 use std::sync::OnceLock;
 use tables::{Target, Trie};
 
 /// `actor.entity.id`, `target.entity.id` and `related.entity` of one CloudTrail record (targets and related
 /// sorted as Java's TreeSet<String> sorts them; targets are also in related).
 #[derive(Debug, PartialEq)]
-pub struct Entities {
-    pub actor: Option<String>,
-    pub targets: Vec<String>,
-    pub related: Vec<String>,
+pub struct Entities<'a> {
+    pub actor: Option<&'a str>,
+    pub targets: Vec<Cow<'a, str>>,
+    pub related: Vec<Cow<'a, str>>,
 }
 
 /// parsers.cloudtrail_entity.entities(record, source, name): `record` the CloudTrail record as parsed,
 /// `source` record.get("eventSource"), `name` the eventName as parsers.cloudtrail._document passes it.
 /// Err(()) for anything not covered (the record then takes the Python path).
 #[allow(clippy::result_unit_err)]
-pub fn entities<'a>(record: &'a Map<'a>, source: Option<&'a Value<'a>>, name: &Value<'_>) -> Result<Entities, ()> {
+pub fn entities<'a>(record: &'a Map<'a>, source: Option<&'a Value<'a>>, name: &Value<'_>) -> Result<Entities<'a>, ()> {
     let record = Record::new(record);
     let source = match source {
         Some(Value::String(source)) => source.as_ref(),
@@ -81,7 +82,7 @@ pub fn entities<'a>(record: &'a Map<'a>, source: Option<&'a Value<'a>>, name: &V
     }
     related.extend(&target);
     let actor = match actor(identity, source, name) {
-        Some(Value::String(actor)) if !actor.is_empty() => Some(actor.to_string()),
+        Some(Value::String(actor)) if !actor.is_empty() => Some(actor.as_ref()),
         _ => None,
     };
     Ok(Entities { actor, targets: target.into_sorted(), related: related.into_sorted() })

@@ -114,8 +114,17 @@ impl<'a> Map<'a> {
 
 /// Whether a key appears twice: a scan for a few members, a hash set for more.
 fn has_repeats(members: &[(Cow<str>, Value)]) -> bool {
-    if members.len() <= 16 {
-        return members.iter().enumerate().any(|(i, (key, _))| members[..i].iter().any(|(k, _)| k == key));
+    if members.len() <= 32 {
+        // Keys of different lengths differ: only a key whose length an earlier key had is looked for among them.
+        let mut lengths: u64 = 0;
+        for (i, (key, _)) in members.iter().enumerate() {
+            let bit = 1u64 << (key.len() % 64);
+            if lengths & bit != 0 && members[..i].iter().any(|(k, _)| k == key) {
+                return true;
+            }
+            lengths |= bit;
+        }
+        return false;
     }
     let mut seen = rustc_hash::FxHashSet::default();
     !members.iter().all(|(key, _)| seen.insert(key.as_ref()))
@@ -613,6 +622,66 @@ mod tests {
                         "{other}"
                     ),
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod raw {
+    use super::*;
+
+    #[test]
+    fn raw_strings_end_where_serde_json_ends_them() {
+        let mut texts: Vec<String> = [
+            r#""plain text, long enough for words" x"#,
+            r#""""#,
+            r#""a\"""#,
+            r#""\\\\\\\\\\\\\\\\\\\\\"" tail"#,
+            r#""0123456\"89\u00e9\/ \b\f\n\r\t" t"#,
+            r#""\u12g4""#,
+            r#""\x""#,
+            r#""no end"#,
+            "\"raw\u{1}control\"",
+            "\"é ü 😀 \\\" \"",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        // Every escape at every offset across a word's edge.
+        for pad in 0..10 {
+            texts.push(format!("\"{}\\\"{}\\u0041\" x", "p".repeat(pad), "q".repeat(pad)));
+            texts.push(format!("\"{}\\\\\" x", "p".repeat(pad)));
+        }
+        for text in &texts {
+            let mut stream = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+            let expected = matches!(stream.next(), Some(Ok(_))).then(|| stream.byte_offset());
+            let mut reader = Reader::<false>::new(text);
+            let found = if reader.quote() { reader.raw_string().ok().map(|(raw, _)| raw.len() + 2) } else { None };
+            assert_eq!(found, expected, "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod repeats {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_of_small_and_large_objects_read_as_serde_json_reads_them() {
+        for size in [3usize, 20, 32, 33, 80] {
+            for repeat in [None, Some(0), Some(size / 2), Some(size - 1)] {
+                // Keys of several lengths, so that some share one: `k0`, `kx1`, `kxx2`, ...
+                let keys: Vec<String> = (0..size).map(|i| format!("k{}{i}", "x".repeat(i % 3))).collect();
+                let mut members: Vec<String> = keys.iter().enumerate().map(|(i, k)| format!("\"{k}\":{i}")).collect();
+                if let Some(at) = repeat {
+                    members.push(format!("\"{}\":-1", keys[at]));
+                }
+                let text = format!("{{{}}}", members.join(","));
+                let expected = from_serde_owned(serde_json::from_str(&text).unwrap());
+                let found = parse(&text).unwrap();
+                assert_eq!(found, expected, "{text}");
+                assert_eq!(found.as_object().unwrap().len(), size);
             }
         }
     }

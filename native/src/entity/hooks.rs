@@ -33,7 +33,10 @@ fn _entities(record_json: &str) -> PyResult<Option<Found>> {
     if cleaned_away(name) {
         return Ok(None);
     }
-    Ok(entities(&record, record.get("eventSource"), name).ok().map(|found| (found.actor, found.targets, found.related)))
+    let owned = |texts: Vec<std::borrow::Cow<str>>| texts.into_iter().map(|text| text.into_owned()).collect();
+    Ok(entities(&record, record.get("eventSource"), name)
+        .ok()
+        .map(|found| (found.actor.map(str::to_string), owned(found.targets), owned(found.related))))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -77,7 +77,7 @@ impl<'a> Set<'a> {
     }
 
     /// The texts in TreeSet<String> order.
-    pub fn into_sorted(self) -> Vec<String> {
+    pub fn into_sorted(self) -> Vec<Cow<'a, str>> {
         let mut items: Vec<Cow<'a, str>> = match self {
             Set::Small(items) => items,
             Set::Large(items) => items.into_iter().collect(),
@@ -89,7 +89,7 @@ impl<'a> Set<'a> {
         } else {
             items.sort_unstable();
         }
-        items.into_iter().map(Cow::into_owned).collect()
+        items
     }
 }
 
