@@ -158,6 +158,11 @@ struct RawEvent<'a> {
     escaped: bool,
 }
 
+// The levels a value of the envelope's members, and of a log event's, is within: serde_json's limit on nesting
+// (`jv`'s) counts from the envelope.
+const ENVELOPE_DEPTH: usize = 1;
+const EVENT_DEPTH: usize = 3;
+
 /// The envelope; Err where serde_json's derived reader fails (a missing, repeated or unknown key, a value of
 /// another type), and where a value is a float (in the members it ignores: refused, which is always safe).
 fn envelope(text: &str) -> Result<Envelope<'_>, Unread> {
@@ -172,7 +177,7 @@ fn envelope(text: &str) -> Result<Envelope<'_>, Unread> {
         "logEvents" => once(&mut events, log_events(reader)?),
         "subscriptionFilters" | "policyLevel" => {
             let seen = if key == "policyLevel" { &mut policy } else { &mut filters };
-            reader.value(0)?;
+            reader.value(ENVELOPE_DEPTH)?;
             if std::mem::replace(seen, true) {
                 return Err(Unread::Refused);
             }
@@ -215,7 +220,7 @@ fn log_events<'a>(reader: &mut Reader<'a>) -> Result<Vec<RawEvent<'a>>, Unread> 
                 }
                 once(&mut message, reader.raw_string()?)
             }
-            _ => reader.value(0).map(drop), // serde's IgnoredAny: a log event's other keys are read and ignored
+            _ => reader.value(EVENT_DEPTH).map(drop), // IgnoredAny: an event's other keys are read, ignored
         })?;
         let (message, escaped) = message.ok_or(Unread::Refused)?;
         events.push(RawEvent { id: id.flatten(), timestamp: timestamp.flatten(), message, escaped });
@@ -478,6 +483,25 @@ mod tests {
         ];
         for text in texts {
             assert_eq!(read(text), derived(text), "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod depth {
+    #[test]
+    fn nesting_counts_from_the_envelope_as_serde_json_counts_it() {
+        for levels in [120, 123, 124, 125, 126, 127] {
+            let deep = "[".repeat(levels) + &"]".repeat(levels);
+            for text in [
+                format!(r#"{{"messageType":"D","logGroup":"g","logStream":"s","policyLevel":{deep},"logEvents":[]}}"#),
+                format!(
+                    r#"{{"messageType":"D","logGroup":"g","logStream":"s","logEvents":[{{"message":"m","x":{deep}}}]}}"#
+                ),
+            ] {
+                let derived = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+                assert_eq!(super::envelope(&text).is_ok(), derived, "{levels}");
+            }
         }
     }
 }
