@@ -5,7 +5,6 @@
 //! the record goes to the Python path whole.
 
 use crate::ct_categories;
-use crate::ct_json;
 use crate::cwl;
 use crate::dates;
 use crate::entity;
@@ -13,11 +12,11 @@ use crate::flattened;
 use crate::geoip::GeoIp;
 use crate::javamap;
 use crate::json::{self, Members};
+use crate::jv::{self, Map, Value};
 use crate::useragent::UserAgents;
 use crate::value_json;
 use crate::vpcflow;
 use pyo3::Python;
-use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -37,7 +36,6 @@ pub struct Enrichers<'a, 'py> {
     pub py: Python<'py>,
     pub geoip: &'a mut GeoIp,
     pub agents: &'a mut UserAgents,
-    pub stack: Vec<(String, Value)>, // `ct_json::parse`'s, kept from one event to the next
 }
 
 const KEYWORD_LIMIT: usize = 32766; // Lucene's term limit: longer texts get no `flattened` copy
@@ -72,10 +70,12 @@ const RENAMED: [(&str, &str); 8] = [
     ("vpcEndpointId", "vpc_endpoint_id"),
 ];
 
-type Obj = Map<String, Value>;
+type Obj<'a> = Map<'a>;
+
+static EMPTY: Obj<'static> = Map::new();
 
 /// The record's members this reads, found in one walk over it (not a hash look-up each).
-struct Top<'a>([Option<&'a Value>; 27]);
+struct Top<'a>([Option<&'a Value<'a>>; 27]);
 
 enum Slot {
     At(usize),
@@ -134,7 +134,7 @@ fn slot(key: &str) -> Slot {
 
 impl<'a> Top<'a> {
     /// The members, or Err when one of them sends the record to the Python path.
-    fn of(record: &'a Obj) -> Result<Top<'a>, ()> {
+    fn of(record: &'a Obj<'a>) -> Result<Top<'a>, ()> {
         let mut top = Top([None; 27]);
         for (key, value) in record {
             match slot(key) {
@@ -147,7 +147,7 @@ impl<'a> Top<'a> {
     }
 
     #[inline(always)]
-    fn get(&self, key: &str) -> Option<&'a Value> {
+    fn get(&self, key: &str) -> Option<&'a Value<'a>> {
         match slot(key) {
             Slot::At(i) => self.0[i],
             _ => unreachable!("a key Top does not hold"),
@@ -160,7 +160,17 @@ pub fn write(out: &mut Vec<u8>, enrichers: &mut Enrichers, event: &cwl::Event, c
     if event.timestamp.is_some_and(|ms| ms >= dates::EXACT_MS) {
         return Err(()); // Python renders such times through a float
     }
-    let Ok(Value::Object(record)) = ct_json::parse(event.message, &mut enrichers.stack) else {
+    let unescaped: String;
+    let parsed = if event.escaped { jv::parse_nested(event.text) } else { jv::parse(event.text) };
+    let parsed = match parsed {
+        Err(jv::Unread::Unescape) => {
+            // An escape of the message the nested reader does not follow (`\u0022`, say): unescaped first.
+            unescaped = jv::unescape_content(event.text).ok_or(())?;
+            jv::parse(&unescaped)
+        }
+        parsed => parsed,
+    };
+    let Ok(Value::Object(record)) = parsed else {
         return Err(()); // blank, not JSON, not an object, a float: the Python path takes it
     };
     let doc = Document::of(&record, enrichers)?;
@@ -173,7 +183,7 @@ pub fn write(out: &mut Vec<u8>, enrichers: &mut Enrichers, event: &cwl::Event, c
 struct Small<'a>(Vec<(&'static str, Node<'a>)>);
 
 enum Node<'a> {
-    Value(Cow<'a, Value>),
+    Value(Cow<'a, Value<'a>>),
     Object(Small<'a>),
 }
 
@@ -186,12 +196,12 @@ impl<'a> Small<'a> {
         }
     }
 
-    fn set(&mut self, key: &'static str, value: Cow<'a, Value>) {
+    fn set(&mut self, key: &'static str, value: Cow<'a, Value<'a>>) {
         self.insert(key, Node::Value(value));
     }
 
-    fn text(&mut self, key: &'static str, text: String) {
-        self.insert(key, Node::Value(Cow::Owned(Value::String(text))));
+    fn text(&mut self, key: &'static str, text: impl Into<Cow<'a, str>>) {
+        self.insert(key, Node::Value(Cow::Owned(Value::String(text.into()))));
     }
 
     fn contains_key(&self, key: &str) -> bool {
@@ -203,7 +213,7 @@ impl<'a> Small<'a> {
     }
 
     /// The value at `key`, when it is one (not an object this built).
-    fn value(&self, key: &str) -> Option<&Value> {
+    fn value(&self, key: &str) -> Option<&Value<'a>> {
         match self.get(key)? {
             Node::Value(value) => Some(value),
             Node::Object(_) => None,
@@ -258,12 +268,12 @@ impl<'a> Small<'a> {
 /// in the order Python's `doc` gets them.
 struct Document<'a> {
     timestamp: Option<i64>,
-    entities: Option<entity::Entities>,
+    entities: Option<entity::Entities<'a>>,
     source: Vec<u8>,     // `"source":{...}`, or empty
     user_agent: Vec<u8>, // the user_agent object, or empty
     group: Small<'a>,
     tls: Small<'a>,
-    related_users: Vec<String>,
+    related_users: Vec<Cow<'a, str>>,
     ct: Vec<u8>, // aws.cloudtrail's members
     cloud: Small<'a>,
     ev: Small<'a>,
@@ -271,17 +281,17 @@ struct Document<'a> {
 }
 
 impl<'a> Document<'a> {
-    fn of(record: &'a Obj, enrichers: &mut Enrichers) -> Result<Document<'a>, ()> {
+    fn of(record: &'a Obj<'a>, enrichers: &mut Enrichers) -> Result<Document<'a>, ()> {
         let top = Top::of(record)?;
         let mut ct = Vec::with_capacity(1024);
         let mut ct_members = Members::new();
         let mut ev = Small::default();
         let mut user = Small::default();
         let mut cloud = Small::default();
-        ev.text("kind", "event".into());
+        ev.text("kind", "event");
 
         let timestamp = date(top.get("eventTime"))?;
-        let name: Option<Cow<Value>> = match top.get("eventName") {
+        let name: Option<Cow<Value<'a>>> = match top.get("eventName") {
             Some(Value::String(s)) if s.is_empty() => None,
             Some(value @ Value::String(_)) => Some(Cow::Borrowed(value)),
             Some(value) => javamap::clean(value)?,
@@ -302,7 +312,7 @@ impl<'a> Document<'a> {
                 failed |= to == "error_code" || to == "error_message";
             }
         }
-        let mut identity_names: Vec<Value> = Vec::new();
+        let mut identity_names: Vec<Value<'a>> = Vec::new();
         if let Some(Value::Object(identity)) = top.get("userIdentity") {
             let ui = identity_fields(identity, &mut user, &mut cloud, &mut identity_names)?;
             if !ui.is_empty() {
@@ -343,16 +353,15 @@ impl<'a> Document<'a> {
             value_json::write(&mut ct, &resources)?;
         }
 
-        let empty = Obj::new();
         let request = match top.get("requestParameters") {
             Some(Value::Object(request)) => request,
-            _ => &empty,
+            _ => &EMPTY,
         };
         let response = match top.get("responseElements") {
             Some(Value::Object(response)) => response,
-            _ => &empty,
+            _ => &EMPTY,
         };
-        let mut related_user: Vec<Option<Value>> = vec![
+        let mut related_user: Vec<Option<Value<'a>>> = vec![
             request.get("userName").cloned(),
             request.get("newUserName").cloned(),
             dig(response, &["user", "userId"]).cloned(),
@@ -382,7 +391,7 @@ impl<'a> Document<'a> {
             Some(Node::Object(changes)) => changes.value("name").cloned(),
             _ => None,
         });
-        let mut related_users: Vec<String> = Vec::new();
+        let mut related_users: Vec<Cow<'a, str>> = Vec::new();
         for value in related_user.iter().flatten() {
             if let Some(text) = text(Some(value))? {
                 if !related_users.contains(&text) {
@@ -477,9 +486,9 @@ impl<'a> Document<'a> {
             ev.key(out, "created");
             date_string(out, ms);
         }
-        if cx.keep_original && !event.message.is_empty() {
+        if cx.keep_original && !event.text.is_empty() {
             ev.key(out, "original");
-            json::string(out, event.message);
+            json::string(out, &event.message().ok_or(())?);
         }
         out.extend_from_slice(b",\"dataset\":\"aws.cloudtrail\",\"module\":\"aws\",\"ingested\":\"");
         out.extend_from_slice(cx.ingested);
@@ -531,7 +540,7 @@ fn date_string(out: &mut Vec<u8>, ms: i64) {
     out.push(b'"');
 }
 
-fn strings(out: &mut Vec<u8>, items: &[String]) {
+fn strings(out: &mut Vec<u8>, items: &[Cow<str>]) {
     out.push(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -543,7 +552,7 @@ fn strings(out: &mut Vec<u8>, items: &[String]) {
 }
 
 /// `_clean` of a member that may be absent: None for absent, null, "" and emptied containers.
-fn present(value: Option<&Value>) -> Result<Option<Cow<'_, Value>>, ()> {
+fn present<'a>(value: Option<&'a Value<'a>>) -> Result<Option<Cow<'a, Value<'a>>>, ()> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(value @ (Value::Bool(_) | Value::Number(_))) => Ok(Some(Cow::Borrowed(value))),
@@ -554,9 +563,9 @@ fn present(value: Option<&Value>) -> Result<Option<Cow<'_, Value>>, ()> {
 }
 
 /// `_move`: target[to] = source[key] for each pair whose value is not empty.
-fn move_fields<'a>(source: &'a Obj, fields: &[(&str, &'static str)], target: &mut Small<'a>) -> Result<(), ()> {
+fn move_fields<'a>(source: &'a Obj<'a>, fields: &[(&str, &'static str)], target: &mut Small<'a>) -> Result<(), ()> {
     for (key, to) in fields {
-        if let Some(value) = present(source.get(*key))? {
+        if let Some(value) = present(source.get(key))? {
             target.set(to, value);
         }
     }
@@ -567,7 +576,7 @@ fn move_fields<'a>(source: &'a Obj, fields: &[(&str, &'static str)], target: &mu
 fn put<'a>(
     target: &mut Small<'a>,
     key: &'static str,
-    value: Option<&'a Value>,
+    value: Option<&'a Value<'a>>,
     inner: Option<&'static str>,
 ) -> Result<(), ()> {
     let Some(value) = present(value)? else { return Ok(()) };
@@ -579,22 +588,22 @@ fn put<'a>(
 }
 
 /// `_dig`: node[k0][k1]... through objects only.
-fn dig<'a>(node: &'a Obj, keys: &[&str]) -> Option<&'a Value> {
+fn dig<'a>(node: &'a Obj<'a>, keys: &[&str]) -> Option<&'a Value<'a>> {
     let mut value = node.get(keys[0])?;
     for key in &keys[1..] {
-        value = value.as_object()?.get(*key)?;
+        value = value.as_object()?.get(key)?;
     }
     Some(value)
 }
 
 /// `_text`: a value as a mustache template renders it, None for an empty one (or one rendered empty).
-fn text(value: Option<&Value>) -> Result<Option<String>, ()> {
+fn text<'a>(value: Option<&Value<'a>>) -> Result<Option<Cow<'a, str>>, ()> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok((!s.is_empty()).then(|| s.clone())),
         Some(value) => match javamap::clean(value)? {
             // Every caller takes an empty rendering (`[null]` renders so) as no text, as Python's truth tests do.
-            Some(cleaned) => Ok(Some(javamap::scalar(&cleaned)?).filter(|text| !text.is_empty())),
+            Some(cleaned) => Ok(Some(javamap::scalar(&cleaned)?).filter(|text| !text.is_empty()).map(Cow::Owned)),
             None => Ok(None),
         },
     }
@@ -602,10 +611,10 @@ fn text(value: Option<&Value>) -> Result<Option<String>, ()> {
 
 /// aws.cloudtrail.user_identity; fills `user`, `cloud.account` and the names for related.user.
 fn identity_fields<'a>(
-    identity: &'a Obj,
+    identity: &'a Obj<'a>,
     user: &mut Small<'a>,
     cloud: &mut Small<'a>,
-    names: &mut Vec<Value>,
+    names: &mut Vec<Value<'a>>,
 ) -> Result<Small<'a>, ()> {
     let mut ui = Small::default();
     move_fields(identity, &IDENTITY, &mut ui)?;
@@ -645,11 +654,11 @@ fn identity_fields<'a>(
 }
 
 /// `source`: the address, and when it is an IP address, the address again and its GeoIP fields.
-fn source(address: Option<&Value>, geoip: &mut GeoIp) -> Result<Vec<u8>, ()> {
+fn source(address: Option<&Value<'_>>, geoip: &mut GeoIp) -> Result<Vec<u8>, ()> {
     let mut out = Vec::new();
     let address = match present(address)? {
         None => return Ok(out),
-        Some(Cow::Borrowed(Value::String(address))) => address.as_str(),
+        Some(Cow::Borrowed(Value::String(address))) => address.as_ref(),
         Some(_) => return Err(()), // a non-text address: Python's own way
     };
     out.extend_from_slice(b"{\"address\":");
@@ -670,7 +679,7 @@ fn source(address: Option<&Value>, geoip: &mut GeoIp) -> Result<Vec<u8>, ()> {
     Ok(out)
 }
 
-fn user_agent(agent: Option<&Value>, enrichers: &mut Enrichers) -> Result<Vec<u8>, ()> {
+fn user_agent(agent: Option<&Value<'_>>, enrichers: &mut Enrichers) -> Result<Vec<u8>, ()> {
     let mut out = Vec::new();
     match agent {
         None | Some(Value::Null) => {}
@@ -718,14 +727,14 @@ fn rendered(top: &Top, ct: &mut Vec<u8>, members: &mut Members) -> Result<(), ()
 }
 
 /// resources[] with ARN->arn, accountId->account_id, de-duplicated through a HashMap (so in its order).
-fn resources(resources: Option<&Value>) -> Result<Option<Value>, ()> {
+fn resources<'a>(resources: Option<&'a Value<'a>>) -> Result<Option<Value<'a>>, ()> {
     let items = match resources {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(items)) => items,
         Some(_) => return Err(()), // `_put` of a non-list: rare, left to Python
     };
     let mut keys: Vec<String> = Vec::new();
-    let mut unique: Vec<Obj> = Vec::new();
+    let mut unique: Vec<Obj<'a>> = Vec::new();
     for item in items {
         if !item.is_object() {
             continue;
@@ -733,17 +742,17 @@ fn resources(resources: Option<&Value>) -> Result<Option<Value>, ()> {
         let Some(cleaned) = javamap::clean(item)? else { continue };
         let Value::Object(mut resource) = cleaned.into_owned() else { return Err(()) };
         if let Some(arn) = resource.shift_remove("ARN") {
-            resource.insert("arn".into(), arn);
+            resource.insert(Cow::Borrowed("arn"), arn);
         }
         if let Some(account) = resource.shift_remove("accountId") {
-            resource.insert("account_id".into(), account);
+            resource.insert(Cow::Borrowed("account_id"), account);
         }
         let mut key = String::new();
         for (i, k) in ["arn", "account_id", "type"].iter().enumerate() {
             if i > 0 {
                 key.push('_');
             }
-            if let Some(value) = resource.get(*k) {
+            if let Some(value) = resource.get(k) {
                 key.push_str(&javamap::scalar(value)?);
             }
         }
@@ -759,7 +768,7 @@ fn resources(resources: Option<&Value>) -> Result<Option<Value>, ()> {
         return Ok(None);
     }
     let names: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let mut unique: Vec<Option<Obj>> = unique.into_iter().map(Some).collect();
+    let mut unique: Vec<Option<Obj<'a>>> = unique.into_iter().map(Some).collect();
     let mut ordered = Vec::with_capacity(unique.len());
     for i in javamap::iteration_order(&names) {
         ordered.push(Value::Object(unique.get_mut(i).and_then(Option::take).ok_or(())?));
@@ -767,10 +776,10 @@ fn resources(resources: Option<&Value>) -> Result<Option<Value>, ()> {
     Ok(Some(Value::Array(ordered)))
 }
 
-fn console_login(additional: Option<&Value>) -> Result<Option<Small<'_>>, ()> {
+fn console_login<'a>(additional: Option<&'a Value<'a>>) -> Result<Option<Small<'a>>, ()> {
     let Some(Value::Object(additional)) = additional else { return Ok(None) };
     let mut details = Small::default();
-    let no = |value: &Value| matches!(value, Value::String(s) if s == "No");
+    let no = |value: &Value<'_>| matches!(value, Value::String(s) if s == "No");
     if let Some(mobile) = present(additional.get("MobileVersion"))? {
         details.set("mobile_version", Cow::Owned(Value::Bool(!no(&mobile))));
     }
@@ -781,13 +790,13 @@ fn console_login(additional: Option<&Value>) -> Result<Option<Small<'_>>, ()> {
     Ok((!details.is_empty()).then_some(details))
 }
 
-fn strings_value(items: &[&str]) -> Cow<'static, Value> {
-    Cow::Owned(Value::Array(items.iter().map(|s| Value::String((*s).into())).collect()))
+fn strings_value<'a>(items: &[&'static str]) -> Cow<'a, Value<'a>> {
+    Cow::Owned(Value::Array(items.iter().map(|s| Value::String(Cow::Borrowed(s))).collect()))
 }
 
-fn categorize(ev: &mut Small, failed: bool, action: Option<&str>, response: &Obj) -> Result<(), ()> {
+fn categorize(ev: &mut Small<'_>, failed: bool, action: Option<&str>, response: &Obj<'_>) -> Result<(), ()> {
     ev.set("type", strings_value(&["info"]));
-    ev.text("outcome", if failed { "failure" } else { "success" }.into());
+    ev.text("outcome", if failed { "failure" } else { "success" });
     let Some(action) = action else { return Ok(()) };
     if action == "ConsoleLogin" {
         if let Some(result) = present(response.get("ConsoleLogin"))? {
@@ -810,7 +819,7 @@ fn categorize(ev: &mut Small, failed: bool, action: Option<&str>, response: &Obj
 }
 
 /// group.*, user.target.* and user.changes.name; returns `group`.
-fn target_names<'a>(user: &mut Small<'a>, request: &Obj, response: &Obj) -> Result<Small<'a>, ()> {
+fn target_names<'a>(user: &mut Small<'a>, request: &'a Obj<'a>, response: &'a Obj<'a>) -> Result<Small<'a>, ()> {
     let mut group = Small::default();
     let (mut group_id, mut target_id) = (None, None);
     if !response.is_empty() {
@@ -838,7 +847,7 @@ fn target_names<'a>(user: &mut Small<'a>, request: &Obj, response: &Obj) -> Resu
     Ok(group)
 }
 
-fn tls(details: Option<&Value>) -> Result<Small<'_>, ()> {
+fn tls<'a>(details: Option<&'a Value<'a>>) -> Result<Small<'a>, ()> {
     let mut tls = Small::default();
     let Some(Value::Object(details)) = details else { return Ok(tls) };
     match present(details.get("tlsVersion"))? {
@@ -851,7 +860,7 @@ fn tls(details: Option<&Value>) -> Result<Small<'_>, ()> {
                 tls.text("version_protocol", protocol.to_ascii_lowercase());
             }
             if !number.is_empty() {
-                tls.text("version", number.into());
+                tls.text("version", number);
             }
         }
         Some(version) => tls.set("version", version),
@@ -864,7 +873,7 @@ fn tls(details: Option<&Value>) -> Result<Small<'_>, ()> {
 
 /// `_date`: an ES `date` processor with format ISO8601, as epoch milliseconds; Ok(None) where Python's
 /// `_parse_date` gives None, Err for a date this does not render as Python does (before 1970).
-fn date(value: Option<&Value>) -> Result<Option<i64>, ()> {
+fn date(value: Option<&Value<'_>>) -> Result<Option<i64>, ()> {
     let Some(Value::String(text)) = value else { return Ok(None) };
     match parse_iso8601(text.as_bytes()) {
         Some(ms) if ms < 0 => Err(()),

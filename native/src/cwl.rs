@@ -3,45 +3,13 @@
 //! other shape is refused (`None`), and the caller leaves the record to the Python path, which knows every
 //! envelope and says what is wrong with a bad one.
 
+use crate::jv::{self, Unread};
 use flate2::{Decompress, FlushDecompress};
-use serde::Deserialize;
 use std::borrow::Cow;
 use std::cell::RefCell;
 
 /// Largest CloudWatch Logs timestamp Python renders as a date (9999-12-31T23:59:59.999Z).
 const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
-
-// Only the keys AWS writes: any other (an SNS `Type`, an SQS `eventSource`) could make the Python path read
-// the object as another envelope, so its presence sends the record there.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Envelope<'a> {
-    #[serde(rename = "messageType", borrow)]
-    message_type: Cow<'a, str>,
-    #[serde(borrow)]
-    owner: Option<Cow<'a, str>>,
-    #[serde(rename = "logGroup", borrow)]
-    log_group: Cow<'a, str>,
-    #[serde(rename = "logStream", borrow)]
-    log_stream: Cow<'a, str>,
-    #[serde(rename = "subscriptionFilters")]
-    #[allow(dead_code)]
-    subscription_filters: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "policyLevel")]
-    #[allow(dead_code)]
-    policy_level: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "logEvents", borrow)]
-    log_events: Vec<LogEvent<'a>>,
-}
-
-#[derive(Deserialize)]
-struct LogEvent<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    timestamp: Option<i64>,
-    #[serde(borrow)]
-    message: Cow<'a, str>,
-}
 
 /// A string of the record: where it is in the decompressed JSON when it needed no unescaping (the usual
 /// case: no copy), else its own text.
@@ -49,6 +17,8 @@ enum Text {
     Span(u32, u32),
     Owned(String),
 }
+
+type Reader<'a> = jv::Reader<'a, false>;
 
 impl Text {
     fn of(text: Cow<str>, json: &[u8]) -> Text {
@@ -75,7 +45,8 @@ impl Text {
 struct EventText {
     id: Option<Text>,
     timestamp: Option<i64>,
-    message: Text,
+    message: (u32, u32), // where the message's JSON string content is, escapes and all
+    escaped: bool,       // whether it has escapes
 }
 
 /// A decoded DATA_MESSAGE: the decompressed JSON, and where each string is in it.
@@ -91,7 +62,21 @@ pub struct Record {
 pub struct Event<'a> {
     pub id: Option<&'a str>,
     pub timestamp: Option<i64>,
-    pub message: &'a str,
+    /// The message's JSON string content as the record has it: with its escapes when `escaped` (a CloudTrail
+    /// record's JSON has one every few bytes, and `jv::parse_nested` reads it so), else the message itself.
+    pub text: &'a str,
+    pub escaped: bool,
+}
+
+impl<'a> Event<'a> {
+    /// The message; None when its escapes do not read (a lone surrogate: serde_json's error, Python's own way).
+    pub fn message(&self) -> Option<Cow<'a, str>> {
+        if self.escaped {
+            jv::unescape_content(self.text).map(Cow::Owned)
+        } else {
+            Some(Cow::Borrowed(self.text))
+        }
+    }
 }
 
 impl Record {
@@ -115,7 +100,11 @@ impl Record {
         self.events.iter().map(|e| Event {
             id: e.id.as_ref().map(|t| t.get(&self.json)),
             timestamp: e.timestamp,
-            message: e.message.get(&self.json),
+            // SAFETY: the span is of a &str borrowed from `json` itself, which never changes.
+            text: unsafe {
+                std::str::from_utf8_unchecked(&self.json[e.message.0 as usize..(e.message.0 + e.message.1) as usize])
+            },
+            escaped: e.escaped,
         })
     }
 }
@@ -128,27 +117,187 @@ pub fn decode(data: &[u8], max_bytes: usize, max_events: usize) -> Option<Record
     if json.len() > u32::MAX as usize {
         return None;
     }
-    let envelope: Envelope = serde_json::from_slice(&json).ok()?;
-    if envelope.message_type != "DATA_MESSAGE"
-        || envelope.log_events.is_empty()
-        || envelope.log_events.len() > max_events
-    {
+    let text = std::str::from_utf8(&json).ok()?;
+    let envelope = envelope(text).ok()?;
+    if envelope.message_type != "DATA_MESSAGE" || envelope.events.is_empty() || envelope.events.len() > max_events {
         return None;
     }
-    let mut events = Vec::with_capacity(envelope.log_events.len());
-    for event in envelope.log_events {
+    let mut events = Vec::with_capacity(envelope.events.len());
+    for event in envelope.events {
         if matches!(event.timestamp, Some(t) if !(0..=MAX_TIMESTAMP_MS).contains(&t)) {
             return None;
         }
+        let Text::Span(start, len) = Text::of(Cow::Borrowed(event.message), &json) else { return None };
         events.push(EventText {
             id: event.id.map(|t| Text::of(t, &json)),
             timestamp: event.timestamp,
-            message: Text::of(event.message, &json),
+            message: (start, len),
+            escaped: event.escaped,
         });
     }
     let owner = envelope.owner.map(|t| Text::of(t, &json));
     let (log_group, log_stream) = (Text::of(envelope.log_group, &json), Text::of(envelope.log_stream, &json));
     Some(Record { json, owner, log_group, log_stream, events })
+}
+
+/// A DATA_MESSAGE's members, as serde_json read them into a struct of AWS's keys (`deny_unknown_fields`: any
+/// other key, an SNS `Type`, an SQS `eventSource`, could make the Python path read the object as another
+/// envelope, so its presence sends the record there), but its messages left as they are written.
+struct Envelope<'a> {
+    message_type: Cow<'a, str>,
+    owner: Option<Cow<'a, str>>,
+    log_group: Cow<'a, str>,
+    log_stream: Cow<'a, str>,
+    events: Vec<RawEvent<'a>>,
+}
+
+struct RawEvent<'a> {
+    id: Option<Cow<'a, str>>,
+    timestamp: Option<i64>,
+    message: &'a str,
+    escaped: bool,
+}
+
+// The levels a value of the envelope's members, and of a log event's, is within: serde_json's limit on nesting
+// (`jv`'s) counts from the envelope.
+const ENVELOPE_DEPTH: usize = 1;
+const EVENT_DEPTH: usize = 3;
+
+/// The envelope; Err where serde_json's derived reader fails (a missing, repeated or unknown key, a value of
+/// another type), and where a value is a float (in the members it ignores: refused, which is always safe).
+fn envelope(text: &str) -> Result<Envelope<'_>, Unread> {
+    let mut reader = Reader::new(text);
+    let (mut message_type, mut owner, mut log_group, mut log_stream, mut events) = (None, None, None, None, None);
+    let (mut filters, mut policy) = (false, false);
+    members(&mut reader, |reader, key| match key {
+        "messageType" => once(&mut message_type, text_of(reader)?),
+        "owner" => once(&mut owner, optional_text(reader)?),
+        "logGroup" => once(&mut log_group, text_of(reader)?),
+        "logStream" => once(&mut log_stream, text_of(reader)?),
+        "logEvents" => once(&mut events, log_events(reader)?),
+        "subscriptionFilters" | "policyLevel" => {
+            let seen = if key == "policyLevel" { &mut policy } else { &mut filters };
+            reader.value(ENVELOPE_DEPTH)?;
+            if std::mem::replace(seen, true) {
+                return Err(Unread::Refused);
+            }
+            Ok(())
+        }
+        _ => Err(Unread::Refused),
+    })?;
+    reader.blank()?;
+    if !reader.at_end() {
+        return Err(Unread::Refused);
+    }
+    Ok(Envelope {
+        message_type: message_type.ok_or(Unread::Refused)?,
+        owner: owner.flatten(),
+        log_group: log_group.ok_or(Unread::Refused)?,
+        log_stream: log_stream.ok_or(Unread::Refused)?,
+        events: events.ok_or(Unread::Refused)?,
+    })
+}
+
+fn log_events<'a>(reader: &mut Reader<'a>) -> Result<Vec<RawEvent<'a>>, Unread> {
+    let mut events = Vec::new();
+    reader.blank()?;
+    if !reader.eat(b'[') {
+        return Err(Unread::Refused);
+    }
+    reader.blank()?;
+    if reader.eat(b']') {
+        return Ok(events);
+    }
+    loop {
+        let (mut id, mut timestamp, mut message) = (None, None, None);
+        members(reader, |reader, key| match key {
+            "id" => once(&mut id, optional_text(reader)?),
+            "timestamp" => once(&mut timestamp, optional_integer(reader)?),
+            "message" => {
+                reader.blank()?;
+                if !reader.quote() {
+                    return Err(Unread::Refused);
+                }
+                once(&mut message, reader.raw_string()?)
+            }
+            _ => reader.value(EVENT_DEPTH).map(drop), // IgnoredAny: an event's other keys are read, ignored
+        })?;
+        let (message, escaped) = message.ok_or(Unread::Refused)?;
+        events.push(RawEvent { id: id.flatten(), timestamp: timestamp.flatten(), message, escaped });
+        reader.blank()?;
+        if reader.eat(b']') {
+            return Ok(events);
+        }
+        if !reader.eat(b',') {
+            return Err(Unread::Refused);
+        }
+    }
+}
+
+/// Reads an object, giving `member` each key with the reader at its value.
+fn members<'a>(
+    reader: &mut Reader<'a>,
+    mut member: impl FnMut(&mut Reader<'a>, &str) -> Result<(), Unread>,
+) -> Result<(), Unread> {
+    reader.blank()?;
+    if !reader.eat(b'{') {
+        return Err(Unread::Refused);
+    }
+    reader.blank()?;
+    if reader.eat(b'}') {
+        return Ok(());
+    }
+    loop {
+        reader.blank()?;
+        if !reader.quote() {
+            return Err(Unread::Refused);
+        }
+        let key = reader.string()?;
+        reader.blank()?;
+        if !reader.eat(b':') {
+            return Err(Unread::Refused);
+        }
+        member(reader, &key)?;
+        reader.blank()?;
+        if reader.eat(b'}') {
+            return Ok(());
+        }
+        if !reader.eat(b',') {
+            return Err(Unread::Refused);
+        }
+    }
+}
+
+/// Sets a field read once; a repeated key is serde's `duplicate field` error.
+fn once<T>(field: &mut Option<T>, value: T) -> Result<(), Unread> {
+    match field.replace(value) {
+        None => Ok(()),
+        Some(_) => Err(Unread::Refused),
+    }
+}
+
+fn text_of<'a>(reader: &mut Reader<'a>) -> Result<Cow<'a, str>, Unread> {
+    reader.blank()?;
+    if !reader.quote() {
+        return Err(Unread::Refused);
+    }
+    reader.string()
+}
+
+fn optional_text<'a>(reader: &mut Reader<'a>) -> Result<Option<Cow<'a, str>>, Unread> {
+    match reader.value(0)? {
+        jv::Value::Null => Ok(None),
+        jv::Value::String(text) => Ok(Some(text)),
+        _ => Err(Unread::Refused),
+    }
+}
+
+fn optional_integer(reader: &mut Reader<'_>) -> Result<Option<i64>, Unread> {
+    match reader.value(0)? {
+        jv::Value::Null => Ok(None),
+        jv::Value::Number(n) => n.as_i64().map(Some).ok_or(Unread::Refused),
+        _ => Err(Unread::Refused),
+    }
 }
 
 /// The content of a record that is exactly one gzip member of at most `max_bytes` (its trailer's size,
@@ -248,4 +397,111 @@ fn plain_string_after(text: &[u8], key: &[u8]) -> Option<String> {
         return None;
     }
     String::from_utf8(text[start..start + length].to_vec()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::envelope;
+    use serde::Deserialize;
+    use std::borrow::Cow;
+
+    // The derived reader this replaces, as the reference for what is accepted.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Derived<'a> {
+        #[serde(rename = "messageType", borrow)]
+        message_type: Cow<'a, str>,
+        #[serde(borrow)]
+        owner: Option<Cow<'a, str>>,
+        #[serde(rename = "logGroup", borrow)]
+        log_group: Cow<'a, str>,
+        #[serde(rename = "logStream", borrow)]
+        log_stream: Cow<'a, str>,
+        #[serde(rename = "subscriptionFilters")]
+        subscription_filters: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "policyLevel")]
+        policy_level: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "logEvents", borrow)]
+        log_events: Vec<DerivedEvent<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    struct DerivedEvent<'a> {
+        #[serde(borrow)]
+        id: Option<Cow<'a, str>>,
+        timestamp: Option<i64>,
+        #[serde(borrow)]
+        message: Cow<'a, str>,
+    }
+
+    type Fields = (String, Option<String>, String, String, Vec<(Option<String>, Option<i64>, String)>);
+
+    fn derived(text: &str) -> Option<Fields> {
+        let e: Derived = serde_json::from_str(text).ok()?;
+        let events = e.log_events.into_iter().map(|v| (v.id.map(Cow::into_owned), v.timestamp, v.message.into_owned()));
+        Some((
+            e.message_type.into(),
+            e.owner.map(Cow::into_owned),
+            e.log_group.into(),
+            e.log_stream.into(),
+            events.collect(),
+        ))
+    }
+
+    fn read(text: &str) -> Option<Fields> {
+        let e = envelope(text).ok()?;
+        let mut events = Vec::new();
+        for v in e.events {
+            let message = if v.escaped { crate::jv::unescape_content(v.message)? } else { v.message.to_string() };
+            events.push((v.id.map(Cow::into_owned), v.timestamp, message));
+        }
+        Some((e.message_type.into(), e.owner.map(Cow::into_owned), e.log_group.into(), e.log_stream.into(), events))
+    }
+
+    #[test]
+    fn envelopes_read_as_the_derived_reader_reads_them() {
+        let texts = [
+            r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logStream":"s","subscriptionFilters":["f"],"logEvents":[{"id":"i","timestamp":5,"message":"{\"a\":\"b\\\"c\"}"}]}"#,
+            r#" {"messageType" : "DATA_MESSAGE", "owner":null, "logGroup":"g\u0041", "logStream":"s", "logEvents":[ ]} "#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","policyLevel":"ACCOUNT","logEvents":[{"message":"m","extra":{"x":[1]}}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"id":null,"timestamp":null,"message":"m"}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"message":"m"}],"Type":"x"}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logGroup":"h","logStream":"s","logEvents":[]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"message":"m","message":"n"}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"message":"m","timestamp":1.5}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"message":"m","timestamp":9223372036854775808}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"message":"m","timestamp":-3}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"message":null}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"id":"i"}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"message":"\ud83d\ude00 \n\t\/"}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s"}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"message":"m"},]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"message":"m"}]} x"#,
+            r#"{"messageType":1,"logGroup":"g","logStream":"s","logEvents":[]}"#,
+            r#"[]"#,
+        ];
+        for text in texts {
+            assert_eq!(read(text), derived(text), "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod depth {
+    #[test]
+    fn nesting_counts_from_the_envelope_as_serde_json_counts_it() {
+        for levels in [120, 123, 124, 125, 126, 127] {
+            let deep = "[".repeat(levels) + &"]".repeat(levels);
+            for text in [
+                format!(r#"{{"messageType":"D","logGroup":"g","logStream":"s","policyLevel":{deep},"logEvents":[]}}"#),
+                format!(
+                    r#"{{"messageType":"D","logGroup":"g","logStream":"s","logEvents":[{{"message":"m","x":{deep}}}]}}"#
+                ),
+            ] {
+                let derived = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+                assert_eq!(super::envelope(&text).is_ok(), derived, "{levels}");
+            }
+        }
+    }
 }

@@ -11,34 +11,35 @@ mod set;
 mod tables;
 mod walks;
 
+use crate::jv::{Map, Value};
 use pyo3::prelude::*;
 use record::{at, get, Record};
-use serde_json::{Map, Value};
 use set::Set;
+use std::borrow::Cow;
 use std::sync::OnceLock;
 use tables::{Target, Trie};
 
 /// `actor.entity.id`, `target.entity.id` and `related.entity` of one CloudTrail record (targets and related
 /// sorted as Java's TreeSet<String> sorts them; targets are also in related).
 #[derive(Debug, PartialEq)]
-pub struct Entities {
-    pub actor: Option<String>,
-    pub targets: Vec<String>,
-    pub related: Vec<String>,
+pub struct Entities<'a> {
+    pub actor: Option<&'a str>,
+    pub targets: Vec<Cow<'a, str>>,
+    pub related: Vec<Cow<'a, str>>,
 }
 
 /// parsers.cloudtrail_entity.entities(record, source, name): `record` the CloudTrail record as parsed,
 /// `source` record.get("eventSource"), `name` the eventName as parsers.cloudtrail._document passes it.
 /// Err(()) for anything not covered (the record then takes the Python path).
 #[allow(clippy::result_unit_err)]
-pub fn entities(record: &Map<String, Value>, source: Option<&Value>, name: &Value) -> Result<Entities, ()> {
+pub fn entities<'a>(record: &'a Map<'a>, source: Option<&'a Value<'a>>, name: &Value<'_>) -> Result<Entities<'a>, ()> {
     let record = Record::new(record);
     let source = match source {
-        Some(Value::String(source)) => source.as_str(),
+        Some(Value::String(source)) => source.as_ref(),
         _ => "",
     };
     let name = match name {
-        Value::String(name) => name.as_str(),
+        Value::String(name) => name.as_ref(),
         _ => "",
     };
     let identity = match record.get("userIdentity") {
@@ -81,7 +82,7 @@ pub fn entities(record: &Map<String, Value>, source: Option<&Value>, name: &Valu
     }
     related.extend(&target);
     let actor = match actor(identity, source, name) {
-        Some(Value::String(actor)) if !actor.is_empty() => Some(actor.clone()),
+        Some(Value::String(actor)) if !actor.is_empty() => Some(actor.as_ref()),
         _ => None,
     };
     Ok(Entities { actor, targets: target.into_sorted(), related: related.into_sorted() })
@@ -89,7 +90,7 @@ pub fn entities(record: &Map<String, Value>, source: Option<&Value>, name: &Valu
 
 /// The caller: the identity's ARN (an IAM Identity Center user's id when it has none); for STS's AssumeRole by
 /// a service, the service, and by an assumed role, the role behind it.
-fn actor<'a>(identity: Option<&'a Map<String, Value>>, source: &str, name: &str) -> Option<&'a Value> {
+fn actor<'a>(identity: Option<&'a Map<'a>>, source: &str, name: &str) -> Option<&'a Value<'a>> {
     let identity = identity?;
     if source == "sts.amazonaws.com" && (name == "AssumeRole" || name == "GetCallerIdentity") {
         if name == "AssumeRole" {
@@ -137,7 +138,7 @@ fn add_root_fields<'a>(set: &mut Set<'a>, record: &Record<'a>, trie: &Trie) {
 }
 
 /// Every non-empty string at the trie's leaves (no stop at a miss: the script's plain `addValue` calls).
-fn add_fields<'a>(set: &mut Set<'a>, node: &'a Map<String, Value>, trie: &Trie) {
+fn add_fields<'a>(set: &mut Set<'a>, node: &'a Map<'a>, trie: &Trie) {
     for (key, sub) in &trie.children {
         match (sub, get(node, key)) {
             (None, Some(Value::String(text))) if !text.is_empty() => {

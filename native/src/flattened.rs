@@ -2,14 +2,14 @@
 //! holding `\0`, an object nested deeper than DEPTH_LIMIT, a key path and leaf together over Lucene's term
 //! limit). Only the verdict: the reason's text is the Python path's to write.
 
+use crate::jv::{Number, Value};
 use crate::value_json::{Shortest, Text};
-use serde_json::Value;
 
 const TERM_LIMIT: usize = 32766; // Lucene's IndexWriter.MAX_TERM_LENGTH, in UTF-8 bytes
 const DEPTH_LIMIT: usize = 200; // the flattened mappings' depth_limit
 
 /// parsers.flattened.refusal(value, field, rendered) is not None
-pub fn refused(value: &Value, field: &str, rendered: Option<&str>) -> bool {
+pub fn refused(value: &Value<'_>, field: &str, rendered: Option<&str>) -> bool {
     let prefix = field.len() + 2; // OpenSearch's "field." before the path and "=" after it
     if let Some(rendered) = rendered {
         // Python counts characters; bytes are at least as many, so the byte count alone settles most texts.
@@ -19,7 +19,7 @@ pub fn refused(value: &Value, field: &str, rendered: Option<&str>) -> bool {
         }
     }
     // (node, the UTF-8 size of its key path, the objects it is in + 1): the verdict does not depend on the order.
-    let mut stack: Vec<(&Value, usize, usize)> = vec![(value, 0, 1)];
+    let mut stack: Vec<(&Value<'_>, usize, usize)> = vec![(value, 0, 1)];
     while let Some((node, path, depth)) = stack.pop() {
         let leaf = match node {
             Value::Object(map) => {
@@ -53,7 +53,7 @@ pub fn refused(value: &Value, field: &str, rendered: Option<&str>) -> bool {
 }
 
 /// The length of Python's `str()` of a number (ASCII: bytes are characters).
-fn number_size(n: &serde_json::Number) -> usize {
+fn number_size(n: &Number) -> usize {
     if let Some(u) = n.as_u64() {
         return itoa::Buffer::new().format(u).len();
     }

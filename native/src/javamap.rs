@@ -1,15 +1,15 @@
 //! `parsers.enrich.javamap` (Java's `toString()` of decoded JSON, in `java.util.HashMap` order) and
 //! `parsers.cloudtrail._clean` (Elastic's drop of null, "" and emptied members at every level), over
-//! `serde_json` values.
+//! `jv` values.
 //!
 //! Anything whose rendering is not proven equal to the Python reference's is refused (Err): the record then
 //! takes the Python path. Refused: values nested deeper than MAX_DEPTH, and the floats `value_json::Shortest` does
 //! not cover.
 
+use crate::jv::{self, Map, Number, Value};
 use crate::value_json::{Shortest, Text};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 
 pub const MAX_DEPTH: usize = 200;
@@ -21,16 +21,16 @@ const MIN_TREE_CAPACITY: u32 = 64;
 /// Objects of up to this many keys are ordered on the stack: nearly all of CloudTrail's.
 const SMALL: usize = 16;
 
-static NULL: Value = Value::Null;
+static NULL: Value<'static> = Value::Null;
 
 /// parsers.enrich.javamap.render: (Java toString text, the value without its null, "" and emptied members);
 /// (None, None) when nothing is left. Err(()) for anything not covered here (the record then takes the Python
 /// path) and for values nested deeper than MAX_DEPTH (Python raises TooDeep; the Python path reports it).
-pub fn render(value: &Value) -> Result<(Option<String>, Option<Cow<'_, Value>>), ()> {
+pub fn render<'a>(value: &'a Value<'a>) -> Result<(Option<String>, Option<Cow<'a, Value<'a>>>), ()> {
     match value {
         Value::Null => Ok((None, None)),
         Value::String(s) if s.is_empty() => Ok((None, None)),
-        Value::String(s) => Ok((Some(s.clone()), Some(Cow::Borrowed(value)))),
+        Value::String(s) => Ok((Some(s.to_string()), Some(Cow::Borrowed(value)))),
         Value::Bool(_) | Value::Number(_) => {
             let mut text = String::new();
             scalar_into(&mut text, value)?;
@@ -47,9 +47,9 @@ pub fn render(value: &Value) -> Result<(Option<String>, Option<Cow<'_, Value>>),
 }
 
 /// parsers.enrich.javamap.scalar (a non-null value as a mustache template / Java concatenation prints it).
-pub fn scalar(value: &Value) -> Result<String, ()> {
+pub fn scalar(value: &Value<'_>) -> Result<String, ()> {
     match value {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s.to_string()),
         _ => Ok(render(value)?.0.unwrap_or_default()),
     }
 }
@@ -74,18 +74,18 @@ pub fn iteration_order(keys: &[&str]) -> Vec<usize> {
 
 /// parsers.cloudtrail._clean: Ok(None) when nothing is left, the value itself (Borrowed) when nothing had to go;
 /// Err(()) deeper than MAX_DEPTH.
-pub fn clean(value: &Value) -> Result<Option<Cow<'_, Value>>, ()> {
+pub fn clean<'a>(value: &'a Value<'a>) -> Result<Option<Cow<'a, Value<'a>>>, ()> {
     clean_at(value, 0)
 }
 
-fn clean_at(value: &Value, depth: usize) -> Result<Option<Cow<'_, Value>>, ()> {
+fn clean_at<'a>(value: &'a Value<'a>, depth: usize) -> Result<Option<Cow<'a, Value<'a>>>, ()> {
     match value {
         Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Ok(None),
         Value::Bool(_) | Value::Number(_) | Value::String(_) => Ok(Some(Cow::Borrowed(value))),
         Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => Err(()),
         Value::Array(items) => {
-            let mut out: Option<Vec<Value>> = None;
+            let mut out: Option<Vec<Value<'a>>> = None;
             for (i, item) in items.iter().enumerate() {
                 match (clean_at(item, depth + 1)?, &mut out) {
                     (Some(Cow::Borrowed(_)), None) => {}
@@ -106,7 +106,7 @@ fn clean_at(value: &Value, depth: usize) -> Result<Option<Cow<'_, Value>>, ()> {
             })
         }
         Value::Object(map) => {
-            let mut out: Option<Map<String, Value>> = None;
+            let mut out: Option<Map<'a>> = None;
             for (i, (key, item)) in map.iter().enumerate() {
                 match (clean_at(item, depth + 1)?, &mut out) {
                     (Some(Cow::Borrowed(_)), None) => {}
@@ -114,8 +114,7 @@ fn clean_at(value: &Value, depth: usize) -> Result<Option<Cow<'_, Value>>, ()> {
                         out.insert(key.clone(), kept.into_owned());
                     }
                     (cleaned, out @ None) => {
-                        let mut copy: Map<String, Value> =
-                            map.iter().take(i).map(|(k, v)| (k.clone(), v.clone())).collect();
+                        let mut copy: Map<'a> = map.iter().take(i).map(|(k, v)| (k.clone(), v.clone())).collect();
                         if let Some(cleaned) = cleaned {
                             copy.insert(key.clone(), cleaned.into_owned());
                         }
@@ -135,7 +134,7 @@ fn clean_at(value: &Value, depth: usize) -> Result<Option<Cow<'_, Value>>, ()> {
 }
 
 /// Appends the text of a bool or number (Long.toString, Double.toString).
-fn scalar_into(out: &mut String, value: &Value) -> Result<(), ()> {
+fn scalar_into(out: &mut String, value: &Value<'_>) -> Result<(), ()> {
     match value {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => number_into(out, n)?,
@@ -157,7 +156,7 @@ fn number_into(out: &mut String, n: &Number) -> Result<(), ()> {
 
 /// Appends the text of a container and returns its cleaned value; None (and `out` as it was) when nothing is
 /// left of it. `depth`: the container's own (the top one's is 0).
-fn render_into<'a>(out: &mut String, value: &'a Value, depth: usize) -> Result<Option<Cow<'a, Value>>, ()> {
+fn render_into<'a>(out: &mut String, value: &'a Value<'a>, depth: usize) -> Result<Option<Cow<'a, Value<'a>>>, ()> {
     match value {
         Value::Object(_) | Value::Array(_) if depth >= MAX_DEPTH => Err(()),
         Value::Object(map) if map.is_empty() => Ok(None),
@@ -177,17 +176,17 @@ fn render_into<'a>(out: &mut String, value: &'a Value, depth: usize) -> Result<O
     }
 }
 
-type Entry<'a> = (&'a str, &'a Value);
+type Entry<'a> = (&'a str, &'a Value<'a>);
 
 /// What became of a member that had to change: its cleaned value, or None when it goes.
-type Change<'a> = (usize, Option<Cow<'a, Value>>);
+type Change<'a> = (usize, Option<Cow<'a, Value<'a>>>);
 
 fn render_map<'a>(
     out: &mut String,
-    value: &'a Value,
-    map: &'a Map<String, Value>,
+    value: &'a Value<'a>,
+    map: &'a Map<'a>,
     depth: usize,
-) -> Result<Option<Cow<'a, Value>>, ()> {
+) -> Result<Option<Cow<'a, Value<'a>>>, ()> {
     let n = map.len();
     let mut small_entries = [("", &NULL); SMALL];
     let mut small_order = [(0u32, 0u32); SMALL];
@@ -200,7 +199,7 @@ fn render_map<'a>(
         (&mut big_entries, &mut big_order)
     };
     for ((slot, place), ((key, item), i)) in entries.iter_mut().zip(order.iter_mut()).zip(map.iter().zip(0..)) {
-        *slot = (key.as_str(), item);
+        *slot = (key.as_ref(), item);
         *place = (spread_hash(key), i);
     }
     hash_order(order);
@@ -244,11 +243,11 @@ fn render_map<'a>(
     for (i, &(key, item)) in entries.iter().enumerate() {
         match changes.next_if(|&(at, _)| at == i) {
             Some((_, Some(cleaned))) => {
-                copy.insert(key.to_string(), cleaned.into_owned());
+                copy.insert(Cow::Borrowed(key), cleaned.into_owned());
             }
             Some((_, None)) => {}
             None => {
-                copy.insert(key.to_string(), item.clone());
+                copy.insert(Cow::Borrowed(key), item.clone());
             }
         }
     }
@@ -257,13 +256,13 @@ fn render_map<'a>(
 
 fn render_list<'a>(
     out: &mut String,
-    value: &'a Value,
-    items: &'a [Value],
+    value: &'a Value<'a>,
+    items: &'a [Value<'a>],
     depth: usize,
-) -> Result<Option<Cow<'a, Value>>, ()> {
+) -> Result<Option<Cow<'a, Value<'a>>>, ()> {
     let start = out.len();
     out.push('[');
-    let mut kept: Option<Vec<Value>> = None; // the cleaned items, once one of them changed
+    let mut kept: Option<Vec<Value<'a>>> = None; // the cleaned items, once one of them changed
     let mut parts = 0usize;
     for (i, item) in items.iter().enumerate() {
         let member = out.len();
@@ -357,11 +356,11 @@ fn capacity(hashes: &[u32]) -> u32 {
 
 /// Parses a test hook's JSON, wrapped in `wrap`'s containers (outermost first: `o` an object `{"k": ..}`, `l` a
 /// list): serde_json reads no more than 128 levels, and MAX_DEPTH is deeper.
-pub(crate) fn parse_wrapped(json_text: &str, wrap: &str) -> Option<Value> {
-    let mut value: Value = serde_json::from_str(json_text).ok()?;
+pub(crate) fn parse_wrapped(json_text: &str, wrap: &str) -> Option<Value<'static>> {
+    let mut value = jv::from_serde_owned(serde_json::from_str(json_text).ok()?);
     for kind in wrap.chars().rev() {
         value = match kind {
-            'o' => Value::Object(Map::from_iter([("k".to_string(), value)])),
+            'o' => Value::Object(Map::from_iter([(Cow::Borrowed("k"), value)])),
             'l' => Value::Array(vec![value]),
             _ => return None,
         };
@@ -369,7 +368,7 @@ pub(crate) fn parse_wrapped(json_text: &str, wrap: &str) -> Option<Value> {
     Some(value)
 }
 
-fn json_bytes<'py>(py: Python<'py>, value: &Value) -> Option<Bound<'py, PyBytes>> {
+fn json_bytes<'py>(py: Python<'py>, value: &Value<'_>) -> Option<Bound<'py, PyBytes>> {
     let mut out = Vec::new();
     crate::value_json::write(&mut out, value).ok()?;
     Some(PyBytes::new_bound(py, &out))
@@ -407,7 +406,7 @@ fn _javamap_clean<'py>(py: Python<'py>, json_text: &str, wrap: &str) -> Option<(
 
 #[pyfunction]
 fn _javamap_scalar(json_text: &str) -> Option<String> {
-    scalar(&serde_json::from_str(json_text).ok()?).ok()
+    scalar(&jv::from_serde_owned(serde_json::from_str(json_text).ok()?)).ok()
 }
 
 #[pyfunction]

@@ -7,25 +7,33 @@ const fn escaped(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
-/// Whether any of eight bytes must be escaped, for eight at a time (SWAR: a byte below 0x20, or equal to
-/// `"` or `\`, sets its high bit in the result).
-fn any_escaped(word: u64) -> bool {
+/// The bytes of eight that must be escaped, for eight at a time (SWAR: a byte below 0x20, or equal to `"` or
+/// `\`, sets its high bit in the result; the lowest marked byte is always exact, a false mark can only follow
+/// a true one).
+fn escaped_marks(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let below_space = word.wrapping_sub(ONES * 0x20) & !word;
     let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(word ^ (ONES * u64::from(b'"')));
     let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(word ^ (ONES * u64::from(b'\\')));
-    (below_space | quote | backslash) & HIGH != 0
+    (below_space | quote | backslash) & HIGH
 }
 
 fn needs_escaping(bytes: &[u8]) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        if any_escaped(u64::from_le_bytes(chunk.try_into().expect("chunks of eight"))) {
-            return true;
+    first_escaped(bytes).is_some()
+}
+
+/// Where the first byte that must be escaped is (the end of a JSON string's plain run), if any.
+pub fn first_escaped(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let marks = escaped_marks(u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes")));
+        if marks != 0 {
+            return Some(at + (marks.trailing_zeros() / 8) as usize);
         }
+        at += 8;
     }
-    chunks.remainder().iter().any(|&b| escaped(b))
+    bytes[at..].iter().position(|&b| escaped(b)).map(|p| at + p)
 }
 
 /// Appends `s` as a JSON string.
@@ -38,7 +46,9 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
         return;
     }
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    while let Some(run) = first_escaped(&bytes[start..]) {
+        let i = start + run;
+        let b = bytes[i];
         let short: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -54,7 +64,7 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
                 start = i + 1;
                 continue;
             }
-            _ => continue,
+            _ => unreachable!("first_escaped finds only these"),
         };
         out.extend_from_slice(&bytes[start..i]);
         out.extend_from_slice(short);

@@ -11,7 +11,6 @@ mod b64;
 mod cloudtrail;
 mod community_id;
 mod ct_categories;
-mod ct_json;
 mod cwl;
 mod dates;
 mod doc_id;
@@ -22,6 +21,7 @@ mod flattened;
 mod geoip;
 mod javamap;
 mod json;
+mod jv;
 mod layout;
 mod numbers;
 mod scan;
@@ -134,7 +134,8 @@ impl VpcflowDocuments {
         let mut out = Vec::with_capacity(record.len() * 1600);
         let mut bounds = Vec::with_capacity(record.len() * 12);
         for (ordinal, event) in record.events().enumerate() {
-            let fields = vpcflow::split(event.message).ok()?;
+            let message = event.message()?;
+            let fields = vpcflow::split(&message).ok()?;
             let layout = match hinted {
                 Some(layout) if layout.size == fields.len() => {
                     if fields[0] == layout.first {
@@ -201,8 +202,7 @@ impl CloudtrailDocuments {
             labels,
             keep_original,
         };
-        let mut enrichers =
-            cloudtrail::Enrichers { py, geoip: &mut self.geoip, agents: &mut self.agents, stack: Vec::new() };
+        let mut enrichers = cloudtrail::Enrichers { py, geoip: &mut self.geoip, agents: &mut self.agents };
         let mut out = Vec::with_capacity(record.len() * 3000);
         let mut bounds = Vec::with_capacity(record.len() * 12);
         for (ordinal, event) in record.events().enumerate() {

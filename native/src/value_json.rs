@@ -1,9 +1,9 @@
-//! `serde_json` values written exactly as `orjson.dumps` writes the Python value `orjson.loads` makes of the
+//! `jv` values (serde_json's numbers) written exactly as `orjson.dumps` writes the Python value `orjson.loads` makes of the
 //! same JSON; and the shortest digits of a float, which the three renderings of floats (orjson's, Python's
 //! repr, Java's Double.toString) share and only lay out differently.
 
 use crate::json;
-use serde_json::{Number, Value};
+use crate::jv::{Number, Value};
 use std::sync::OnceLock;
 
 /// Deeper values are refused: orjson writes at most 254 levels, and nothing real comes near.
@@ -12,7 +12,7 @@ const MAX_DEPTH: usize = 200;
 /// Appends `value` exactly as orjson.dumps writes it (compact; the escapes orjson uses; non-ASCII as is).
 /// Err(()) for values whose rendering is not proven equal (the floats `Shortest::of` refuses, nesting deeper
 /// than 200 levels); `out` is then as it was.
-pub fn write(out: &mut Vec<u8>, value: &Value) -> Result<(), ()> {
+pub fn write(out: &mut Vec<u8>, value: &Value<'_>) -> Result<(), ()> {
     let start = out.len();
     let written = write_at(out, value, 0);
     if written.is_err() {
@@ -21,7 +21,7 @@ pub fn write(out: &mut Vec<u8>, value: &Value) -> Result<(), ()> {
     written
 }
 
-fn write_at(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), ()> {
+fn write_at(out: &mut Vec<u8>, value: &Value<'_>, depth: usize) -> Result<(), ()> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),

@@ -331,9 +331,10 @@ fn write_event(
         Some("REJECT") => b"\"type\":[\"connection\",\"denied\"],\"kind\":\"event\"",
         _ => b"\"type\":[\"connection\"],\"kind\":\"event\"",
     });
-    if cx.keep_original {
+    // The caller has read the message (its escapes read, or it would have refused the record).
+    if let (true, Some(message)) = (cx.keep_original, event.message()) {
         out.extend_from_slice(b",\"original\":");
-        json::string(out, event.message);
+        json::string(out, &message);
     }
     match action {
         Some("ACCEPT") => out.extend_from_slice(b",\"outcome\":\"success\",\"action\":\"ACCEPT\""),

@@ -2,12 +2,12 @@
 #![allow(clippy::useless_conversion)] // pyo3 0.22's expansion of a #[pyfunction] returning PyResult
 
 use super::entities;
+use crate::jv::Value;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use serde_json::Value;
 
 /// Whether Elastic's clean-up leaves nothing of a value (null, "", containers of such).
-fn cleaned_away(value: &Value) -> bool {
+fn cleaned_away(value: &Value<'_>) -> bool {
     match value {
         Value::Null => true,
         Value::String(text) => text.is_empty(),
@@ -23,7 +23,9 @@ type Found = (Option<String>, Vec<String>, Vec<String>);
 /// parsers.cloudtrail._document takes them; None when the entity script would not run or Rust refuses.
 #[pyfunction]
 fn _entities(record_json: &str) -> PyResult<Option<Found>> {
-    let record: Value = serde_json::from_str(record_json).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let record: serde_json::Value =
+        serde_json::from_str(record_json).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let record = crate::jv::from_serde(&record);
     let Value::Object(record) = record else {
         return Err(PyValueError::new_err("not a JSON object"));
     };
@@ -31,7 +33,10 @@ fn _entities(record_json: &str) -> PyResult<Option<Found>> {
     if cleaned_away(name) {
         return Ok(None);
     }
-    Ok(entities(&record, record.get("eventSource"), name).ok().map(|found| (found.actor, found.targets, found.related)))
+    let owned = |texts: Vec<std::borrow::Cow<str>>| texts.into_iter().map(|text| text.into_owned()).collect();
+    Ok(entities(&record, record.get("eventSource"), name)
+        .ok()
+        .map(|found| (found.actor.map(str::to_string), owned(found.targets), owned(found.related))))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,7 +1,7 @@
 //! Lookups in the record and its objects without hashing: the script reads seven top-level members, found in
-//! one pass over the record; objects of a few members are scanned (SipHash of a key costs more).
+//! one pass over the record; the members of other objects are scanned (`jv` objects have no hash index).
 
-use serde_json::{Map, Value};
+use crate::jv::{Map, Value};
 
 /// The top-level members every path of the script starts from (their slots in `Record::tops`).
 const TOPS: usize = 7;
@@ -23,12 +23,12 @@ fn slot(key: &str) -> Option<usize> {
 
 /// A CloudTrail record as the script reads it.
 pub struct Record<'a> {
-    object: &'a Map<String, Value>,
-    tops: [Option<&'a Value>; TOPS],
+    object: &'a Map<'a>,
+    tops: [Option<&'a Value<'a>>; TOPS],
 }
 
 impl<'a> Record<'a> {
-    pub fn new(object: &'a Map<String, Value>) -> Self {
+    pub fn new(object: &'a Map<'a>) -> Self {
         let mut tops = [None; TOPS];
         for (key, value) in object {
             if let Some(at) = slot(key) {
@@ -38,7 +38,7 @@ impl<'a> Record<'a> {
         Record { object, tops }
     }
 
-    pub fn get(&self, key: &str) -> Option<&'a Value> {
+    pub fn get(&self, key: &str) -> Option<&'a Value<'a>> {
         match slot(key) {
             Some(at) => self.tops[at],
             None => get(self.object, key),
@@ -46,53 +46,46 @@ impl<'a> Record<'a> {
     }
 
     /// `_at(record, path)`: the value at a path of member names, None where the path leaves the objects.
-    pub fn at(&self, path: &[&str]) -> Option<&'a Value> {
+    pub fn at(&self, path: &[&str]) -> Option<&'a Value<'a>> {
         let (first, rest) = path.split_first()?;
         descend(self.get(first)?, rest)
     }
 
     /// `_items(record, path)`: the objects of a list field, ignoring anything that is not an object.
-    pub fn items(&self, path: &[&str]) -> impl Iterator<Item = &'a Map<String, Value>> + Clone + 'a {
+    pub fn items(&self, path: &[&str]) -> impl Iterator<Item = &'a Map<'a>> + Clone + 'a {
         list(self.at(path)).iter().filter_map(Value::as_object)
     }
 
     /// `_strings(record, path)`: the values of a list field, none when it is not a list.
-    pub fn strings(&self, path: &[&str]) -> &'a [Value] {
+    pub fn strings(&self, path: &[&str]) -> &'a [Value<'a>] {
         list(self.at(path))
     }
 }
 
 /// A member of an object.
-pub fn get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    if object.len() <= 16 {
-        object.iter().find(|(k, _)| k.as_str() == key).map(|(_, value)| value)
-    } else {
-        object.get(key)
-    }
+pub fn get<'a>(object: &'a Map<'a>, key: &str) -> Option<&'a Value<'a>> {
+    object.get(key)
 }
 
 /// The value at a path of member names within an object.
-pub fn at<'a>(object: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Value> {
+pub fn at<'a>(object: &'a Map<'a>, path: &[&str]) -> Option<&'a Value<'a>> {
     let (first, rest) = path.split_first()?;
     descend(get(object, first)?, rest)
 }
 
 /// The objects of a list field within an object.
-pub fn items<'a>(
-    object: &'a Map<String, Value>,
-    path: &[&str],
-) -> impl Iterator<Item = &'a Map<String, Value>> + Clone + 'a {
+pub fn items<'a>(object: &'a Map<'a>, path: &[&str]) -> impl Iterator<Item = &'a Map<'a>> + Clone + 'a {
     list(at(object, path)).iter().filter_map(Value::as_object)
 }
 
-fn descend<'a>(mut node: &'a Value, path: &[&str]) -> Option<&'a Value> {
+fn descend<'a>(mut node: &'a Value<'a>, path: &[&str]) -> Option<&'a Value<'a>> {
     for key in path {
         node = get(node.as_object()?, key)?;
     }
     Some(node)
 }
 
-fn list(value: Option<&Value>) -> &[Value] {
+fn list<'a>(value: Option<&'a Value<'a>>) -> &'a [Value<'a>] {
     match value {
         Some(Value::Array(values)) => values,
         _ => &[],

@@ -1,7 +1,7 @@
 //! The entity script's TreeSet<String>: membership as `addValue` tests it, Java's order when written out.
 
+use crate::jv::Value;
 use rustc_hash::FxHashSet;
-use serde_json::Value;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
@@ -41,7 +41,7 @@ impl<'a> Set<'a> {
     }
 
     /// `addValue`: only non-empty strings go in; false for anything else and for a value already there.
-    pub fn add(&mut self, value: Option<&'a Value>) -> bool {
+    pub fn add(&mut self, value: Option<&'a Value<'a>>) -> bool {
         match value {
             Some(Value::String(text)) if !text.is_empty() => self.insert(Cow::Borrowed(text)),
             _ => false,
@@ -49,7 +49,7 @@ impl<'a> Set<'a> {
     }
 
     /// `addValues`: stops at the first value that is not added.
-    pub fn add_values<I: IntoIterator<Item = Option<&'a Value>>>(&mut self, values: I) {
+    pub fn add_values<I: IntoIterator<Item = Option<&'a Value<'a>>>>(&mut self, values: I) {
         for value in values {
             if !self.add(value) {
                 return;
@@ -58,7 +58,7 @@ impl<'a> Set<'a> {
     }
 
     /// `forEach(f -> addValue(set, f))`: every value, no stop.
-    pub fn add_all<I: IntoIterator<Item = Option<&'a Value>>>(&mut self, values: I) {
+    pub fn add_all<I: IntoIterator<Item = Option<&'a Value<'a>>>>(&mut self, values: I) {
         for value in values {
             self.add(value);
         }
@@ -77,7 +77,7 @@ impl<'a> Set<'a> {
     }
 
     /// The texts in TreeSet<String> order.
-    pub fn into_sorted(self) -> Vec<String> {
+    pub fn into_sorted(self) -> Vec<Cow<'a, str>> {
         let mut items: Vec<Cow<'a, str>> = match self {
             Set::Small(items) => items,
             Set::Large(items) => items.into_iter().collect(),
@@ -89,7 +89,7 @@ impl<'a> Set<'a> {
         } else {
             items.sort_unstable();
         }
-        items.into_iter().map(Cow::into_owned).collect()
+        items
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::record::{at, get, items, Record};
 use super::set::Set;
-use serde_json::Value;
+use crate::jv::Value;
 use std::borrow::Cow;
 
 const ACCOUNT: &[&str] = &["recipientAccountId"];
@@ -132,7 +132,7 @@ pub fn ssm_targets<'a>(record: &Record<'a>, name: &str, target: &mut Set<'a>) ->
 /// `addValues` of SendCommand's instances; a lone "*" (every instance) makes the account the target.
 fn add_instances<'a, I>(record: &Record<'a>, instances: I, target: &mut Set<'a>)
 where
-    I: Iterator<Item = &'a Value> + Clone,
+    I: Iterator<Item = &'a Value<'a>> + Clone,
 {
     let mut head = instances.clone();
     match (head.next(), head.next()) {
@@ -145,7 +145,7 @@ where
 
 /// `parsers.enrich.javamap.scalar` for the values it renders plainly (texts, integers, booleans); Err for
 /// floats and containers. Private until the JSON value utilities of native/src/javamap.rs land.
-fn scalar(value: &Value) -> Result<Cow<'_, str>, ()> {
+fn scalar<'a>(value: &'a Value<'a>) -> Result<Cow<'a, str>, ()> {
     match value {
         Value::String(text) => Ok(Cow::Borrowed(text)),
         Value::Bool(true) => Ok(Cow::Borrowed("true")),
