@@ -128,6 +128,12 @@ class DocumentRun:
     def __len__(self) -> int:
         return len(self.bounds) // 12
 
+    def __reduce__(self) -> tuple[type[DocumentRun], tuple[object, ...]]:
+        # Pickled as a constructor call: a slotted dataclass's default state pickles its slots by name, which
+        # cost a pool worker ~1 µs more per run to send and the pipeline ~0.7 µs more to receive.
+        return DocumentRun, (self.index, self.dataset, self.event_dataset, self.stream, self.shard, self.sequence,
+                             self.sub_sequence, self.lines, self.bounds, self.id_offset, self.first)
+
     @property
     def nbytes(self) -> int:
         """Bytes the run adds to a bulk body: as `request_builder.item_bytes` summed over its documents."""

@@ -35,3 +35,13 @@ def test_a_gap_another_index_or_dataset_or_an_id_json_would_escape_breaks_the_ru
                              ("item", 1), ("run", 1), ("run", 1)]
     assert as_items(packed) == items
     assert ndjson(packed) == ndjson(items)
+
+
+def test_a_run_pickled_across_the_pool_comes_back_equal_and_still_splits_and_gives_its_items() -> None:
+    import pickle
+
+    [run] = pack([item(n) for n in range(3, 9)], action_prefix)
+    back = pickle.loads(pickle.dumps(run, protocol=4))
+    assert back == run and back.first == 3 and back.lines == run.lines
+    head, tail = back.split(2)
+    assert as_items([head, tail]) == [item(n) for n in range(3, 9)]
