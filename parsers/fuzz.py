@@ -30,6 +30,7 @@ gzip bombs and broken gzip members. Input `i` of a target is a pure function of 
 from __future__ import annotations
 
 import base64
+import copy
 import gzip as gzip_module
 import multiprocessing
 import os
@@ -166,6 +167,12 @@ def _text_op(rng: random.Random, text: str) -> str:
     return "".join(rng.choice(_TRICKY + tuple("abc 019:-./")) for _ in range(rng.randrange(40)))
 
 
+def _fresh(value: Any) -> Any:
+    """A copy of one of the shared _JSON_VALUES, all the way down: the input's later mutations, and the
+    parser, change the input in place, and must not change the constants every later input is made from."""
+    return copy.deepcopy(value)
+
+
 class _Json:
     """A decoded JSON value under mutation; deep nesting and out-of-range numbers go in as placeholders so
     the text can hold what orjson would refuse to write."""
@@ -183,7 +190,7 @@ class _Json:
             if op == 0 and isinstance(parent, dict):
                 del parent[key]
             elif op == 1 and isinstance(parent, dict):
-                parent[_tricky(rng)[:64]] = rng.choice(_JSON_VALUES)
+                parent[_tricky(rng)[:64]] = _fresh(rng.choice(_JSON_VALUES))
             elif op == 2:
                 parent[key] = self._placeholder(self._deep(rng))
             elif op == 3:
@@ -191,8 +198,7 @@ class _Json:
             elif op == 4:
                 parent[key] = _tricky(rng)
             else:  # a type swap
-                value = rng.choice(_JSON_VALUES)
-                parent[key] = value.copy() if isinstance(value, list | dict) else value
+                parent[key] = _fresh(rng.choice(_JSON_VALUES))
 
     def text(self) -> str:
         try:
