@@ -19,6 +19,7 @@ import orjson
 from parsers import ecs, flattened
 from parsers._findings import (
     Move,
+    Spec,
     add,
     compile_spec,
     date_unix_ms_or_unix,
@@ -34,7 +35,7 @@ from parsers.registry import register
 
 _QUALIFIER = "evaluation_result_identifier.evaluation_result_qualifier"
 
-SPEC: dict[str, Any] = compile_spec({
+SPEC: Spec = compile_spec({
     "Annotation": "annotation",
     "ComplianceType": "compliance_type",
     "ConfigRuleInvokedTime": Move("config_rule_invoked_time", date_unix_ms_or_unix),
@@ -83,6 +84,7 @@ SPEC: dict[str, Any] = compile_spec({
     "ResultToken": "result_token",
 })
 
+_NOTHING: dict[str, Any] = {}
 _OUTCOME = {"COMPLIANT": ("success", "passed"), "NON_COMPLIANT": ("failure", "failed")}
 
 
@@ -131,36 +133,62 @@ def _input_parameters(cfg: dict[str, Any], text: Any, errors: list[str]) -> None
     cfg.setdefault("rule_info", {})["input_parameters"] = fitted
 
 
+# `_ecs` reads `cfg` as the walk left it: no None nor "" in it, and the objects the spec only writes into
+# (`rule_info`, its `scope`, `evaluation_result_identifier` and its qualifier) are dicts whenever present.
+
+
 def _ecs(doc: dict[str, Any], cfg: dict[str, Any]) -> None:
-    get = ecs.get
-    arn = get(cfg, "rule_info.config_rule_arn")
+    info = cfg.get("rule_info", _NOTHING)
+    arn = info.get("config_rule_arn")
     if isinstance(arn, str):
         # dissect "%{}:%{}:%{}:%{}:%{cloud.account.id}:%{}" (the last part takes the rest)
         parts = arn.split(":", 5)
-        if len(parts) == 6:
-            ecs.put(doc, "cloud.account.id", parts[4])
-            ecs.put(doc, "cloud.account.name", parts[4])
+        if len(parts) == 6 and parts[4]:
+            doc["cloud"]["account"] = {"id": parts[4], "name": parts[4]}
         doc["rule"] = {"reference": arn, "uuid": _fingerprint(arn)}
-    ecs.put(doc, "rule.id", get(cfg, "rule_info.config_rule_id"))
-    ecs.put(doc, "rule.name", get(cfg, "rule_info.config_rule_name"))
-    users: list[str] = []
-    add(users, get(cfg, "rule_info.created_by"))
-    ecs.put(doc, "related.user", users or None)
-    description = get(cfg, "rule_info.description")
-    ecs.put(doc, "rule.description", description)
-    ecs.put(doc, "message", description)
+    rule_id = info.get("config_rule_id")
+    if rule_id is not None:
+        doc.setdefault("rule", {})["id"] = rule_id
+    name = info.get("config_rule_name")
+    if name is not None:
+        doc.setdefault("rule", {})["name"] = name
+    creator = info.get("created_by")
+    if creator is not None:
+        users: list[str] = []
+        add(users, creator)
+        if users:
+            doc["related"] = {"user": users}
+    description = info.get("description")
+    if description is not None:
+        doc.setdefault("rule", {})["description"] = description
+        doc["message"] = description
+    identifier = cfg.get("evaluation_result_identifier", _NOTHING)
     event = doc["event"]
-    ecs.put(event, "created", get(cfg, "evaluation_result_identifier.ordering_timestamp"))
-    ecs.put(event, "id", get(cfg, "evaluation_result_identifier.resource_evaluation_id"))
-    ecs.put(doc, "resource.id", get(cfg, f"{_QUALIFIER}.resource_id"))
-    ecs.put(doc, "resource.type", get(cfg, f"{_QUALIFIER}.resource_type"))
+    created = identifier.get("ordering_timestamp")
+    if created is not None:
+        event["created"] = created
+    evaluation_id = identifier.get("resource_evaluation_id")
+    if evaluation_id is not None:
+        event["id"] = evaluation_id
+    qualifier = identifier.get("evaluation_result_qualifier", _NOTHING)
+    resource: dict[str, Any] = {}
+    resource_id = qualifier.get("resource_id")
+    if resource_id is not None:
+        resource["id"] = resource_id
+    resource_type = qualifier.get("resource_type")
+    if resource_type is not None:
+        resource["type"] = resource_type
+    if resource:
+        doc["resource"] = resource
     compliance = cfg.get("compliance_type")
     if isinstance(compliance, str):
         event["outcome"], evaluation = _OUTCOME.get(compliance, ("unknown", "unknown"))
     else:
         evaluation = "unknown"
-    ecs.put(doc, "result.evaluation", evaluation)
-    ecs.put(doc, "rule.tags", get(cfg, "rule_info.scope.tag_value"))
+    doc["result"] = {"evaluation": evaluation}
+    tags = info.get("scope", _NOTHING).get("tag_value")
+    if tags is not None:
+        doc.setdefault("rule", {})["tags"] = tags
 
 
 def _fingerprint(value: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from parsers import ecs
 from parsers._findings import (
     Move,
+    Spec,
     add,
     compile_spec,
     date_iso_or_unix,
@@ -132,7 +133,7 @@ _NET = "service.action.network_connection_action"
 _RDS = "service.action.rds_login_attempt_action"
 _SCAN = "service.ebs_volume_scan_details.scan"
 
-SPEC: dict[str, Any] = compile_spec({
+SPEC: Spec = compile_spec({
     "accountId": "account_id",
     "arn": "arn",
     "confidence": "confidence",
@@ -393,14 +394,23 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     return [doc]
 
 
+# The derivations read `gd` as the walk left it, which saves them most checks: it holds no None nor "", and
+# an object the spec only writes *into* (`resource`, `service.action`, `*_action`, `remote_ip_details`, ...: no
+# rule's destination ends there) is a dict whenever it is present, so `.get(key, _NOTHING)` reaches it. Objects
+# inside lists (probes, network interfaces, containers) keep whatever keys the finding gave them: those are
+# read with `_obj`. The ECS fields are written in the order the pipeline sets them, which is the order of the
+# document's keys.
+
+
 def _severity(doc: dict[str, Any], gd: dict[str, Any], raw: Any, errors: list[str]) -> None:
-    code = _obj(gd, "severity").get("code")
+    severity = gd.get("severity")
+    code = severity.get("code") if severity is not None else None
     if type(code) is float:
         # The pipeline's bands leave gaps (6.95 has no label); kept as they are.
         label = ("High" if 7.0 <= code <= 8.9 else "Medium" if 4.0 <= code <= 6.9
                  else "Low" if 1.0 <= code <= 3.9 else None)
         if label:
-            gd["severity"]["value"] = label
+            severity["value"] = label
     if raw is not None and raw != "":
         try:
             doc["event"]["severity"] = to_long(raw)
@@ -411,140 +421,224 @@ def _severity(doc: dict[str, Any], gd: dict[str, Any], raw: Any, errors: list[st
 class _Finding:
     """The parts of the moved finding the ECS derivations read."""
 
+    __slots__ = ("access_key", "action", "api", "buckets", "dns", "file_paths", "instance", "k8s", "k8s_user",
+                 "net", "probes", "rds_user", "remotes", "service", "task_containers", "workload")
+
     def __init__(self, gd: dict[str, Any]) -> None:
-        resource = _obj(gd, "resource")
-        self.access_key = _obj(resource, "access_key_details")
-        self.instance = _obj(resource, "instance_details")
-        self.k8s_user = _obj(resource, "kubernetes_details", "kubernetes_user_details")
-        self.workload = _obj(resource, "kubernetes_details", "kubernetes_workload_details")
-        self.rds_user = _obj(resource, "rdsdb_user_details")
-        self.task_containers = _objects(_obj(resource, "ecs_cluster_details", "task_details").get("containers"))
+        resource = gd.get("resource", _NOTHING)
+        self.access_key = resource.get("access_key_details", _NOTHING)
+        self.instance = resource.get("instance_details", _NOTHING)
+        kubernetes = resource.get("kubernetes_details", _NOTHING)
+        self.k8s_user = kubernetes.get("kubernetes_user_details", _NOTHING)
+        self.workload = kubernetes.get("kubernetes_workload_details", _NOTHING)
+        self.rds_user = resource.get("rdsdb_user_details", _NOTHING)
+        task = resource.get("ecs_cluster_details", _NOTHING).get("task_details", _NOTHING)
+        self.task_containers = _objects(task.get("containers"))
         self.buckets = _objects(resource.get("s3_bucket_details"))
-        service = _obj(gd, "service")
-        self.service = service
-        action = _obj(service, "action")
-        self.action = action
-        self.api = _obj(action, "aws_api_call_action")
-        self.dns = _obj(action, "dns_request_action")
-        self.k8s = _obj(action, "kubernetes_api_call_action")
-        self.net = _obj(action, "network_connection_action")
-        self.probes = _objects(_obj(action, "port_probe_action").get("port_probe_details"))
-        self.rds = _obj(action, "rds_login_attempt_action")
-        self.file_paths = [path for threat in _objects(_obj(
-            service, "ebs_volume_scan_details", "scan", "detections", "threat_detected_by_name").get("threat_names"))
-            for path in _objects(threat.get("file_paths"))]
+        service = self.service = gd.get("service", _NOTHING)
+        action = self.action = service.get("action", _NOTHING)
+        self.api = action.get("aws_api_call_action", _NOTHING)
+        self.dns = action.get("dns_request_action", _NOTHING)
+        self.k8s = action.get("kubernetes_api_call_action", _NOTHING)
+        self.net = action.get("network_connection_action", _NOTHING)
+        self.probes = _objects(action.get("port_probe_action", _NOTHING).get("port_probe_details"))
+        rds = action.get("rds_login_attempt_action", _NOTHING)
+        scan = service.get("ebs_volume_scan_details", _NOTHING).get("scan", _NOTHING)
+        threats = scan.get("detections", _NOTHING).get("threat_detected_by_name", _NOTHING).get("threat_names")
+        self.file_paths = [path for threat in _objects(threats) for path in _objects(threat.get("file_paths"))]
         # Remote-IP details in the order the pipeline reads them into source.*.
-        self.remotes = [_obj(self.api, "remote_ip_details"), _obj(self.k8s, "remote_ip_details"),
-                        _obj(self.net, "remote_ip_details"),
-                        *(_obj(p, "remote_ip_details") for p in self.probes), _obj(self.rds, "remote_ip_details")]
+        self.remotes = [self.api.get("remote_ip_details", _NOTHING), self.k8s.get("remote_ip_details", _NOTHING),
+                        self.net.get("remote_ip_details", _NOTHING),
+                        *(_obj(p, "remote_ip_details") for p in self.probes), rds.get("remote_ip_details", _NOTHING)]
+
+
+def _set(node: dict[str, Any], key: str, value: Any) -> None:
+    """`ecs.put` of one key: nothing is written for None and ""."""
+    if value is not None and value != "":
+        node[key] = value
 
 
 def _derive(doc: dict[str, Any], gd: dict[str, Any], errors: list[str]) -> None:
     f = _Finding(gd)
-    ecs.put(doc, "@timestamp", gd.get("updated_at"))
-    ecs.put(doc, "message", gd.get("description"))
-    ecs.put(doc, "cloud.account.id", gd.get("account_id"))
-    ecs.put(doc, "cloud.provider", gd.get("partition"))
-    ecs.put(doc, "cloud.region", gd.get("region"))
-    ecs.put(doc, "cloud.service.name", f.service.get("service_name"))
-    for field, key in (("id", "id"), ("name", "name"), ("runtime", "container_runtime")):
-        values: list[str] = []
-        add(values, *(c.get(key) for c in f.task_containers))
-        ecs.put(doc, f"container.{field}", values or None)
+    _set(doc, "@timestamp", gd.get("updated_at"))
+    _set(doc, "message", gd.get("description"))
+    cloud: dict[str, Any] = {}
+    account = gd.get("account_id")
+    if account is not None:
+        cloud["account"] = {"id": account}
+    _set(cloud, "provider", gd.get("partition"))
+    _set(cloud, "region", gd.get("region"))
+    service_name = f.service.get("service_name")
+    if service_name is not None:
+        cloud["service"] = {"name": service_name}
+    if cloud:
+        doc["cloud"] = cloud
+    if f.task_containers:
+        _containers(doc, f.task_containers)
     _source_and_destination(doc, f, errors)
-    ecs.put(doc, "dns.question.name", f.dns.get("domain"))
+    domain = f.dns.get("domain")
+    if domain is not None:
+        doc["dns"] = {"question": {"name": domain}}
     event = doc["event"]
-    ecs.put(event, "action", f.action.get("type"))
-    ecs.put(event, "created", gd.get("created_at"))
-    ecs.put(event, "end", _obj(f.service, "event").get("last_seen"))
-    ecs.put(event, "id", gd.get("id"))
-    ecs.put(event, "provider", f.api.get("service_name"))
-    ecs.put(event, "start", _obj(f.service, "event").get("first_seen"))
-    for field, value_of in (("hash.sha256", lambda p: p.get("hash")), ("name", lambda p: _obj(p, "file").get("name")),
-                            ("path", lambda p: _obj(p, "file").get("path"))):
-        values = []
-        add(values, *(value_of(p) for p in f.file_paths))
-        ecs.put(doc, f"file.{field}", values or None)
-    instance = _obj(f.instance, "instance")
-    ecs.put(doc, "cloud.instance.id", instance.get("id"))
-    ecs.put(doc, "host.id", instance.get("id"))
-    ecs.put(doc, "host.os.platform", f.instance.get("platform"))
-    ecs.put(doc, "cloud.machine.type", instance.get("type"))
-    ecs.put(doc, "host.type", instance.get("type"))
-    direction = f.net.get("connection_direction")
-    if type(direction) is str:
-        ecs.put(doc, "network.direction", direction.lower())
-    transports: list[str] = []
-    add(transports, f.net.get("transport"), f.dns.get("protocol"))
-    ecs.put(doc, "network.transport", [t.lower() for t in transports] or None)
-    ecs.put(doc, "orchestrator.namespace", f.workload.get("name_space"))
-    ecs.put(doc, "orchestrator.resource.name", f.workload.get("name"))
-    ecs.put(doc, "orchestrator.resource.type", f.workload.get("type"))
+    seen = f.service.get("event", _NOTHING)
+    _set(event, "action", f.action.get("type"))
+    _set(event, "created", gd.get("created_at"))
+    _set(event, "end", seen.get("last_seen"))
+    _set(event, "id", gd.get("id"))
+    _set(event, "provider", f.api.get("service_name"))
+    _set(event, "start", seen.get("first_seen"))
+    if f.file_paths:
+        _files(doc, f.file_paths)
+    if f.instance:
+        _host(doc, f.instance)
+    _network(doc, f)
+    if f.workload:
+        _orchestrator(doc, f.workload)
     _rule(doc, gd.get("type"))
     _user(doc, f)
     _related(doc, f)
 
 
+def _containers(doc: dict[str, Any], containers: list[dict[str, Any]]) -> None:
+    for field, key in (("id", "id"), ("name", "name"), ("runtime", "container_runtime")):
+        values: list[str] = []
+        add(values, *(c.get(key) for c in containers))
+        ecs.put(doc, f"container.{field}", values or None)
+
+
+def _files(doc: dict[str, Any], file_paths: list[dict[str, Any]]) -> None:
+    for field, value_of in (("hash.sha256", lambda p: p.get("hash")), ("name", lambda p: _obj(p, "file").get("name")),
+                            ("path", lambda p: _obj(p, "file").get("path"))):
+        values: list[str] = []
+        add(values, *(value_of(p) for p in file_paths))
+        ecs.put(doc, f"file.{field}", values or None)
+
+
+def _host(doc: dict[str, Any], details: dict[str, Any]) -> None:
+    """cloud.instance.id, host.id, host.os.platform, cloud.machine.type, host.type: in this order, as each
+    creates `cloud` or `host` when it is the first of them."""
+    instance = details.get("instance", _NOTHING)
+    instance_id = instance.get("id")
+    if instance_id is not None:
+        doc.setdefault("cloud", {})["instance"] = {"id": instance_id}
+        doc.setdefault("host", {})["id"] = instance_id
+    platform = details.get("platform")
+    if platform is not None:
+        doc.setdefault("host", {})["os"] = {"platform": platform}
+    machine = instance.get("type")
+    if machine is not None:
+        doc.setdefault("cloud", {})["machine"] = {"type": machine}
+        doc.setdefault("host", {})["type"] = machine
+
+
+def _network(doc: dict[str, Any], f: _Finding) -> None:
+    network: dict[str, Any] = {}
+    direction = f.net.get("connection_direction")
+    if type(direction) is str:
+        network["direction"] = direction.lower()
+    transports: list[str] = []
+    add(transports, f.net.get("transport"), f.dns.get("protocol"))
+    if transports:
+        network["transport"] = [t.lower() for t in transports]
+    if network:
+        doc["network"] = network
+
+
+def _orchestrator(doc: dict[str, Any], workload: dict[str, Any]) -> None:
+    orchestrator: dict[str, Any] = {}
+    _set(orchestrator, "namespace", workload.get("name_space"))
+    resource: dict[str, Any] = {}
+    _set(resource, "name", workload.get("name"))
+    _set(resource, "type", workload.get("type"))
+    if resource:
+        orchestrator["resource"] = resource
+    if orchestrator:
+        doc["orchestrator"] = orchestrator
+
+
 def _source_and_destination(doc: dict[str, Any], f: _Finding, errors: list[str]) -> None:
     direction = f.net.get("connection_direction")
     direction = direction.lower() if type(direction) is str else None
-    net_remote = f.remotes[2].get("ip_address_v4")
-    net_local = _obj(f.net, "local_ip_details").get("ip_address_v4")
+    remotes = f.remotes
+    net_remote = remotes[2].get("ip_address_v4")
+    net_local = f.net.get("local_ip_details", _NOTHING).get("ip_address_v4")
     addresses: list[str] = []
     destinations: list[str] = []
-    add(addresses, f.remotes[0].get("ip_address_v4"), f.remotes[1].get("ip_address_v4"))
+    if remotes[0] or remotes[1]:
+        add(addresses, remotes[0].get("ip_address_v4"), remotes[1].get("ip_address_v4"))
     if direction == "inbound":
         add(addresses, net_remote)
         add(destinations, net_local)
     elif direction == "outbound":
         add(destinations, net_remote)
         add(addresses, net_local)
-    add(addresses, *(r.get("ip_address_v4") for r in f.remotes[3:]))
-    numbers: list[str] = []
-    add(numbers, *(_obj(r, "organization").get("asn") for r in f.remotes))
-    as_numbers = []
-    for number in numbers:
-        try:
-            as_numbers.append(to_long(number))
-        except ValueError as exc:
-            errors.append(str(exc))
-    organizations: list[str] = []
-    add(organizations, *(_obj(r, "organization").get("asnorg") for r in f.remotes))
-    geo: dict[str, Any] = {}
-    for field, key, sub in (("city_name", "city", "name"), ("country_iso_code", "country", "code"),
-                            ("country_name", "country", "name")):
-        values: list[str] = []
-        add(values, *(_obj(r, key).get(sub) for r in f.remotes))
-        if values:
-            geo[field] = values
-    locations = [r["geo_location"] for r in f.remotes if r.get("geo_location") is not None]
-    if locations:
-        geo["location"] = locations
-    add(addresses, *(_obj(p, "local_ip_details").get("ip_address_v4") for p in f.probes))
-    ips: list[str] = []
-    add(ips, *(f.k8s.get("source_ips") or ()) if type(f.k8s.get("source_ips")) is list else ())
-    ports: list[str] = []
-    add(ports, _obj(f.net, "local_port_details", "port").get("value"),
-        *(_obj(p, "local_port_details", "port").get("value") for p in f.probes))
+    if f.probes:
+        add(addresses, *(r.get("ip_address_v4") for r in remotes[3:]))
+        add(addresses, *(_obj(p, "local_ip_details").get("ip_address_v4") for p in f.probes))
+    elif remotes[-1]:
+        add(addresses, remotes[-1].get("ip_address_v4"))
     source: dict[str, Any] = {}
     if addresses:
         source["address"] = addresses
-    if as_numbers or organizations:
-        source["as"] = {}
-        if as_numbers:
-            source["as"]["number"] = as_numbers
-        if organizations:
-            source["as"]["organization"] = {"name": organizations}
-    if geo:
-        source["geo"] = geo
-    if ips:
-        source["ip"] = ips
+    present = [r for r in remotes if r]  # most findings have one; the empty ones add nothing
+    if present:
+        _remote_fields(source, present, errors)
+    sources = f.k8s.get("source_ips")
+    if type(sources) is list:
+        ips: list[str] = []
+        add(ips, *sources)
+        if ips:
+            source["ip"] = ips
+    ports: list[str] = []
+    add(ports, f.net.get("local_port_details", _NOTHING).get("port", _NOTHING).get("value"),
+        *(_obj(p, "local_port_details", "port").get("value") for p in f.probes))
     if ports:
         source["port"] = [_port(p) for p in ports]
     if source:
         doc["source"] = source
     if destinations:
         doc["destination"] = {"address": destinations}
+
+
+def _remote_fields(source: dict[str, Any], remotes: list[dict[str, Any]], errors: list[str]) -> None:
+    """source.as and source.geo from the remote-IP details present (a probe's may hold anything: `_obj`)."""
+    numbers: list[str] = []
+    organizations: list[str] = []
+    cities: list[str] = []
+    codes: list[str] = []
+    countries: list[str] = []
+    locations = []
+    for remote in remotes:
+        organization = _obj(remote, "organization")
+        if organization:
+            add(numbers, organization.get("asn"))
+            add(organizations, organization.get("asnorg"))
+        add(cities, _obj(remote, "city").get("name"))
+        country = _obj(remote, "country")
+        if country:
+            add(codes, country.get("code"))
+            add(countries, country.get("name"))
+        if remote.get("geo_location") is not None:
+            locations.append(remote["geo_location"])
+    as_numbers = []
+    for number in numbers:
+        try:
+            as_numbers.append(to_long(number))
+        except ValueError as exc:
+            errors.append(str(exc))
+    if as_numbers or organizations:
+        source["as"] = {}
+        if as_numbers:
+            source["as"]["number"] = as_numbers
+        if organizations:
+            source["as"]["organization"] = {"name": organizations}
+    geo: dict[str, Any] = {}
+    for field, values in (("city_name", cities), ("country_iso_code", codes), ("country_name", countries),
+                          ("location", locations)):
+        if values:
+            geo[field] = values
+    if geo:
+        source["geo"] = geo
 
 
 def _port(text: str) -> Any:
@@ -565,10 +659,13 @@ def _rule(doc: dict[str, Any], finding_type: Any) -> None:
 
 
 def _user(doc: dict[str, Any], f: _Finding) -> None:
+    if not (f.access_key or f.k8s_user or f.rds_user):
+        return  # a finding about an instance, a bucket...: no user
+    access_user = f.access_key.get("user", _NOTHING)
     ids: list[str] = []
     add(ids, f.access_key.get("principal_id"), f.k8s_user.get("uid"))
     names: list[str] = []
-    add(names, _obj(f.access_key, "user").get("name"), f.k8s_user.get("user_name"), f.rds_user.get("user"))
+    add(names, access_user.get("name"), f.k8s_user.get("user_name"), f.rds_user.get("user"))
     user: dict[str, Any] = {}
     if ids:
         user["id"] = ids
@@ -582,28 +679,41 @@ def _user(doc: dict[str, Any], f: _Finding) -> None:
 
 
 def _related(doc: dict[str, Any], f: _Finding) -> None:
-    users: list[str] = []
-    add(users, f.access_key.get("principal_id"), _obj(f.access_key, "user").get("name"), f.k8s_user.get("uid"),
-        f.k8s_user.get("user_name"), f.rds_user.get("user"), *(_obj(b, "owner").get("id") for b in f.buckets))
-    hosts: list[str] = []
-    add(hosts, _obj(f.api, "domain_details").get("domain"), f.dns.get("domain"))
+    related: dict[str, Any] = {}
+    if f.access_key or f.k8s_user or f.rds_user or f.buckets:
+        users: list[str] = []
+        add(users, f.access_key.get("principal_id"), f.access_key.get("user", _NOTHING).get("name"),
+            f.k8s_user.get("uid"), f.k8s_user.get("user_name"), f.rds_user.get("user"),
+            *(_obj(b, "owner").get("id") for b in f.buckets))
+        if users:
+            related["user"] = users
+    if f.api or f.dns:
+        hosts: list[str] = []
+        add(hosts, f.api.get("domain_details", _NOTHING).get("domain"), f.dns.get("domain"))
+        if hosts:
+            related["hosts"] = hosts
     ips: list[str] = []
     for nic in _objects(f.instance.get("network_interfaces")):
         ipv6 = nic.get("ipv6_addresses")
-        add(ips, *(ipv6 if type(ipv6) is list else ()), _obj(nic, "private").get("ip_address"),
-            *(_obj(p, "private").get("ip_address") for p in _objects(_obj(nic, "private").get("ip_addresses"))),
+        private = _obj(nic, "private")
+        add(ips, *(ipv6 if type(ipv6) is list else ()), private.get("ip_address"),
+            *(_obj(p, "private").get("ip_address") for p in _objects(private.get("ip_addresses"))),
             _obj(nic, "public").get("ip"))
     sources = f.k8s.get("source_ips")
-    add(ips, f.remotes[0].get("ip_address_v4"), f.remotes[1].get("ip_address_v4"),
-        *(sources if type(sources) is list else ()), _obj(f.net, "local_ip_details").get("ip_address_v4"),
-        f.remotes[2].get("ip_address_v4"))
+    remotes = f.remotes
+    add(ips, remotes[0].get("ip_address_v4"), remotes[1].get("ip_address_v4"),
+        *(sources if type(sources) is list else ()), f.net.get("local_ip_details", _NOTHING).get("ip_address_v4"),
+        remotes[2].get("ip_address_v4"))
     for probe in f.probes:
         add(ips, _obj(probe, "local_ip_details").get("ip_address_v4"),
             _obj(probe, "remote_ip_details").get("ip_address_v4"))
-    add(ips, f.remotes[-1].get("ip_address_v4"))
-    hashes: list[str] = []
-    add(hashes, *(p.get("hash") for p in f.file_paths))
-    related = {name: values for name, values in (("user", users), ("hosts", hosts), ("ip", ips), ("hash", hashes))
-               if values}
+    add(ips, remotes[-1].get("ip_address_v4"))
+    if ips:
+        related["ip"] = ips
+    if f.file_paths:
+        hashes: list[str] = []
+        add(hashes, *(p.get("hash") for p in f.file_paths))
+        if hashes:
+            related["hash"] = hashes
     if related:
         doc["related"] = related

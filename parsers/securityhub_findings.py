@@ -17,6 +17,7 @@ from parsers import ecs
 from parsers._findings import (
     DROP,
     Move,
+    Spec,
     add,
     compile_spec,
     date_iso,
@@ -57,7 +58,7 @@ def _remote_ip(prefix: str) -> dict[str, Any]:
 _PORT_RANGES = items(("Begin", "begin", to_long), ("End", "end", to_long))
 _RELATED_FINDING = ops(("Id", "id", None), ("ProductArn", "product.arn", None))
 
-SPEC: dict[str, Any] = compile_spec({
+SPEC: Spec = compile_spec({
     "Action": {
         "ActionType": "action.type",
         "AwsApiCallAction": {
@@ -265,9 +266,6 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     errors: list[str] = []
     sh: dict[str, Any] = {}
     walk(SPEC, finding, sh, errors)
-    mac = ecs.get(sh, "network.source.mac")
-    if isinstance(mac, str):
-        sh["network"]["source"]["mac"] = _MAC_SEPARATORS.sub("-", mac).upper()
     doc: dict[str, Any] = {"event": {"kind": "event", "type": ["info"], "original": original},
                            "aws": {"securityhub_findings": sh}}
     _ecs(doc, sh, errors)
@@ -275,40 +273,114 @@ def parse(event: Event, options: ParseOptions) -> list[dict[str, Any]]:
     return [doc]
 
 
+# The derivations read `sh` as the walk left it, which saves them most checks: it holds no None nor "", and
+# an object the spec only writes *into* (`network`, `process`, `action`, `company`, ...: no rule's destination
+# ends there) is a dict whenever it is present. Whole groups of ECS fields are skipped when their object is
+# absent, as it is in most findings (Security Hub's controls carry no network, process nor threat data).
+
+
 def _ecs(doc: dict[str, Any], sh: dict[str, Any], errors: list[str]) -> None:
-    get = ecs.get
-    action = get(sh, "action.type")
-    if isinstance(action, str):
-        doc["event"]["action"] = action.lower()
-    ecs.put(doc, "cloud.account.id", sh.get("aws_account_id"))
-    ecs.put(doc, "organization.name", get(sh, "company.name"))
-    ecs.put(doc, "@timestamp", sh.get("created_at"))
-    ecs.put(doc["event"], "id", sh.get("id"))
-    ecs.put(doc, "destination.domain", get(sh, "network.destination.domain"))
-    destination_ips: list[str] = []
-    add(destination_ips, get(sh, "network.destination.ip.v4"), get(sh, "network.destination.ip.v6"))
-    ecs.put(doc, "destination.ip", destination_ips or None)
-    ecs.put(doc, "destination.port", get(sh, "network.destination.port"))
-    ecs.put(doc, "network.direction", get(sh, "network.direction"))
-    protocol = get(sh, "network.protocol")
-    ecs.put(doc, "network.protocol", protocol.lower() if isinstance(protocol, str) else protocol)
-    ecs.put(doc, "source.domain", get(sh, "network.source.domain"))
-    source_ips: list[str] = []
-    add(source_ips, get(sh, "network.source.ip.v4"), get(sh, "network.source.ip.v6"))
-    ecs.put(doc, "source.ip", source_ips or None)
-    ecs.put(doc, "source.mac", get(sh, "network.source.mac"))
-    ecs.put(doc, "source.port", get(sh, "network.source.port"))
-    ecs.put(doc, "process.start", get(sh, "process.launched_at"))
-    ecs.put(doc, "process.name", get(sh, "process.name"))
-    ecs.put(doc, "process.parent.pid", get(sh, "process.parent.pid"))
-    ecs.put(doc, "process.executable", get(sh, "process.path"))
-    ecs.put(doc, "process.pid", get(sh, "process.pid"))
-    ecs.put(doc, "process.end", get(sh, "process.terminated_at"))
+    event = doc["event"]
+    action = sh.get("action")
+    if action is not None:
+        action_type = action.get("type")
+        if isinstance(action_type, str):
+            event["action"] = action_type.lower()
+    account = sh.get("aws_account_id")
+    if account is not None:
+        doc["cloud"] = {"account": {"id": account}}
+    company = sh.get("company")
+    if company is not None:
+        doc["organization"] = {"name": company["name"]}
+    created = sh.get("created_at")
+    if created is not None:
+        doc["@timestamp"] = created
+    finding_id = sh.get("id")
+    if finding_id is not None:
+        event["id"] = finding_id
+    network = sh.get("network")
+    addresses = _network(doc, network) if network is not None else []
+    process = sh.get("process")
+    if process is not None:
+        _process(doc, process)
     _url(doc, sh.get("source_url"), errors)
-    indicators = _objects(sh.get("threat_intel_indicators"))
-    ecs.put(doc, "threat.indicator.last_seen", _last(indicators, "last_observed_at"))
-    ecs.put(doc, "threat.indicator.type", _last(indicators, "type"))
-    vulnerabilities = _objects(sh.get("vulnerabilities"))
+    if "threat_intel_indicators" in sh:
+        indicators = _objects(sh["threat_intel_indicators"])
+        ecs.put(doc, "threat.indicator.last_seen", _last(indicators, "last_observed_at"))
+        ecs.put(doc, "threat.indicator.type", _last(indicators, "type"))
+    if "vulnerabilities" in sh:
+        _vulnerability(doc, _objects(sh["vulnerabilities"]))
+    related: list[str] = []
+    if action is not None:
+        get = ecs.get
+        probes = _objects(get(action, "port_probe.details"))
+        add(related, get(action, "aws_api_call.remote_ip.ip.address_v4"),
+            get(action, "network_connection.remote_ip.ip.address_v4"),
+            *(get(p, "local.ip.address_v4") for p in probes), *(get(p, "remote_ip.ip.address_v4") for p in probes))
+    add(related, *addresses)
+    if related:
+        doc["related"] = {"ip": related}
+
+
+def _network(doc: dict[str, Any], network: dict[str, Any]) -> list[str]:
+    """destination.*, network.* and source.* (in that order) from `network`; returns the destination's then
+    the source's addresses, for related.ip."""
+    destination_ips: list[str] = []
+    source_ips: list[str] = []
+    remote = network.get("destination")
+    if remote is not None:
+        destination: dict[str, Any] = {}
+        _copy(remote, "domain", destination, "domain")
+        ips = remote.get("ip")
+        if ips is not None:
+            add(destination_ips, ips.get("v4"), ips.get("v6"))
+            if destination_ips:
+                destination["ip"] = destination_ips
+        _copy(remote, "port", destination, "port")
+        if destination:
+            doc["destination"] = destination
+    fields: dict[str, Any] = {}
+    _copy(network, "direction", fields, "direction")
+    protocol = network.get("protocol")
+    if protocol is not None:
+        fields["protocol"] = protocol.lower() if isinstance(protocol, str) else protocol
+    if fields:
+        doc["network"] = fields
+    local = network.get("source")
+    if local is not None:
+        mac = local.get("mac")
+        if isinstance(mac, str):
+            mac = local["mac"] = _MAC_SEPARATORS.sub("-", mac).upper()  # aws.* gets the normalised form too
+        source: dict[str, Any] = {}
+        _copy(local, "domain", source, "domain")
+        ips = local.get("ip")
+        if ips is not None:
+            add(source_ips, ips.get("v4"), ips.get("v6"))
+            if source_ips:
+                source["ip"] = source_ips
+        if mac is not None:
+            source["mac"] = mac
+        _copy(local, "port", source, "port")
+        if source:
+            doc["source"] = source
+    return destination_ips + source_ips
+
+
+def _process(doc: dict[str, Any], process: dict[str, Any]) -> None:
+    fields: dict[str, Any] = {}
+    _copy(process, "launched_at", fields, "start")
+    _copy(process, "name", fields, "name")
+    parent = process.get("parent")
+    if parent is not None:
+        fields["parent"] = {"pid": parent["pid"]}
+    _copy(process, "path", fields, "executable")
+    _copy(process, "pid", fields, "pid")
+    _copy(process, "terminated_at", fields, "end")
+    if fields:
+        doc["process"] = fields
+
+
+def _vulnerability(doc: dict[str, Any], vulnerabilities: list[dict[str, Any]]) -> None:
     cvss = [c for v in vulnerabilities for c in _objects(v.get("cvss"))]
     ecs.put(doc, "vulnerability.score.base", _last(cvss, "base_score"))
     ecs.put(doc, "vulnerability.score.version", _last(cvss, "version"))
@@ -316,12 +388,12 @@ def _ecs(doc: dict[str, Any], sh: dict[str, Any], errors: list[str]) -> None:
     ecs.put(doc, "vulnerability.reference", _last(vulnerabilities, "reference_urls"))
     ecs.put(doc, "vulnerability.scanner.vendor", _last([v["vendor"] for v in vulnerabilities
                                                        if isinstance(v.get("vendor"), dict)], "name"))
-    probes = _objects(get(sh, "action.port_probe.details"))
-    related: list[str] = []
-    add(related, get(sh, f"{_API}.remote_ip.ip.address_v4"), get(sh, f"{_NET}.remote_ip.ip.address_v4"),
-        *(get(p, "local.ip.address_v4") for p in probes), *(get(p, "remote_ip.ip.address_v4") for p in probes),
-        *destination_ips, *source_ips)
-    ecs.put(doc, "related.ip", related or None)
+
+
+def _copy(source: dict[str, Any], key: str, target: dict[str, Any], name: str) -> None:
+    value = source.get(key)
+    if value is not None:
+        target[name] = value
 
 
 def _objects(value: Any) -> list[dict[str, Any]]:
