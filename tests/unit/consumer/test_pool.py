@@ -330,10 +330,27 @@ def test_the_cpu_deadline_leaves_no_timer_behind() -> None:
     import signal
     with pool_module.cpu_deadlines(5.0) as deadline:
         with deadline:
-            assert signal.getitimer(signal.ITIMER_PROF)[0] > 0
-        assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+            remaining, interval = signal.getitimer(signal.ITIMER_PROF)
+            assert interval == 0.5 and 0 < remaining <= 0.6  # ticks every tenth of the limit (kernel clock ticks)
     assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
     assert signal.getsignal(signal.SIGPROF) in (signal.SIG_DFL, signal.SIG_IGN, None)
+
+
+def test_a_record_is_stopped_once_the_cpu_timer_ticked_past_its_limit_during_it_and_never_between_records() -> None:
+    watch = pool_module._CpuWatch()
+    with watch:  # a sound record: ten ticks during it (the first may come as it begins) are within its limit
+        for _ in range(pool_module._TICKS_PER_LIMIT):
+            watch.tick(0, None)
+    for _ in range(3 * pool_module._TICKS_PER_LIMIT):  # between records: nothing to stop
+        watch.tick(0, None)
+    with watch:  # the next record counts its own ticks from one
+        for _ in range(pool_module._TICKS_PER_LIMIT):
+            watch.tick(0, None)
+    with pytest.raises(pool_module.Overtime), watch:
+        for _ in range(pool_module._TICKS_PER_LIMIT + 1):
+            watch.tick(0, None)
+    with watch:  # and after a stopped one, too
+        watch.tick(0, None)
 
 
 def test_a_record_within_its_cpu_time_is_parsed_as_usual() -> None:
