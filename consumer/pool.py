@@ -295,22 +295,41 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
             else:
                 out.items.extend(builder.items)
             outcome.failures.extend(builder.failures)  # documents JSON cannot represent, dead-lettered with the rest
-            out.dead_letters.extend(dead_letters_for(stream, shard, record, outcome))
-            out.events.update(outcome.events_by_dataset)
-            out.dropped.update(outcome.dropped)
-            if outcome.unclaimed:
-                out.unclaimed.update(outcome.unclaimed)
-                _add_groups(out.unclaimed_groups, outcome.unclaimed_groups)
-            out.event_count += outcome.events
-            for failure in outcome.failures:
-                out.failures[failure.reason] += 1
-            produced = {ordinal for run in builder.runs for ordinal in range(run.first, run.first + len(run))}
-            failed = {f.ordinal for f in outcome.failures}
-            out.dropped_events += max(0, outcome.events - len(produced) - len(failed))
-            out.documents.update(builder.produced)  # counted in C
+            _count_outcome(out, outcome, builder)
+            if outcome.failures:
+                out.dead_letters.extend(dead_letters_for(stream, shard, record, outcome))
     if not keep_runs:
         out.expand_runs()
     return out
+
+
+def _count_outcome(out: Parsed, outcome: RecordOutcome, builder: BulkItemBuilder) -> None:
+    """A Python-parsed record's counts into the chunk's. Counters are added to key by key: Counter.update
+    first asks whether its argument is a Mapping (an ABC check), several times per record of one event."""
+    _add_counts(out.events, outcome.events_by_dataset)
+    if outcome.dropped:
+        _add_counts(out.dropped, outcome.dropped)
+    if outcome.unclaimed:
+        _add_counts(out.unclaimed, outcome.unclaimed)
+        _add_groups(out.unclaimed_groups, outcome.unclaimed_groups)
+    out.event_count += outcome.events
+    failures = outcome.failures
+    for failure in failures:
+        out.failures[failure.reason] += 1
+    documents = out.documents
+    for event_dataset in builder.produced:
+        documents[event_dataset] += 1
+    runs = builder.runs
+    # Events with a document: a run's events are distinct, but two runs share one when it made two documents.
+    produced = len(runs[0]) if len(runs) == 1 else len(
+        {ordinal for run in runs for ordinal in range(run.first, run.first + len(run))})
+    failed = len({f.ordinal for f in failures}) if failures else 0
+    out.dropped_events += max(0, outcome.events - produced - failed)
+
+
+def _add_counts(into: Counter[str], counts: dict[str, int]) -> None:
+    for key, count in counts.items():
+        into[key] += count
 
 
 def parse_in_worker(stream: str, shard: str, records: Sequence[WireRecord], config: WorkerConfig | None = None,
