@@ -25,6 +25,7 @@ docs/performance.md).
 
 from __future__ import annotations
 
+from binascii import a2b_base64
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,17 @@ COVERED = (VPCFLOW, CLOUDTRAIL)  # the datasets this path renders
 
 def available() -> bool:
     return secstash_native is not None
+
+
+def record_data(data_b64: str) -> bytes:
+    """A record's bytes from its base64: the compiled decoder (~9 times binascii's speed) when installed and
+    the text is strict standard base64, as the daemon sends it; binascii's lenient decoder otherwise, whose
+    bytes the compiled one gives for every text it accepts."""
+    if secstash_native is not None:
+        data = secstash_native.record_data(data_b64)
+        if data is not None:
+            return data
+    return a2b_base64(data_b64)
 
 
 def state(enabled: bool) -> str:

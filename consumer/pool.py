@@ -22,7 +22,6 @@ import multiprocessing
 import signal
 import threading
 import time
-from binascii import a2b_base64
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -271,7 +270,7 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
                     out.event_count += len(run)
                     continue
             record = RawRecord(wire[0], wire[1], wire[2], wire[3], wire[4])
-            data = a2b_base64(record.data_b64)  # base64.b64decode without its copy of the text
+            data = native_path.record_data(record.data_b64)
             # Documents are serialised as they are made: a log object's never all exist as dicts at once.
             builder = BulkItemBuilder(stream, shard, record, config.naming)
             full = None if limit is None else _full(limit, out.held(), builder)

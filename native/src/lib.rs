@@ -343,9 +343,18 @@ fn peek_log_group(data_b64: &str) -> Option<(String, String)> {
 
 const PEEK_BASE64: usize = 2048;
 
+/// A record's data, base64 as the KCL daemon hands it over, decoded; None when it is not strict standard
+/// base64 (the caller's lenient decoder reads those). Python's `a2b_base64` decodes ~370 MB/s, a tenth of a
+/// GuardDuty record's parse.
+#[pyfunction]
+fn record_data<'py>(py: Python<'py>, data_b64: &str) -> Option<Bound<'py, PyBytes>> {
+    b64::decode(data_b64.as_bytes()).map(|data| PyBytes::new_bound(py, &data))
+}
+
 #[pymodule]
 fn secstash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(peek_log_group, m)?)?;
+    m.add_function(wrap_pyfunction!(record_data, m)?)?;
     m.add_class::<CwlRecord>()?;
     m.add_class::<VpcflowDocuments>()?;
     m.add_class::<ElbDocuments>()?;

@@ -314,3 +314,31 @@ def test_a_chunk_stops_at_its_document_bound_counting_rendered_records() -> None
     config = WorkerConfig({STREAM: parsing()}, ParseOptions(), max_chunk_documents=100)
     parsed = parse_in_worker(STREAM, SHARD, records, config)
     assert (parsed.native_records, parsed.held(), len(parsed.deferred)) == (2, 120, 2)
+
+
+def test_record_data_is_what_binascii_decodes_and_the_compiled_decoder_refuses_what_it_reads_otherwise() -> None:
+    import binascii
+
+    import secstash_native
+
+    rng = random.Random(5)
+    texts = [base64.b64encode(rng.randbytes(n)).decode("ascii") for n in (0, 1, 2, 3, 4, 57, 58, 59, 5000)]
+    for text in texts:  # strict standard base64, as the KCL daemon sends it: the compiled decoder's
+        assert secstash_native.record_data(text) == binascii.a2b_base64(text) == native_path.record_data(text)
+    lenient = ["QR==", "QQ", "QQ=", "Q Q==", "QQ==\n", "QQ==QQ==", "-_8=", "QQ==" + "é", "====", "Q"]
+    for text in lenient:  # what only the lenient decoder reads (or refuses) is left to it
+        assert secstash_native.record_data(text) is None
+        try:
+            expected: bytes | type[Exception] = binascii.a2b_base64(text)
+        except (binascii.Error, ValueError) as exc:
+            expected = type(exc)
+        if isinstance(expected, bytes):
+            assert native_path.record_data(text) == expected
+        else:
+            with pytest.raises(expected):
+                native_path.record_data(text)
+    for _ in range(300):  # and any mix of the two: the same bytes whenever the compiled one accepts
+        text = "".join(rng.choice("AQgw+/=\n -_Zz09") for _ in range(rng.randrange(0, 24)))
+        fast = secstash_native.record_data(text)
+        if fast is not None:
+            assert fast == binascii.a2b_base64(text)
