@@ -19,7 +19,7 @@ those, so nothing depends on the module being there: without it (`secstash_nativ
 `pipeline.native_records: false`) every record takes the Python path.
 
 Why: a VPC Flow event costs ~30-45 µs through the Python parser, document and bulk item, and ~3 µs here; an ALB
-line ~45-50 µs, and ~4 µs here; a CloudTrail record ~55-60 µs, and about a third of that here (`secstash bench`,
+line ~45-50 µs, and ~4 µs here; a CloudTrail record ~55-60 µs, and 12-15 µs here (`secstash bench`,
 docs/performance.md).
 """
 
