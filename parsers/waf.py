@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from parsers import ecs, flattened
+from parsers._prune import RENDERED_DEPTH  # orjson writes no deeper: such a document could never be indexed
 from parsers.enrich import geoip
 from parsers.errors import EventError
 from parsers.event import Event
@@ -123,10 +124,6 @@ def _arn(doc: dict[str, Any], arn: Any) -> None:
     doc["aws"]["waf"]["id"] = parts[5]
 
 
-# orjson writes at most this many nested objects and arrays: a deeper document could never be indexed.
-_RENDERED_DEPTH = 254
-
-
 def _clean(doc: dict[str, Any]) -> None:
     """The pipeline's final script: drop null, "", "-", [] and {} values of objects, depth first.
 
@@ -139,7 +136,7 @@ def _clean(doc: dict[str, Any]) -> None:
 
 def _clean_object(node: dict[str, Any], depth: int) -> bool:
     """Clean an object at `depth` (the document is 1); whether it is left empty."""
-    if depth > _RENDERED_DEPTH:
+    if depth > RENDERED_DEPTH:
         raise EventError("WAF log nested too deeply", reason="too_deep")
     removed = None
     for key, item in node.items():
@@ -168,7 +165,7 @@ def _clean_object(node: dict[str, Any], depth: int) -> bool:
 
 
 def _clean_list(items: list[Any], depth: int) -> bool:
-    if depth > _RENDERED_DEPTH:
+    if depth > RENDERED_DEPTH:
         raise EventError("WAF log nested too deeply", reason="too_deep")
     for item in items:
         if isinstance(item, (dict, list)):
