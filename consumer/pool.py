@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from threading import Lock
 from typing import Any
@@ -41,6 +41,7 @@ from parsers import ObjectRef, ParseOptions, RecordOutcome, StreamParsing, parse
 from parsers.enrich import useragent
 from parsers.outcome import UNCLAIMED_GROUPS
 from sinks.batch import BulkItem, DeadLetter, DocumentRun, Entry, RawRecord, Source
+from sinks.compress import SegmentWriter
 from sinks.documents import BulkItemBuilder, dead_letters_for
 
 # A record as it crosses process boundaries: [sequence, sub_sequence, arrival_ms, partition_key, data_b64],
@@ -93,6 +94,11 @@ class WorkerConfig:
     parse_timeout_s: float | None = PARSE_TIMEOUT_S
     # Records the compiled record path covers are rendered by it (`consumer.native_path`) when it is installed.
     native_records: bool = True
+    # The ISA-L level at which the search sink gzips bulk bodies, None if it does not: a worker then sends each
+    # record's bulk lines as a deflate segment (`DocumentRun.deflate`), a sixth of their bytes, which the sink
+    # joins into bodies. Compressing on every core costs what compressing in the pipeline's one process did,
+    # and the pipe and that process carry a sixth of the bytes.
+    bulk_compression: int | None = None
 
 
 @dataclass(slots=True)
@@ -299,6 +305,10 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
                 out.dead_letters.extend(dead_letters_for(stream, shard, record, outcome))
     if not keep_runs:
         out.expand_runs()
+    elif config.bulk_compression is not None and out.runs:
+        writer = SegmentWriter(config.bulk_compression)
+        for _, run in out.runs:
+            run.deflate(writer)
     return out
 
 
@@ -496,6 +506,8 @@ class ParserPool:
                  clock: Callable[[], float] = time.monotonic, *, keep_runs: bool = False) -> None:
         """`keep_runs`: results keep the compiled path's records as runs (`Parsed.take_entries`, for the search
         sink), rather than as items for sinks that take only those."""
+        if not keep_runs:  # its runs become items here: deflating their lines in the workers would be wasted
+            config = replace(config, bulk_compression=None)
         self._config = config
         self._keep_runs = keep_runs
         self._workers = workers or usable_cpus()

@@ -71,7 +71,8 @@ def worker_config(s: Settings) -> WorkerConfig:
         naming=IndexNaming() if s.search.data_streams else IndexNaming(s.search.index_pattern),
         objects=s.object_access(), max_chunk_documents=s.pipeline.max_documents_per_chunk,
         object_retry_budget_s=s.pipeline.object_retry_budget_s,
-        parse_timeout_s=s.pipeline.parse_timeout_s, native_records=s.pipeline.native_records)
+        parse_timeout_s=s.pipeline.parse_timeout_s, native_records=s.pipeline.native_records,
+        bulk_compression=s.search.compression_level if s.search.compress else None)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from consumer import corpus, native_path
-from consumer.bench import floor, stages, workload
+from consumer.bench import floor, sinks, stages, workload
 from consumer.bench.report import DatasetResult, Pickling, Results, render
 from consumer.pool import IndexNaming, ParserPool, WorkerConfig, parse_in_worker, tune_gc
 from parsers import ParseOptions
@@ -65,6 +65,9 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
     config = WorkerConfig({stages.STREAM: corpus.stream_parsing(stages.STREAM)},
                           ParseOptions(geoip_dir=plan.geoip_dir), IndexNaming(),
                           native_records=plan.native and native_path.available())
+    # (d)'s workers deflate the bulk lines, as the daemon's do for its search sink (the bench's discards them
+    # with the same settings); (b) and (c) are the parse stage alone, as the issue defines it.
+    piping = replace(config, bulk_compression=sinks.search_compression())
     workers = plan.workers or os.cpu_count() or 1
     # A helper process runs (a) and (b) (their caches must not count in this process's memory, which stands
     # for the daemon's) and builds the pool stages' records, so this process holds the records and nothing
@@ -72,11 +75,12 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as helper:
         pending = [(name, helper.submit(measure, name, plan, config)) for name in (*plan.datasets, MIXED)]
         pickling = helper.submit(measure_pickling, plan, config)
+        pickling_deflated = helper.submit(measure_pickling, plan, piping)
         results = []
         for name, future in pending:
             progress(f"(a) and (b): {name}")
             results.append(future.result())
-        pickled = pickling.result()
+        pickled, pickled_deflated = pickling.result(), pickling_deflated.result()
         mixed = results.pop()
 
         def records(seed: int, events: int = plan.mixed_events) -> workload.Workload:
@@ -88,25 +92,27 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
         # The backlog first, on a pool of its own, while this process's heap holds nothing of the passes
         # below: its memory is then what a daemon reading a backlog holds, not what the bench moved through.
         progress(f"(d) backlog of {plan.backlog_events:,} events")
-        with _pool(config, workers, warm) as pool:
+        with _pool(piping, workers, warm) as pool:
             base = records(plan.seed + _BACKLOG_SEED)
             backlog = stages.pipeline(pool, workload.backlog(base, plan.backlog_events), workers,
                                       base.bare_bytes / base.events, exclude=not_ours)
             del base
-        # (c) and (d) on a fresh pool, warmed as the one-core process was: all three stages then start from
+        # (c) and (d) on fresh pools, warmed as the one-core process was: all three stages then start from
         # the same caches (after a backlog every cache is full, and each miss also evicts).
         with _pool(config, workers, warm) as pool:
             progress(f"(c) pool of {workers}")
             parse_n = _best(
                 stages.parse_pool(pool, load.wire, load.events, load.bare_bytes, workers, not_ours)
                 for load in _loads(records, plan, _POOL_SEEDS))
+        with _pool(piping, workers, warm) as pool:
             progress("(d) pipeline")
             line = max((stages.pipeline(pool, load.wire, workers, load.bare_bytes / load.events,
                                         exclude=not_ours, pss=False)
                         for load in _loads(records, plan, _PIPELINE_SEEDS)),
                        key=lambda run: run.timing.events_per_s)
     out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, parse_n, line, backlog,
-                  backlog.timing.events, pickled, passes=plan.passes, native=config.native_records)
+                  backlog.timing.events, pickled, passes=plan.passes, native=config.native_records,
+                  pipeline_pickling=pickled_deflated if piping.bulk_compression is not None else None)
     if plan.e2e_events:
         from consumer.bench import e2e
 

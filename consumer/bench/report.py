@@ -83,6 +83,7 @@ class Results:
     e2e: EndToEnd | None = None
     notes: list[str] = field(default_factory=list)
     native: bool = False  # the compiled record path took the records it covers
+    pipeline_pickling: Pickling | None = None  # (d)'s: the workers' bulk lines as deflate segments
 
     @property
     def scaling(self) -> float:
@@ -173,6 +174,12 @@ def render(results: Results) -> str:
         (f"(d) whole pipeline, raw records to bulk and archive bytes: "
          f"{pipe.timing.events_per_s:,.0f} events/s, {pipe.timing.mb_per_s:.1f} MB/s = "
          f"{results.pipeline_ratio:.2f} x (c); {_cpu(results, pipe.timing)}"),
+    ]
+    if results.pipeline_pickling:
+        pickling = results.pipeline_pickling
+        lines.append(f"    workers deflate the bulk lines for the search sink: {pickling.bytes:,.0f} pickled bytes per "
+                     f"document, {pickling.dumps_us:.1f} µs to pickle + {pickling.loads_us:.1f} µs to unpickle")
+    lines += [
         (f"    {pipe.documents:,} documents, {pipe.dead_letters} dead letters; bulk bodies "
          f"{pipe.bulk_raw_bytes / 1e6:.1f} MB -> {pipe.bulk_bytes / 1e6:.1f} MB gzip; archive "
          f"{pipe.archive_raw_bytes / 1e6:.1f} MB -> {pipe.archive_bytes / 1e6:.1f} MB gzip"),

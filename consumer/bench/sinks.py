@@ -25,6 +25,11 @@ def _default(model: type, name: str) -> object:
     return model.model_fields[name].default
 
 
+def search_compression() -> int | None:
+    """The gzip level of bulk bodies by default (`WorkerConfig.bulk_compression`), None if they are not gzipped."""
+    return int(_default(SearchSettings, "compression_level")) if _default(SearchSettings, "compress") else None  # type: ignore[arg-type]
+
+
 class _Counted:
     def __init__(self, threads: int, name: str) -> None:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix=name)

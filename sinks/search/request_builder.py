@@ -10,11 +10,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-
 import orjson
 
-from sinks.compress import gzip_bytes
 from sinks.batch import BulkItem, DocumentRun, Entry, plain_id
+from sinks.compress import Segments
 
 T = TypeVar("T")
 
@@ -139,9 +138,29 @@ def chunks(entries: Iterable[T], size_of: Callable[[T], int], max_docs: int, max
 
 def build(entries: Sequence[T], item_of: Callable[[T], Entry], *, compress: bool, level: int = 1) -> BulkRequest[T]:
     """The request carrying `entries` (each maps to its BulkItem or DocumentRun through `item_of`)."""
+    if compress:
+        body, raw_bytes = gzip_ndjson((item_of(e) for e in entries), level)
+        return BulkRequest(tuple(entries), body, raw_bytes, True)
     raw = ndjson(item_of(e) for e in entries)
-    body = gzip_bytes(raw, level) if compress else raw
-    return BulkRequest(tuple(entries), body, len(raw), compress)
+    return BulkRequest(tuple(entries), raw, len(raw), False)
+
+
+def gzip_ndjson(entries: Iterable[Entry], level: int) -> tuple[bytes, int]:
+    """`ndjson(entries)` gzipped, and its size: the segments the pool's workers deflated are joined as they
+    are; the rest is compressed here, each stretch of it between two such segments into a segment of its own."""
+    body = Segments(level)
+    stretch: list[Entry] = []
+    for entry in entries:
+        if type(entry) is DocumentRun and entry.segment is not None:
+            if stretch:
+                body.add_text(ndjson(stretch))
+                stretch = []
+            body.add_segment(entry.segment, entry.crc, entry.nbytes)
+        else:
+            stretch.append(entry)
+    if stretch:
+        body.add_text(ndjson(stretch))
+    return body.finish(), body.size
 
 
 def params(pipeline: str | None) -> dict[str, str]:

@@ -32,6 +32,7 @@ from parsers import ParseOptions
 from parsers.record import parse_record
 from parsers.rules import StreamParsing
 from sinks.batch import BulkItem, DeadLetter, DocumentRun, Entry, RawRecord, Source
+from sinks.compress import SegmentWriter
 from sinks.deadletter import DeadLetterSink, iter_dead_letters
 from sinks.documents import BulkItemBuilder
 from sinks.errors import SinkConfigError
@@ -122,6 +123,26 @@ def bulk_items(count: int, namespace: str, start: int = 0, dataset: str = DATASE
         out.append(BulkItem(f"logs-{dataset}-{namespace}", f"{namespace}-{n:08d}", orjson.dumps(doc), dataset,
                             Source("security-logs", "shardId-000000000001", str(10_000_000 + n), 0, 0)))
     return out
+
+
+def record_runs(namespace: str, k: int, per_record: int,
+                override: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None, *,
+                deflated: bool = False) -> list[Entry]:
+    """Record k's documents as a pool worker hands them over: one run of bulk lines, or with `deflated` the run
+    as a worker of a gzipping sink sends it (its lines as a deflate segment only)."""
+    first, target = 1 + k * per_record, f"logs-{DATASET}-{namespace}"
+    items = []
+    for n in range(first, first + per_record):
+        doc = document(n, namespace)
+        items.append(BulkItem(target, f"r{n:019d}", orjson.dumps(override(n, doc) if override else doc), DATASET,
+                              Source("security-logs", "shardId-000000000001", str(20_000_000 + k), 0, n - first)))
+    entries = pack(items, action_prefix)
+    if deflated:
+        writer = SegmentWriter(1)
+        for entry in entries:
+            if isinstance(entry, DocumentRun):
+                entry.deflate(writer)
+    return entries
 
 
 def metric(name: str, **labels: str) -> float:
@@ -313,18 +334,14 @@ def test_runs_of_bulk_lines_are_indexed_whole_and_their_one_rejected_document_de
         doc["aws"]["cloudtrail"]["session_duration"] = "one hour" if n == bad else 3600
         return doc
 
-    def record(k: int) -> list[Entry]:
-        first = 1 + k * per_record
-        items = [BulkItem(target, f"r{n:019d}", orjson.dumps(conflicting(n, document(n, namespace))), DATASET,
-                          Source("security-logs", "shardId-000000000001", str(20_000_000 + k), 0, n - first))
-                 for n in range(first, first + per_record)]
-        return pack(items, action_prefix)
-
     r = rig(es, concurrent_requests=1, ignore_malformed=False)
     r.sink.start()
     r.sink.deliver(bulk_items(1, namespace, override=conflicting)).result(60)  # session_duration maps as long
-    runs = [record(k) for k in range(4)]
+    # Records 0 and 2 as a worker sends them to a sink that gzips (deflate segments; the rejected document is
+    # in record 2), 1 and 3 as bulk lines: one body holds both kinds.
+    runs = [record_runs(namespace, k, per_record, conflicting, deflated=k % 2 == 0) for k in range(4)]
     assert all(len(entries) == 1 and isinstance(entries[0], DocumentRun) for entries in runs)
+    assert [entries[0].segment is not None for entries in runs] == [True, False, True, False]
     settle([r.sink.deliver(entries) for entries in runs], 120)
     [letter] = r.letters()
     assert (letter.reason, letter.id, letter.source.sequence, letter.source.ordinal) == (
@@ -447,11 +464,13 @@ def test_opensearch_data_streams_are_created_from_our_templates_and_written(
     r.sink.start()
     futures = [r.sink.deliver(bulk_items(1000, namespace, dataset=ds)) for ds in (DATASET, "aws.vpcflow")]
     settle(futures, 120)
+    # Records' runs as the pool's workers send them to a sink that gzips: bodies joined from deflate segments.
+    settle([r.sink.deliver(record_runs(namespace, k, 50, deflated=True)) for k in range(4)], 120)
     for ds in (DATASET, "aws.vpcflow"):
         stream = f"logs-{ds}-{namespace}"
         status, body = opensearch.request("GET", f"/_data_stream/{stream}")
         assert status == 200 and body["data_streams"][0]["template"] == f"secstash-logs-{ds}"
-        assert count(opensearch, stream) == 1000
+        assert count(opensearch, stream) == (1200 if ds == DATASET else 1000)
     _, mapping = opensearch.request("GET", f"/logs-{DATASET}-{namespace}/_mapping/field/source.ip,source.port")
     fields = next(iter(mapping.values()))["mappings"]
     assert fields["source.ip"]["mapping"]["ip"]["type"] == "ip"

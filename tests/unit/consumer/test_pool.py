@@ -7,14 +7,17 @@ import base64
 import gzip
 import multiprocessing
 import os
+import pickle
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import ClassVar
 
 import orjson
 import pytest
 
+from consumer import corpus
 from consumer import pool as pool_module
 from consumer.objects import ObjectAccess
 from consumer.pool import (
@@ -24,8 +27,10 @@ from consumer.pool import (
     PoolUnusable,
     WorkerConfig,
     parse_chunk,
+    parse_in_worker,
 )
 from parsers import ObjectUnavailable, ParseOptions, StreamParsing
+from sinks.search import request_builder
 
 CONFIG = WorkerConfig({"logs": StreamParsing(stream="logs", namespace="prod")}, ParseOptions())
 
@@ -429,3 +434,50 @@ def test_closing_the_pool_stops_a_worker_that_spins_instead_of_waiting_out_its_t
     finally:
         for process in workers:
             process.kill()
+
+
+def test_workers_of_a_gzipping_search_sink_send_segments_whose_bodies_hold_the_same_bulk_lines() -> None:
+    stream = "security"
+    records = [[str(n), 0, 1_793_491_200_000 + n, "pk", base64.b64encode(r.data).decode()]
+               for n, r in enumerate(corpus.records(1_500, seed=3, mix=corpus.BENCH_MIX))]
+    plain = WorkerConfig({stream: corpus.stream_parsing(stream)}, ParseOptions())
+    gzipping = WorkerConfig({stream: corpus.stream_parsing(stream)}, ParseOptions(), bulk_compression=1)
+    expected = parse_in_worker(stream, "shardId-0", records, plain)
+    sent = pickle.loads(pickle.dumps(parse_in_worker(stream, "shardId-0", records, gzipping)))
+    runs = [run for _, run in sent.runs]
+    assert len(runs) == len(expected.runs) > 30 and all(run.segment is not None and not run.lines for run in runs)
+    assert sum(len(run.segment) for run in runs) * 3 < sum(len(run.lines) for _, run in expected.runs)
+    entries = expected.take_entries()
+    request = request_builder.build(sent.take_entries(), lambda e: e, compress=True, level=1)
+    assert gzip.decompress(request.body) == request_builder.ndjson(entries)
+    assert (sent.events, sent.documents, sent.dead_letters) == (expected.events, expected.documents, expected.dead_letters)
+
+
+def test_a_pool_that_hands_over_items_has_its_workers_send_lines_not_segments() -> None:
+    gzipping = WorkerConfig({"logs": StreamParsing(stream="logs", namespace="prod")}, ParseOptions(),
+                            bulk_compression=1)
+    pool = ParserPool(gzipping, 1, executor_factory=lambda workers, config: _Inline(config))
+    try:
+        parsed = pool.parse("logs", "shardId-0", [wire(1, cwl("hello", "world"))])
+    finally:
+        pool.close()
+    assert [orjson.loads(item.body)["message"] for item in parsed.items] == ["hello", "world"]
+    assert _Inline.configs[-1].bulk_compression is None
+
+
+class _Inline:
+    """An executor that runs each chunk in this process, with the config the pool gave it."""
+
+    configs: ClassVar[list[WorkerConfig]] = []
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        _Inline.configs.append(config)
+
+    def submit(self, fn, stream, shard, chunk, *rest):  # type: ignore[no-untyped-def]
+        future: Future = Future()
+        future.set_result(parse_in_worker(stream, shard, chunk, self.config))
+        return future
+
+    def shutdown(self, **_: object) -> None:
+        pass

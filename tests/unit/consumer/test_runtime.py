@@ -175,3 +175,12 @@ def test_workers_take_the_compiled_record_path_setting(tmp_path: Path) -> None:
     assert runtime.worker_config(s).native_records is True
     off = s.model_copy(update={"pipeline": s.pipeline.model_copy(update={"native_records": False})})
     assert runtime.worker_config(off).native_records is False
+
+
+def test_workers_deflate_bulk_lines_at_the_search_sinks_level_only_when_it_gzips(tmp_path: Path) -> None:
+    s = load(tmp_path, [{"name": "security-logs"}])
+    assert runtime.worker_config(s).bulk_compression == s.search.compression_level == 1
+    level3 = s.model_copy(update={"search": s.search.model_copy(update={"compression_level": 3})})
+    assert runtime.worker_config(level3).bulk_compression == 3
+    off = s.model_copy(update={"search": s.search.model_copy(update={"compress": False})})
+    assert runtime.worker_config(off).bulk_compression is None

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from sinks.batch import ID_LENGTH, BulkItem, DeadLetter, DocumentRun, Source
+from sinks.compress import SegmentWriter
 from sinks.search.client import Reply, Unreachable
 from sinks.search.request_builder import action_prefix
 
@@ -146,8 +147,10 @@ def es_error(kind: str, reason: str = "") -> dict[str, Any]:
     return {"type": kind, "reason": reason or kind}
 
 
-def run(count: int, *, first: int = 0, dataset: str = "aws.vpcflow", sequence: str = "2000") -> DocumentRun:
-    """A record's documents as the compiled path hands them over: bulk lines in one buffer (ids of ID_LENGTH)."""
+def run(count: int, *, first: int = 0, dataset: str = "aws.vpcflow", sequence: str = "2000",
+        deflated: bool = False) -> DocumentRun:
+    """A record's documents as the compiled path hands them over: bulk lines in one buffer (ids of ID_LENGTH);
+    `deflated`: as a pool worker sends them when the sink gzips its bodies (a deflate segment, no lines)."""
     index = f"logs-{dataset}-default"
     prefix = action_prefix(index)
     lines, bounds = bytearray(), bytearray()
@@ -158,8 +161,11 @@ def run(count: int, *, first: int = 0, dataset: str = "aws.vpcflow", sequence: s
         lines += orjson.dumps({"@timestamp": "2024-01-01T00:00:00.000Z", "record": sequence, "ordinal": ordinal})
         lines += b"\n"
         bounds += struct.pack("<3I", action, body, len(lines) - 1)
-    return DocumentRun(index, dataset, dataset, "stream-a", "shardId-000000000000", sequence, 0, bytes(lines),
-                       bytes(bounds), len(prefix), first)
+    out = DocumentRun(index, dataset, dataset, "stream-a", "shardId-000000000000", sequence, 0, bytes(lines),
+                      bytes(bounds), len(prefix), first)
+    if deflated:
+        out.deflate(SegmentWriter(1))
+    return out
 
 
 def run_id(sequence: str, ordinal: int) -> str:
