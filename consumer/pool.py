@@ -32,7 +32,7 @@ from functools import lru_cache
 from threading import Lock
 from typing import Any
 
-from consumer import events, hang_watch, native_path
+from consumer import events, hang_watch, native_path, pool_pipes
 from consumer.cpus import usable_cpus
 from consumer.object_errors import ObjectReadFailed
 from consumer.object_retries import RetryBudget, guarded
@@ -681,5 +681,7 @@ def _default_executor(workers: int, config: WorkerConfig) -> ProcessPoolExecutor
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["parsers", "parsers.registry", "sinks.documents"])
     board = hang_watch.watchdog(context).board if config.parse_timeout_s else None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                               initargs=(config, board))
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                                   initargs=(config, board))
+    pool_pipes.install(executor)
+    return executor
