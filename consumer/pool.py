@@ -23,14 +23,14 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from threading import Lock
-from typing import Any
+from typing import Any, cast
 
 from consumer import events, hang_watch, native_path, pool_pipes
 from consumer.cpus import usable_cpus
@@ -43,6 +43,7 @@ from parsers.outcome import UNCLAIMED_GROUPS
 from sinks.batch import BulkItem, DeadLetter, DocumentRun, Entry, RawRecord, Source
 from sinks.compress import SegmentWriter
 from sinks.documents import BulkItemBuilder, dead_letters_for
+from sinks.search import request_builder
 
 # A record as it crosses process boundaries: [sequence, sub_sequence, arrival_ms, partition_key, data_b64],
 # and, when a round stopped between two of its log objects, the index of the first pointer still to read.
@@ -99,6 +100,9 @@ class WorkerConfig:
     # joins into bodies. Compressing on every core costs what compressing in the pipeline's one process did,
     # and the pipe and that process carry a sixth of the bytes.
     bulk_compression: int | None = None
+    # The search sink's request bounds (bulk_max_docs, bulk_max_bytes): a run larger than a request takes
+    # (a log object's documents) is cut into pieces that fit before it is deflated, as the sink would cut it.
+    bulk_bounds: tuple[int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -306,9 +310,21 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
     if not keep_runs:
         out.expand_runs()
     elif config.bulk_compression is not None and out.runs:
-        writer = SegmentWriter(config.bulk_compression)
-        for _, run in out.runs:
-            run.deflate(writer)
+        out.runs = _deflated(out.runs, config.bulk_compression, config.bulk_bounds)
+    return out
+
+
+def _deflated(runs: list[tuple[int, DocumentRun]], level: int,
+              bounds: tuple[int, int] | None) -> list[tuple[int, DocumentRun]]:
+    """The runs' lines as deflate segments, each run first cut into pieces a bulk request takes whole: a
+    segment is joined into a body as it is, while a run the sink had to cut would be inflated again."""
+    writer = SegmentWriter(level)
+    out: list[tuple[int, DocumentRun]] = []
+    for before, run in runs:
+        pieces = (run,) if bounds is None else request_builder.fitted((run,), *bounds)
+        for piece in cast(Iterable[DocumentRun], pieces):  # fitted cuts a run into runs
+            piece.deflate(writer)
+            out.append((before, piece))
     return out
 
 

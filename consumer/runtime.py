@@ -72,7 +72,8 @@ def worker_config(s: Settings) -> WorkerConfig:
         objects=s.object_access(), max_chunk_documents=s.pipeline.max_documents_per_chunk,
         object_retry_budget_s=s.pipeline.object_retry_budget_s,
         parse_timeout_s=s.pipeline.parse_timeout_s, native_records=s.pipeline.native_records,
-        bulk_compression=s.search.compression_level if s.search.compress else None)
+        bulk_compression=s.search.compression_level if s.search.compress else None,
+        bulk_bounds=(s.search.bulk_max_docs, s.search.bulk_max_bytes))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -146,10 +147,15 @@ class DocumentRun:
                              self.crc)
 
     def deflate(self, writer: SegmentWriter) -> None:
-        """Keep the lines as a deflate segment only (a run whose lines start where its first document does)."""
-        if self.segment is None and self.bounds[:4] == b"\0\0\0\0":
-            self.segment, self.crc = writer.write(self.ndjson())
-            self.lines = b""
+        """Keep only the run's own bulk lines, as a deflate segment (a piece of a split run drops the rest of
+        the lines it shared: its bounds are moved to count from its first document)."""
+        if self.segment is not None:
+            return
+        bounds = memoryview(self.bounds).cast("I")
+        self.segment, self.crc = writer.write(self.ndjson())
+        if start := bounds[0]:
+            self.bounds = array("I", [at - start for at in bounds]).tobytes()
+        self.lines = b""
 
     def text(self) -> bytes:
         """`lines`, inflated from the segment the first time they are asked for."""

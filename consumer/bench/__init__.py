@@ -67,7 +67,7 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
                           native_records=plan.native and native_path.available())
     # (d)'s workers deflate the bulk lines, as the daemon's do for its search sink (the bench's discards them
     # with the same settings); (b) and (c) are the parse stage alone, as the issue defines it.
-    piping = replace(config, bulk_compression=sinks.search_compression())
+    piping = replace(config, bulk_compression=sinks.search_compression(), bulk_bounds=sinks.search_bounds())
     workers = plan.workers or os.cpu_count() or 1
     # A helper process runs (a) and (b) (their caches must not count in this process's memory, which stands
     # for the daemon's) and builds the pool stages' records, so this process holds the records and nothing

@@ -25,6 +25,11 @@ def _default(model: type, name: str) -> object:
     return model.model_fields[name].default
 
 
+def search_bounds() -> tuple[int, int]:
+    """The search sink's request bounds by default: bulk_max_docs, bulk_max_bytes."""
+    return int(_default(SearchSettings, "bulk_max_docs")), int(_default(SearchSettings, "bulk_max_bytes"))  # type: ignore[arg-type]
+
+
 def search_compression() -> int | None:
     """The gzip level of bulk bodies by default (`WorkerConfig.bulk_compression`), None if they are not gzipped."""
     return int(_default(SearchSettings, "compression_level")) if _default(SearchSettings, "compress") else None  # type: ignore[arg-type]

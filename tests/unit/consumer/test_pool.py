@@ -481,3 +481,19 @@ class _Inline:
 
     def shutdown(self, **_: object) -> None:
         pass
+
+
+def test_a_run_larger_than_a_bulk_request_is_cut_to_the_sinks_bounds_before_it_is_deflated() -> None:
+    lines = [f"message-{n}" for n in range(12)]
+    records = [wire(1, cwl(*lines)), wire(2, cwl("alone"))]
+    bounded = WorkerConfig({"logs": StreamParsing(stream="logs", namespace="prod")}, ParseOptions(),
+                           bulk_compression=1, bulk_bounds=(5, 1 << 20))
+    expected = parse_chunk("logs", "shardId-0", records, CONFIG)
+    sent = pickle.loads(pickle.dumps(parse_in_worker("logs", "shardId-0", records, bounded)))
+    runs = [run for _, run in sent.runs]
+    assert [len(run) for run in runs] == [5, 5, 2, 1] and all(run.segment is not None for run in runs)
+    assert [run.first for run in runs] == [0, 5, 10, 0]
+    entries = sent.take_entries()
+    assert list(request_builder.fitted(entries, 5, 1 << 20)) == entries  # the sink has nothing left to cut
+    request = request_builder.build(entries, lambda e: e, compress=True, level=1)
+    assert gzip.decompress(request.body) == request_builder.ndjson(expected.items)

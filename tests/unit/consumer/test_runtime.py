@@ -180,6 +180,7 @@ def test_workers_take_the_compiled_record_path_setting(tmp_path: Path) -> None:
 def test_workers_deflate_bulk_lines_at_the_search_sinks_level_only_when_it_gzips(tmp_path: Path) -> None:
     s = load(tmp_path, [{"name": "security-logs"}])
     assert runtime.worker_config(s).bulk_compression == s.search.compression_level == 1
+    assert runtime.worker_config(s).bulk_bounds == (s.search.bulk_max_docs, s.search.bulk_max_bytes)
     level3 = s.model_copy(update={"search": s.search.model_copy(update={"compression_level": 3})})
     assert runtime.worker_config(level3).bulk_compression == 3
     off = s.model_copy(update={"search": s.search.model_copy(update={"compress": False})})

@@ -72,11 +72,14 @@ def test_a_deflated_run_crosses_a_pipe_as_its_segment_and_is_split_as_its_text()
     assert bytes(head.ndjson()) + bytes(tail.ndjson()) == bytes(run(9).ndjson())
 
 
-def test_a_run_whose_lines_start_before_its_first_document_is_left_as_lines() -> None:
-    whole = run(4)
-    _, tail = whole.split(1)
+def test_a_piece_of_a_split_run_deflates_its_own_lines_only() -> None:
+    whole = run(6, first=2)
+    head, tail = whole.split(2)
+    expected = [(i.id, i.body, i.source) for i in tail.items()]
     tail.deflate(SegmentWriter(1))
-    assert tail.segment is None and bytes(tail.ndjson()) == bytes(whole.split(1)[1].ndjson())
+    assert tail.segment is not None and inflate_segment(tail.segment) == bytes(whole.split(2)[1].ndjson())
+    assert [(i.id, i.body, i.source) for i in tail.items()] == expected and tail.nbytes == len(tail.ndjson())
+    assert bytes(head.ndjson()) == bytes(whole.split(2)[0].ndjson())  # the piece it was cut from is untouched
 
 
 def test_a_bulk_body_of_deflated_runs_items_and_pieces_is_the_ndjson_of_its_entries() -> None:
