@@ -40,10 +40,21 @@ _MIN_MASKED_LENGTH = 4
 
 # `scheme://user:password@host`: the whole userinfo goes (a lone user part is often a token).
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#\"'<>]+@")
-# A secret-named word, a separator (`: `, `=`, `': '`), an optional auth scheme, then the value.
+# A secret-named word, a separator (`: `, `=`, `': '`), an optional auth scheme, then the value: in quotes,
+# everything up to the same quote (or the line's end: a value cut short is masked too), spaces included; bare,
+# up to a space or a delimiter (where a bare value ends cannot be told, and a line's rest is worth keeping).
 _SECRET_IN_TEXT = re.compile(
     r"(?i)\b([\w-]*(?:passw(?:or)?d|secret|token|api[_-]?key|authorization|credential|external[_-]?id)[\w-]*"
-    r"[\"']?\s*[:=]\s*[\"']?(?:(?:basic|bearer|apikey|token|digest)\s+)?)[^\s\"',;&})\]]+")
+    r"[\"']?\s*[:=]\s*)"
+    r"(?:([\"'])((?:(?:basic|bearer|apikey|token|digest)\s+)?).*?(\2|$)"
+    r"|((?:(?:basic|bearer|apikey|token|digest)\s+)?)[^\s\"',;&})\]]+)", re.MULTILINE)
+
+
+def _masked(match: re.Match[str]) -> str:
+    name, quote, quoted_scheme, closing, scheme = match.groups()
+    if quote is not None:
+        return f"{name}{quote}{quoted_scheme}{REDACTED}{closing}"
+    return f"{name}{scheme}{REDACTED}"
 
 _known: tuple[str, ...] = ()  # configured secret values, longest first
 
@@ -54,7 +65,7 @@ def scrub(text: str) -> str:
         if value in text:
             text = text.replace(value, REDACTED)
     text = _URL_USERINFO.sub(r"\1" + REDACTED + "@", text)
-    return _SECRET_IN_TEXT.sub(r"\1" + REDACTED, text)
+    return _SECRET_IN_TEXT.sub(_masked, text)
 
 
 def _redacted(value: Any) -> Any:

@@ -131,6 +131,19 @@ def test_secrets_inside_free_text_are_masked_even_when_not_configured(text: str)
     assert logs.REDACTED in logs.scrub(text)
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("password='my very secret pass' user=bob", "password='**********' user=bob"),
+    ('{"password": "it\'s a secret", "user": "bob"}', '{"password": "**********", "user": "bob"}'),
+    ('"Authorization": "Basic dXNl cjpw", "accept": "json"', '"Authorization": "Basic **********", "accept": "json"'),
+    ("token='cut short, with spaces", "token='**********"),
+    ("api_key: 'k1 k2'\nnext line 'kept'", "api_key: '**********'\nnext line 'kept'"),
+    ("password=hunter2 (attempt 3)", "password=********** (attempt 3)"),
+])
+def test_a_quoted_secret_is_masked_to_its_closing_quote_spaces_and_all(text: str, expected: str) -> None:
+    logs._known = ()
+    assert logs.scrub(text) == expected
+
+
 def test_ordinary_text_is_left_alone() -> None:
     for text in ("search documents retried", "Unable to locate credentials", "token bucket: 5 tokens left",
                  "checkpointed position=49590338271490256608559692538361571095921575989136588898.0",
