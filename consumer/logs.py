@@ -3,8 +3,9 @@
 One chain, set once per process. Two processors guard the output:
 - `redact_secrets` replaces, at any depth, the value of any key that names a secret (password, api_key,
   token, external_id, ...) and any `SecretStr`; in every string (the message, details, tracebacks) it masks a URL's
-  userinfo, the value after a secret-named word (`Authorization: Basic ...`, `password=...`) and the
-  secret values the process was configured with (`configure(secrets=...)`, the AWS credential variables),
+  userinfo, the value after a secret-named word (`Authorization: Basic ...`, `password=...`; a quoted value up
+  to its closing quote) and the secret values the process was configured with (`configure(secrets=...)`, the
+  AWS credential variables),
   so a secret passed by mistake, or echoed by a library's error message, still never reaches the logs;
 - `RateLimiter` lets a repeated warning or error (same logger, event and error type) through once per
   interval and reports how many were suppressed, so a flapping dependency cannot flood the logs. A line its
