@@ -54,37 +54,28 @@ def inflate_segment(segment: bytes) -> bytes:
 
 class Segments:
     """One gzip member, built from segments written elsewhere (`add_segment`) and from text compressed here
-    (`add_text`, into segments of its own), in the order they are added."""
+    (`add_text`, a segment of its own each), in the order they are added."""
 
-    __slots__ = ("_crc", "_level", "_parts", "_pending", "size")
+    __slots__ = ("_crc", "_level", "_parts", "_writer", "size")
 
     def __init__(self, level: int) -> None:
         self._level = level
+        self._writer: SegmentWriter | None = None  # made for the first text: most bodies are segments only
         self._parts: list[bytes] = [GZIP_HEADER]
-        self._pending: list[bytes | memoryview] = []  # text not compressed yet: one segment for a stretch of it
         self._crc = 0
         self.size = 0  # uncompressed bytes so far
 
     def add_segment(self, segment: bytes, crc: int, size: int) -> None:
-        self._compress_pending()
         self._parts.append(segment)
         self._crc = isal_zlib.crc32_combine(self._crc, crc, size)
         self.size += size
 
     def add_text(self, data: bytes | memoryview) -> None:
-        self._pending.append(data)
+        if self._writer is None:
+            self._writer = SegmentWriter(self._level)
+        segment, crc = self._writer.write(data)
+        self.add_segment(segment, crc, len(data))
 
     def finish(self) -> bytes:
-        self._compress_pending()
         self._parts.append(LAST_BLOCK + _TRAILER.pack(self._crc, self.size & 0xFFFFFFFF))
         return b"".join(self._parts)
-
-    def _compress_pending(self) -> None:
-        if not self._pending:
-            return
-        text = b"".join(self._pending)
-        self._pending = []
-        segment, crc = SegmentWriter(self._level).write(text)
-        self._parts.append(segment)
-        self._crc = isal_zlib.crc32_combine(self._crc, crc, len(text))
-        self.size += len(text)
