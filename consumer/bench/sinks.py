@@ -71,10 +71,9 @@ class DiscardArchive(_Counted):
 class DiscardSearch(_Counted):
     def __init__(self, threads: int = 2) -> None:
         super().__init__(threads, "bench-search")
-        self.compress = bool(_default(SearchSettings, "compress"))
-        self.level = int(_default(SearchSettings, "compression_level"))  # type: ignore[arg-type]
-        self.max_docs = int(_default(SearchSettings, "bulk_max_docs"))  # type: ignore[arg-type]
-        self.max_bytes = int(_default(SearchSettings, "bulk_max_bytes"))  # type: ignore[arg-type]
+        level = search_compression()
+        self.compress, self.level = level is not None, level or 0
+        self.max_docs, self.max_bytes = search_bounds()
 
     def deliver(self, entries: Sequence[Entry]) -> Future[None]:
         return self._executor.submit(self._encode, entries)
