@@ -60,6 +60,8 @@ DAEMON_STALLS = Counter("secstash_kcl_daemon_stalls_total", "KCL daemons killed 
                         "was not called for kcl.stall_timeout_s (each also counts as a restart)", ["stream"])
 HEARTBEATS = Counter("secstash_shard_heartbeats_total", "empty reads of held shards reported by their processors "
                      "(at most one per shard every few seconds)", ["stream"])
+POOL_RESULTS = Counter("secstash_parser_pool_results_total", "chunk results handed back by parser workers, by way: "
+                       "slot (shared memory) or pipe (larger than a slot, every slot held, or no memfd)", ["via"])
 POOL_RESTARTS = Counter("secstash_parser_pool_restarts_total", "parser pool rebuilt after a worker died")
 WORKERS_HUNG = Counter("secstash_parser_workers_killed_total", "parser workers killed because one record kept them "
                        "past its wall-clock deadline (consumer.hang_watch); the record is dead-lettered as parse_timeout")

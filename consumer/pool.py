@@ -1,7 +1,8 @@
 """The parser pool: worker processes that turn raw records into bulk items and dead letters.
 
 Workers receive plain lists (cheap to pickle) and return serialised documents (bytes), so the pipeline
-process never holds parsed dicts. A batch is cut into chunks so one busy shard still uses every core.
+process never holds parsed dicts; they write them into shared memory (`consumer.pool_slots`) where they fit,
+else through the results pipe. A batch is cut into chunks so one busy shard still uses every core.
 A worker that dies (out of memory, a crash in a C extension) breaks the pool: it is rebuilt, and each chunk
 it held is retried once, by itself; if that dies too, the chunk's records are dead-lettered as
 `worker_crashed` (halved until only the records that kill a worker by themselves are) rather than retried
@@ -32,7 +33,7 @@ from functools import lru_cache
 from threading import Lock
 from typing import Any, cast
 
-from consumer import events, hang_watch, native_path, pool_pipes
+from consumer import events, hang_watch, native_path, pool_pipes, pool_slots
 from consumer.cpus import usable_cpus
 from consumer.object_errors import ObjectReadFailed
 from consumer.object_retries import RetryBudget, guarded
@@ -220,12 +221,15 @@ class PoolUnusable(RuntimeError):
 
 _CONFIG: WorkerConfig | None = None
 _WATCH: hang_watch.WorkerWatch | None = None  # this worker's slot on the hang watch's board, if any
+_SLOTS: pool_slots.WorkerSlots | None = None  # the shared memory this worker returns results through, if any
 
 
-def _init_worker(config: WorkerConfig, board: hang_watch.Board | None = None) -> None:
-    global _CONFIG, _WATCH
+def _init_worker(config: WorkerConfig, board: hang_watch.Board | None = None,
+                 slots: pool_slots.WorkerSlots | None = None) -> None:
+    global _CONFIG, _WATCH, _SLOTS
     _CONFIG = config
     _WATCH = hang_watch.watch_worker(board)
+    _SLOTS = slots
     useragent.warm()  # compile the user-agent regexes before the first batch, not during it
     registry.names()  # import every parser now, before the freeze below
     tune_gc()
@@ -361,6 +365,14 @@ def parse_in_worker(stream: str, shard: str, records: Sequence[WireRecord], conf
                     give_up: frozenset[str] = frozenset()) -> Parsed:
     """`parse_chunk` as the pool's workers run it: the compiled path's records cross the pipe as runs."""
     return parse_chunk(stream, shard, records, config, give_up, keep_runs=True)
+
+
+def parse_into_slot(slot: int, stream: str, shard: str, records: Sequence[WireRecord],
+                    config: WorkerConfig | None = None, give_up: frozenset[str] = frozenset()) -> Any:
+    """`parse_in_worker`, its results written into the pool's shared-memory slot `slot` (`consumer.pool_slots`):
+    a `Stashed` crosses the pipe instead of them, unless they do not fit."""
+    parsed = parse_in_worker(stream, shard, records, config, give_up)
+    return _SLOTS.stash(slot, parsed) if _SLOTS is not None else parsed
 
 
 def _watched(stream: str, shard: str, wire: WireRecord, seconds: float | None) -> Any:
@@ -540,13 +552,14 @@ class ParserPool:
 
     def parse(self, stream: str, shard: str, records: Sequence[WireRecord]) -> Parsed:
         chunks = _chunks(records, self._workers)
-        futures = [(chunk, *self._submit(stream, shard, chunk)) for chunk in chunks]
-        events.QUEUE.labels("parse_chunks").inc(len(futures))
+        calls = [(chunk, self._submit(stream, shard, chunk)) for chunk in chunks]
+        events.QUEUE.labels("parse_chunks").inc(len(calls))
         result = Parsed()
         try:
-            for chunk, executor, future in futures:
+            for chunk, call in calls:
+                executor = call.executor
                 try:
-                    part = future.result()
+                    part = call.outcome()
                 except (BrokenProcessPool, CancelledError) as exc:
                     if self._closed:  # its workers were stopped: the batch is not parsed, nor checkpointed
                         raise RuntimeError("the parser pool was closed while the batch was being parsed") from exc
@@ -556,7 +569,9 @@ class ParserPool:
                     part = self._giving_up(stream, shard, chunk, failure)
                 result.merge(part)
         finally:
-            events.QUEUE.labels("parse_chunks").dec(len(futures))
+            events.QUEUE.labels("parse_chunks").dec(len(calls))
+            for _, call in calls:  # those left unread when the batch failed
+                call.abandon()
         if not self._keep_runs:
             result.expand_runs()
         return result
@@ -570,13 +585,13 @@ class ParserPool:
         give_up: set[str] = set()
         while self._retries.exhausted(failure) and failure.location not in give_up:
             give_up.add(failure.location)
-            executor, future = self._submit(stream, shard, chunk, frozenset(give_up))
+            call = self._submit(stream, shard, chunk, frozenset(give_up))
             try:
-                return future.result()
+                return call.outcome()
             except ObjectReadFailed as again:
                 failure = again
             except (BrokenProcessPool, CancelledError) as exc:
-                self._replace(executor, exc)
+                self._replace(call.executor, exc)
                 break  # the crash is the chunk's to answer for, in the next read of the batch
         raise failure
 
@@ -621,19 +636,29 @@ class ParserPool:
             raise PoolUnusable(f"the parser pool cannot parse even an empty chunk: {type(exc).__name__}: {exc}") from error
 
     def _submit(self, stream: str, shard: str, chunk: Sequence[WireRecord],
-                give_up: frozenset[str] = frozenset()) -> tuple[Any, Future[Parsed]]:
-        """The chunk's future, and the executor it went to (to replace that one, and only it, if it breaks)."""
+                give_up: frozenset[str] = frozenset()) -> _Call:
+        """The chunk's call on the pool's executor, its results to come through a shared-memory slot if one
+        is free (`consumer.pool_slots`), else through the pipe."""
         while True:
             with self._lock:
                 executor = self._executor
+            slots = pool_slots.of(executor)
+            slot = slots.claim() if slots is not None else None
+            extra = (None, give_up) if give_up else ()  # the usual call stays the plain one
             try:
-                extra = (None, give_up) if give_up else ()  # the usual call stays the plain one
-                return executor, executor.submit(parse_in_worker, stream, shard, chunk, *extra)
+                if slot is None:
+                    return _Call(executor, executor.submit(parse_in_worker, stream, shard, chunk, *extra))
+                return _Call(executor, executor.submit(parse_into_slot, slot, stream, shard, chunk, *extra),
+                             slots, slot)
             except BrokenProcessPool as exc:
+                if slot is not None:
+                    slots.release(slot)  # type: ignore[union-attr]
                 failed: Future[Parsed] = Future()
                 failed.set_exception(exc)
-                return executor, failed
+                return _Call(executor, failed)
             except RuntimeError:  # shut down by another thread's replacement in between: take the new one
+                if slot is not None:
+                    slots.release(slot)  # type: ignore[union-attr]
                 with self._lock:
                     if self._executor is executor:
                         raise
@@ -667,6 +692,39 @@ class ParserPool:
                 process.join(5)
 
 
+@dataclass(slots=True)
+class _Call:
+    """A chunk submitted to an executor (the one to replace, and only it, if it breaks), and the slot its results
+    are written into, if any."""
+
+    executor: Any
+    future: Future[Any]
+    slots: pool_slots.ResultSlots | None = None
+    slot: int | None = None
+
+    def outcome(self) -> Parsed:
+        """The chunk's results (or the worker's exception); the slot is free again afterwards, whatever came."""
+        try:
+            part = self.future.result()
+            if type(part) is pool_slots.Stashed:
+                events.POOL_RESULTS.labels("slot").inc()
+                return cast(Parsed, self.slots.read(part))  # type: ignore[union-attr]
+            events.POOL_RESULTS.labels("pipe").inc()
+            return cast(Parsed, part)
+        finally:
+            if self.slot is not None:
+                self.slots.release(self.slot)  # type: ignore[union-attr]
+                self.slot = None
+
+    def abandon(self) -> None:
+        """Free the slot of a call whose results will not be read, once its worker is done with the slot."""
+        if self.slot is None:
+            return
+        slots, slot = self.slots, self.slot
+        self.slot = None
+        self.future.add_done_callback(lambda _: slots.release(slot))  # type: ignore[union-attr]
+
+
 def _run_alone(factory: Callable[[int, WorkerConfig], Any], config: WorkerConfig, stream: str, shard: str,
                chunk: Sequence[WireRecord], timeout: float | None = None) -> Parsed:
     executor = factory(1, config)
@@ -697,7 +755,11 @@ def _default_executor(workers: int, config: WorkerConfig) -> ProcessPoolExecutor
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["parsers", "parsers.registry", "sinks.documents"])
     board = hang_watch.watchdog(context).board if config.parse_timeout_s else None
+    # Enough slots for every worker's chunk, the one queued behind each, and results not yet read.
+    slots = pool_slots.create(2 * workers + 2)
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(config, board))
+                                   initargs=(config, board, slots))
     pool_pipes.install(executor)
+    if slots is not None:
+        pool_slots.attach(executor, slots)
     return executor
