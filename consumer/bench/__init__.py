@@ -32,9 +32,9 @@ __all__ = ["Plan", "Results", "render", "run"]
 
 MIXED = "mixed"
 # Seeds: pass p of every stage reads seed + p (fresh values, so no pass finds its answers cached by the one
-# before); the pool stages add these offsets so they never meet values the one-core process or an earlier
-# pool stage has seen. Warm-ups read seed + 1000.
-_POOL_SEEDS, _PIPELINE_SEEDS, _BACKLOG_SEED, _WARM_UP_SEED = 100, 200, 300, 1000
+# before); the rounds of (b), (c) and (d) add this offset, so no process meets values it has seen: each round's
+# three stages parse the same events, each in processes of its own. Warm-ups read seed + 1000.
+_ROUND_SEEDS, _BACKLOG_SEED, _WARM_UP_SEED = 100, 300, 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,21 +98,25 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
                                       base.bare_bytes / base.events, exclude=not_ours)
             del base
         # (c) and (d) on fresh pools, warmed as the one-core process was: all three stages then start from
-        # the same caches (after a backlog every cache is full, and each miss also evicts).
-        with _pool(config, workers, warm) as pool:
-            progress(f"(c) pool of {workers}")
-            parse_n = _best(
-                stages.parse_pool(pool, load.wire, load.events, load.bare_bytes, workers, not_ours)
-                for load in _loads(records, plan, _POOL_SEEDS))
-        with _pool(piping, workers, warm) as pool:
-            progress("(d) pipeline")
-            line = max((stages.pipeline(pool, load.wire, workers, load.bare_bytes / load.events,
-                                        exclude=not_ours, pss=False)
-                        for load in _loads(records, plan, _PIPELINE_SEEDS)),
-                       key=lambda run: run.timing.events_per_s)
-    out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, parse_n, line, backlog,
+        # the same caches (after a backlog every cache is full, and each miss also evicts). They run in rounds
+        # with (b) again: each round parses one seed's events on one core (the helper), then on the pool, then
+        # through the pipeline. A shared machine's speed drifts over minutes (two runs minutes apart gave
+        # (c) 1.57 and 1.73 x (b) on unchanged code); within a round it moves all three alike, so their ratios
+        # hold what the code does, not when each stage happened to run.
+        progress(f"(b), (c) pool of {workers} and (d) pipeline, in rounds")
+        paired, parse_n, line = [], [], []
+        with _pool(config, workers, warm) as parse_pool, _pool(piping, workers, warm) as pipe_pool:
+            for load, seed in _loads(records, plan, _ROUND_SEEDS):
+                paired.append(helper.submit(measure_parse, plan, config, seed).result())
+                parse_n.append(stages.parse_pool(parse_pool, load.wire, load.events, load.bare_bytes, workers,
+                                                 not_ours))
+                line.append(stages.pipeline(pipe_pool, load.wire, workers, load.bare_bytes / load.events,
+                                            exclude=not_ours, pss=False))
+    out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, _best(parse_n),
+                  max(line, key=lambda run: run.timing.events_per_s), backlog,
                   backlog.timing.events, pickled, passes=plan.passes, native=config.native_records,
-                  pipeline_pickling=pickled_deflated if piping.bulk_compression is not None else None)
+                  pipeline_pickling=pickled_deflated if piping.bulk_compression is not None else None,
+                  paired_parse=_best(paired))
     if plan.e2e_events:
         from consumer.bench import e2e
 
@@ -133,10 +137,11 @@ def _pool(config: WorkerConfig, workers: int, warm: workload.Workload) -> Iterat
 
 
 def _loads(records: Callable[[int], workload.Workload], plan: Plan,
-           offset: int) -> Iterator[workload.Workload]:
-    """One workload per pass, built when its pass starts (only one is held at a time)."""
+           offset: int) -> Iterator[tuple[workload.Workload, int]]:
+    """One workload per round and its seed, built when its round starts (only one is held at a time)."""
     for number in range(plan.passes):
-        yield records(plan.seed + offset + number)
+        seed = plan.seed + offset + number
+        yield records(seed), seed
 
 
 def _best(timings: Iterable[stages.Timing]) -> stages.Timing:
@@ -165,6 +170,13 @@ def measure(name: str, plan: Plan, config: WorkerConfig) -> DatasetResult:
         parses.append(stages.parse_one_core(load.wire, config, load.events, load.bare_bytes))
     assert load is not None
     return DatasetResult(name, load.events, _best(floors), _best(parses), load.record_bytes, len(load.wire))
+
+
+def measure_parse(plan: Plan, config: WorkerConfig, seed: int) -> stages.Timing:
+    """(b) for one round: the mixed corpus of `seed` parsed on one core, in the helper process that measured
+    the datasets (warmed up; no other stage running meanwhile)."""
+    load = workload.build(MIXED, plan.mixed_events, seed, corpus.BENCH_MIX)
+    return stages.parse_one_core(load.wire, config, load.events, load.bare_bytes)
 
 
 def measure_pickling(plan: Plan, config: WorkerConfig, records: int = 500) -> Pickling:

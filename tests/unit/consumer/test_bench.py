@@ -293,3 +293,30 @@ def test_the_report_says_which_path_parsed_the_records():
     on = _results()
     on.native = True
     assert "compiled record path: on (VPC Flow Logs" in report.render(on)
+
+
+def test_c_is_compared_with_b_from_its_own_rounds_when_there_are_any():
+    results = _results(parse1=10.0, parse_n=5.5)  # the mixed row's (b): 10,000 events/s; (c) 18,182
+    assert round(results.scaling, 2) == 1.82
+    results.paired_parse = _timing(1000, 0.08)  # (b) in the rounds beside (c): 12,500 events/s
+    assert round(results.scaling, 2) == 1.45
+    text = report.render(results)
+    assert "= 1.45 x (b)" in text and "(b) 12,500 events/s" in text
+    assert "parse1=12500 parseN=18182" in text.splitlines()[-1]  # the line's ratio is the scaling reported
+    assert "(b) >= 15% of (a) for mixed: 10.0%" in text  # the mixed row keeps its own (a) and (b)
+
+
+def test_a_rounds_b_parses_the_mixed_corpus_of_that_rounds_seed(monkeypatch):
+    from consumer import bench
+
+    built: list[tuple[str, int, int]] = []
+    real_build = workload.build
+
+    def build(name, events, seed, mix=None):
+        built.append((name, events, seed))
+        return real_build(name, events, seed, mix)
+
+    monkeypatch.setattr(workload, "build", build)
+    timing = bench.measure_parse(Plan(mixed_events=150, seed=7), CONFIG, 107)
+    assert built == [("mixed", 150, 107)]
+    assert timing.events == 150 and timing.wall_s > 0
