@@ -178,8 +178,8 @@ def render(results: Results) -> str:
                  f"{results.pool.mb_per_s:.1f} MB/s = {results.scaling:.2f} x (b); {_cpu(results, results.pool)}")
     if results.pickling:
         pickling = results.pickling
-        lines.append(f"    results cross from workers as {pickling.bytes:,.0f} pickled bytes per document: "
-                     f"{pickling.dumps_us:.1f} µs to pickle (worker) + {pickling.loads_us:.1f} µs "
+        lines.append(f"    results cross from workers through shared memory as {pickling.bytes:,.0f} pickled bytes per "
+                     f"document: {pickling.dumps_us:.1f} µs to pickle (worker) + {pickling.loads_us:.1f} µs "
                      f"to unpickle (pipeline process)")
     pss = f"; PSS {backlog.peak.pss_mb:.0f} MB)" if backlog.peak.pss_mb is not None else ")"
     lines += [
