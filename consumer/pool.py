@@ -264,6 +264,7 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
     fetch = _fetcher(config, stream, out, give_up)
     limit = config.max_chunk_documents
     native = config.native_records and native_path.available()
+    watch = _chunk_watch(stream, shard, records, config.parse_timeout_s)
     with cpu_deadlines(config.parse_timeout_s) as deadline:
         for position, wire in enumerate(records):
             if limit is not None and out.held() >= limit:
@@ -273,7 +274,7 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
                 out.deferred.extend(records[position:])
                 break
             if native and len(wire) == 5:
-                with _watched(stream, shard, wire, config.parse_timeout_s):
+                with watch.record(position) if watch is not None else _UNWATCHED:
                     run = native_path.render(stream, shard, wire, parsing, config.options, config.naming)
                 if run is not None:
                     out.runs.append((len(out.items), run))
@@ -289,7 +290,7 @@ def parse_chunk(stream: str, shard: str, records: Sequence[WireRecord], config: 
             builder = BulkItemBuilder(stream, shard, record, config.naming)
             full = None if limit is None else _full(limit, out.held(), builder)
             try:
-                with _watched(stream, shard, wire, config.parse_timeout_s), deadline:
+                with watch.record(position) if watch is not None else _UNWATCHED, deadline:
                     outcome = parse_record(data, parsing, config.options, fetch,
                                            builder.add, first_object=wire[5] if len(wire) > 5 else 0, full=full)
             except Overtime:
@@ -375,11 +376,16 @@ def parse_into_slot(slot: int, stream: str, shard: str, records: Sequence[WireRe
     return _SLOTS.stash(slot, parsed) if _SLOTS is not None else parsed
 
 
-def _watched(stream: str, shard: str, wire: WireRecord, seconds: float | None) -> Any:
-    """The record on this worker's slot of the hang watch, with its wall-clock deadline (none inline)."""
-    if _WATCH is None or not seconds:
-        return nullcontext()
-    return _WATCH.record(hang_watch.record_key(stream, shard, wire[0], wire[1]), hang_watch.WALL_FACTOR * seconds)
+def _chunk_watch(stream: str, shard: str, records: Sequence[WireRecord],
+                 seconds: float | None) -> hang_watch.WorkerWatch | None:
+    """This worker's slot of the hang watch, naming the chunk, whose records then get their wall-clock deadline
+    (`watch.record(position)`); None inline, or without a limit."""
+    if _WATCH is None or not seconds or not records:
+        return None
+    return _WATCH.chunk(hang_watch.chunk_key(stream, shard, records), hang_watch.WALL_FACTOR * seconds)
+
+
+_UNWATCHED = nullcontext()  # reusable: a record parsed without the hang watch
 
 
 class Overtime(BaseException):

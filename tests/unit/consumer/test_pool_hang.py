@@ -131,15 +131,17 @@ def test_a_worker_within_its_deadline_is_left_alone_and_one_past_it_is_killed() 
     board = hang_watch.Board(multiprocessing.get_context("forkserver"), slots=4)
     watchdog = hang_watch.Watchdog(board)  # not started: scanned by hand with an injected clock
     sleepers = [subprocess.Popen(["sleep", "60"]) for _ in range(3)]
+    chunk = [wire(n, b"") for n in range(5)]
     try:
-        for slot, (sleeper, deadline) in enumerate(zip(sleepers, (100.0, 200.0, 0.0))):
+        for slot, sleeper, deadline in zip(board.slots, sleepers, (100.0, 200.0, 0.0)):
             board.pids[slot], board.deadlines[slot] = sleeper.pid, deadline
-            board.keys[slot] = hang_watch.record_key("logs", "shardId-0", str(slot), 0)
+            board.keys[slot], board.positions[slot] = hang_watch.chunk_key("logs", "shardId-0", chunk), 3
         watchdog.scan(now=150.0)
         assert sleepers[0].wait(timeout=10) == -9  # past its deadline
         assert sleepers[1].poll() is None and sleepers[2].poll() is None  # before it; not parsing
-        chunk = [wire(n, b"") for n in range(3)]
-        assert watchdog.take_hung("logs", "shardId-0", chunk) == [0]
+        assert watchdog.take_hung("logs", "shardId-0", chunk[:4]) == []  # another chunk (the same first record)
+        assert watchdog.take_hung("logs", "shardId-1", chunk) == []  # another shard's
+        assert watchdog.take_hung("logs", "shardId-0", chunk) == [3]  # the record at its position
         assert watchdog.take_hung("logs", "shardId-0", chunk) == []  # told once
     finally:
         for sleeper in sleepers:
@@ -151,7 +153,8 @@ def test_time_waiting_on_s3_does_not_count_toward_the_wall_deadline() -> None:
     board = hang_watch.Board(multiprocessing.get_context("forkserver"), slots=1)
     watch = hang_watch.watch_worker(board)
     assert watch is not None
-    with watch.record(key=7, budget_s=0.05):
+    with watch.chunk(key=7, budget_s=0.05).record(2):
+        assert (board.keys[0], board.positions[0]) == (7, 2)
         deadline = board.deadlines[0]
         with watch.paused():
             assert board.deadlines[0] == 0.0  # nothing to kill while the read waits
@@ -159,6 +162,13 @@ def test_time_waiting_on_s3_does_not_count_toward_the_wall_deadline() -> None:
                 time.sleep(0.01)
         assert board.deadlines[0] > time.monotonic()  # the deadline moved by the read's time
     assert board.deadlines[0] == 0.0
+
+
+def test_each_workers_slot_is_a_cache_line_of_its_own() -> None:
+    board = hang_watch.Board(multiprocessing.get_context("forkserver"), slots=3)
+    assert [board.claim(pid) for pid in (os.getpid(), os.getppid(), 1)] == [0, 8, 16]
+    assert board.claim(os.getpid()) is None
+    assert ctypes.sizeof(board.deadlines) // 3 == 64
 
 
 def test_a_slot_left_by_a_dead_worker_is_claimed_again() -> None:
