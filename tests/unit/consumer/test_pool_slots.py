@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from consumer import events, pool_slots
+from consumer import pool as pool_module
 from consumer.pool import ParserPool, WorkerConfig, _Call, parse_chunk
 from consumer.pool_slots import ResultSlots, Stashed
 from parsers import ParseOptions, StreamParsing
@@ -168,3 +169,47 @@ def test_the_parser_pools_results_are_the_same_through_slots_or_through_the_pipe
         assert [(i.id, i.body) for i in got.items] == [(i.id, i.body) for i in expected.items]
         assert got.event_count == expected.event_count == 6000
     assert _via(way) - before == 3 * 2  # every chunk of every batch came back that way
+
+
+def _crash_on_poison(slot: int | None, stream: str, shard: str, chunk: list, *rest: object) -> object:
+    if any(w[0] == "999" for w in chunk):
+        os._exit(1)  # as a segfault or the OOM killer ends a worker
+    if slot is None:
+        return pool_module.parse_in_worker(stream, shard, chunk, *rest)  # type: ignore[arg-type]
+    return pool_module.parse_into_slot(slot, stream, shard, chunk, *rest)  # type: ignore[arg-type]
+
+
+class _SlottedCrashing(ProcessPoolExecutor):
+    """The pool's own executor (slots, initializer), whose worker dies on a poison record."""
+
+    def submit(self, fn, *args):  # type: ignore[override]
+        if fn is pool_module.parse_into_slot:
+            return super().submit(_crash_on_poison, *args)
+        return super().submit(_crash_on_poison, None, *args)
+
+
+def test_a_worker_that_dies_mid_batch_leaves_every_slot_free_and_the_rest_parsed() -> None:
+    context = multiprocessing.get_context("forkserver")
+    built: list[ResultSlots] = []
+
+    def factory(workers: int, config: WorkerConfig) -> ProcessPoolExecutor:
+        slots = pool_slots.create(2 * workers + 2)
+        assert slots is not None
+        executor = _SlottedCrashing(max_workers=workers, mp_context=context, initializer=pool_module._init_worker,
+                                    initargs=(config, None, slots))
+        pool_slots.attach(executor, slots)
+        built.append(slots)
+        return executor
+
+    records = _records(100)
+    records.insert(10, ["999", *records[10][1:]])  # its worker dies on it
+    pool = ParserPool(CONFIG, workers=2, executor_factory=factory)
+    try:
+        parsed = pool.parse("logs", "shardId-1", records)
+        again = pool.parse("logs", "shardId-1", _records(100))  # the replaced pool, through its own slots
+    finally:
+        pool.close()
+    assert [d.source.sequence for d in parsed.dead_letters] == ["999"]
+    assert parsed.event_count == 100 * 20 + 1 and again.event_count == 100 * 20
+    for slots in built:  # the broken pool's, the isolation pools', the replacement's: none left claimed
+        assert sorted(slots.claim() for _ in range(slots.count)) == list(range(slots.count))
