@@ -653,21 +653,20 @@ class ParserPool:
             extra = (None, give_up) if give_up else ()  # the usual call stays the plain one
             try:
                 if slot is None:
-                    return _Call(executor, executor.submit(parse_in_worker, stream, shard, chunk, *extra))
-                return _Call(executor, executor.submit(parse_into_slot, slot, stream, shard, chunk, *extra),
-                             slots, slot)
+                    future = executor.submit(parse_in_worker, stream, shard, chunk, *extra)
+                else:
+                    future = executor.submit(parse_into_slot, slot, stream, shard, chunk, *extra)
             except BrokenProcessPool as exc:
-                if slot is not None:
-                    slots.release(slot)  # type: ignore[union-attr]
-                failed: Future[Parsed] = Future()
-                failed.set_exception(exc)
-                return _Call(executor, failed)
+                future = Future()
+                future.set_exception(exc)  # the call's outcome raises it, and frees the slot as any outcome does
             except RuntimeError:  # shut down by another thread's replacement in between: take the new one
                 if slot is not None:
                     slots.release(slot)  # type: ignore[union-attr]
                 with self._lock:
                     if self._executor is executor:
                         raise
+                continue
+            return _Call(executor, future, slots, slot)
 
     def _replace(self, broken: Any, error: BaseException) -> None:
         """Replace `broken` if it is still the pool in use: every chunk of a broken pool fails, and only the

@@ -14,9 +14,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
-from consumer import events, pool_slots
 from consumer import pool as pool_module
+from consumer import pool_slots
 from consumer.pool import ParserPool, WorkerConfig, _Call, parse_chunk
 from consumer.pool_slots import ResultSlots, Stashed
 from parsers import ParseOptions, StreamParsing
@@ -151,7 +152,7 @@ def _records(count: int) -> list[list[object]]:
 
 
 def _via(way: str) -> float:
-    return events.POOL_RESULTS.labels(way)._value.get()
+    return REGISTRY.get_sample_value("secstash_parser_pool_results_total", {"via": way}) or 0.0
 
 
 @pytest.mark.parametrize("slot_bytes, way", [(8 * MIB, "slot"), (64 * 1024, "pipe")])
