@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -151,8 +151,12 @@ class DocumentRun:
         the lines it shared: its bounds are moved to count from its first document)."""
         if self.segment is not None:
             return
-        bounds = memoryview(self.bounds).cast("I")
         self.segment, self.crc = writer.write(self.ndjson())
+        self.drop_lines()
+
+    def drop_lines(self) -> None:
+        """Forget `lines`, which a segment holds now, and count the bounds from the run's first document."""
+        bounds = memoryview(self.bounds).cast("I")
         if start := bounds[0]:
             self.bounds = array("I", [at - start for at in bounds]).tobytes()
         self.lines = b""
@@ -192,26 +196,77 @@ class DocumentRun:
                 in enumerate(zip(bounds[0::3], bounds[1::3], bounds[2::3]), self.first)]
 
 
+@dataclass(slots=True)
+class RunGroup:
+    """Runs of one index and dataset, from several records of a chunk, that a pool worker deflated as one
+    segment (`deflated`). A segment per record ended a deflate block per record, whose Huffman codes ISA-L
+    builds anew: ~13 µs a block, ~0.8 µs per document of the mixed corpus, and a tenth more bytes. The search
+    sink puts a group whole into one request, as it does a run; anything else (a retry of one document, a dead
+    letter, a spill) inflates the segment once and takes the runs' documents (`items`)."""
+
+    runs: tuple[DocumentRun, ...]  # their lines empty until `items` inflates the segment, bounds counting from 0
+    segment: bytes
+    crc: int
+    documents: int
+    nbytes: int  # bytes the group adds to a bulk body: its runs' lines
+
+    @classmethod
+    def deflated(cls, runs: Sequence[DocumentRun], writer: SegmentWriter) -> RunGroup:
+        segment, crc, size = writer.write_parts([run.ndjson() for run in runs])
+        for run in runs:
+            run.drop_lines()
+        return cls(tuple(runs), segment, crc, sum(len(run) for run in runs), size)
+
+    def __len__(self) -> int:
+        return self.documents
+
+    def __reduce__(self) -> tuple[type[RunGroup], tuple[object, ...]]:
+        return RunGroup, (self.runs, self.segment, self.crc, self.documents, self.nbytes)
+
+    @property
+    def index(self) -> str:
+        return self.runs[0].index
+
+    @property
+    def dataset(self) -> str:
+        return self.runs[0].dataset
+
+    def ndjson(self) -> bytes:
+        return b"".join(bytes(run.ndjson()) for run in self._inflated())
+
+    def items(self) -> list[BulkItem]:
+        return [item for run in self._inflated() for item in run.items()]
+
+    def _inflated(self) -> tuple[DocumentRun, ...]:
+        """The runs, their lines back from the segment (inflated once)."""
+        runs = self.runs
+        if not runs[0].lines:
+            text, at = inflate_segment(self.segment), 0
+            for run in runs:
+                run.lines, at = text[at:at + run.nbytes], at + run.nbytes
+        return runs
+
+
 # An id of characters JSON writes as they are: its action line is the prefix, the id and `"}}` (request_builder).
 plain_id = re.compile(r"[A-Za-z0-9_.:-]+\Z").match
 
 
-# What the search sink takes: one document, or a record's documents rendered whole.
-Entry = BulkItem | DocumentRun
+# What the search sink takes: one document, a record's documents rendered whole, or runs deflated together.
+Entry = BulkItem | DocumentRun | RunGroup
 
 
 def documents_in(entry: Entry) -> int:
-    return len(entry) if type(entry) is DocumentRun else 1
+    return 1 if type(entry) is BulkItem else len(entry)
 
 
 def as_items(entries: Iterable[Entry]) -> list[BulkItem]:
     """Every document of `entries` as a BulkItem, in order."""
     items: list[BulkItem] = []
     for entry in entries:
-        if type(entry) is DocumentRun:
-            items.extend(entry.items())
-        else:
+        if type(entry) is BulkItem:
             items.append(entry)
+        else:
+            items.extend(entry.items())
     return items
 
 

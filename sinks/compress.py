@@ -15,6 +15,7 @@ combines their CRCs, instead of compressing every document itself (`secstash ben
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 
 from isal import igzip, isal_zlib
 
@@ -45,6 +46,19 @@ class SegmentWriter:
         """`data` as a segment, and its CRC-32."""
         compressor = self._compressor
         return compressor.compress(data) + compressor.flush(isal_zlib.Z_FULL_FLUSH), isal_zlib.crc32(data)
+
+    def write_parts(self, parts: Iterable[bytes | memoryview]) -> tuple[bytes, int, int]:
+        """`parts`, one after the other, as one segment; its CRC-32 and how many bytes it holds. Above level 0
+        each flush ends a block whose Huffman codes ISA-L builds for it: ~13 µs per block on a 2-core EPYC,
+        which one segment per ~27 KB record's lines paid on top of ~45 µs of compressing them."""
+        compressor, crc, size = self._compressor, 0, 0
+        out = []
+        for part in parts:
+            out.append(compressor.compress(part))
+            crc = isal_zlib.crc32(part, crc)
+            size += len(part)
+        out.append(compressor.flush(isal_zlib.Z_FULL_FLUSH))
+        return b"".join(out), crc, size
 
 
 def inflate_segment(segment: bytes) -> bytes:

@@ -69,14 +69,14 @@ def item_bytes(item: BulkItem) -> int:
 
 def entry_bytes(entry: Entry) -> int:
     """Bytes a document or a run adds to a bulk body."""
-    return entry.nbytes if type(entry) is DocumentRun else item_bytes(entry)
+    return item_bytes(entry) if type(entry) is BulkItem else entry.nbytes
 
 
 def ndjson(entries: Iterable[Entry]) -> bytes:
     parts: list[bytes | memoryview] = []
     add = parts.append
     for entry in entries:
-        if type(entry) is DocumentRun:
+        if type(entry) is not BulkItem:
             add(entry.ndjson())  # the compiled path wrote the lines already
             continue
         add(action_line(entry))
@@ -88,7 +88,8 @@ def ndjson(entries: Iterable[Entry]) -> bytes:
 
 def fitted(entries: Iterable[Entry], max_docs: int, max_bytes: int) -> Iterator[Entry]:
     """`entries`, with every run cut into pieces of at most `max_docs` documents and `max_bytes` bytes (a
-    document larger than that alone is a piece of its own), so that a bulk request can always take one."""
+    document larger than that alone is a piece of its own), so that a bulk request can always take one. A
+    RunGroup is left whole: a worker makes them well within these bounds (`consumer.pool`)."""
     for entry in entries:
         if type(entry) is not DocumentRun or (len(entry) <= max_docs and entry.nbytes <= max_bytes):
             yield entry
@@ -151,7 +152,7 @@ def gzip_ndjson(entries: Iterable[Entry], level: int) -> tuple[bytes, int]:
     body = Segments(level)
     stretch: list[Entry] = []
     for entry in entries:
-        if type(entry) is DocumentRun and entry.segment is not None:
+        if type(entry) is not BulkItem and entry.segment is not None:
             if stretch:
                 body.add_text(ndjson(stretch))
                 stretch = []

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sinks.backoff import full_jitter
-from sinks.batch import DeadLetter, DocumentRun, Entry, as_items, documents_in
+from sinks.batch import BulkItem, DeadLetter, Entry, as_items, documents_in
 from sinks.errors import SinkClosed, SinkConfigError, SinkError
 from sinks.search import bootstrap, events, request_builder, retry, templates
 from sinks.search import client as client_mod
@@ -55,8 +55,9 @@ class _Delivery:
 
 @dataclass(eq=False, slots=True)
 class _Entry:
-    # One document, or a record's documents from the compiled path: they go out, and nearly always succeed,
-    # together; when one of them needs anything else, the run becomes an entry per document (`_explode`).
+    # One document, or a record's documents from the compiled path (a run; or several records' runs, a group):
+    # they go out, and nearly always succeed, together; when one of them needs anything else, the run becomes
+    # an entry per document (`_explode`).
     item: Entry
     delivery: _Delivery
     size: int  # bytes this entry holds of the in-flight budget (its bulk bytes)
@@ -277,9 +278,9 @@ class SearchSink:
             events.waiting_for_room(-1)
 
     def deliver(self, entries: Sequence[Entry]) -> Future[None]:
-        """Take documents (BulkItems, and DocumentRuns of the compiled path); the future resolves when every
-        one is indexed, a duplicate, dead-lettered or spilled. Blocks while the in-flight bytes are above
-        `max_in_flight_bytes` (backpressure)."""
+        """Take documents (BulkItems, and the compiled path's DocumentRuns and RunGroups); the future resolves
+        when every one is indexed, a duplicate, dead-lettered or spilled. Blocks while the in-flight bytes are
+        above `max_in_flight_bytes` (backpressure)."""
         future: Future[None] = Future()
         if not entries:
             future.set_result(None)
@@ -401,8 +402,8 @@ class SearchSink:
             self._stats.bulk_requests += 1
         if fate is RequestFate.SPLIT:
             events.bulk_sent("http_4xx", request.raw_bytes, time.perf_counter() - started)
-            if len(batch) == 1 and batch[0].documents > 1:
-                batch = self._explode(batch[0])  # a run alone: its documents are the pieces
+            if len(batch) == 1 and type(batch[0].item) is not BulkItem:
+                batch = self._explode(batch[0])  # a run alone, even of one document: its documents are the pieces
             if len(batch) == 1:
                 self._dead_letter(batch, [decision] if decision else [])
             elif batch:  # halve it here, in order, until the pieces fit (a single piece that does not is rejected)
@@ -432,7 +433,7 @@ class SearchSink:
         for entry in batch:
             decisions = [_item_decision(result) for result in results[position:position + entry.documents]]
             position += entry.documents
-            if entry.documents > 1:
+            if type(entry.item) is not BulkItem:  # a run or a group: a dead letter needs its document's own item
                 if all(d.outcome is Outcome.INDEXED or d.outcome is Outcome.DUPLICATE for d in decisions):
                     for decision in decisions:
                         (indexed if decision.outcome is Outcome.INDEXED else duplicates)[entry.item.dataset] += 1
@@ -469,7 +470,7 @@ class SearchSink:
         """A run's documents as entries of their own, for the one among them that needs a retry, a dead letter
         or a smaller request. They take the run's delivery and bytes, and its place: a worker's batch that
         fails from here on retries them (`_live`), not the run. Empty when the run is settled already."""
-        assert type(entry.item) is DocumentRun
+        assert type(entry.item) is not BulkItem
         items = entry.item.items()
         sizes = [request_builder.item_bytes(i) for i in items]
         parts = [_Entry(i, entry.delivery, n, entry.accepted_at, entry.attempts, entry.due)

@@ -31,7 +31,7 @@ from consumer.pool import IndexNaming
 from parsers import ParseOptions
 from parsers.record import parse_record
 from parsers.rules import StreamParsing
-from sinks.batch import BulkItem, DeadLetter, DocumentRun, Entry, RawRecord, Source
+from sinks.batch import BulkItem, DeadLetter, DocumentRun, Entry, RawRecord, RunGroup, Source
 from sinks.compress import SegmentWriter
 from sinks.deadletter import DeadLetterSink, iter_dead_letters
 from sinks.documents import BulkItemBuilder
@@ -337,19 +337,21 @@ def test_runs_of_bulk_lines_are_indexed_whole_and_their_one_rejected_document_de
     r = rig(es, concurrent_requests=1, ignore_malformed=False)
     r.sink.start()
     r.sink.deliver(bulk_items(1, namespace, override=conflicting)).result(60)  # session_duration maps as long
-    # Records 0 and 2 as a worker sends them to a sink that gzips (deflate segments; the rejected document is
-    # in record 2), 1 and 3 as bulk lines: one body holds both kinds.
-    runs = [record_runs(namespace, k, per_record, conflicting, deflated=k % 2 == 0) for k in range(4)]
+    # As a worker sends them to a sink that gzips: record 0 a deflate segment of its own, records 2 and 3 one
+    # segment for both (a RunGroup; the rejected document is in record 2); record 1 as bulk lines. One body
+    # holds all three kinds.
+    runs = [record_runs(namespace, k, per_record, conflicting, deflated=k == 0) for k in range(4)]
     assert all(len(entries) == 1 and isinstance(entries[0], DocumentRun) for entries in runs)
-    assert [entries[0].segment is not None for entries in runs] == [True, False, True, False]
-    settle([r.sink.deliver(entries) for entries in runs], 120)
+    assert [entries[0].segment is not None for entries in runs] == [True, False, False, False]
+    deliveries: list[list[Entry]] = [runs[0], runs[1], [RunGroup.deflated([runs[2][0], runs[3][0]], SegmentWriter(1))]]
+    settle([r.sink.deliver(entries) for entries in deliveries], 120)
     [letter] = r.letters()
     assert (letter.reason, letter.id, letter.source.sequence, letter.source.ordinal) == (
         "parsing", f"r{bad:019d}", str(20_000_000 + (bad - 1) // per_record), (bad - 1) % per_record)
     assert "one hour" in letter.raw
     assert count(es, target) == 100
     duplicates = r.sink.stats().duplicates
-    settle([r.sink.deliver(entries) for entries in runs], 120)  # a replay: nothing twice
+    settle([r.sink.deliver(entries) for entries in deliveries], 120)  # a replay: nothing twice
     assert r.sink.stats().duplicates - duplicates == 99 and count(es, target) == 100
 
 
@@ -464,13 +466,16 @@ def test_opensearch_data_streams_are_created_from_our_templates_and_written(
     r.sink.start()
     futures = [r.sink.deliver(bulk_items(1000, namespace, dataset=ds)) for ds in (DATASET, "aws.vpcflow")]
     settle(futures, 120)
-    # Records' runs as the pool's workers send them to a sink that gzips: bodies joined from deflate segments.
+    # Records' runs as the pool's workers send them to a sink that gzips: bodies joined from deflate segments,
+    # a segment per record and one for four records (a RunGroup).
     settle([r.sink.deliver(record_runs(namespace, k, 50, deflated=True)) for k in range(4)], 120)
+    grouped = [entry for k in range(4, 8) for entry in record_runs(namespace, k, 50)]
+    settle([r.sink.deliver([RunGroup.deflated(grouped, SegmentWriter(1))])], 120)  # type: ignore[arg-type]
     for ds in (DATASET, "aws.vpcflow"):
         stream = f"logs-{ds}-{namespace}"
         status, body = opensearch.request("GET", f"/_data_stream/{stream}")
         assert status == 200 and body["data_streams"][0]["template"] == f"secstash-logs-{ds}"
-        assert count(opensearch, stream) == (1200 if ds == DATASET else 1000)
+        assert count(opensearch, stream) == (1400 if ds == DATASET else 1000)
     _, mapping = opensearch.request("GET", f"/logs-{DATASET}-{namespace}/_mapping/field/source.ip,source.port")
     fields = next(iter(mapping.values()))["mappings"]
     assert fields["source.ip"]["mapping"]["ip"]["type"] == "ip"

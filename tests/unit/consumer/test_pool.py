@@ -21,6 +21,7 @@ from consumer import corpus
 from consumer import pool as pool_module
 from consumer.objects import ObjectAccess
 from consumer.pool import (
+    GROUP_SHARE,
     MAX_ISOLATION_POOLS,
     IndexNaming,
     ParserPool,
@@ -30,6 +31,7 @@ from consumer.pool import (
     parse_in_worker,
 )
 from parsers import ObjectUnavailable, ParseOptions, StreamParsing
+from sinks.batch import Entry, RunGroup, as_items
 from sinks.search import request_builder
 
 CONFIG = WorkerConfig({"logs": StreamParsing(stream="logs", namespace="prod")}, ParseOptions())
@@ -451,6 +453,31 @@ def test_workers_of_a_gzipping_search_sink_send_segments_whose_bodies_hold_the_s
     request = request_builder.build(sent.take_entries(), lambda e: e, compress=True, level=1)
     assert gzip.decompress(request.body) == request_builder.ndjson(entries)
     assert (sent.events, sent.documents, sent.dead_letters) == (expected.events, expected.documents, expected.dead_letters)
+
+
+def test_workers_of_a_gzipping_search_sink_deflate_runs_of_one_index_together_within_a_share_of_its_bounds() -> None:
+    stream, bounds = "security", (5000, 5 << 20)
+    records = [[str(n), 0, 1_793_491_200_000 + n, "pk", base64.b64encode(r.data).decode()]
+               for n, r in enumerate(corpus.records(1_500, seed=3, mix=corpus.BENCH_MIX))]
+    parsing = {stream: corpus.stream_parsing(stream)}
+    expected = parse_in_worker(stream, "shardId-0", records, WorkerConfig(parsing, ParseOptions()))
+    alone = parse_in_worker(stream, "shardId-0", records, WorkerConfig(parsing, ParseOptions(), bulk_compression=1))
+    sent = pickle.loads(pickle.dumps(parse_in_worker(
+        stream, "shardId-0", records, WorkerConfig(parsing, ParseOptions(), bulk_compression=1, bulk_bounds=bounds))))
+    groups = [entry for _, entry in sent.runs if isinstance(entry, RunGroup)]
+    assert len(groups) > 3 and sum(len(g.runs) for g in groups) > 5 * len(groups)
+    assert all(len({(run.index, run.dataset) for run in g.runs}) == 1 for g in groups)
+    assert all(len(g) <= bounds[0] // GROUP_SHARE and g.nbytes <= bounds[1] // GROUP_SHARE for g in groups)
+    deflated = sum(len(entry.segment or b"") for _, entry in sent.runs)
+    assert deflated < 0.95 * sum(len(run.segment or b"") for _, run in alone.runs)  # fewer blocks, more history
+    entries = sent.take_entries()
+    request = request_builder.build(entries, lambda e: e, compress=True, level=1)
+    assert gzip.decompress(request.body) == request_builder.ndjson(entries)
+
+    def documents(parsed_entries: list[Entry]) -> list[tuple[object, ...]]:
+        return sorted((i.id, i.body, i.source, i.index, i.dataset) for i in as_items(parsed_entries))
+
+    assert documents(entries) == documents(expected.take_entries())
 
 
 def test_a_pool_that_hands_over_items_has_its_workers_send_lines_not_segments() -> None:

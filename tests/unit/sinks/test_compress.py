@@ -14,7 +14,7 @@ from sinks.batch import DocumentRun
 from sinks.compress import Segments, SegmentWriter, inflate_segment
 from sinks.search import request_builder as rb
 
-from .search.fakes import items, run
+from .search.fakes import group, items, run
 
 
 def texts(seed: int, count: int) -> list[bytes]:
@@ -100,3 +100,26 @@ def _member(segments: list[bytes], crc: int, size: int) -> bytes:
     for segment in segments:
         body.add_segment(segment, crc, size)
     return body.finish()
+
+
+def test_runs_deflated_as_a_group_give_their_documents_back_in_order_from_one_segment() -> None:
+    plain = [run(3, sequence="2001"), run(5, first=2, sequence="2002"), run(1, sequence="2003")]
+    grouped = group(run(3, sequence="2001"), run(5, first=2, sequence="2002"), run(1, sequence="2003"))
+    assert all(r.lines == b"" and r.segment is None for r in grouped.runs)
+    assert len(grouped) == 9 and rb.entry_bytes(grouped) == sum(r.nbytes for r in plain)
+    assert inflate_segment(grouped.segment) == b"".join(bytes(r.ndjson()) for r in plain)
+    received = pickle.loads(pickle.dumps(grouped, protocol=pickle.HIGHEST_PROTOCOL))
+    assert received.segment == grouped.segment and all(r.lines == b"" for r in received.runs)
+    assert [(i.id, i.body, i.source, i.index, i.dataset) for i in received.items()] == \
+           [(i.id, i.body, i.source, i.index, i.dataset) for r in plain for i in r.items()]
+    assert received.ndjson() == rb.ndjson(plain)  # type: ignore[arg-type]
+
+
+def test_a_bulk_body_joins_a_groups_segment_between_runs_and_items() -> None:
+    entries = [run(2, sequence="2000", deflated=True), group(run(3, sequence="2001"), run(4, sequence="2002")),
+               *items(2), group(run(1, sequence="2003"), run(2, sequence="2004"))]
+    request = rb.build(entries, lambda e: e, compress=True, level=1)  # type: ignore[arg-type]
+    expected = rb.ndjson([run(2, sequence="2000"), run(3, sequence="2001"), run(4, sequence="2002"), *items(2),
+                          run(1, sequence="2003"), run(2, sequence="2004")])  # type: ignore[list-item]
+    assert gzip.decompress(request.body) == expected and request.raw_bytes == len(expected)
+    assert list(rb.fitted(entries, 2, 1 << 20))[1] is entries[1]  # a group is never cut: a worker made it to fit

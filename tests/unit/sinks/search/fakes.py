@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from sinks.batch import ID_LENGTH, BulkItem, DeadLetter, DocumentRun, Source
+from sinks.batch import ID_LENGTH, BulkItem, DeadLetter, DocumentRun, RunGroup, Source
 from sinks.compress import SegmentWriter
 from sinks.search.client import Reply, Unreachable
 from sinks.search.request_builder import action_prefix
@@ -166,6 +166,11 @@ def run(count: int, *, first: int = 0, dataset: str = "aws.vpcflow", sequence: s
     if deflated:
         out.deflate(SegmentWriter(1))
     return out
+
+
+def group(*runs: DocumentRun) -> RunGroup:
+    """Runs (of one index and dataset) as a pool worker sends them when they share a deflate segment."""
+    return RunGroup.deflated(list(runs), SegmentWriter(1))
 
 
 def run_id(sequence: str, ordinal: int) -> str:

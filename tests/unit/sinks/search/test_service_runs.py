@@ -12,7 +12,7 @@ import pytest
 from sinks.search.client import Reply
 from sinks.search.spill import decode
 
-from .fakes import FakeCluster, es_error, items, run, run_id
+from .fakes import FakeCluster, es_error, group, items, run, run_id
 from .test_service import WAIT, make
 
 __all__ = ["make"]
@@ -111,3 +111,70 @@ def test_runs_not_indexed_within_spill_after_are_spilled_as_documents(make: Any,
     assert [(i.id, i.body, i.source, i.dataset, i.index) for i in spilled] == \
            [(i.id, i.body, i.source, i.dataset, i.index) for i in expected]
     assert h.sink.stats().spilled == 6
+
+
+@DEFLATED
+def test_a_rejected_run_of_one_document_is_dead_lettered_not_retried(make: Any, deflated: bool) -> None:
+    def refuse(docs: list[Any]) -> list[tuple[int, Any]]:
+        return [(400, es_error("document_parsing_exception", "failed to parse")) for _ in docs]
+
+    h = make(FakeCluster(bulk=refuse))
+    h.sink.deliver([run(1, first=4, deflated=deflated)]).result(WAIT)
+    [letter] = h.dead.letters
+    assert (letter.id, letter.source.sequence, letter.source.ordinal) == (run_id("2000", 4), "2000", 4)
+    assert h.sink.stats().dead_lettered == 1 and h.sink.stats().retried == 0
+
+
+def test_a_group_of_runs_goes_out_whole_and_settles_whole(make: Any) -> None:
+    h = make(bulk_max_docs=8, concurrent_requests=1)
+    h.sink.deliver([*items(2), group(run(3, sequence="2001"), run(4, sequence="2002")), *items(2, start=2)]).result(WAIT)
+    expected = [*(f"id-{n:06d}" for n in range(2)), *(run_id("2001", n) for n in range(3)),
+                *(run_id("2002", n) for n in range(4)), *(f"id-{n:06d}" for n in range(2, 4))]
+    assert [i for b in h.cluster.bulks for i in sent_ids(b)] == expected
+    assert [len(b) for b in h.cluster.bulks] == [2, 8, 1]  # the group of 7 is not cut to fill the first request
+    assert h.sink.stats().indexed == 11
+    h.sink.close(WAIT)
+    assert h.sink._outstanding == 0 and h.sink._in_flight_bytes == 0
+
+
+def test_a_rejected_document_of_a_group_is_dead_lettered_with_its_own_record(make: Any) -> None:
+    bad = run_id("2002", 6)
+
+    def one_bad(docs: list[Any]) -> list[tuple[int, Any]]:
+        return [(400, es_error("document_parsing_exception", "failed to parse")) if doc_id == bad else (201, None)
+                for _, doc_id, _ in docs]
+
+    h = make(FakeCluster(bulk=one_bad))
+    h.sink.deliver([group(run(3, sequence="2001"), run(4, first=4, sequence="2002"))]).result(WAIT)
+    [letter] = h.dead.letters
+    assert (letter.id, letter.source.sequence, letter.source.ordinal) == (bad, "2002", 6)
+    assert '"record":"2002","ordinal":6' in letter.raw
+    assert len(h.cluster.indexed) == 6 and h.sink.stats().dead_lettered == 1 and h.sink.stats().indexed == 6
+
+
+def test_a_group_too_large_for_the_cluster_is_split_down_to_the_document_that_is(make: Any) -> None:
+    big = run_id("2002", 1)
+
+    def limit(docs: list[Any]) -> Any:
+        if len(docs) > 2 or any(doc_id == big for _, doc_id, _ in docs):
+            return Reply(413, "request entity too large")
+        return [(201, None)] * len(docs)
+
+    h = make(FakeCluster(bulk=limit), concurrent_requests=1)
+    h.sink.deliver([group(run(3, sequence="2001"), run(3, sequence="2002"))]).result(WAIT)
+    assert sorted(h.cluster.indexed) == sorted([*(run_id("2001", n) for n in range(3)), run_id("2002", 0),
+                                                run_id("2002", 2)])
+    assert [(d.id, d.reason, d.source.sequence) for d in h.dead.letters] == [(big, "too_large", "2002")]
+
+
+def test_a_group_not_indexed_within_spill_after_is_spilled_as_documents(make: Any) -> None:
+    h = make(manual_clock=True, spill_after_s=60)
+    h.cluster.reachable = False
+    future = h.sink.deliver([group(run(2, sequence="2001"), run(3, first=1, sequence="2002"))])
+    h.clock.advance(61)
+    future.result(WAIT)
+    spilled = [i for key in h.spilled_keys() for i in decode(gzip.decompress(h.s3.body(key)))]
+    expected = run(2, sequence="2001").items() + run(3, first=1, sequence="2002").items()
+    assert [(i.id, i.body, i.source, i.dataset, i.index) for i in spilled] == \
+           [(i.id, i.body, i.source, i.dataset, i.index) for i in expected]
+    assert h.sink.stats().spilled == 5
