@@ -5,6 +5,7 @@
     stages     (b) parse on one core, (c) parse on the pool, (d) the whole pipeline with discarding sinks
     sinks      those sinks: real bulk-request and archive encoding, bytes dropped
     rss        peak RSS (and PSS) of this process and its children, sampled during (d)
+    steadiness a fixed loop timed between stages: how far the host's speed moved during the run
     e2e        (e) kinesis-local + KCL daemon + search engine, beside what bounds it
     report     targets, text rendering, the closing `bench:` line
 
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from consumer import corpus, native_path, pool_slots
-from consumer.bench import floor, sinks, stages, workload
+from consumer.bench import floor, sinks, stages, steadiness, workload
 from consumer.bench.report import DatasetResult, Pickling, Results, render
 from consumer.pool import IndexNaming, ParserPool, WorkerConfig, parse_in_worker, tune_gc
 from parsers import ParseOptions
@@ -69,6 +70,8 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
     # with the same settings); (b) and (c) are the parse stage alone, as the issue defines it.
     piping = replace(config, bulk_compression=sinks.search_compression(), bulk_bounds=sinks.search_bounds())
     workers = plan.workers or os.cpu_count() or 1
+    steady = steadiness.Steadiness()
+    steady.probe()
     # A helper process runs (a) and (b) (their caches must not count in this process's memory, which stands
     # for the daemon's) and builds the pool stages' records, so this process holds the records and nothing
     # of their making.
@@ -82,6 +85,7 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
             results.append(future.result())
         pickled, pickled_deflated = pickling.result(), pickling_deflated.result()
         mixed = results.pop()
+        steady.probe()
 
         def records(seed: int, events: int = plan.mixed_events) -> workload.Workload:
             return helper.submit(mixed_records, events, seed).result()
@@ -97,6 +101,7 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
             backlog = stages.pipeline(pool, workload.backlog(base, plan.backlog_events), workers,
                                       base.bare_bytes / base.events, exclude=not_ours)
             del base
+        steady.probe()
         # (c) and (d) on fresh pools, warmed as the one-core process was: all three stages then start from
         # the same caches (after a backlog every cache is full, and each miss also evicts). They run in rounds
         # with (b) again: each round parses one seed's events on one core (the helper), then on the pool, then
@@ -108,15 +113,18 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
         with _pool(config, workers, warm) as parse_pool, _pool(piping, workers, warm) as pipe_pool:
             for load, seed in _loads(records, plan, _ROUND_SEEDS):
                 paired.append(helper.submit(measure_parse, plan, config, seed).result())
+                steady.probe()
                 parse_n.append(stages.parse_pool(parse_pool, load.wire, load.events, load.bare_bytes, workers,
                                                  not_ours))
+                steady.probe()
                 line.append(stages.pipeline(pipe_pool, load.wire, workers, load.bare_bytes / load.events,
                                             exclude=not_ours, pss=False))
+                steady.probe()
     out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, _best(parse_n),
                   max(line, key=lambda run: run.timing.events_per_s), backlog,
                   backlog.timing.events, pickled, passes=plan.passes, native=config.native_records,
                   pipeline_pickling=pickled_deflated if piping.bulk_compression is not None else None,
-                  paired_parse=_best(paired))
+                  paired_parse=_best(paired), host_probes_ms=steady.samples_ms)
     if plan.e2e_events:
         from consumer.bench import e2e
 

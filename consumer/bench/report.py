@@ -15,6 +15,7 @@ import platform
 import sys
 from dataclasses import dataclass, field
 
+from consumer.bench import steadiness
 from consumer.bench.stages import PipelineRun, Timing
 
 # (b)/(a) per dataset, wall clock; the issue's targets for a 2-core machine.
@@ -88,6 +89,8 @@ class Results:
     # (b) of the mixed corpus again, in the rounds that measured (c) and (d) (one pass of each, on the same
     # events): what (c) is compared with. None: the mixed row's (b).
     paired_parse: Timing | None = None
+    # A fixed loop's milliseconds, timed between the stages (`steadiness`): how far the host's speed moved.
+    host_probes_ms: list[float] = field(default_factory=list)
 
     @property
     def parse_one(self) -> Timing:
@@ -201,8 +204,9 @@ def render(results: Results) -> str:
     ]
     if results.e2e is not None:
         lines += end_to_end(results, results.e2e)
-    lines += ["", *capacity(results), "", "targets:"]
+    lines += ["", *capacity(results), *host(results), "", "targets:"]
     lines += [f"  [{'met' if ok else 'MISSED'}] {text}" for text, ok in results.checks()]
+    lines += unsteady(results)
     lines += [f"note: {note}" for note in results.notes]
     lines += [results.summary_line()]
     return "\n".join(lines)
@@ -246,6 +250,26 @@ def capacity(results: Results) -> list[str]:
              f"({bytes_per_event:.0f} payload bytes/event) carries {shard_events:,.0f} events/s; (d) does "
              f"{per_core:,.0f} events/s per core: {cores:.2f} cores per shard, "
              f"{1 / cores if cores else 0:.2f} shards per core")]
+
+
+def host(results: Results) -> list[str]:
+    """How far the host's speed moved between the stages (`steadiness`)."""
+    probes = results.host_probes_ms
+    moved = steadiness.spread(probes)
+    if moved is None:
+        return []
+    return [(f"host: a fixed loop of Python took {min(probes):.1f}-{max(probes):.1f} ms in {len(probes)} probes "
+             f"between stages: the slowest {moved:.2f} x the fastest (a steady host: under "
+             f"{steadiness.UNSTEADY:.2f} x)")]
+
+
+def unsteady(results: Results) -> list[str]:
+    """Under the targets, when the host's speed moved more than a steady host's does."""
+    moved = steadiness.spread(results.host_probes_ms)
+    if moved is None or moved <= steadiness.UNSTEADY:
+        return []
+    return [(f"  the host's speed moved {moved:.2f} x during this run: a stage that ran in a "
+             f"slow phase lowers the ratios it is in; its CPU per event above says so, and another run may not")]
 
 
 def _cpu(results: Results, timing: Timing) -> str:

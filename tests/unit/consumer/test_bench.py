@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from consumer import corpus
-from consumer.bench import Plan, floor, report, stages, workload
+from consumer.bench import Plan, floor, report, stages, steadiness, workload
 from consumer.bench.rss import Peak, RssSampler
 from consumer.bench.sinks import DiscardArchive, DiscardSearch
 from consumer.commands import bench as command
@@ -270,6 +270,27 @@ def test_capacity_is_a_shards_read_rate_over_what_a_core_delivers():
     line = report.capacity(results)[0]
     # 221 payload bytes per event: 2 MiB/s is 9,489 events/s; (d) gives 8,333 events/s per core
     assert "9,489 events/s" in line and "8,333 events/s per core" in line and "1.14 cores per shard" in line
+
+
+def test_the_report_says_how_far_the_hosts_speed_moved_and_warns_under_the_targets_when_it_moved_far():
+    steady = _results()
+    steady.host_probes_ms = [10.0, 10.4, 11.0]
+    text = report.render(steady)
+    assert "host: a fixed loop of Python took 10.0-11.0 ms in 3 probes between stages: the slowest 1.10 x" in text
+    assert "speed moved" not in text
+    unsteady = _results()
+    unsteady.host_probes_ms = [10.0, 21.0, 10.5]
+    lines = report.render(unsteady).splitlines()
+    warning = next(n for n, line in enumerate(lines) if "the host's speed moved 2.10 x during this run" in line)
+    assert lines.index("targets:") < warning < len(lines) - 1 and lines[-1].startswith("bench: ")
+    assert not any(line.startswith("host:") for line in report.render(_results()).splitlines())  # no probes
+
+
+def test_a_probe_is_the_fastest_of_its_tries_so_one_interrupt_is_not_a_slow_phase(monkeypatch):
+    clock = iter([0.0, 0.005, 1.0, 1.003, 2.0, 2.012])  # three loops: 5, 3 and 12 ms
+    monkeypatch.setattr(steadiness.time, "perf_counter", lambda: next(clock))
+    assert steadiness.probe_ms(loop=10) == pytest.approx(3.0)
+    assert steadiness.spread([3.0]) is None and steadiness.spread([3.0, 6.0, 4.5]) == 2.0
 
 
 # --- the command ------------------------------------------------------------------------------------------

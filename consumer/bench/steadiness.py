@@ -1,0 +1,42 @@
+"""How steady this machine's CPU speed stays over a bench run: a fixed loop of pure Python, timed between stages.
+
+A shared machine's vCPU may run at half its speed for seconds at a time. At stop 20 a loop of integer
+arithmetic took 4.2 s and, a minute later, 2.0 s, with nothing else running on the guest and no steal time in
+/proc/stat. A stage that lands in such a phase reports the host, not the code. The bench times this loop
+between its stages and prints how far its time moved, so a reader can tell which it was (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import time
+
+LOOP = 100_000  # about 10 ms of one core of this host at full speed
+TRIES = 3  # the fastest of three back-to-back loops: one interrupt must not count as a slow phase
+UNSTEADY = 1.15  # a slowest probe this much above the fastest: the run's ratios may be the host's
+
+
+def probe_ms(loop: int = LOOP) -> float:
+    """Milliseconds of wall time for `loop` multiply-adds in Python, the fastest of `TRIES` in a row."""
+    best = float("inf")
+    for _ in range(TRIES):
+        started = time.perf_counter()
+        total = 0
+        for number in range(loop):
+            total += number * number
+        best = min(best, time.perf_counter() - started)
+    return best * 1e3
+
+
+class Steadiness:
+    """The probes of one run (`probe` between stages, never during one: it would take a core from it)."""
+
+    def __init__(self) -> None:
+        self.samples_ms: list[float] = []
+
+    def probe(self) -> None:
+        self.samples_ms.append(probe_ms())
+
+
+def spread(samples_ms: list[float]) -> float | None:
+    """The slowest probe over the fastest; None before two probes."""
+    return max(samples_ms) / min(samples_ms) if len(samples_ms) >= 2 else None
