@@ -82,6 +82,7 @@ class Results:
     backlog_events: int
     pickling: Pickling | None = None
     passes: int = 1
+    rounds: int = 1  # of (b), (c) and (d) of the mixed corpus
     e2e: EndToEnd | None = None
     notes: list[str] = field(default_factory=list)
     native: bool = False  # the compiled record path took the records it covers
@@ -174,7 +175,7 @@ def render(results: Results) -> str:
     lines.append("")
     if results.paired_parse is not None:
         one = results.paired_parse
-        lines.append(f"(b), (c) and (d) of the mixed corpus in {results.passes} rounds, one pass of each on the same "
+        lines.append(f"(b), (c) and (d) of the mixed corpus in {results.rounds} rounds, one pass of each on the same "
                      f"events per round; (b) {one.events_per_s:,.0f} events/s ({1e6 / one.events_per_s:.1f} µs/ev)"
                      if one.events_per_s else "(b) in rounds: no events")
     lines.append(f"(c) parse stage, pool of {results.workers} workers: {results.pool.events_per_s:,.0f} events/s, "

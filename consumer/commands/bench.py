@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixed-events", type=int, help="events of the mixed corpus for (a) to (d)")
     parser.add_argument("--backlog-events", type=int, help="events of the backlog run (default 1000000)")
     parser.add_argument("--passes", type=int, help="passes per stage, the best counts (default 3; --quick 2)")
+    parser.add_argument("--rounds", type=int,
+                        help="rounds of (b), (c) and (d) of the mixed corpus, the best counts (default 5; --quick 3)")
     parser.add_argument("--python-only", action="store_true",
                         help="every record through the Python parsers, not the compiled record path")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
                                     "native": not args.python_only}
     for key, value in (("datasets", tuple(args.datasets or ())), ("dataset_events", args.events),
                        ("mixed_events", args.mixed_events), ("backlog_events", args.backlog_events),
-                       ("passes", args.passes)):
+                       ("passes", args.passes), ("rounds", args.rounds)):
         if value:
             overrides[key] = value
     if args.e2e:

@@ -304,9 +304,25 @@ def test_quick_measures_smaller_corpora_and_options_override_the_plan():
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
     args = parser.parse_args(["--quick", "--dataset", "vpcflow", "--backlog-events", "500",
-                              "--geoip-dir", "/g", "--passes", "4"])
+                              "--geoip-dir", "/g", "--passes", "4", "--rounds", "6"])
     assert args.quick and args.datasets == ["vpcflow"] and args.backlog_events == 500
-    assert args.geoip_dir == "/g" and args.passes == 4
+    assert args.geoip_dir == "/g" and args.passes == 4 and args.rounds == 6
+    assert Plan().rounds > Plan().passes and Plan.quick().rounds > Plan.quick().passes  # the ratios' stages
+
+
+def test_each_round_reads_a_seed_of_its_own_built_when_the_round_starts():
+    from consumer import bench
+
+    built: list[int] = []
+
+    def records(seed: int) -> workload.Workload:
+        built.append(seed)
+        return f"workload {seed}"  # type: ignore[return-value]
+
+    rounds = bench._loads(records, Plan(seed=7, rounds=4), 100)
+    first = next(rounds)
+    assert built == [107] and first == ("workload 107", 107)  # one workload held at a time
+    assert [seed for _, seed in rounds] == [108, 109, 110] and built == [107, 108, 109, 110]
 
 
 def test_the_report_says_which_path_parsed_the_records():
