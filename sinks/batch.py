@@ -232,7 +232,7 @@ class RunGroup:
         return self.runs[0].dataset
 
     def ndjson(self) -> bytes:
-        return b"".join(bytes(run.ndjson()) for run in self._inflated())
+        return b"".join([run.ndjson() for run in self._inflated()])
 
     def items(self) -> list[BulkItem]:
         return [item for run in self._inflated() for item in run.items()]

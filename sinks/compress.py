@@ -44,8 +44,8 @@ class SegmentWriter:
 
     def write(self, data: bytes | memoryview) -> tuple[bytes, int]:
         """`data` as a segment, and its CRC-32."""
-        compressor = self._compressor
-        return compressor.compress(data) + compressor.flush(isal_zlib.Z_FULL_FLUSH), isal_zlib.crc32(data)
+        segment, crc, _ = self.write_parts((data,))
+        return segment, crc
 
     def write_parts(self, parts: Iterable[bytes | memoryview]) -> tuple[bytes, int, int]:
         """`parts`, one after the other, as one segment; its CRC-32 and how many bytes it holds. Above level 0
