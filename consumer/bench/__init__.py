@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from consumer import corpus, native_path, pool_slots
 from consumer.bench import floor, sinks, stages, steadiness, workload
-from consumer.bench.report import DatasetResult, Pickling, Results, render
+from consumer.bench.report import DatasetResult, Pickling, Results, Round, render
 from consumer.pool import IndexNaming, ParserPool, WorkerConfig, parse_in_worker, tune_gc
 from parsers import ParseOptions
 
@@ -47,10 +47,10 @@ class Plan:
     backlog_events: int = 1_000_000  # (d) on a backlog fed lazily, while memory is sampled
     warm_up_events: int = 5_000
     passes: int = 3  # each stage runs this often, each time on another seed's events; the best pass counts
-    # Rounds of (b), (c) and (d) of the mixed corpus, the best of each counting: the ratios the targets hold
-    # come from them. More than `passes`: this host's speed moved 1.3-1.9 x within a run (`steadiness`), and
-    # with three rounds four of stop 20's eight full runs missed (c) >= 1.7 x (b), each with its pool's CPU per
-    # event 15-20 % above the runs that met it, on the same code.
+    # Rounds of (b), (c) and (d) of the mixed corpus, one pass of each: the ratios the targets hold are each
+    # round's, their median over the rounds (`Results.scaling`). More than `passes`: this host's speed moved
+    # 1.3-2.1 x within a run (`steadiness`), and with the best (c) over the best (b), from rounds minutes apart,
+    # five of stop 20's eleven full runs missed (c) >= 1.7 x (b) on the same code as the runs that met it.
     rounds: int = 5
     seed: int = 1
     workers: int | None = None  # default: one per core
@@ -130,7 +130,8 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
                   backlog.timing.events, pickled, passes=plan.passes, rounds=plan.rounds,
                   native=config.native_records,
                   pipeline_pickling=pickled_deflated if piping.bulk_compression is not None else None,
-                  paired_parse=_best(paired), host_probes_ms=steady.samples_ms)
+                  paired_parse=_best(paired), host_probes_ms=steady.samples_ms,
+                  rounds_run=[Round(*three) for three in zip(paired, parse_n, (run.timing for run in line), strict=True)])
     if plan.e2e_events:
         from consumer.bench import e2e
 

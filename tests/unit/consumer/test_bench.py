@@ -343,6 +343,24 @@ def test_c_is_compared_with_b_from_its_own_rounds_when_there_are_any():
     assert "(b) >= 15% of (a) for mixed: 10.0%" in text  # the mixed row keeps its own (a) and (b)
 
 
+def test_the_targets_take_the_median_of_each_rounds_own_ratios():
+    results = _results(parse1=10.0, parse_n=5.5, pipeline=6.0)  # best against best: 1.82 x and 0.92 x
+    # Three rounds: in the second a slow phase hit (c) alone, in the third (b) alone.
+    results.rounds_run = [report.Round(_timing(1000, 0.10), _timing(1000, 0.056), _timing(1000, 0.064)),
+                          report.Round(_timing(1000, 0.10), _timing(1000, 0.080), _timing(1000, 0.090)),
+                          report.Round(_timing(1000, 0.14), _timing(1000, 0.060), _timing(1000, 0.100))]
+    assert [round(r.scaling, 2) for r in results.rounds_run] == [1.79, 1.25, 2.33]
+    assert round(results.scaling, 2) == 1.79 and round(results.best_scaling, 2) == 1.82
+    assert round(results.pipeline_ratio, 3) == 0.875  # of 0.875, 0.889 and 0.6
+    text = report.render(results)
+    assert "(c)/(b) 1.79 1.25 2.33: median 1.79 x" in text
+    assert "[met] (c) >= 1.7 x (b): 1.79 x (median of 3 rounds)" in text
+    assert "[met] (d) >= 0.8 x (c): 0.88 x (median of 3 rounds)" in text
+    assert "= 1.82 x (b)" in text  # the best passes are still shown as they are
+    results.rounds_run[0] = report.Round(_timing(1000, 0.10), _timing(1000, 0.070), _timing(1000, 0.2))
+    assert "[MISSED] (c) >= 1.7 x (b): 1.43 x (median of 3 rounds)" in report.render(results)
+
+
 def test_a_rounds_b_parses_the_mixed_corpus_of_that_rounds_seed(monkeypatch):
     from consumer import bench
 
