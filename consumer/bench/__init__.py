@@ -17,6 +17,7 @@ from __future__ import annotations
 import mmap
 import multiprocessing
 import os
+import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -52,6 +53,9 @@ class Plan:
     # 1.3-2.1 x within a run (`steadiness`), and with the best (c) over the best (b), from rounds minutes apart,
     # five of stop 20's eleven full runs missed (c) >= 1.7 x (b) on the same code as the runs that met it.
     rounds: int = 5
+    # While the host's two cores run slow around some rounds (`steadiness`), more are run, up to this many in
+    # all, until `rounds` of them were steady. None: twice `rounds`.
+    max_rounds: int | None = None
     seed: int = 1
     workers: int | None = None  # default: one per core
     geoip_dir: str | None = None
@@ -62,7 +66,8 @@ class Plan:
     @classmethod
     def quick(cls, **overrides: object) -> Plan:
         return cls(**{"dataset_events": 2_000, "mixed_events": 20_000, "backlog_events": 100_000,
-                      "warm_up_events": 2_000, "passes": 2, "rounds": 3, **overrides})  # type: ignore[arg-type]
+                      "warm_up_events": 2_000, "passes": 2, "rounds": 3, "max_rounds": 3,
+                      **overrides})  # type: ignore[arg-type]
 
 
 def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results:
@@ -114,24 +119,31 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
         # (c) 1.57 and 1.73 x (b) on unchanged code); within a round it moves all three alike, so their ratios
         # hold what the code does, not when each stage happened to run.
         progress(f"(b), (c) pool of {workers} and (d) pipeline, in rounds")
-        paired, parse_n, line = [], [], []
+        paired, parse_n, line, rounds = [], [], [], []
+
+        def pair() -> float:
+            return steady.probe_pair(lambda: helper.submit(steadiness.probe_ms))
+
         with _pool(config, workers, warm) as parse_pool, _pool(piping, workers, warm) as pipe_pool:
             for load, seed in _loads(records, plan, _ROUND_SEEDS):
+                probes = [pair()]
                 paired.append(helper.submit(measure_parse, plan, config, seed).result())
-                steady.probe()
+                probes.append(pair())
                 parse_n.append(stages.parse_pool(parse_pool, load.wire, load.events, load.bare_bytes, workers,
                                                  not_ours))
-                steady.probe()
+                probes.append(pair())
                 line.append(stages.pipeline(pipe_pool, load.wire, workers, load.bare_bytes / load.events,
                                             exclude=not_ours, pss=False))
-                steady.probe()
+                probes.append(pair())
+                rounds.append(Round(paired[-1], parse_n[-1], line[-1].timing, tuple(probes)))
+                if _steady_rounds(rounds, steady.pair_ms) >= plan.rounds:
+                    break
     out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, _best(parse_n),
                   max(line, key=lambda run: run.timing.events_per_s), backlog,
                   backlog.timing.events, pickled, passes=plan.passes, rounds=plan.rounds,
                   native=config.native_records,
                   pipeline_pickling=pickled_deflated if piping.bulk_compression is not None else None,
-                  paired_parse=_best(paired), host_probes_ms=steady.samples_ms,
-                  rounds_run=[Round(*three) for three in zip(paired, parse_n, (run.timing for run in line), strict=True)])
+                  paired_parse=_best(paired), host_probes_ms=steady.samples_ms, rounds_run=rounds)
     if plan.e2e_events:
         from consumer.bench import e2e
 
@@ -153,10 +165,16 @@ def _pool(config: WorkerConfig, workers: int, warm: workload.Workload) -> Iterat
 
 def _loads(records: Callable[[int], workload.Workload], plan: Plan,
            offset: int) -> Iterator[tuple[workload.Workload, int]]:
-    """One workload per round and its seed, built when its round starts (only one is held at a time)."""
-    for number in range(plan.rounds):
+    """One workload per round and its seed, built when its round starts (only one is held at a time): up to
+    `plan.max_rounds` of them."""
+    for number in range(plan.max_rounds or 2 * plan.rounds):
         seed = plan.seed + offset + number
         yield records(seed), seed
+
+
+def _steady_rounds(rounds: list[Round], pair_ms: list[float]) -> int:
+    """Rounds so far whose probes ran within `steadiness.UNSTEADY` of the median pair probe so far."""
+    return sum(run.steady(statistics.median(pair_ms)) for run in rounds) if pair_ms else len(rounds)
 
 
 def _best(timings: Iterable[stages.Timing]) -> stages.Timing:

@@ -4,11 +4,18 @@ A shared machine's vCPU may run at half its speed for seconds at a time. At stop
 arithmetic took 4.2 s and, a minute later, 2.0 s, with nothing else running on the guest and no steal time in
 /proc/stat. A stage that lands in such a phase reports the host, not the code. The bench times this loop
 between its stages and prints how far its time moved, so a reader can tell which it was (docs/performance.md).
+
+One core's speed is not the whole story: in this session's runs the pool's CPU per event rose by 20-40 % in some
+rounds while the one-core loop kept its time. The same loop run on both cores at once (`Steadiness.probe_pair`)
+did slow down then. The rounds of (b), (c) and (d) are framed by such pair probes, and a round during which
+they ran slow is not counted towards the targets (`consumer.bench.report.Round.steady`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 
 LOOP = 100_000  # about 10 ms of one core of this host at full speed
 TRIES = 3  # the fastest of three back-to-back loops: one interrupt must not count as a slow phase
@@ -28,13 +35,26 @@ def probe_ms(loop: int = LOOP) -> float:
 
 
 class Steadiness:
-    """The probes of one run (`probe` between stages, never during one: it would take a core from it)."""
+    """The probes of one run (between stages, never during one: a probe would take a core from it)."""
 
     def __init__(self) -> None:
-        self.samples_ms: list[float] = []
+        self.samples_ms: list[float] = []  # one core
+        self.pair_ms: list[float] = []  # both cores at once: the slower of the two loops
 
-    def probe(self) -> None:
-        self.samples_ms.append(probe_ms())
+    def probe(self) -> float:
+        sample = probe_ms()
+        self.samples_ms.append(sample)
+        return sample
+
+    def probe_pair(self, on_other_core: Callable[[], Future[float]]) -> float:
+        """The loop here and, at the same time, in another process (`on_other_core` starts `probe_ms` there and
+        returns its future): the slower of the two. Also a one-core probe first, for the `host:` line."""
+        self.probe()
+        other = on_other_core()
+        here = probe_ms()
+        slower = max(here, other.result())
+        self.pair_ms.append(slower)
+        return slower
 
 
 def spread(samples_ms: list[float]) -> float | None:

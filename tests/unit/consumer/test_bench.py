@@ -319,10 +319,61 @@ def test_each_round_reads_a_seed_of_its_own_built_when_the_round_starts():
         built.append(seed)
         return f"workload {seed}"  # type: ignore[return-value]
 
-    rounds = bench._loads(records, Plan(seed=7, rounds=4), 100)
+    rounds = bench._loads(records, Plan(seed=7, rounds=2, max_rounds=4), 100)
     first = next(rounds)
     assert built == [107] and first == ("workload 107", 107)  # one workload held at a time
     assert [seed for _, seed in rounds] == [108, 109, 110] and built == [107, 108, 109, 110]
+    assert len(list(bench._loads(records, Plan(rounds=3), 100))) == 6  # up to twice the steady rounds asked for
+
+
+def _round(parse_s: float, pool_s: float, pipeline_s: float, *probes: float) -> report.Round:
+    return report.Round(_timing(1000, parse_s), _timing(1000, pool_s), _timing(1000, pipeline_s), probes)
+
+
+def test_rounds_during_which_both_cores_ran_slow_are_not_counted():
+    results = _results()
+    results.rounds_run = [_round(0.10, 0.056, 0.064, 20.0, 20.5, 21.0, 20.0),  # 1.79 x, 0.875 x
+                          _round(0.10, 0.080, 0.090, 20.0, 31.0, 20.0, 20.0),  # (c) in a slow phase: 1.25 x
+                          _round(0.10, 0.054, 0.060, 21.0, 20.0, 22.9, 20.0),  # 1.85 x, 0.9 x
+                          _round(0.10, 0.058, 0.070, 20.0, 20.0, 20.0, 20.0)]  # 1.72 x, 0.829 x
+    assert [run.steady(20.0) for run in results.rounds_run] == [True, False, True, True]
+    assert len(results.counted_rounds) == 3
+    assert round(results.scaling, 2) == 1.79  # of 1.79, 1.85 and 1.72; of all four 1.75
+    text = report.render(results)
+    assert "3 steady rounds of 4 counted; *: around that round the loop on both cores" in text
+    assert "(c)/(b) 1.79 1.25* 1.85 1.72: median 1.79 x; all rounds: median 1.75 x" in text
+    assert "[met] (c) >= 1.7 x (b): 1.79 x (median of 3 rounds)" in text
+    assert "host: the same loop on both cores at once, around the rounds: 20.0-31.0 ms in 16 probes, the slowest 1.55 x" in text
+
+
+def test_every_round_counts_when_too_few_were_steady():
+    results = _results()
+    results.rounds_run = [_round(0.10, 0.056, 0.064, 20.0, 20.0, 20.0, 20.0),
+                          _round(0.10, 0.080, 0.090, 20.0, 31.0, 20.0, 20.0),
+                          _round(0.10, 0.070, 0.090, 30.0, 20.0, 20.0, 20.0)]
+    assert results.counted_rounds == results.rounds_run
+    assert round(results.scaling, 2) == 1.43  # of 1.79, 1.25 and 1.43
+    assert "every round counted (3), as fewer than 3 were steady" in report.render(results)
+
+
+def test_the_bench_stops_once_enough_rounds_were_steady_by_the_median_pair_probe_so_far():
+    from consumer import bench
+
+    slow_then_fast = [_round(0.1, 0.05, 0.06, 30.0, 30.0, 30.0, 30.0), _round(0.1, 0.05, 0.06, 20.0, 20.0, 21.0, 20.0)]
+    assert bench._steady_rounds(slow_then_fast[:1], [30.0] * 4) == 1  # the only probes so far: steady by them
+    assert bench._steady_rounds(slow_then_fast, [30.0] * 4 + [20.0, 20.0, 21.0, 20.0]) == 1  # not any more
+
+
+def test_a_pair_probe_is_the_slower_of_the_loops_run_here_and_on_another_core_at_once(monkeypatch):
+    from concurrent.futures import Future
+
+    times = iter([10.0, 12.0])  # the one-core probe, then the loop here beside the other core's
+    monkeypatch.setattr(steadiness, "probe_ms", lambda: next(times))
+    other: Future[float] = Future()
+    other.set_result(15.0)
+    steady = steadiness.Steadiness()
+    assert steady.probe_pair(lambda: other) == 15.0
+    assert steady.pair_ms == [15.0] and steady.samples_ms == [10.0]
 
 
 def test_the_report_says_which_path_parsed_the_records():
