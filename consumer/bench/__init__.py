@@ -167,7 +167,7 @@ def _loads(records: Callable[[int], workload.Workload], plan: Plan,
            offset: int) -> Iterator[tuple[workload.Workload, int]]:
     """One workload per round and its seed, built when its round starts (only one is held at a time): up to
     `plan.max_rounds` of them."""
-    for number in range(plan.max_rounds or 2 * plan.rounds):
+    for number in range(max(plan.rounds, plan.max_rounds or 2 * plan.rounds)):
         seed = plan.seed + offset + number
         yield records(seed), seed
 

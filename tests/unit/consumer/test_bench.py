@@ -324,6 +324,7 @@ def test_each_round_reads_a_seed_of_its_own_built_when_the_round_starts():
     assert built == [107] and first == ("workload 107", 107)  # one workload held at a time
     assert [seed for _, seed in rounds] == [108, 109, 110] and built == [107, 108, 109, 110]
     assert len(list(bench._loads(records, Plan(rounds=3), 100))) == 6  # up to twice the steady rounds asked for
+    assert len(list(bench._loads(records, Plan.quick(rounds=6), 100))) == 6  # never fewer than asked for
 
 
 def _round(parse_s: float, pool_s: float, pipeline_s: float, *probes: float) -> report.Round:
