@@ -17,7 +17,6 @@ from __future__ import annotations
 import mmap
 import multiprocessing
 import os
-import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from consumer import corpus, native_path, pool_slots
 from consumer.bench import floor, sinks, stages, steadiness, workload
-from consumer.bench.report import DatasetResult, Pickling, Results, Round, render
+from consumer.bench.report import DatasetResult, Pickling, Results, Round, render, steady_rounds
 from consumer.pool import IndexNaming, ParserPool, WorkerConfig, parse_in_worker, tune_gc
 from parsers import ParseOptions
 
@@ -117,9 +116,10 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
         # with (b) again: each round parses one seed's events on one core (the helper), then on the pool, then
         # through the pipeline. A shared machine's speed drifts over minutes (two runs minutes apart gave
         # (c) 1.57 and 1.73 x (b) on unchanged code); within a round it moves all three alike, so their ratios
-        # hold what the code does, not when each stage happened to run.
+        # hold what the code does, not when each stage happened to run. Probes on both cores frame each round's
+        # passes: a round the host slowed is not counted, and another is run (`report.steady_rounds`).
         progress(f"(b), (c) pool of {workers} and (d) pipeline, in rounds")
-        paired, parse_n, line, rounds = [], [], [], []
+        line, rounds = [], []
 
         def pair() -> float:
             return steady.probe_pair(lambda: helper.submit(steadiness.probe_ms))
@@ -127,23 +127,23 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
         with _pool(config, workers, warm) as parse_pool, _pool(piping, workers, warm) as pipe_pool:
             for load, seed in _loads(records, plan, _ROUND_SEEDS):
                 probes = [pair()]
-                paired.append(helper.submit(measure_parse, plan, config, seed).result())
+                one_core = helper.submit(measure_parse, plan, config, seed).result()
                 probes.append(pair())
-                parse_n.append(stages.parse_pool(parse_pool, load.wire, load.events, load.bare_bytes, workers,
-                                                 not_ours))
+                pooled = stages.parse_pool(parse_pool, load.wire, load.events, load.bare_bytes, workers, not_ours)
                 probes.append(pair())
                 line.append(stages.pipeline(pipe_pool, load.wire, workers, load.bare_bytes / load.events,
                                             exclude=not_ours, pss=False))
                 probes.append(pair())
-                rounds.append(Round(paired[-1], parse_n[-1], line[-1].timing, tuple(probes)))
-                if _steady_rounds(rounds, steady.pair_ms) >= plan.rounds:
+                rounds.append(Round(one_core, pooled, line[-1].timing, tuple(probes)))
+                if len(steady_rounds(rounds)) >= plan.rounds:
                     break
-    out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, _best(parse_n),
+    out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, _best(run.pool for run in rounds),
                   max(line, key=lambda run: run.timing.events_per_s), backlog,
                   backlog.timing.events, pickled, passes=plan.passes, rounds=plan.rounds,
                   native=config.native_records,
                   pipeline_pickling=pickled_deflated if piping.bulk_compression is not None else None,
-                  paired_parse=_best(paired), host_probes_ms=steady.samples_ms, rounds_run=rounds)
+                  paired_parse=_best(run.parse for run in rounds), host_probes_ms=steady.samples_ms,
+                  rounds_run=rounds)
     if plan.e2e_events:
         from consumer.bench import e2e
 
@@ -170,11 +170,6 @@ def _loads(records: Callable[[int], workload.Workload], plan: Plan,
     for number in range(max(plan.rounds, plan.max_rounds or 2 * plan.rounds)):
         seed = plan.seed + offset + number
         yield records(seed), seed
-
-
-def _steady_rounds(rounds: list[Round], pair_ms: list[float]) -> int:
-    """Rounds so far whose probes ran within `steadiness.UNSTEADY` of the median pair probe so far."""
-    return sum(run.steady(statistics.median(pair_ms)) for run in rounds) if pair_ms else len(rounds)
 
 
 def _best(timings: Iterable[stages.Timing]) -> stages.Timing:

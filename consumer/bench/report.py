@@ -97,6 +97,16 @@ class Round:
         return _ratio(self.pipeline.events_per_s, self.pool.events_per_s)
 
 
+def steady_rounds(rounds: list[Round]) -> list[Round]:
+    """The rounds around which every probe ran within `steadiness.UNSTEADY` of the median of all their probes;
+    every round when none was probed."""
+    probes = [probe for run in rounds for probe in run.probes_ms]
+    if not probes:
+        return rounds
+    typical = statistics.median(probes)
+    return [run for run in rounds if run.steady(typical)]
+
+
 @dataclass
 class Results:
     seed: int
@@ -142,10 +152,7 @@ class Results:
     @property
     def counted_rounds(self) -> list[Round]:
         """The rounds the targets take: the steady ones, if at least `MIN_STEADY_ROUNDS`; else every round."""
-        probes = [probe for run in self.rounds_run for probe in run.probes_ms]
-        if not probes:
-            return self.rounds_run
-        steady = [run for run in self.rounds_run if run.steady(statistics.median(probes))]
+        steady = steady_rounds(self.rounds_run)
         return steady if len(steady) >= MIN_STEADY_ROUNDS else self.rounds_run
 
     @property
@@ -312,7 +319,7 @@ def by_round(results: Results) -> list[str]:
     else:
         which = (f"{len(counted)} steady rounds of {len(runs)} counted; *: around that round the loop on both cores "
                  f"at once ran more than {steadiness.UNSTEADY:.2f} x its median ({statistics.median(probes):.1f} ms)")
-    if probes and len(counted) == len(runs) and any(not run.steady(statistics.median(probes)) for run in runs):
+    if len(counted) == len(runs) and len(steady_rounds(runs)) < len(runs):
         which += f", as fewer than {MIN_STEADY_ROUNDS} were steady"
     every = (f"; all rounds: median {statistics.median(run.scaling for run in runs):.2f} x"
              if len(counted) < len(runs) else "")

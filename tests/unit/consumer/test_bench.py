@@ -357,12 +357,11 @@ def test_every_round_counts_when_too_few_were_steady():
     assert "every round counted (3), as fewer than 3 were steady" in report.render(results)
 
 
-def test_the_bench_stops_once_enough_rounds_were_steady_by_the_median_pair_probe_so_far():
-    from consumer import bench
-
+def test_a_round_is_steady_by_the_median_of_every_probe_so_far():
     slow_then_fast = [_round(0.1, 0.05, 0.06, 30.0, 30.0, 30.0, 30.0), _round(0.1, 0.05, 0.06, 20.0, 20.0, 21.0, 20.0)]
-    assert bench._steady_rounds(slow_then_fast[:1], [30.0] * 4) == 1  # the only probes so far: steady by them
-    assert bench._steady_rounds(slow_then_fast, [30.0] * 4 + [20.0, 20.0, 21.0, 20.0]) == 1  # not any more
+    assert report.steady_rounds(slow_then_fast[:1]) == slow_then_fast[:1]  # the only probes so far
+    assert report.steady_rounds(slow_then_fast) == slow_then_fast[1:]  # median 25.5: 30 ms is more than 1.15 x
+    assert report.steady_rounds([_round(0.1, 0.05, 0.06)]) == [_round(0.1, 0.05, 0.06)]  # not probed
 
 
 def test_a_pair_probe_is_the_slower_of_the_loops_run_here_and_on_another_core_at_once(monkeypatch):
