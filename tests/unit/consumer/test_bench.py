@@ -51,6 +51,13 @@ def test_a_workload_holds_exactly_the_events_asked_for_both_packed_and_bare(mixe
     assert mixed.record_bytes == sum(len(base64.b64decode(w[4])) for w in mixed.wire)
 
 
+def test_a_small_corpus_leaves_out_the_sources_whose_share_rounds_to_no_events():
+    # Shares of 29.4, 0.3 and 0.3 events: vpcflow 29, and the remainder to the first by name, guardduty.
+    records = list(corpus.records(30, seed=3, mix={"vpcflow": 100, "guardduty": 1, "waf": 1}))
+    assert sum(record.events for record in records) == 30
+    assert {record.dataset for record in records} == {"vpcflow", "guardduty"}
+
+
 def test_bare_events_are_the_packed_events_cloudwatch_messages_eventbridge_events_and_lines():
     records = list(corpus.records(60, seed=5, mix={"vpcflow": 1, "guardduty": 1, "cloudfront_logs": 1}))
     for record in records:
@@ -426,3 +433,17 @@ def test_a_rounds_b_parses_the_mixed_corpus_of_that_rounds_seed(monkeypatch):
     timing = bench.measure_parse(Plan(mixed_events=150, seed=7), CONFIG, 107)
     assert built == [("mixed", 150, 107)]
     assert timing.events == 150 and timing.wall_s > 0
+
+
+def test_a_whole_run_frames_each_round_with_probes_and_reports_the_rounds_it_ran():
+    from consumer import bench
+
+    plan = Plan.quick(datasets=("vpcflow",), dataset_events=200, mixed_events=300, backlog_events=300,
+                      warm_up_events=100, passes=1, rounds=2, max_rounds=3, workers=2)
+    results = bench.run(plan)
+    assert 2 <= len(results.rounds_run) <= 3
+    assert all(len(run.probes_ms) == 4 and run.pool.events == 300 for run in results.rounds_run)
+    assert len(report.steady_rounds(results.rounds_run)) >= 2 or len(results.rounds_run) == 3  # stops when enough
+    text = report.render(results)
+    assert f"in {len(results.rounds_run)} rounds" in text and "    (c)/(b) " in text
+    assert "host: the same loop on both cores at once, around the rounds" in text
