@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from consumer import corpus, native_path, pool_slots
 from consumer.bench import floor, sinks, stages, steadiness, workload
-from consumer.bench.report import DatasetResult, Pickling, Results, Round, render, steady_rounds
+from consumer.bench.report import DatasetResult, Pickling, Results, Round, render
 from consumer.pool import IndexNaming, ParserPool, WorkerConfig, parse_in_worker, tune_gc
 from parsers import ParseOptions
 
@@ -52,9 +52,6 @@ class Plan:
     # 1.3-2.1 x within a run (`steadiness`), and with the best (c) over the best (b), from rounds minutes apart,
     # five of stop 20's eleven full runs missed (c) >= 1.7 x (b) on the same code as the runs that met it.
     rounds: int = 5
-    # While the host's two cores run slow around some rounds (`steadiness`), more are run, up to this many in
-    # all, until `rounds` of them were steady. None: twice `rounds`.
-    max_rounds: int | None = None
     seed: int = 1
     workers: int | None = None  # default: one per core
     geoip_dir: str | None = None
@@ -65,8 +62,7 @@ class Plan:
     @classmethod
     def quick(cls, **overrides: object) -> Plan:
         return cls(**{"dataset_events": 2_000, "mixed_events": 20_000, "backlog_events": 100_000,
-                      "warm_up_events": 2_000, "passes": 2, "rounds": 3, "max_rounds": 3,
-                      **overrides})  # type: ignore[arg-type]
+                      "warm_up_events": 2_000, "passes": 2, "rounds": 3, **overrides})  # type: ignore[arg-type]
 
 
 def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results:
@@ -117,7 +113,7 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
         # through the pipeline. A shared machine's speed drifts over minutes (two runs minutes apart gave
         # (c) 1.57 and 1.73 x (b) on unchanged code); within a round it moves all three alike, so their ratios
         # hold what the code does, not when each stage happened to run. Probes on both cores frame each round's
-        # passes: a round the host slowed is not counted, and another is run (`report.steady_rounds`).
+        # passes, so the report can say which rounds the host slowed.
         progress(f"(b), (c) pool of {workers} and (d) pipeline, in rounds")
         line, rounds = [], []
 
@@ -135,8 +131,6 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
                                             exclude=not_ours, pss=False))
                 probes.append(pair())
                 rounds.append(Round(one_core, pooled, line[-1].timing, tuple(probes)))
-                if len(steady_rounds(rounds)) >= plan.rounds:
-                    break
     out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, _best(run.pool for run in rounds),
                   max(line, key=lambda run: run.timing.events_per_s), backlog,
                   backlog.timing.events, pickled, passes=plan.passes, rounds=plan.rounds,
@@ -165,9 +159,8 @@ def _pool(config: WorkerConfig, workers: int, warm: workload.Workload) -> Iterat
 
 def _loads(records: Callable[[int], workload.Workload], plan: Plan,
            offset: int) -> Iterator[tuple[workload.Workload, int]]:
-    """One workload per round and its seed, built when its round starts (only one is held at a time): up to
-    `plan.max_rounds` of them."""
-    for number in range(max(plan.rounds, plan.max_rounds or 2 * plan.rounds)):
+    """One workload per round and its seed, built when its round starts (only one is held at a time)."""
+    for number in range(plan.rounds):
         seed = plan.seed + offset + number
         yield records(seed), seed
 

@@ -23,8 +23,6 @@ from consumer.bench.stages import PipelineRun, Timing
 # (b)/(a) per dataset, wall clock; the issue's targets for a 2-core machine.
 PARSE_TARGETS = {"cloudtrail": 0.20, "vpcflow": 0.15, "mixed": 0.15}
 SCALING_TARGET = 1.7  # (c) >= 1.7 x (b)
-# Fewest steady rounds whose median the targets take; with fewer, every round counts.
-MIN_STEADY_ROUNDS = 3
 PIPELINE_TARGET = 0.8  # (d) >= 0.8 x (c)
 RSS_TARGET_MB = 512.0  # peak RSS of the Python processes during (d) with a backlog of a million events
 # What one shard delivers to a reader (GetRecords), the issue's basis: a consumer catching up on a backlog
@@ -83,11 +81,6 @@ class Round:
     # Two-core probes (`steadiness.Steadiness.probe_pair`) before (b), between the passes and after (d).
     probes_ms: tuple[float, ...] = ()
 
-    def steady(self, typical_ms: float) -> bool:
-        """Whether every probe around the round ran within `steadiness.UNSTEADY` of the run's median probe (not
-        its fastest: one probe that ran fast by luck would leave no round steady)."""
-        return all(probe <= steadiness.UNSTEADY * typical_ms for probe in self.probes_ms)
-
     @property
     def scaling(self) -> float:
         return _ratio(self.pool.events_per_s, self.parse.events_per_s)
@@ -95,16 +88,6 @@ class Round:
     @property
     def pipeline_ratio(self) -> float:
         return _ratio(self.pipeline.events_per_s, self.pool.events_per_s)
-
-
-def steady_rounds(rounds: list[Round]) -> list[Round]:
-    """The rounds around which every probe ran within `steadiness.UNSTEADY` of the median of all their probes;
-    every round when none was probed."""
-    probes = [probe for run in rounds for probe in run.probes_ms]
-    if not probes:
-        return rounds
-    typical = statistics.median(probes)
-    return [run for run in rounds if run.steady(typical)]
 
 
 @dataclass
@@ -150,23 +133,16 @@ class Results:
         return _ratio(self.pipeline.timing.events_per_s, self.pool.events_per_s)
 
     @property
-    def counted_rounds(self) -> list[Round]:
-        """The rounds the targets take: the steady ones, if at least `MIN_STEADY_ROUNDS`; else every round."""
-        steady = steady_rounds(self.rounds_run)
-        return steady if len(steady) >= MIN_STEADY_ROUNDS else self.rounds_run
-
-    @property
     def scaling(self) -> float:
-        """(c) over (b) as the target holds it: the median of the counted rounds' own, else the best over the
-        best."""
+        """(c) over (b) as the target holds it: the median of the rounds' own, else the best over the best."""
         if self.rounds_run:
-            return statistics.median(run.scaling for run in self.counted_rounds)
+            return statistics.median(run.scaling for run in self.rounds_run)
         return self.best_scaling
 
     @property
     def pipeline_ratio(self) -> float:
         if self.rounds_run:
-            return statistics.median(run.pipeline_ratio for run in self.counted_rounds)
+            return statistics.median(run.pipeline_ratio for run in self.rounds_run)
         return self.best_pipeline_ratio
 
     def cpu_efficiency(self, timing: Timing) -> float | None:
@@ -182,7 +158,7 @@ class Results:
             if (target := PARSE_TARGETS.get(result.name)) is not None:
                 out.append((f"(b) >= {target:.0%} of (a) for {result.name}: {result.ratio:.1%}",
                             result.ratio >= target))
-        basis = f" (median of {len(self.counted_rounds)} rounds)" if self.rounds_run else ""
+        basis = f" (median of {len(self.rounds_run)} rounds)" if self.rounds_run else ""
         out.append((f"(c) >= {SCALING_TARGET} x (b): {self.scaling:.2f} x{basis}", self.scaling >= SCALING_TARGET))
         out.append((f"(d) >= {PIPELINE_TARGET} x (c): {self.pipeline_ratio:.2f} x{basis}",
                     self.pipeline_ratio >= PIPELINE_TARGET))
@@ -304,32 +280,22 @@ def end_to_end(results: Results, e2e: EndToEnd) -> list[str]:
 
 
 def by_round(results: Results) -> list[str]:
-    """Each round's own ratios, the rounds not counted marked: the figures above are each stage's best round;
-    the targets take the median of the counted rounds'."""
+    """Each round's own ratios, whose medians the targets take (the figures above are each stage's best round),
+    and the slowest of the two-core probes around each round."""
     if not results.rounds_run:
         return []
-    runs, counted = results.rounds_run, results.counted_rounds
+    runs = results.rounds_run
 
-    def listed(ratio: Callable[[Round], float]) -> str:
-        return " ".join(f"{ratio(run):.2f}" + ("" if run in counted else "*") for run in runs)
+    def listed(figure: Callable[[Round], float], form: str) -> str:
+        return " ".join(format(figure(run), form) for run in runs)
 
-    probes = [probe for run in runs for probe in run.probes_ms]
-    if len(counted) == len(runs):
-        which = f"every round counted ({len(runs)})"
-    else:
-        which = (f"{len(counted)} steady rounds of {len(runs)} counted; *: around that round the loop on both cores "
-                 f"at once ran more than {steadiness.UNSTEADY:.2f} x its median ({statistics.median(probes):.1f} ms)")
-    if len(counted) == len(runs) and len(steady_rounds(runs)) < len(runs):
-        which += f", as fewer than {MIN_STEADY_ROUNDS} were steady"
-    every = (f"; all rounds: median {statistics.median(run.scaling for run in runs):.2f} x"
-             if len(counted) < len(runs) else "")
-    every_pipeline = (f"; all rounds: median {statistics.median(run.pipeline_ratio for run in runs):.2f} x"
-                      if len(counted) < len(runs) else "")
-    return ["by round (a round's passes ran seconds apart; the best above may come from different rounds):",
-            f"    {which}",
-            f"    (c)/(b) {listed(lambda run: run.scaling)}: median {results.scaling:.2f} x{every}",
-            (f"    (d)/(c) {listed(lambda run: run.pipeline_ratio)}: median {results.pipeline_ratio:.2f} x"
-             f"{every_pipeline}")]
+    lines = ["by round (a round's passes ran seconds apart; the best above may come from different rounds):",
+             f"    (c)/(b) {listed(lambda run: run.scaling, '.2f')}: median {results.scaling:.2f} x",
+             f"    (d)/(c) {listed(lambda run: run.pipeline_ratio, '.2f')}: median {results.pipeline_ratio:.2f} x"]
+    if all(run.probes_ms for run in runs):
+        lines.append(f"    slowest probe on both cores around the round, ms: "
+                     f"{listed(lambda run: max(run.probes_ms), '.1f')}")
+    return lines
 
 
 def capacity(results: Results) -> list[str]:
@@ -367,11 +333,8 @@ def unsteady(results: Results) -> list[str]:
     moved = steadiness.spread(results.host_probes_ms)
     if moved is None or moved <= steadiness.UNSTEADY:
         return []
-    counted = (f"; (c) and (d) count only the {len(results.counted_rounds)} rounds around which it held"
-               if len(results.counted_rounds) < len(results.rounds_run) else "")
     return [(f"  the host's speed moved {moved:.2f} x during this run: a stage that ran in a "
-             f"slow phase lowers the ratios it is in; its CPU per event above says so, and another run may not"
-             f"{counted}")]
+             f"slow phase lowers the ratios it is in; its CPU per event above says so, and another run may not")]
 
 
 def _cpu(results: Results, timing: Timing) -> str:

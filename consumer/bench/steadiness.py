@@ -7,8 +7,8 @@ between its stages and prints how far its time moved, so a reader can tell which
 
 One core's speed is not the whole story: in this session's runs the pool's CPU per event rose by 20-40 % in some
 rounds while the one-core loop kept its time. The same loop run on both cores at once (`Steadiness.probe_pair`)
-did slow down then. The rounds of (b), (c) and (d) are framed by such pair probes, and a round during which
-they ran slow is not counted towards the targets (`consumer.bench.report.Round.steady`).
+did slow down then, most of the time. The rounds of (b), (c) and (d) are framed by such pair probes, and the
+report prints the slowest around each round beside its ratios.
 """
 
 from __future__ import annotations

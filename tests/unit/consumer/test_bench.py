@@ -326,49 +326,27 @@ def test_each_round_reads_a_seed_of_its_own_built_when_the_round_starts():
         built.append(seed)
         return f"workload {seed}"  # type: ignore[return-value]
 
-    rounds = bench._loads(records, Plan(seed=7, rounds=2, max_rounds=4), 100)
+    rounds = bench._loads(records, Plan(seed=7, rounds=4), 100)
     first = next(rounds)
     assert built == [107] and first == ("workload 107", 107)  # one workload held at a time
     assert [seed for _, seed in rounds] == [108, 109, 110] and built == [107, 108, 109, 110]
-    assert len(list(bench._loads(records, Plan(rounds=3), 100))) == 6  # up to twice the steady rounds asked for
-    assert len(list(bench._loads(records, Plan.quick(rounds=6), 100))) == 6  # never fewer than asked for
 
 
 def _round(parse_s: float, pool_s: float, pipeline_s: float, *probes: float) -> report.Round:
     return report.Round(_timing(1000, parse_s), _timing(1000, pool_s), _timing(1000, pipeline_s), probes)
 
 
-def test_rounds_during_which_both_cores_ran_slow_are_not_counted():
+def test_the_report_lists_each_rounds_ratios_beside_the_slowest_probe_around_it():
     results = _results()
     results.rounds_run = [_round(0.10, 0.056, 0.064, 20.0, 20.5, 21.0, 20.0),  # 1.79 x, 0.875 x
                           _round(0.10, 0.080, 0.090, 20.0, 31.0, 20.0, 20.0),  # (c) in a slow phase: 1.25 x
                           _round(0.10, 0.054, 0.060, 21.0, 20.0, 22.9, 20.0),  # 1.85 x, 0.9 x
                           _round(0.10, 0.058, 0.070, 20.0, 20.0, 20.0, 20.0)]  # 1.72 x, 0.829 x
-    assert [run.steady(20.0) for run in results.rounds_run] == [True, False, True, True]
-    assert len(results.counted_rounds) == 3
-    assert round(results.scaling, 2) == 1.79  # of 1.79, 1.85 and 1.72; of all four 1.75
     text = report.render(results)
-    assert "3 steady rounds of 4 counted; *: around that round the loop on both cores" in text
-    assert "(c)/(b) 1.79 1.25* 1.85 1.72: median 1.79 x; all rounds: median 1.75 x" in text
-    assert "[met] (c) >= 1.7 x (b): 1.79 x (median of 3 rounds)" in text
+    assert "    (c)/(b) 1.79 1.25 1.85 1.72: median 1.75 x" in text
+    assert "    slowest probe on both cores around the round, ms: 21.0 31.0 22.9 20.0" in text
+    assert "[met] (c) >= 1.7 x (b): 1.75 x (median of 4 rounds)" in text
     assert "host: the same loop on both cores at once, around the rounds: 20.0-31.0 ms in 16 probes, the slowest 1.55 x" in text
-
-
-def test_every_round_counts_when_too_few_were_steady():
-    results = _results()
-    results.rounds_run = [_round(0.10, 0.056, 0.064, 20.0, 20.0, 20.0, 20.0),
-                          _round(0.10, 0.080, 0.090, 20.0, 31.0, 20.0, 20.0),
-                          _round(0.10, 0.070, 0.090, 30.0, 20.0, 20.0, 20.0)]
-    assert results.counted_rounds == results.rounds_run
-    assert round(results.scaling, 2) == 1.43  # of 1.79, 1.25 and 1.43
-    assert "every round counted (3), as fewer than 3 were steady" in report.render(results)
-
-
-def test_a_round_is_steady_by_the_median_of_every_probe_so_far():
-    slow_then_fast = [_round(0.1, 0.05, 0.06, 30.0, 30.0, 30.0, 30.0), _round(0.1, 0.05, 0.06, 20.0, 20.0, 21.0, 20.0)]
-    assert report.steady_rounds(slow_then_fast[:1]) == slow_then_fast[:1]  # the only probes so far
-    assert report.steady_rounds(slow_then_fast) == slow_then_fast[1:]  # median 25.5: 30 ms is more than 1.15 x
-    assert report.steady_rounds([_round(0.1, 0.05, 0.06)]) == [_round(0.1, 0.05, 0.06)]  # not probed
 
 
 def test_a_pair_probe_is_the_slower_of_the_loops_run_here_and_on_another_core_at_once(monkeypatch):
@@ -435,15 +413,14 @@ def test_a_rounds_b_parses_the_mixed_corpus_of_that_rounds_seed(monkeypatch):
     assert timing.events == 150 and timing.wall_s > 0
 
 
-def test_a_whole_run_frames_each_round_with_probes_and_reports_the_rounds_it_ran():
+def test_a_whole_run_frames_each_round_with_probes_and_reports_each_rounds_ratios():
     from consumer import bench
 
     plan = Plan.quick(datasets=("vpcflow",), dataset_events=200, mixed_events=300, backlog_events=300,
-                      warm_up_events=100, passes=1, rounds=2, max_rounds=3, workers=2)
+                      warm_up_events=100, passes=1, rounds=2, workers=2)
     results = bench.run(plan)
-    assert 2 <= len(results.rounds_run) <= 3
+    assert len(results.rounds_run) == 2
     assert all(len(run.probes_ms) == 4 and run.pool.events == 300 for run in results.rounds_run)
-    assert len(report.steady_rounds(results.rounds_run)) >= 2 or len(results.rounds_run) == 3  # stops when enough
     text = report.render(results)
-    assert f"in {len(results.rounds_run)} rounds" in text and "    (c)/(b) " in text
+    assert "in 2 rounds" in text and "    (c)/(b) " in text and "slowest probe on both cores" in text
     assert "host: the same loop on both cores at once, around the rounds" in text
