@@ -5,7 +5,7 @@ arithmetic took 4.2 s and, a minute later, 2.0 s, with nothing else running on t
 /proc/stat. A stage that lands in such a phase reports the host, not the code. The bench times this loop
 between its stages and prints how far its time moved, so a reader can tell which it was (docs/performance.md).
 
-One core's speed is not the whole story: in this session's runs the pool's CPU per event rose by 20-40 % in some
+One core's speed is not the whole story: at stop 21 the pool's CPU per event rose by 20-40 % in some
 rounds while the one-core loop kept its time. The same loop run on both cores at once (`Steadiness.probe_pair`)
 did slow down then, most of the time. The rounds of (b), (c) and (d) are framed by such pair probes, and the
 report prints the slowest around each round beside its ratios.
@@ -39,7 +39,6 @@ class Steadiness:
 
     def __init__(self) -> None:
         self.samples_ms: list[float] = []  # one core
-        self.pair_ms: list[float] = []  # both cores at once: the slower of the two loops
 
     def probe(self) -> float:
         sample = probe_ms()
@@ -52,9 +51,7 @@ class Steadiness:
         self.probe()
         other = on_other_core()
         here = probe_ms()
-        slower = max(here, other.result())
-        self.pair_ms.append(slower)
-        return slower
+        return max(here, other.result())
 
 
 def spread(samples_ms: list[float]) -> float | None:
