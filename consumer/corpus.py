@@ -469,7 +469,7 @@ def records(total_events: int, seed: int = 1, mix: dict[str, float] | None = Non
     weights = sorted(mix.items())
     quota = Counter({name: int(total_events * w / sum(mix.values())) for name, w in weights})
     quota[weights[0][0]] += total_events - sum(quota.values())  # rounding remainder
-    remaining = +quota  # a source whose share rounds to no events gets none (a zero would never run out)
+    remaining = +quota  # a source whose share rounds to no events gets none (left at zero, the draw below would find nothing to pick)
     while remaining:
         names = [n for n in remaining if remaining[n] > 0]
         name = gen.rng.choices(names, weights=[mix[n] for n in names])[0]

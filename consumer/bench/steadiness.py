@@ -40,10 +40,8 @@ class Steadiness:
     def __init__(self) -> None:
         self.samples_ms: list[float] = []  # one core
 
-    def probe(self) -> float:
-        sample = probe_ms()
-        self.samples_ms.append(sample)
-        return sample
+    def probe(self) -> None:
+        self.samples_ms.append(probe_ms())
 
     def probe_pair(self, on_other_core: Callable[[], Future[float]]) -> float:
         """The loop here and, at the same time, in another process (`on_other_core` starts `probe_ms` there and
