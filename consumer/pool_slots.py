@@ -29,8 +29,13 @@ from multiprocessing import reduction
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary, finalize
 
-SLOT_BYTES = 32 << 20  # a chunk of the mixed corpus returns ~2.7 MB (~0.5 MB deflated); larger ones take the pipe
-KEEP_BYTES = 4 << 20  # what a slot keeps resident between chunks
+# A chunk of `secstash bench`'s mixed corpus (100 records) returns 0.07-5.9 MB, median 1.35 MB (~a sixth of that
+# deflated); larger results take the pipe.
+SLOT_BYTES = 32 << 20
+# What a slot keeps resident between chunks. Each page given back is faulted in again, zeroed, by the next
+# result that reaches it: with 4 MiB, the 42 % of the bench's chunks above it cost their worker 0.08 faults and
+# ~0.4 µs per document (`scripts/bench_pool_slots.py`).
+KEEP_BYTES = 8 << 20
 
 
 class Stashed(NamedTuple):
@@ -138,7 +143,7 @@ def create(count: int) -> ResultSlots | None:
     if not hasattr(os, "memfd_create"):
         return None
     try:
-        return ResultSlots(count, SLOT_BYTES)
+        return ResultSlots(count, SLOT_BYTES, KEEP_BYTES)
     except OSError:  # memfd refused (seccomp, out of memory): the pipe still works
         return None
 

@@ -87,6 +87,20 @@ def test_a_large_result_gives_its_pages_back_once_read_and_a_small_one_keeps_the
     assert slots.resident_bytes() <= MIB  # keep=1 MiB: the rest went back
 
 
+def test_a_pools_slots_keep_the_pages_of_the_benchs_largest_chunks_for_the_next() -> None:
+    # The mixed corpus's chunks return up to ~6 MB: their pages stay written, so the next result faults none
+    made = pool_slots.create(2)
+    assert made is not None
+    context = multiprocessing.get_context("forkserver")
+    try:
+        with ProcessPoolExecutor(1, mp_context=context, initializer=_keep, initargs=(made,)) as executor:
+            slot = made.claim()
+            assert made.read(executor.submit(_stash, slot, _results(6 * MIB)).result(timeout=60))
+            assert made.resident_bytes() >= 6 * MIB
+    finally:
+        made.close()
+
+
 def test_when_every_slot_is_claimed_there_is_none_until_one_is_released(slots) -> None:
     claimed = {slots.claim() for _ in range(3)}
     assert claimed == {0, 1, 2}
