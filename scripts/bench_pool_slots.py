@@ -4,7 +4,7 @@ slot keeps between chunks (`consumer.pool_slots.KEEP_BYTES`).
     .venv/bin/python scripts/bench_pool_slots.py [keep_mib ...]   # default: 4 8
 
 For each size in turn (twice over, alternating, as the host's speed drifts), a fresh pool of two workers
-parses the mixed corpus as `secstash bench`'s (c) does, after a warm-up; prints the workers' CPU µs and minor
+parses the mixed corpus as `secstash bench`'s (c) does, after a warm-up pass over the same events; prints the workers' CPU µs and minor
 page faults per document, the best of three passes, and the pipeline process's. A page a slot gave back is
 faulted in again, zeroed, by the next result that reaches it. Run from the project root.
 """
@@ -38,8 +38,8 @@ def measure(keep_mib: int, config: WorkerConfig, loads: list[Workload]) -> dict[
     pool = ParserPool(config, 2, keep_runs=True)
     me = psutil.Process()
     try:
-        warm = mixed_records(5_000, 1_001)
-        stages.parse_pool(pool, warm.wire, warm.events, warm.bare_bytes, 2)
+        for warm in loads:  # every slot each worker will write into is mapped and written once
+            stages.parse_pool(pool, warm.wire, warm.events, warm.bare_bytes, 2)
         best: dict[str, float] = {}
         for load in loads:
             workers = me.children(recursive=True)  # the workers, and the forkserver and hang watch, idle
