@@ -408,9 +408,32 @@ def test_a_rounds_b_parses_the_mixed_corpus_of_that_rounds_seed(monkeypatch):
         return real_build(name, events, seed, mix)
 
     monkeypatch.setattr(workload, "build", build)
+    monkeypatch.setattr(bench, "_LAST_MIXED", {})
     timing = bench.measure_parse(Plan(mixed_events=150, seed=7), CONFIG, 107)
     assert built == [("mixed", 150, 107)]
     assert timing.events == 150 and timing.wall_s > 0
+
+
+def test_a_rounds_records_and_its_b_build_the_corpus_once_and_the_next_round_builds_its_own(monkeypatch):
+    from consumer import bench
+
+    built: list[int] = []
+    real_build = workload.build
+
+    def build(name, events, seed, mix=None):
+        built.append(seed)
+        return real_build(name, events, seed, mix)
+
+    monkeypatch.setattr(workload, "build", build)
+    monkeypatch.setattr(bench, "_LAST_MIXED", {})
+    plan = Plan(mixed_events=150, seed=7)
+    for seed in (107, 108):
+        records = bench.mixed_records(plan.mixed_events, seed)
+        timing = bench.measure_parse(plan, CONFIG, seed)
+        assert timing.events == records.events == 150
+        assert records.bare == ()  # the pool stages' copy carries no bare events
+    assert built == [107, 108]
+    assert list(bench._LAST_MIXED) == [(150, 108)]  # one corpus held at a time
 
 
 def test_a_whole_run_frames_each_round_with_probes_and_reports_each_rounds_ratios():
