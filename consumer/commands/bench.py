@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--passes", type=int, help="passes per stage, the best counts (default 3; --quick 2)")
     parser.add_argument("--rounds", type=int,
                         help="rounds of (b), (c) and (d) of the mixed corpus, whose ratios' medians the targets take "
-                             "(default 5; --quick 3)")
+                             "(default 7; --quick 3)")
     parser.add_argument("--python-only", action="store_true",
                         help="every record through the Python parsers, not the compiled record path")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
