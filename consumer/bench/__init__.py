@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 
 from consumer import corpus, native_path, pool_slots
@@ -61,11 +61,15 @@ class Plan:
     datasets: tuple[str, ...] = tuple(corpus.SOURCES)
     e2e_events: int = 0  # 0: no (e)
     native: bool = True  # the compiled record path, when installed (False: every record through Python)
+    # Each round also runs (b) in two processes at once (`parse_twice`): what this host's two cores give two
+    # one-core parsers, the most (c) could reach. Off in `quick()`, which must fit in a minute.
+    side_by_side: bool = True
 
     @classmethod
     def quick(cls, **overrides: object) -> Plan:
         return cls(**{"dataset_events": 2_000, "mixed_events": 20_000, "backlog_events": 100_000,
-                      "warm_up_events": 2_000, "passes": 2, "rounds": 3, **overrides})  # type: ignore[arg-type]
+                      "warm_up_events": 2_000, "passes": 2, "rounds": 3, "side_by_side": False,
+                      **overrides})  # type: ignore[arg-type]
 
 
 def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results:
@@ -83,7 +87,9 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
     # A helper process runs (a) and (b) (their caches must not count in this process's memory, which stands
     # for the daemon's) and builds the pool stages' records, so this process holds the records and nothing
     # of their making.
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as helper:
+    spawn = multiprocessing.get_context("spawn")
+    twin_executor = ProcessPoolExecutor(1, mp_context=spawn) if plan.side_by_side else nullcontext()
+    with ProcessPoolExecutor(1, mp_context=spawn) as helper, twin_executor as twin:
         pending = [(name, helper.submit(measure, name, plan, config)) for name in (*plan.datasets, MIXED)]
         pickling = helper.submit(measure_pickling, plan, config)
         pickling_deflated = helper.submit(measure_pickling, plan, piping)
@@ -98,7 +104,19 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
         def records(seed: int, events: int = plan.mixed_events) -> workload.Workload:
             return helper.submit(mixed_records, events, seed).result()
 
-        not_ours = frozenset({helper.submit(os.getpid).result()})
+        # The twin runs (b) beside the helper's in each round (`parse_twice`); warmed up as the helper was,
+        # after the datasets were measured (running beside them would have slowed them).
+        if twin is not None:
+            twin.submit(warm_up, plan, config).result()
+
+        def round_records(seed: int) -> workload.Workload:
+            """The round's corpus, built in the helper and in the twin at once (each parses it for (b))."""
+            built = twin.submit(mixed_records, plan.mixed_events, seed) if twin is not None else None
+            load = records(seed)
+            if built is not None:
+                built.result()
+            return load
+        not_ours = frozenset(executor.submit(os.getpid).result() for executor in (helper, twin) if executor)
 
         warm = records(plan.seed + _WARM_UP_SEED, plan.warm_up_events)
         # The backlog first, on a pool of its own, while this process's heap holds nothing of the passes
@@ -124,16 +142,17 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
             return steady.probe_pair(lambda: helper.submit(steadiness.probe_ms))
 
         with _pool(config, workers, warm) as parse_pool, _pool(piping, workers, warm) as pipe_pool:
-            for load, seed in _loads(records, plan, _ROUND_SEEDS):
+            for load, seed in _loads(round_records, plan, _ROUND_SEEDS):
                 probes = [pair()]
                 one_core = helper.submit(measure_parse, plan, config, seed).result()
+                twice = parse_twice(helper, twin, plan, config, seed) if twin is not None else None
                 probes.append(pair())
                 pooled = stages.parse_pool(parse_pool, load.wire, load.events, load.bare_bytes, workers, not_ours)
                 probes.append(pair())
                 line.append(stages.pipeline(pipe_pool, load.wire, workers, load.bare_bytes / load.events,
                                             exclude=not_ours, pss=False))
                 probes.append(pair())
-                rounds.append(Round(one_core, pooled, line[-1].timing, tuple(probes)))
+                rounds.append(Round(one_core, pooled, line[-1].timing, tuple(probes), twice))
     out = Results(plan.seed, plan.geoip_dir, workers, results, mixed, _best(run.pool for run in rounds),
                   max(line, key=lambda run: run.timing.events_per_s), backlog,
                   backlog.timing.events, pickled, passes=plan.passes, rounds=plan.rounds,
@@ -216,6 +235,24 @@ def measure_parse(plan: Plan, config: WorkerConfig, seed: int) -> stages.Timing:
     the datasets (warmed up; no other stage running meanwhile)."""
     load = _mixed(plan.mixed_events, seed)
     return stages.parse_one_core(load.wire, config, load.events, load.bare_bytes)
+
+
+def warm_up(plan: Plan, config: WorkerConfig) -> None:
+    """Set up this process as `measure` sets up the helper's: a pool worker's collector, warm caches."""
+    tune_gc()
+    warm = workload.build(MIXED, plan.warm_up_events, plan.seed + _WARM_UP_SEED, corpus.BENCH_MIX)
+    stages.parse_one_core(warm.wire, config, warm.events, warm.bare_bytes)
+
+
+def parse_twice(helper: ProcessPoolExecutor, twin: ProcessPoolExecutor, plan: Plan, config: WorkerConfig,
+                seed: int) -> stages.Timing:
+    """(b) of the round in the helper and the twin at once, each parsing the round's events on its own: what two
+    cores of this host give two one-core parsers with no pool between them, the most (c) could reach. Their
+    events and CPU summed, over the longer of the two wall times."""
+    first, second = (executor.submit(measure_parse, plan, config, seed) for executor in (helper, twin))
+    one, other = first.result(), second.result()
+    return stages.Timing(one.events + other.events, one.bytes + other.bytes, max(one.wall_s, other.wall_s),
+                         None if one.cpu_s is None or other.cpu_s is None else one.cpu_s + other.cpu_s)
 
 
 def measure_pickling(plan: Plan, config: WorkerConfig, records: int = 500) -> Pickling:

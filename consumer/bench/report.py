@@ -80,10 +80,17 @@ class Round:
     pipeline: Timing
     # Two-core probes (`steadiness.Steadiness.probe_pair`) before (b), between the passes and after (d).
     probes_ms: tuple[float, ...] = ()
+    # (b) in two processes at once, each on the round's events, no pool between them (`bench.parse_twice`).
+    parse_twice: Timing | None = None
 
     @property
     def scaling(self) -> float:
         return _ratio(self.pool.events_per_s, self.parse.events_per_s)
+
+    @property
+    def ceiling(self) -> float | None:
+        """What two one-core parsers at once got over one alone: what this host's cores allowed (c) that round."""
+        return _ratio(self.parse_twice.events_per_s, self.parse.events_per_s) if self.parse_twice else None
 
     @property
     def pipeline_ratio(self) -> float:
@@ -144,6 +151,20 @@ class Results:
         if self.rounds_run:
             return statistics.median(run.pipeline_ratio for run in self.rounds_run)
         return self.best_pipeline_ratio
+
+    @property
+    def ceiling(self) -> float | None:
+        """The median of the rounds' `Round.ceiling`, None if no round measured it."""
+        ceilings = [run.ceiling for run in self.rounds_run if run.ceiling is not None]
+        return statistics.median(ceilings) if ceilings else None
+
+    @property
+    def share_of_ceiling(self) -> float | None:
+        """(c) over two one-core parsers at once, the median of the rounds': what the pool kept of what the host
+        gave, whatever the host's speed."""
+        shares = [_ratio(run.pool.events_per_s, run.parse_twice.events_per_s)
+                  for run in self.rounds_run if run.parse_twice is not None]
+        return statistics.median(shares) if shares else None
 
     def cpu_efficiency(self, timing: Timing) -> float | None:
         """Events per CPU-second of a multi-process stage over those of (b): 1.0 means spreading the work
@@ -292,6 +313,14 @@ def by_round(results: Results) -> list[str]:
     lines = ["by round (a round's passes ran seconds apart; the best above may come from different rounds):",
              f"    (c)/(b) {listed(lambda run: run.scaling, '.2f')}: median {results.scaling:.2f} x",
              f"    (d)/(c) {listed(lambda run: run.pipeline_ratio, '.2f')}: median {results.pipeline_ratio:.2f} x"]
+    if results.ceiling is not None and all(run.parse_twice for run in runs):
+        def kept(run: Round) -> float:
+            return _ratio(run.pool.events_per_s, run.parse_twice.events_per_s if run.parse_twice else 0.0)
+
+        lines += [(f"    (b) twice at once, no pool, /(b) {listed(lambda run: run.ceiling or 0.0, '.2f')}: median "
+                   f"{results.ceiling:.2f} x (two one-core parsers side by side: the most this host's cores gave (c))"),
+                  (f"    (c)/(b twice) {listed(kept, '.2f')}: median {results.share_of_ceiling or 0.0:.2f} (what the "
+                   f"pool kept of it)")]
     if all(run.probes_ms for run in runs):
         lines.append(f"    slowest probe on both cores around the round, ms: "
                      f"{listed(lambda run: max(run.probes_ms), '.1f')}")
@@ -329,12 +358,22 @@ def host(results: Results) -> list[str]:
 
 
 def unsteady(results: Results) -> list[str]:
-    """Under the targets, when the host's speed moved more than a steady host's does."""
+    """Under the targets, when the host's speed moved more than a steady host's does, and what the host's two
+    cores gave two one-core parsers when that bounds (c)."""
+    lines = []
     moved = steadiness.spread(results.host_probes_ms)
-    if moved is None or moved <= steadiness.UNSTEADY:
-        return []
-    return [(f"  the host's speed moved {moved:.2f} x during this run: a stage that ran in a "
-             f"slow phase lowers the ratios it is in; its CPU per event above says so, and another run may not")]
+    if moved is not None and moved > steadiness.UNSTEADY:
+        lines.append(f"  the host's speed moved {moved:.2f} x during this run: a stage that ran in a "
+                     f"slow phase lowers the ratios it is in; its CPU per event above says so, and another run may not")
+    if (ceiling := results.ceiling) is not None and ceiling < CEILING_SHORT * SCALING_TARGET:
+        lines.append(f"  two one-core parsers side by side, no pool, reached {ceiling:.2f} x (b) (median of the "
+                     f"rounds): this host's two cores left (c) little or no room above {SCALING_TARGET} x; the pool "
+                     f"kept {results.share_of_ceiling:.0%} of what they got")
+    return lines
+
+
+# Two one-core parsers side by side below this share over the (c) target: the report says the host bounds (c).
+CEILING_SHORT = 1.1
 
 
 def _cpu(results: Results, timing: Timing) -> str:

@@ -9,6 +9,7 @@ import gzip
 import inspect
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -349,6 +350,39 @@ def test_the_report_lists_each_rounds_ratios_beside_the_slowest_probe_around_it(
     assert "host: the same loop on both cores at once, around the rounds: 20.0-31.0 ms in 16 probes, the slowest 1.55 x" in text
 
 
+def _round_with_twice(parse_s: float, pool_s: float, twice_s: float) -> report.Round:
+    # (b) twice at once: 2,000 events (1,000 in each process) over the longer wall time
+    return report.Round(_timing(1000, parse_s), _timing(1000, pool_s), _timing(1000, pool_s),
+                        parse_twice=_timing(2000, twice_s))
+
+
+def test_the_report_sets_c_beside_two_one_core_parsers_run_side_by_side():
+    results = _results()
+    results.rounds_run = [_round_with_twice(0.10, 0.056, 0.105),  # the host gave 1.90 x; the pool 1.79 x: 94 %
+                          _round_with_twice(0.10, 0.070, 0.125),  # a slow phase: 1.60 x; the pool 1.43 x: 89 %
+                          _round_with_twice(0.10, 0.054, 0.100)]  # 2.00 x; 1.85 x: 93 %
+    assert [round(run.ceiling or 0, 2) for run in results.rounds_run] == [1.9, 1.6, 2.0]
+    assert round(results.ceiling or 0, 2) == 1.9 and round(results.share_of_ceiling or 0, 2) == 0.93
+    text = report.render(results)
+    assert "    (b) twice at once, no pool, /(b) 1.90 1.60 2.00: median 1.90 x" in text
+    assert "    (c)/(b twice) 0.94 0.89 0.93: median 0.93 (what the pool kept of it)" in text
+    assert "two one-core parsers side by side, no pool, reached" not in text  # 1.90 x leaves (c) room
+    # a host whose two cores give two parsers 1.67 x: (c) cannot reach 1.7 x; the pool gets 1.56 x of it
+    results.rounds_run = [replace(run, pool=_timing(1000, 0.064), parse_twice=_timing(2000, 0.12))
+                          for run in results.rounds_run]
+    text = report.render(results)
+    assert "[MISSED] (c) >= 1.7 x (b)" in text  # the target stands as it is
+    assert ("two one-core parsers side by side, no pool, reached 1.67 x (b) (median of the rounds): this host's two "
+            "cores left (c) little or no room above 1.7 x; the pool kept 94% of what they got") in text
+
+
+def test_rounds_without_two_parsers_side_by_side_report_no_ceiling():
+    results = _results()
+    results.rounds_run = [_round(0.10, 0.056, 0.064, 20.0)]
+    assert results.ceiling is None and results.share_of_ceiling is None
+    assert "(b) twice at once" not in report.render(results)
+
+
 def test_a_pair_probe_is_the_slower_of_the_loops_run_here_and_on_another_core_at_once(monkeypatch):
     from concurrent.futures import Future
 
@@ -440,10 +474,13 @@ def test_a_whole_run_frames_each_round_with_probes_and_reports_each_rounds_ratio
     from consumer import bench
 
     plan = Plan.quick(datasets=("vpcflow",), dataset_events=200, mixed_events=300, backlog_events=300,
-                      warm_up_events=100, passes=1, rounds=2, workers=2)
+                      warm_up_events=100, passes=1, rounds=2, workers=2, side_by_side=True)
     results = bench.run(plan)
     assert len(results.rounds_run) == 2
     assert all(len(run.probes_ms) == 4 and run.pool.events == 300 for run in results.rounds_run)
+    # (b) ran in two processes at once on the round's events, beside its one-core pass
+    assert all(run.parse_twice is not None and run.parse_twice.events == 600 for run in results.rounds_run)
     text = report.render(results)
     assert "in 2 rounds" in text and "    (c)/(b) " in text and "slowest probe on both cores" in text
     assert "host: the same loop on both cores at once, around the rounds" in text
+    assert "    (b) twice at once, no pool, /(b) " in text and "    (c)/(b twice) " in text
