@@ -51,9 +51,9 @@ class Plan:
     # round's, their median over the rounds (`Results.scaling`). More than `passes`: this host's speed moved
     # 1.3-2.1 x within a run (`steadiness`), and with the best (c) over the best (b), from rounds minutes apart,
     # five of stop 20's eleven full runs missed (c) >= 1.7 x (b) on the same code as the runs that met it.
-    # Seven, not five: a run whose first rounds fell in a slow phase of the host (stop 22's first run: 1.55 and
-    # 1.35 x, then 1.88-1.92 x) is one such round from a median that is the host's; the round's corpus is built
-    # once now (`_mixed`), so seven take no longer than five did.
+    # Seven, not five: with five, a run whose first two rounds fell in a slow phase of the host (stop 22's first
+    # run: 1.55 and 1.35 x, then 1.88-1.92 x) was one such round from a median that is the host's. Building each
+    # round's corpus once (`_mixed`) paid for the two extra rounds.
     rounds: int = 7
     seed: int = 1
     workers: int | None = None  # default: one per core
