@@ -42,7 +42,7 @@ def measure(keep_mib: int, config: WorkerConfig, loads: list[Workload]) -> dict[
             stages.parse_pool(pool, warm.wire, warm.events, warm.bare_bytes, 2)
         best: dict[str, float] = {}
         for load in loads:
-            workers = me.children(recursive=True)  # the workers, and the forkserver and hang watch, idle
+            workers = me.children(recursive=True)  # the workers, and the idle forkserver
             before = [usage(process) for process in (me, *workers)]
             stages.parse_pool(pool, load.wire, load.events, load.bare_bytes, 2)
             after = [usage(process) for process in (me, *workers)]

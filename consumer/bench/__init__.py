@@ -116,6 +116,7 @@ def run(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> Results
             if built is not None:
                 built.result()
             return load
+
         not_ours = frozenset(executor.submit(os.getpid).result() for executor in (helper, twin) if executor)
 
         warm = records(plan.seed + _WARM_UP_SEED, plan.warm_up_events)

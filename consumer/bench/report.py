@@ -93,6 +93,11 @@ class Round:
         return _ratio(self.parse_twice.events_per_s, self.parse.events_per_s) if self.parse_twice else None
 
     @property
+    def share_of_ceiling(self) -> float | None:
+        """(c) over two one-core parsers at once: what the pool kept of what the host's cores gave that round."""
+        return _ratio(self.pool.events_per_s, self.parse_twice.events_per_s) if self.parse_twice else None
+
+    @property
     def pipeline_ratio(self) -> float:
         return _ratio(self.pipeline.events_per_s, self.pool.events_per_s)
 
@@ -162,8 +167,7 @@ class Results:
     def share_of_ceiling(self) -> float | None:
         """(c) over two one-core parsers at once, the median of the rounds': what the pool kept of what the host
         gave, whatever the host's speed."""
-        shares = [_ratio(run.pool.events_per_s, run.parse_twice.events_per_s)
-                  for run in self.rounds_run if run.parse_twice is not None]
+        shares = [run.share_of_ceiling for run in self.rounds_run if run.share_of_ceiling is not None]
         return statistics.median(shares) if shares else None
 
     def cpu_efficiency(self, timing: Timing) -> float | None:
@@ -314,13 +318,10 @@ def by_round(results: Results) -> list[str]:
              f"    (c)/(b) {listed(lambda run: run.scaling, '.2f')}: median {results.scaling:.2f} x",
              f"    (d)/(c) {listed(lambda run: run.pipeline_ratio, '.2f')}: median {results.pipeline_ratio:.2f} x"]
     if results.ceiling is not None and all(run.parse_twice for run in runs):
-        def kept(run: Round) -> float:
-            return _ratio(run.pool.events_per_s, run.parse_twice.events_per_s if run.parse_twice else 0.0)
-
         lines += [(f"    (b) twice at once, no pool, /(b) {listed(lambda run: run.ceiling or 0.0, '.2f')}: median "
                    f"{results.ceiling:.2f} x (two one-core parsers side by side: the most this host's cores gave (c))"),
-                  (f"    (c)/(b twice) {listed(kept, '.2f')}: median {results.share_of_ceiling or 0.0:.2f} (what the "
-                   f"pool kept of it)")]
+                  (f"    (c)/(b twice) {listed(lambda run: run.share_of_ceiling or 0.0, '.2f')}: median "
+                   f"{results.share_of_ceiling or 0.0:.2f} (what the pool kept of it)")]
     if all(run.probes_ms for run in runs):
         lines.append(f"    slowest probe on both cores around the round, ms: "
                      f"{listed(lambda run: max(run.probes_ms), '.1f')}")
