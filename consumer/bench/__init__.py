@@ -216,11 +216,9 @@ def measure(name: str, plan: Plan, config: WorkerConfig) -> DatasetResult:
     """(a) and (b) for one dataset, or for the mixed corpus, in a process set up as a pool worker is: the
     best pass of each, every pass on another seed's events, after a warm-up pass over yet another seed's
     (the GeoIP readers open, the caches fill with values no measured pass will see)."""
-    tune_gc()
+    warm_up(plan, config, name)
     mix = corpus.BENCH_MIX if name == MIXED else None
     events = plan.mixed_events if name == MIXED else plan.dataset_events
-    warm = workload.build(name, plan.warm_up_events, plan.seed + _WARM_UP_SEED, mix)
-    stages.parse_one_core(warm.wire, config, warm.events, warm.bare_bytes)
     floors, parses = [], []
     load = None
     for number in range(plan.passes):
@@ -238,10 +236,12 @@ def measure_parse(plan: Plan, config: WorkerConfig, seed: int) -> stages.Timing:
     return stages.parse_one_core(load.wire, config, load.events, load.bare_bytes)
 
 
-def warm_up(plan: Plan, config: WorkerConfig) -> None:
-    """Set up this process as `measure` sets up the helper's: a pool worker's collector, warm caches."""
+def warm_up(plan: Plan, config: WorkerConfig, name: str = MIXED) -> None:
+    """Set this process up as a pool worker is (its collector), and parse a warm-up corpus of `name` of yet
+    another seed: the GeoIP readers open, the caches fill with values no measured pass will see."""
     tune_gc()
-    warm = workload.build(MIXED, plan.warm_up_events, plan.seed + _WARM_UP_SEED, corpus.BENCH_MIX)
+    warm = workload.build(name, plan.warm_up_events, plan.seed + _WARM_UP_SEED,
+                          corpus.BENCH_MIX if name == MIXED else None)
     stages.parse_one_core(warm.wire, config, warm.events, warm.bare_bytes)
 
 
